@@ -1,0 +1,82 @@
+//! The [`Authenticator`] trait: one scheme's way from request head to [`AuthContext`].
+
+use std::future::Future;
+use std::pin::Pin;
+
+use http::request::Parts;
+
+use crate::challenge::Challenge;
+use crate::context::{AuthContext, Scheme};
+use crate::error::AuthError;
+
+/// A boxed, sendable future.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One authentication scheme. Built-in: [`BasicAuth`](crate::basic::BasicAuth),
+/// [`BearerAuth`](crate::jwt::BearerAuth), [`SessionAuth`](crate::session::SessionAuth),
+/// [`CloudflareAccess`](crate::cloudflare::CloudflareAccess).
+///
+/// The [`AuthLayer`](crate::AuthLayer) first asks every authenticator whether the
+/// request carries its credential ([`detect`](Authenticator::detect), cheap and
+/// synchronous), then lets the single one that found it
+/// [`authenticate`](Authenticator::authenticate).
+///
+/// ```
+/// use portcullis::{AuthContext, AuthError, Authenticator, Challenge, Scheme};
+/// use http::request::Parts;
+///
+/// /// Accepts `X-Api-Key: let-me-in`.
+/// struct ApiKey;
+///
+/// impl Authenticator for ApiKey {
+///     fn scheme(&self) -> Scheme { Scheme::Custom }
+///     fn challenge(&self) -> Option<Challenge> { None }
+///     fn detect(&self, parts: &Parts) -> bool { parts.headers.contains_key("x-api-key") }
+///     async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
+///         match parts.headers.get("x-api-key") {
+///             Some(v) if v == "let-me-in" => Ok(AuthContext::builder("robot", Scheme::Custom).build()),
+///             _ => Err(AuthError::invalid("bad api key")),
+///         }
+///     }
+/// }
+/// ```
+pub trait Authenticator: Send + Sync + 'static {
+    /// The scheme this authenticator produces.
+    fn scheme(&self) -> Scheme;
+    /// The challenge sent with this scheme's 401 responses.
+    fn challenge(&self) -> Option<Challenge>;
+    /// Whether the request carries this scheme's credential. Must not verify anything.
+    fn detect(&self, parts: &Parts) -> bool;
+    /// Verify the credential; called only when [`detect`](Authenticator::detect) said yes.
+    fn authenticate(
+        &self,
+        parts: &Parts,
+    ) -> impl Future<Output = Result<AuthContext, AuthError>> + Send;
+}
+
+/// Object-safe twin of [`Authenticator`], used to hold several schemes in one layer.
+pub(crate) trait DynAuthenticator: Send + Sync + 'static {
+    fn scheme(&self) -> Scheme;
+    fn challenge(&self) -> Option<Challenge>;
+    fn detect(&self, parts: &Parts) -> bool;
+    fn authenticate<'a>(&'a self, parts: &'a Parts)
+    -> BoxFuture<'a, Result<AuthContext, AuthError>>;
+}
+
+impl<A: Authenticator> DynAuthenticator for A {
+    fn scheme(&self) -> Scheme {
+        Authenticator::scheme(self)
+    }
+    fn challenge(&self) -> Option<Challenge> {
+        Authenticator::challenge(self)
+    }
+    fn detect(&self, parts: &Parts) -> bool {
+        Authenticator::detect(self, parts)
+    }
+    fn authenticate<'a>(
+        &'a self,
+        parts: &'a Parts,
+    ) -> BoxFuture<'a, Result<AuthContext, AuthError>> {
+        Box::pin(Authenticator::authenticate(self, parts))
+    }
+}

@@ -1,0 +1,173 @@
+//! HTTP Basic authentication (RFC 7617): a [`Users`] table or an async verifier,
+//! with optional failed-attempt throttling.
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use portcullis::{AuthLayer, basic::{BasicAuth, BasicUser}};
+//!
+//! let basic = BasicAuth::new("admin area")
+//!     .with_user("admin", BasicUser::plain("correct horse").with_roles(["admin"]));
+//! let app: Router = Router::new().route("/admin", get(|| async { "hi" })).layer(AuthLayer::required(basic));
+//! ```
+
+mod credentials;
+mod throttle;
+
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::ConnectInfo;
+use http::request::Parts;
+
+pub use self::credentials::{BasicCredentials, parse_basic_header};
+pub use self::throttle::Throttle;
+pub use crate::users::{User as BasicUser, Users};
+
+use crate::authenticator::{Authenticator, BoxFuture};
+use crate::challenge::Challenge;
+use crate::context::{AuthContext, Scheme};
+use crate::error::AuthError;
+
+type VerifyFn = dyn Fn(String, String) -> BoxFuture<'static, Result<Option<AuthContext>, AuthError>>
+    + Send
+    + Sync;
+
+#[derive(Clone)]
+enum Source {
+    Users(Arc<Users>),
+    Verifier(Arc<VerifyFn>),
+}
+
+/// The Basic authenticator. Use it with [`AuthLayer`](crate::AuthLayer).
+#[derive(Clone)]
+pub struct BasicAuth {
+    challenge: Challenge,
+    source: Source,
+    throttle: Option<Throttle>,
+}
+
+impl fmt::Debug for BasicAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BasicAuth")
+            .field("challenge", &self.challenge)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BasicAuth {
+    /// Basic auth for `realm` with an empty user table (add users with [`with_user`](Self::with_user)).
+    pub fn new(realm: &str) -> Self {
+        BasicAuth {
+            challenge: Challenge::basic(realm),
+            source: Source::Users(Arc::new(Users::new())),
+            throttle: None,
+        }
+    }
+
+    /// Add a user to the table (replaces a verifier set before).
+    pub fn with_user(mut self, name: impl Into<String>, user: BasicUser) -> Self {
+        let users = match self.source {
+            Source::Users(u) => Arc::unwrap_or_clone(u),
+            Source::Verifier(_) => Users::new(),
+        };
+        self.source = Source::Users(Arc::new(users.with_user(name, user)));
+        self
+    }
+
+    /// Use a whole user table.
+    pub fn with_users(mut self, users: Users) -> Self {
+        self.source = Source::Users(Arc::new(users));
+        self
+    }
+
+    /// Check credentials with your own async function (a database lookup).
+    /// Return `Ok(None)` for wrong credentials and `Err(AuthError::unavailable(..))` when
+    /// the backing store is down. The function must take comparable time for unknown
+    /// users and wrong passwords.
+    ///
+    /// ```
+    /// use portcullis::{AuthContext, AuthError, Scheme, basic::BasicAuth};
+    /// let basic = BasicAuth::new("db").with_verifier(|user: String, pass: String| async move {
+    ///     Ok::<_, AuthError>((user == "svc" && pass == "pw")
+    ///         .then(|| AuthContext::builder(user, Scheme::Basic).build()))
+    /// });
+    /// # let _ = basic;
+    /// ```
+    pub fn with_verifier<F, Fut>(mut self, verify: F) -> Self
+    where
+        F: Fn(String, String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Option<AuthContext>, AuthError>> + Send + 'static,
+    {
+        self.source = Source::Verifier(Arc::new(move |u, p| Box::pin(verify(u, p))));
+        self
+    }
+
+    /// Throttle failed attempts per user and client IP (429 with `Retry-After`).
+    pub fn with_throttle(mut self, throttle: Throttle) -> Self {
+        self.throttle = Some(throttle);
+        self
+    }
+
+    async fn check(&self, creds: BasicCredentials) -> Result<AuthContext, AuthError> {
+        match &self.source {
+            Source::Users(users) => match users.verify(&creds.username, &creds.password).await {
+                Some(user) => {
+                    let mut b = AuthContext::builder(creds.username, Scheme::Basic)
+                        .with_roles(user.roles().iter().cloned());
+                    if let Some(e) = user.email() {
+                        b = b.with_email(e);
+                    }
+                    if let Some(t) = user.tenant() {
+                        b = b.with_tenant(t);
+                    }
+                    Ok(b.build())
+                }
+                None => Err(AuthError::invalid("wrong user name or password")),
+            },
+            Source::Verifier(f) => match f(creds.username, creds.password).await? {
+                Some(ctx) => Ok(ctx),
+                None => Err(AuthError::invalid("wrong user name or password")),
+            },
+        }
+    }
+}
+
+fn client_ip(parts: &Parts) -> Option<std::net::IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+impl Authenticator for BasicAuth {
+    fn scheme(&self) -> Scheme {
+        Scheme::Basic
+    }
+    fn challenge(&self) -> Option<Challenge> {
+        Some(self.challenge.clone())
+    }
+    fn detect(&self, parts: &Parts) -> bool {
+        credentials::has_basic_scheme(&parts.headers)
+    }
+    async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
+        let creds = parse_basic_header(&parts.headers)?;
+        let key = self
+            .throttle
+            .as_ref()
+            .map(|_| (creds.username.clone(), client_ip(parts)));
+        if let (Some(t), Some(k)) = (&self.throttle, &key) {
+            t.check(k)?;
+        }
+        let result = self.check(creds).await;
+        if let (Some(t), Some(k)) = (&self.throttle, key) {
+            match &result {
+                Ok(_) => t.succeeded(&k),
+                Err(e) if e.kind() == crate::ErrorKind::InvalidCredentials => t.failed(k),
+                Err(_) => {}
+            }
+        }
+        result
+    }
+}

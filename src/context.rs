@@ -1,0 +1,360 @@
+//! [`AuthContext`]: who the request is, however it authenticated.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::{Serialize, Serializer};
+use serde_json::{Map, Value};
+
+/// The scheme that produced an [`AuthContext`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Scheme {
+    /// HTTP Basic (RFC 7617).
+    Basic,
+    /// Bearer JWT (RFC 6750).
+    Bearer,
+    /// Session cookie.
+    Session,
+    /// Cloudflare Access JWT.
+    CloudflareAccess,
+    /// Anything else: a custom authenticator.
+    Custom,
+}
+
+impl Scheme {
+    /// The name used in JSON and logs (`basic`, `bearer`, `session`, `cloudflare_access`, `custom`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Basic => "basic",
+            Scheme::Bearer => "bearer",
+            Scheme::Session => "session",
+            Scheme::CloudflareAccess => "cloudflare_access",
+            Scheme::Custom => "custom",
+        }
+    }
+}
+
+impl fmt::Display for Scheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What kind of principal a context stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum PrincipalKind {
+    /// A person (the default).
+    User,
+    /// A machine client, such as a Cloudflare Access service token.
+    Service,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Inner {
+    subject: String,
+    scheme: Scheme,
+    kind: PrincipalKind,
+    roles: Vec<String>,
+    scopes: Vec<String>,
+    email: Option<String>,
+    tenant: Option<String>,
+    issuer: Option<String>,
+    expires_at: Option<u64>,
+    session_id: Option<String>,
+    claims: Map<String, Value>,
+}
+
+/// The authenticated identity of a request, the same for every scheme.
+///
+/// Layers insert it into the request extensions; handlers take it as an extractor
+/// (`AuthContext` or `Option<AuthContext>`). Cloning is cheap (one `Arc`).
+///
+/// ```
+/// use portcullis::{AuthContext, Scheme};
+///
+/// let ctx = AuthContext::builder("alice", Scheme::Bearer)
+///     .with_roles(["admin"])
+///     .with_scopes(["posts:read"])
+///     .with_claim("plan", "pro")
+///     .build();
+/// assert!(ctx.has_role("admin"));
+/// assert!(ctx.has_scope("posts:read"));
+/// assert_eq!(ctx.claim::<String>("plan").as_deref(), Some("pro"));
+/// ```
+#[derive(Clone, PartialEq)]
+pub struct AuthContext(Arc<Inner>);
+
+impl AuthContext {
+    /// Start building a context for `subject` authenticated by `scheme`.
+    pub fn builder(subject: impl Into<String>, scheme: Scheme) -> AuthContextBuilder {
+        AuthContextBuilder(Inner {
+            subject: subject.into(),
+            scheme,
+            kind: PrincipalKind::User,
+            roles: Vec::new(),
+            scopes: Vec::new(),
+            email: None,
+            tenant: None,
+            issuer: None,
+            expires_at: None,
+            session_id: None,
+            claims: Map::new(),
+        })
+    }
+
+    /// The principal's identifier (`sub`, user name, service client id).
+    pub fn subject(&self) -> &str {
+        &self.0.subject
+    }
+    /// The scheme that authenticated the request.
+    pub fn scheme(&self) -> Scheme {
+        self.0.scheme
+    }
+    /// Whether this is a user or a service principal.
+    pub fn principal_kind(&self) -> PrincipalKind {
+        self.0.kind
+    }
+    /// Roles granted to the principal.
+    pub fn roles(&self) -> &[String] {
+        &self.0.roles
+    }
+    /// OAuth scopes granted to the token.
+    pub fn scopes(&self) -> &[String] {
+        &self.0.scopes
+    }
+    /// E-mail address, when the scheme provides one.
+    pub fn email(&self) -> Option<&str> {
+        self.0.email.as_deref()
+    }
+    /// Tenant (organisation, workspace) the principal belongs to.
+    pub fn tenant(&self) -> Option<&str> {
+        self.0.tenant.as_deref()
+    }
+    /// Token issuer, for token-based schemes.
+    pub fn issuer(&self) -> Option<&str> {
+        self.0.issuer.as_deref()
+    }
+    /// Expiry as seconds since the Unix epoch.
+    pub fn expires_at(&self) -> Option<u64> {
+        self.0.expires_at
+    }
+    /// A non-secret identifier of the session (for session contexts), safe to log.
+    pub fn session_id(&self) -> Option<&str> {
+        self.0.session_id.as_deref()
+    }
+    /// All raw claims (JWT payload, or session data).
+    pub fn claims(&self) -> &Map<String, Value> {
+        &self.0.claims
+    }
+
+    /// True when the principal holds `role` (exact, case-sensitive match).
+    pub fn has_role(&self, role: &str) -> bool {
+        self.0.roles.iter().any(|r| r == role)
+    }
+    /// True when the token grants `scope` (exact, case-sensitive match).
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.0.scopes.iter().any(|s| s == scope)
+    }
+    /// True when the principal is a service (machine) client.
+    pub fn is_service(&self) -> bool {
+        self.0.kind == PrincipalKind::Service
+    }
+
+    /// One claim, deserialized into `T`; `None` when absent or of another type.
+    ///
+    /// ```
+    /// # use portcullis::{AuthContext, Scheme};
+    /// let ctx = AuthContext::builder("bob", Scheme::Bearer).with_claim("age", 42).build();
+    /// assert_eq!(ctx.claim::<u32>("age"), Some(42));
+    /// assert_eq!(ctx.claim::<String>("age"), None);
+    /// ```
+    pub fn claim<T: DeserializeOwned>(&self, name: &str) -> Option<T> {
+        self.0
+            .claims
+            .get(name)
+            .and_then(|v| T::deserialize(v).ok())
+    }
+
+    /// All claims deserialized into your own struct.
+    ///
+    /// ```
+    /// # use portcullis::{AuthContext, Scheme};
+    /// #[derive(serde::Deserialize)]
+    /// struct Mine { plan: String }
+    /// let ctx = AuthContext::builder("bob", Scheme::Bearer).with_claim("plan", "pro").build();
+    /// let mine: Mine = ctx.claims_as().unwrap();
+    /// assert_eq!(mine.plan, "pro");
+    /// ```
+    pub fn claims_as<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        T::deserialize(Value::Object(self.0.claims.clone()))
+    }
+
+    /// A copy of this context with more roles (for example roles looked up in a database).
+    pub fn with_extra_roles<I, S>(&self, roles: I) -> AuthContext
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut inner = (*self.0).clone();
+        for r in roles {
+            let r = r.into();
+            if !inner.roles.contains(&r) {
+                inner.roles.push(r);
+            }
+        }
+        AuthContext(Arc::new(inner))
+    }
+}
+
+impl fmt::Debug for AuthContext {
+    // Claims may carry personal data: keep them out of Debug output.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthContext")
+            .field("subject", &self.0.subject)
+            .field("scheme", &self.0.scheme)
+            .field("kind", &self.0.kind)
+            .field("roles", &self.0.roles)
+            .field("scopes", &self.0.scopes)
+            .field("tenant", &self.0.tenant)
+            .field("issuer", &self.0.issuer)
+            .field("expires_at", &self.0.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Serialize for AuthContext {
+    /// Serializes the public view: `subject`, `scheme`, `principal`, `roles`, `scopes`,
+    /// `email`, `tenant`, `issuer`, `expires_at` (never raw claims or session ids).
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct View<'a> {
+            subject: &'a str,
+            scheme: Scheme,
+            principal: PrincipalKind,
+            roles: &'a [String],
+            scopes: &'a [String],
+            email: Option<&'a str>,
+            tenant: Option<&'a str>,
+            issuer: Option<&'a str>,
+            expires_at: Option<u64>,
+        }
+        View {
+            subject: &self.0.subject,
+            scheme: self.0.scheme,
+            principal: self.0.kind,
+            roles: &self.0.roles,
+            scopes: &self.0.scopes,
+            email: self.0.email.as_deref(),
+            tenant: self.0.tenant.as_deref(),
+            issuer: self.0.issuer.as_deref(),
+            expires_at: self.0.expires_at,
+        }
+        .serialize(serializer)
+    }
+}
+
+/// Builder for [`AuthContext`]; see [`AuthContext::builder`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct AuthContextBuilder(Inner);
+
+impl AuthContextBuilder {
+    /// Set the roles.
+    pub fn with_roles<I, S>(mut self, roles: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.0.roles = roles.into_iter().map(Into::into).collect();
+        self
+    }
+    /// Set the scopes.
+    pub fn with_scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.0.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+    /// Mark the principal as a user or a service.
+    pub fn with_principal_kind(mut self, kind: PrincipalKind) -> Self {
+        self.0.kind = kind;
+        self
+    }
+    /// Set the e-mail address.
+    pub fn with_email(mut self, email: impl Into<String>) -> Self {
+        self.0.email = Some(email.into());
+        self
+    }
+    /// Set the tenant.
+    pub fn with_tenant(mut self, tenant: impl Into<String>) -> Self {
+        self.0.tenant = Some(tenant.into());
+        self
+    }
+    /// Set the issuer.
+    pub fn with_issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.0.issuer = Some(issuer.into());
+        self
+    }
+    /// Set the expiry (seconds since the Unix epoch).
+    pub fn with_expires_at(mut self, secs: u64) -> Self {
+        self.0.expires_at = Some(secs);
+        self
+    }
+    /// Set the (non-secret) session identifier.
+    pub fn with_session_id(mut self, id: impl Into<String>) -> Self {
+        self.0.session_id = Some(id.into());
+        self
+    }
+    /// Add one raw claim.
+    pub fn with_claim(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.0.claims.insert(name.into(), value.into());
+        self
+    }
+    /// Replace all raw claims.
+    pub fn with_claims(mut self, claims: Map<String, Value>) -> Self {
+        self.0.claims = claims;
+        self
+    }
+    /// Finish.
+    pub fn build(self) -> AuthContext {
+        AuthContext(Arc::new(self.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serializes_public_fields_only() {
+        let ctx = AuthContext::builder("u1", Scheme::CloudflareAccess)
+            .with_email("a@b.c")
+            .with_session_id("secret-ish")
+            .with_claim("pii", "x")
+            .build();
+        let v = serde_json::to_value(&ctx).unwrap();
+        assert_eq!(v["subject"], "u1");
+        assert_eq!(v["scheme"], "cloudflare_access");
+        assert_eq!(v["email"], "a@b.c");
+        assert!(v.get("pii").is_none());
+        assert!(v.get("session_id").is_none());
+        assert!(!format!("{ctx:?}").contains("pii"));
+    }
+
+    #[test]
+    fn extra_roles_do_not_duplicate() {
+        let ctx = AuthContext::builder("u", Scheme::Basic)
+            .with_roles(["a"])
+            .build();
+        let more = ctx.with_extra_roles(["a", "b"]);
+        assert_eq!(more.roles(), ["a", "b"]);
+        assert_eq!(ctx.roles(), ["a"]);
+    }
+}
