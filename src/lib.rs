@@ -37,8 +37,11 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod authenticator;
+mod basic_scheme;
 mod challenge;
 mod context;
+mod cookies;
+mod csrf;
 mod error;
 mod extract;
 mod layer;
@@ -48,9 +51,16 @@ mod users;
 
 #[cfg(feature = "basic")]
 pub mod basic;
+#[cfg(feature = "jwt")]
+pub mod jwt;
+#[cfg(feature = "cloudflare")]
+pub mod cloudflare;
+#[cfg(feature = "test-util")]
+pub mod testing;
 
 pub use authenticator::{Authenticator, BoxFuture};
 pub use challenge::Challenge;
+pub use csrf::CsrfGuard;
 pub use context::{AuthContext, AuthContextBuilder, PrincipalKind, Scheme};
 pub use error::{AuthError, ErrorKind};
 pub use layer::{AuthLayer, AuthService, DEFAULT_MAX_CREDENTIAL_BYTES, Mode};

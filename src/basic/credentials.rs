@@ -8,6 +8,7 @@ use base64::engine::DecodePaddingMode;
 use http::HeaderMap;
 use http::header::AUTHORIZATION;
 
+use crate::basic_scheme::strip_scheme;
 use crate::error::AuthError;
 
 const BASE64: GeneralPurpose = GeneralPurpose::new(
@@ -37,20 +38,6 @@ impl fmt::Debug for BasicCredentials {
             .field("password", &"[redacted]")
             .finish()
     }
-}
-
-/// Splits `<scheme> <rest>` and returns `rest` when the scheme matches (case-insensitive).
-pub(crate) fn strip_scheme<'a>(value: &'a [u8], scheme: &str) -> Option<&'a [u8]> {
-    let n = scheme.len();
-    if value.len() <= n || !value[..n].eq_ignore_ascii_case(scheme.as_bytes()) {
-        return None;
-    }
-    if value[n] != b' ' {
-        return None;
-    }
-    let rest = &value[n..];
-    let start = rest.iter().position(|b| *b != b' ')?;
-    Some(&rest[start..])
 }
 
 pub(crate) fn has_basic_scheme(headers: &HeaderMap) -> bool {

@@ -1,0 +1,230 @@
+//! Cloudflare Access: verify the `Cf-Access-Jwt-Assertion` JWT.
+//!
+//! ```
+//! use portcullis::{AuthLayer, cloudflare::CloudflareAccess};
+//! let cf = CloudflareAccess::new("myteam", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
+//!     .unwrap()
+//!     .with_service_token("ci-bot.access");
+//! let layer = AuthLayer::required(cf);
+//! # let _ = layer;
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderName;
+use http::request::Parts;
+use serde_json::{Map, Value};
+
+use crate::authenticator::Authenticator;
+use crate::challenge::Challenge;
+use crate::context::{AuthContext, PrincipalKind, Scheme};
+use crate::cookies::cookie_value;
+use crate::csrf::CsrfGuard;
+use crate::error::AuthError;
+use crate::jwt::{Algorithm, ConfigError, Issuer, JwksOptions, JwtVerifier, RemoteJwks, TokenCache, Validation};
+
+/// The header Cloudflare Access sets on every proxied request.
+pub const ASSERTION_HEADER: HeaderName = HeaderName::from_static("cf-access-jwt-assertion");
+/// The cookie Cloudflare Access sets in the browser.
+pub const AUTHORIZATION_COOKIE: &str = "CF_Authorization";
+
+/// The Cloudflare Access authenticator.
+///
+/// - RS256 only; keys from `https://<team>.cloudflareaccess.com/cdn-cgi/access/certs`
+///   (overridable) with the JWKS cache rules;
+/// - `iss` exactly `https://<team>.cloudflareaccess.com`; `aud` must contain the
+///   application tag (exact element match); `exp`/`nbf` with 30 s skew; `type` must be `app`;
+/// - identity headers such as `Cf-Access-Authenticated-User-Email` are ignored;
+/// - service tokens (`common_name`, empty `sub`) become service principals only when
+///   their client id is allowlisted;
+/// - the `CF_Authorization` cookie is read only when enabled, and then unsafe or
+///   WebSocket requests from other sites are refused (403).
+#[derive(Clone)]
+pub struct CloudflareAccess {
+    cfg: Config,
+    verifier: JwtVerifier,
+}
+
+impl fmt::Debug for CloudflareAccess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CloudflareAccess")
+            .field("team", &self.cfg.team)
+            .field("certs_url", &self.cfg.certs_url)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone)]
+struct Config {
+    team: String,
+    aud: String,
+    certs_url: String,
+    options: JwksOptions,
+    service_tokens: Arc<Vec<String>>,
+    leeway: Duration,
+    allow_cookie: bool,
+    csrf: CsrfGuard,
+    cache: bool,
+}
+
+fn valid_team(team: &str) -> bool {
+    !team.is_empty()
+        && team.len() <= 63
+        && !team.starts_with('-')
+        && !team.ends_with('-')
+        && team
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn to_context(claims: Map<String, Value>, service_tokens: &[String]) -> Result<AuthContext, AuthError> {
+    match claims.get("type") {
+        Some(Value::String(t)) if t == "app" => {}
+        _ => return Err(AuthError::invalid("cloudflare: token type is not app")),
+    }
+    let sub = match claims.get("sub") {
+        Some(Value::String(s)) => s.as_str(),
+        None => "",
+        Some(_) => return Err(AuthError::invalid("cloudflare: sub is not a string")),
+    };
+    let mut builder = if sub.is_empty() {
+        let Some(Value::String(cn)) = claims.get("common_name") else {
+            return Err(AuthError::invalid("cloudflare: no subject"));
+        };
+        if cn.is_empty() || !service_tokens.iter().any(|t| t == cn) {
+            return Err(AuthError::invalid("cloudflare: service token not allowed"));
+        }
+        AuthContext::builder(cn.clone(), Scheme::CloudflareAccess).with_principal_kind(PrincipalKind::Service)
+    } else {
+        let mut b = AuthContext::builder(sub, Scheme::CloudflareAccess);
+        match claims.get("email") {
+            Some(Value::String(e)) => b = b.with_email(e.clone()),
+            None => {}
+            Some(_) => return Err(AuthError::invalid("cloudflare: email is not a string")),
+        }
+        b
+    };
+    if let Some(Value::String(iss)) = claims.get("iss") {
+        builder = builder.with_issuer(iss.clone());
+    }
+    if let Some(exp) = claims.get("exp").and_then(Value::as_f64) {
+        builder = builder.with_expires_at(exp as u64);
+    }
+    Ok(builder.with_claims(claims).build())
+}
+
+impl CloudflareAccess {
+    /// Access for `team` (the `<team>.cloudflareaccess.com` name) and application `aud` tag.
+    pub fn new(team: &str, aud: &str) -> Result<Self, ConfigError> {
+        if !valid_team(team) {
+            return Err(ConfigError(format!("invalid Cloudflare Access team name: {team:?}")));
+        }
+        if aud.is_empty() || aud.len() > 256 {
+            return Err(ConfigError("invalid Cloudflare Access AUD tag".into()));
+        }
+        Self::assemble(Config {
+            team: team.to_owned(),
+            aud: aud.to_owned(),
+            certs_url: format!("https://{team}.cloudflareaccess.com/cdn-cgi/access/certs"),
+            options: JwksOptions::default(),
+            service_tokens: Arc::new(Vec::new()),
+            leeway: Duration::from_secs(30),
+            allow_cookie: false,
+            csrf: CsrfGuard::default(),
+            cache: true,
+        })
+    }
+
+    fn assemble(cfg: Config) -> Result<Self, ConfigError> {
+        let jwks = RemoteJwks::new(&cfg.certs_url, [Algorithm::RS256], cfg.options.clone())?;
+        let validation = Validation::new([Algorithm::RS256])
+            .with_issuer(format!("https://{}.cloudflareaccess.com", cfg.team))
+            .with_audience(cfg.aud.clone())
+            .with_leeway(cfg.leeway)
+            .with_required_sub(false);
+        let tokens = cfg.service_tokens.clone();
+        let issuer = Issuer::new(jwks, validation).with_custom_mapping(
+            Scheme::CloudflareAccess,
+            Arc::new(move |claims| to_context(claims, &tokens)),
+        );
+        let mut verifier = JwtVerifier::new(issuer);
+        if cfg.cache {
+            verifier = verifier.with_token_cache(TokenCache::new());
+        }
+        Ok(CloudflareAccess { cfg, verifier })
+    }
+
+    fn rebuild(mut self, f: impl FnOnce(&mut Config)) -> Result<Self, ConfigError> {
+        f(&mut self.cfg);
+        Self::assemble(self.cfg)
+    }
+
+    /// Fetch keys from `url` instead of the team's certs URL (tests, egress proxies).
+    pub fn with_certs_url(self, url: &str) -> Result<Self, ConfigError> {
+        let url = url.to_owned();
+        self.rebuild(|c| c.certs_url = url)
+    }
+    /// Cache and fetch settings for the certs.
+    pub fn with_jwks_options(self, options: JwksOptions) -> Result<Self, ConfigError> {
+        self.rebuild(|c| c.options = options)
+    }
+    /// Accept the service token with this client id (`common_name`, e.g. `abc.access`).
+    pub fn with_service_token(self, client_id: impl Into<String>) -> Self {
+        let id = client_id.into();
+        let mut cfg = self.cfg.clone();
+        let mut list = (*cfg.service_tokens).clone();
+        list.push(id);
+        cfg.service_tokens = Arc::new(list);
+        // The URL and options were valid a moment ago, so this cannot fail; keep the old value if it does.
+        Self::assemble(cfg).unwrap_or(self)
+    }
+    /// Clock skew for `exp`/`nbf` (default 30 s).
+    pub fn with_leeway(self, leeway: Duration) -> Self {
+        let mut cfg = self.cfg.clone();
+        cfg.leeway = leeway;
+        Self::assemble(cfg).unwrap_or(self)
+    }
+    /// Also read the `CF_Authorization` cookie, guarded against cross-site requests by `csrf`.
+    pub fn with_cookie(mut self, csrf: CsrfGuard) -> Self {
+        self.cfg.allow_cookie = true;
+        self.cfg.csrf = csrf;
+        self
+    }
+    /// Turn the verified-token cache off (on by default).
+    pub fn without_token_cache(self) -> Self {
+        let mut cfg = self.cfg.clone();
+        cfg.cache = false;
+        Self::assemble(cfg).unwrap_or(self)
+    }
+}
+
+impl Authenticator for CloudflareAccess {
+    fn scheme(&self) -> Scheme {
+        Scheme::CloudflareAccess
+    }
+    fn challenge(&self) -> Option<Challenge> {
+        None
+    }
+    fn detect(&self, parts: &Parts) -> bool {
+        parts.headers.contains_key(ASSERTION_HEADER)
+            || (self.cfg.allow_cookie && !matches!(cookie_value(&parts.headers, AUTHORIZATION_COOKIE), Ok(None)))
+    }
+    async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
+        let mut values = parts.headers.get_all(ASSERTION_HEADER).iter();
+        let token = match (values.next(), values.next()) {
+            (Some(_), Some(_)) => return Err(AuthError::conflicting()),
+            (Some(v), None) => v.to_str().map_err(|_| AuthError::invalid("cloudflare: header not ascii"))?,
+            (None, _) => {
+                if self.cfg.csrf.is_cross_site(parts) {
+                    return Err(AuthError::cross_site());
+                }
+                cookie_value(&parts.headers, AUTHORIZATION_COOKIE)
+                    .map_err(|_| AuthError::invalid("cloudflare: duplicate cookie"))?
+                    .ok_or_else(AuthError::missing)?
+            }
+        };
+        self.verifier.verify(token.trim()).await
+    }
+}

@@ -1,0 +1,51 @@
+//! Reading one cookie from `Cookie` headers, strictly (duplicates are an error).
+
+use http::HeaderMap;
+use http::header::COOKIE;
+
+/// A cookie appeared more than once, or the `Cookie` headers are not text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AmbiguousCookie;
+
+/// The value of cookie `name`, or `None`. Two cookies of that name (e.g. one planted
+/// for a parent domain) are refused rather than guessed between.
+pub(crate) fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, AmbiguousCookie> {
+    let mut found = None;
+    for header in headers.get_all(COOKIE) {
+        let Ok(text) = header.to_str() else {
+            // Non-ASCII bytes: only a problem if our cookie could be inside.
+            if header.as_bytes().windows(name.len()).any(|w| w == name.as_bytes()) {
+                return Err(AmbiguousCookie);
+            }
+            continue;
+        };
+        for pair in text.split(';') {
+            let Some((k, v)) = pair.split_once('=') else {
+                continue;
+            };
+            if k.trim() == name {
+                if found.is_some() {
+                    return Err(AmbiguousCookie);
+                }
+                found = Some(v.trim().trim_matches('"'));
+            }
+        }
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn finds_and_refuses_duplicates() {
+        let mut h = HeaderMap::new();
+        h.append(COOKIE, HeaderValue::from_static("a=1; sid=xyz; b=2"));
+        assert_eq!(cookie_value(&h, "sid"), Ok(Some("xyz")));
+        assert_eq!(cookie_value(&h, "si"), Ok(None));
+        h.append(COOKIE, HeaderValue::from_static("sid=other"));
+        assert_eq!(cookie_value(&h, "sid"), Err(AmbiguousCookie));
+    }
+}

@@ -1,0 +1,88 @@
+//! [`BearerAuth`]: `Authorization: Bearer <jwt>` (RFC 6750) as an [`Authenticator`].
+
+use http::HeaderMap;
+use http::header::AUTHORIZATION;
+use http::request::Parts;
+
+use super::verifier::JwtVerifier;
+use crate::authenticator::Authenticator;
+use crate::basic_scheme::strip_scheme;
+use crate::challenge::Challenge;
+use crate::context::{AuthContext, Scheme};
+use crate::error::AuthError;
+
+/// Bearer JWT authentication. Errors carry RFC 6750 codes in `WWW-Authenticate`:
+/// `invalid_request` (400) for a malformed header, `invalid_token` (401) for a bad token.
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use portcullis::{AuthLayer, jwt::{Algorithm, BearerAuth, Issuer, JwtVerifier, KeySet, Validation}};
+///
+/// let keys = KeySet::new().with_hmac_secret(&[7u8; 32], Algorithm::HS256).unwrap();
+/// let verifier = JwtVerifier::new(Issuer::new(keys, Validation::new([Algorithm::HS256]).with_audience("api")));
+/// let app: Router = Router::new()
+///     .route("/api/me", get(|| async { "ok" }))
+///     .layer(AuthLayer::required(BearerAuth::new("api", verifier)));
+/// ```
+#[derive(Debug, Clone)]
+pub struct BearerAuth {
+    challenge: Challenge,
+    verifier: JwtVerifier,
+}
+
+impl BearerAuth {
+    /// Bearer auth for `realm`, verifying with `verifier`.
+    pub fn new(realm: &str, verifier: JwtVerifier) -> Self {
+        BearerAuth {
+            challenge: Challenge::bearer(realm),
+            verifier,
+        }
+    }
+    /// The verifier.
+    pub fn verifier(&self) -> &JwtVerifier {
+        &self.verifier
+    }
+}
+
+/// The RFC 6750 `b68token` from `Authorization: Bearer <token>`.
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
+    let value = headers
+        .get(AUTHORIZATION)
+        .ok_or_else(AuthError::missing)?
+        .as_bytes();
+    let token = strip_scheme(value, "bearer")
+        .ok_or_else(|| AuthError::malformed("bearer: bad authorization header"))?
+        .trim_ascii_end();
+    let body_end = token.iter().rposition(|b| *b != b'=').map_or(0, |i| i + 1);
+    let valid = body_end > 0
+        && token[..body_end]
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'));
+    if !valid {
+        return Err(AuthError::malformed("bearer: token has invalid characters"));
+    }
+    std::str::from_utf8(token).map_err(|_| AuthError::malformed("bearer: not ascii"))
+}
+
+pub(crate) fn has_bearer(headers: &HeaderMap) -> bool {
+    headers.get(AUTHORIZATION).is_some_and(|v| {
+        let b = v.as_bytes();
+        b.len() >= 6 && b[..6].eq_ignore_ascii_case(b"bearer")
+    })
+}
+
+impl Authenticator for BearerAuth {
+    fn scheme(&self) -> Scheme {
+        Scheme::Bearer
+    }
+    fn challenge(&self) -> Option<Challenge> {
+        Some(self.challenge.clone())
+    }
+    fn detect(&self, parts: &Parts) -> bool {
+        has_bearer(&parts.headers)
+    }
+    async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
+        let token = bearer_token(&parts.headers)?;
+        self.verifier.verify(token).await
+    }
+}

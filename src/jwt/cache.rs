@@ -1,0 +1,159 @@
+//! [`TokenCache`]: remembers verified tokens so repeat requests skip the crypto.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use crate::context::AuthContext;
+
+struct Entry {
+    token: Box<str>,
+    ctx: AuthContext,
+    exp: f64,
+    nbf: Option<f64>,
+    inserted: Instant,
+    issuer: usize,
+    generation: u64,
+}
+
+/// A bounded cache of verified tokens (Envoy's JWT filter has one; no Rust peer does).
+///
+/// - keyed by the whole token (the hash covers its signature tail, equality the full text);
+/// - `exp` and `nbf` are re-checked on every hit, with the validation leeway;
+/// - entries die with the key set they were verified under (rotation flushes them);
+/// - each entry lives at most `max_ttl` (default 5 min);
+/// - tokens over `max_token_bytes` (default 4 KiB) are not cached;
+/// - at most `max_entries` (default 10 000): expired entries are swept when full,
+///   and the cache is cleared if that is not enough.
+///
+/// ```
+/// use std::time::Duration;
+/// use portcullis::jwt::TokenCache;
+/// let cache = TokenCache::new().with_max_entries(50_000).with_max_ttl(Duration::from_secs(60));
+/// # let _ = cache;
+/// ```
+pub struct TokenCache {
+    map: RwLock<HashMap<u64, Entry>>,
+    hasher: RandomState,
+    max_entries: usize,
+    max_ttl: Duration,
+    max_token_bytes: usize,
+}
+
+impl fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenCache")
+            .field("max_entries", &self.max_entries)
+            .field("max_ttl", &self.max_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for TokenCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Bytes of the token's tail that are hashed (the signature, random for valid tokens).
+const HASHED_TAIL: usize = 64;
+
+impl TokenCache {
+    /// A cache with the defaults above.
+    pub fn new() -> Self {
+        TokenCache {
+            map: RwLock::new(HashMap::new()),
+            hasher: RandomState::new(),
+            max_entries: 10_000,
+            max_ttl: Duration::from_secs(300),
+            max_token_bytes: 4096,
+        }
+    }
+    /// Bound the number of entries.
+    pub fn with_max_entries(mut self, n: usize) -> Self {
+        self.max_entries = n.max(1);
+        self
+    }
+    /// Bound how long one entry lives.
+    pub fn with_max_ttl(mut self, ttl: Duration) -> Self {
+        self.max_ttl = ttl;
+        self
+    }
+    /// Tokens longer than this are not cached.
+    pub fn with_max_token_bytes(mut self, n: usize) -> Self {
+        self.max_token_bytes = n;
+        self
+    }
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.map.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn key(&self, token: &str) -> u64 {
+        let b = token.as_bytes();
+        let tail = &b[b.len().saturating_sub(HASHED_TAIL)..];
+        self.hasher.hash_one((b.len(), tail))
+    }
+
+    /// A cached context if `token` was verified under the current key set of `issuer` and is still within its validity.
+    pub(crate) fn get(
+        &self,
+        token: &str,
+        generation_of: impl Fn(usize) -> u64,
+        now: f64,
+        leeway: impl Fn(usize) -> f64,
+    ) -> Option<AuthContext> {
+        let key = self.key(token);
+        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
+        let e = map.get(&key)?;
+        let l = leeway(e.issuer);
+        let live = *e.token == *token
+            && e.generation == generation_of(e.issuer)
+            && e.exp + l > now
+            && e.nbf.is_none_or(|nbf| nbf <= now + l)
+            && e.inserted.elapsed() < self.max_ttl;
+        live.then(|| e.ctx.clone())
+    }
+
+    pub(crate) fn insert(
+        &self,
+        token: &str,
+        ctx: AuthContext,
+        exp: f64,
+        nbf: Option<f64>,
+        issuer: usize,
+        generation: u64,
+        now: f64,
+    ) {
+        if token.len() > self.max_token_bytes {
+            return;
+        }
+        let key = self.key(token);
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= self.max_entries && !map.contains_key(&key) {
+            let ttl = self.max_ttl;
+            map.retain(|_, e| e.exp > now && e.inserted.elapsed() < ttl);
+            if map.len() >= self.max_entries {
+                map.clear();
+            }
+        }
+        map.insert(
+            key,
+            Entry {
+                token: token.into(),
+                ctx,
+                exp,
+                nbf,
+                inserted: Instant::now(),
+                issuer,
+                generation,
+            },
+        );
+    }
+}

@@ -1,0 +1,85 @@
+//! Crypto backend selection and algorithm-bound verifying keys.
+
+use std::fmt;
+use std::str::FromStr;
+
+use jsonwebtoken::crypto::CryptoProvider;
+use jsonwebtoken::{Algorithm, DecodingKey};
+
+#[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+compile_error!(
+    "portcullis: the `jwt` feature needs a crypto backend: enable `aws-lc-rs` (default) or `rust-crypto`"
+);
+
+/// The backend in use: aws-lc-rs when its feature is on, else RustCrypto.
+/// Chosen explicitly, never via jsonwebtoken's process default, so enabling both
+/// features (e.g. `--all-features`) cannot make verification panic.
+#[cfg(feature = "aws-lc-rs")]
+pub(crate) static PROVIDER: &CryptoProvider = &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER;
+#[cfg(all(feature = "rust-crypto", not(feature = "aws-lc-rs")))]
+pub(crate) static PROVIDER: &CryptoProvider = &jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER;
+
+/// Parses an algorithm name exactly as written in a JOSE header (case-sensitive).
+/// `none` and unknown names are `None`.
+pub(crate) fn parse_alg(name: &str) -> Option<Algorithm> {
+    match name {
+        "HS256" | "HS384" | "HS512" | "RS256" | "RS384" | "RS512" | "PS256" | "PS384"
+        | "PS512" | "ES256" | "ES384" | "EdDSA" => Algorithm::from_str(name).ok(),
+        _ => None,
+    }
+}
+
+/// A public key (or HMAC secret) bound to exactly one algorithm.
+#[derive(Clone)]
+pub struct VerifyingKey {
+    pub(crate) kid: Option<String>,
+    pub(crate) alg: Algorithm,
+    pub(crate) key: DecodingKey,
+}
+
+impl fmt::Debug for VerifyingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifyingKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VerifyingKey {
+    /// Binds `key` to `alg`; fails when the key's family does not match the algorithm.
+    pub fn new(kid: Option<String>, alg: Algorithm, key: DecodingKey) -> Result<Self, KeyError> {
+        if key.family() != alg.family() {
+            return Err(KeyError("key type does not match algorithm"));
+        }
+        Ok(VerifyingKey { kid, alg, key })
+    }
+    /// The key id.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+    /// The one algorithm this key verifies.
+    pub fn algorithm(&self) -> Algorithm {
+        self.alg
+    }
+
+    /// Verifies `signature` over `message`.
+    pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        match (PROVIDER.verifier_factory)(&self.alg, &self.key) {
+            Ok(v) => v.verify(message, &signature.to_vec()).is_ok(),
+            Err(_) => false,
+        }
+    }
+}
+
+/// A key could not be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KeyError(pub(crate) &'static str);
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "key error: {}", self.0)
+    }
+}
+impl std::error::Error for KeyError {}

@@ -1,0 +1,214 @@
+//! [`KeySet`]: algorithm-bound verification keys, from secrets, PEM or a JWK set.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde_json::Value;
+
+use super::crypto::{KeyError, VerifyingKey, parse_alg};
+use super::strict_json::parse_object;
+
+/// Shortest HMAC secret accepted (RFC 7518 §3.2: at least the hash size).
+pub const MIN_HMAC_SECRET_BYTES: usize = 32;
+/// Smallest RSA modulus accepted, in bits.
+pub const MIN_RSA_BITS: usize = 2048;
+
+/// The outcome of looking a token's `kid` and `alg` up in a set.
+#[derive(Debug)]
+pub(crate) enum Lookup<'a> {
+    Found(&'a VerifyingKey),
+    /// No key has this `kid` (a refetch may help).
+    UnknownKid,
+    /// The key exists but not for this algorithm, or no kid and no single candidate.
+    NoKey,
+    /// Two keys claim the same `kid` and algorithm: never resolved by taking the first.
+    Ambiguous,
+}
+
+/// A set of verification keys, each bound to one algorithm.
+///
+/// ```
+/// use portcullis::jwt::{Algorithm, KeySet};
+/// let keys = KeySet::new().with_hmac_secret(b"0123456789abcdef0123456789abcdef", Algorithm::HS256).unwrap();
+/// assert_eq!(keys.len(), 1);
+/// assert!(KeySet::new().with_hmac_secret(b"short", Algorithm::HS256).is_err());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct KeySet {
+    keys: Vec<VerifyingKey>,
+}
+
+impl KeySet {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Number of (key, algorithm) entries.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+    /// The keys.
+    pub fn keys(&self) -> &[VerifyingKey] {
+        &self.keys
+    }
+    /// Add a bound key.
+    pub fn with_key(mut self, key: VerifyingKey) -> Self {
+        self.keys.push(key);
+        self
+    }
+    /// Add an HMAC secret (at least 32 bytes) for `alg` (HS256/384/512).
+    pub fn with_hmac_secret(self, secret: &[u8], alg: Algorithm) -> Result<Self, KeyError> {
+        if secret.len() < MIN_HMAC_SECRET_BYTES {
+            return Err(KeyError("HMAC secret shorter than 32 bytes"));
+        }
+        Ok(self.with_key(VerifyingKey::new(None, alg, DecodingKey::from_secret(secret))?))
+    }
+    /// Add a PEM public key (RSA, EC or Ed25519) for `alg`, with an optional `kid`.
+    pub fn with_pem(self, kid: Option<&str>, alg: Algorithm, pem: &[u8]) -> Result<Self, KeyError> {
+        use jsonwebtoken::AlgorithmFamily as F;
+        let key = match alg.family() {
+            F::Rsa => DecodingKey::from_rsa_pem(pem),
+            F::Ec => DecodingKey::from_ec_pem(pem),
+            F::Ed => DecodingKey::from_ed_pem(pem),
+            F::Hmac => return Err(KeyError("use with_hmac_secret for HMAC")),
+        }
+        .map_err(|_| KeyError("bad PEM key"))?;
+        Ok(self.with_key(VerifyingKey::new(kid.map(str::to_owned), alg, key)?))
+    }
+
+    /// Parses a JWK set (`{"keys":[...]}`), keeping keys usable with `allowed` algorithms.
+    ///
+    /// Skipped: `use` other than `sig`, `key_ops` without `verify`, unknown `kty`/`crv`/`alg`,
+    /// algorithms outside `allowed`, RSA moduli under 2048 bits, and symmetric (`oct`) keys
+    /// unless `allow_symmetric`. A set with duplicate keys or malformed JSON is an error.
+    pub fn from_jwks(json: &[u8], allowed: &[Algorithm], allow_symmetric: bool) -> Result<Self, KeyError> {
+        let doc = parse_object(json).ok_or(KeyError("JWKS is not a JSON object"))?;
+        let Some(Value::Array(items)) = doc.get("keys") else {
+            return Err(KeyError("JWKS has no keys array"));
+        };
+        let mut set = KeySet::new();
+        for item in items {
+            match jwk_to_keys(item, allowed, allow_symmetric) {
+                Ok(keys) => set.keys.extend(keys),
+                Err(e) => tracing::debug!(reason = e.0, "JWK skipped"),
+            }
+        }
+        Ok(set)
+    }
+
+    pub(crate) fn find(&self, kid: Option<&str>, alg: Algorithm) -> Lookup<'_> {
+        let mut kid_seen = false;
+        let mut found: Option<&VerifyingKey> = None;
+        for k in &self.keys {
+            if let Some(kid) = kid {
+                if k.kid.as_deref() != Some(kid) {
+                    continue;
+                }
+                kid_seen = true;
+            }
+            if k.alg == alg {
+                if found.is_some() {
+                    return Lookup::Ambiguous;
+                }
+                found = Some(k);
+            }
+        }
+        match found {
+            Some(k) => Lookup::Found(k),
+            None if kid.is_some() && !kid_seen => Lookup::UnknownKid,
+            None => Lookup::NoKey,
+        }
+    }
+}
+
+fn str_field<'a>(jwk: &'a serde_json::Map<String, Value>, name: &str) -> Result<&'a str, KeyError> {
+    jwk.get(name)
+        .and_then(Value::as_str)
+        .ok_or(KeyError("missing key parameter"))
+}
+
+fn jwk_to_keys(item: &Value, allowed: &[Algorithm], allow_symmetric: bool) -> Result<Vec<VerifyingKey>, KeyError> {
+    let jwk = item.as_object().ok_or(KeyError("JWK is not an object"))?;
+    match jwk.get("use") {
+        None => {}
+        Some(Value::String(u)) if u == "sig" => {}
+        Some(_) => return Err(KeyError("use is not sig")),
+    }
+    match jwk.get("key_ops") {
+        None => {}
+        Some(Value::Array(ops)) if ops.iter().any(|o| o == "verify") => {}
+        Some(_) => return Err(KeyError("key_ops lacks verify")),
+    }
+    let kid = match jwk.get("kid") {
+        None => None,
+        Some(Value::String(k)) => Some(k.clone()),
+        Some(_) => return Err(KeyError("kid is not a string")),
+    };
+    let declared = match jwk.get("alg") {
+        None => None,
+        Some(Value::String(a)) => Some(parse_alg(a).ok_or(KeyError("unknown alg"))?),
+        Some(_) => return Err(KeyError("alg is not a string")),
+    };
+    let kty = str_field(jwk, "kty")?;
+    let (candidates, key): (Vec<Algorithm>, DecodingKey) = match kty {
+        "RSA" => {
+            let n = str_field(jwk, "n")?;
+            let n_bytes = URL_SAFE_NO_PAD.decode(n).map_err(|_| KeyError("bad n"))?;
+            let bits = n_bytes.iter().position(|b| *b != 0).map_or(0, |i| (n_bytes.len() - i) * 8);
+            if bits < MIN_RSA_BITS {
+                return Err(KeyError("RSA key too small"));
+            }
+            let key = DecodingKey::from_rsa_components(n, str_field(jwk, "e")?)
+                .map_err(|_| KeyError("bad RSA key"))?;
+            use Algorithm::*;
+            (vec![RS256, RS384, RS512, PS256, PS384, PS512], key)
+        }
+        "EC" => {
+            let alg = match str_field(jwk, "crv")? {
+                "P-256" => Algorithm::ES256,
+                "P-384" => Algorithm::ES384,
+                _ => return Err(KeyError("unsupported curve")),
+            };
+            let key = DecodingKey::from_ec_components(str_field(jwk, "x")?, str_field(jwk, "y")?)
+                .map_err(|_| KeyError("bad EC key"))?;
+            (vec![alg], key)
+        }
+        "OKP" => {
+            if str_field(jwk, "crv")? != "Ed25519" {
+                return Err(KeyError("unsupported curve"));
+            }
+            let key = DecodingKey::from_ed_components(str_field(jwk, "x")?)
+                .map_err(|_| KeyError("bad OKP key"))?;
+            (vec![Algorithm::EdDSA], key)
+        }
+        "oct" if allow_symmetric => {
+            let k = URL_SAFE_NO_PAD
+                .decode(str_field(jwk, "k")?)
+                .map_err(|_| KeyError("bad k"))?;
+            if k.len() < MIN_HMAC_SECRET_BYTES {
+                return Err(KeyError("HMAC secret too short"));
+            }
+            use Algorithm::*;
+            (vec![HS256, HS384, HS512], DecodingKey::from_secret(&k))
+        }
+        _ => return Err(KeyError("unsupported kty")),
+    };
+    let algs: Vec<Algorithm> = match declared {
+        Some(a) if candidates.contains(&a) => vec![a],
+        Some(_) => return Err(KeyError("alg does not match key type")),
+        None => candidates,
+    };
+    let keys: Vec<VerifyingKey> = algs
+        .into_iter()
+        .filter(|a| allowed.contains(a))
+        .map(|a| VerifyingKey::new(kid.clone(), a, key.clone()))
+        .collect::<Result<_, _>>()?;
+    if keys.is_empty() {
+        return Err(KeyError("no allowed algorithm for key"));
+    }
+    Ok(keys)
+}

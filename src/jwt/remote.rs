@@ -1,0 +1,505 @@
+//! [`RemoteJwks`]: a JWKS fetched over HTTP(S), directly or through OIDC discovery,
+//! with a careful cache.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use http::header::{ACCEPT, CACHE_CONTROL};
+use jsonwebtoken::Algorithm;
+use reqwest::{Client, Url, redirect};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::keys::KeySet;
+use super::strict_json::parse_object;
+use crate::error::AuthError;
+
+/// A remote key endpoint could not be configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConfigError(pub(crate) String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "configuration error: {}", self.0)
+    }
+}
+impl std::error::Error for ConfigError {}
+
+/// Fetch and cache settings for [`RemoteJwks`]. Defaults: 5 s timeout, 256 KiB cap,
+/// 30 s unknown-`kid` cooldown, TTL from `Cache-Control: max-age` clamped to
+/// 60 s..24 h (5 min when absent), refresh at 80 % of the TTL, stale keys served up to
+/// 1 h after expiry while refreshes fail, 2 s back-off after a failed fetch, https only
+/// (plain http allowed for loopback hosts).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct JwksOptions {
+    pub(crate) timeout: Duration,
+    pub(crate) max_response_bytes: usize,
+    pub(crate) unknown_kid_cooldown: Duration,
+    pub(crate) default_ttl: Duration,
+    pub(crate) min_ttl: Duration,
+    pub(crate) max_ttl: Duration,
+    pub(crate) max_stale: Duration,
+    pub(crate) failure_backoff: Duration,
+    pub(crate) allow_http: bool,
+}
+
+impl Default for JwksOptions {
+    fn default() -> Self {
+        JwksOptions {
+            timeout: Duration::from_secs(5),
+            max_response_bytes: 256 * 1024,
+            unknown_kid_cooldown: Duration::from_secs(30),
+            default_ttl: Duration::from_secs(300),
+            min_ttl: Duration::from_secs(60),
+            max_ttl: Duration::from_secs(24 * 3600),
+            max_stale: Duration::from_secs(3600),
+            failure_backoff: Duration::from_secs(2),
+            allow_http: false,
+        }
+    }
+}
+
+impl JwksOptions {
+    /// Whole-request timeout for one fetch.
+    pub fn with_timeout(mut self, d: Duration) -> Self {
+        self.timeout = d;
+        self
+    }
+    /// Largest response body accepted.
+    pub fn with_max_response_bytes(mut self, n: usize) -> Self {
+        self.max_response_bytes = n;
+        self
+    }
+    /// At most one refetch for unknown `kid`s per this interval.
+    pub fn with_unknown_kid_cooldown(mut self, d: Duration) -> Self {
+        self.unknown_kid_cooldown = d;
+        self
+    }
+    /// TTL when the response has no `max-age`.
+    pub fn with_default_ttl(mut self, d: Duration) -> Self {
+        self.default_ttl = d;
+        self
+    }
+    /// Bounds for the TTL taken from `Cache-Control`.
+    pub fn with_ttl_bounds(mut self, min: Duration, max: Duration) -> Self {
+        self.min_ttl = min;
+        self.max_ttl = max.max(min);
+        self
+    }
+    /// How long past expiry the last good set is still served while refreshes fail.
+    pub fn with_max_stale(mut self, d: Duration) -> Self {
+        self.max_stale = d;
+        self
+    }
+    /// Pause after a failed fetch before trying again.
+    pub fn with_failure_backoff(mut self, d: Duration) -> Self {
+        self.failure_backoff = d;
+        self
+    }
+    /// Allow plain `http://` URLs for non-loopback hosts (not recommended).
+    pub fn with_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_http = allow;
+        self
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Cached {
+    pub keys: KeySet,
+    fetched_at: Instant,
+    ttl: Duration,
+    body_hash: [u8; 32],
+}
+
+impl Cached {
+    fn refresh_at(&self) -> Instant {
+        self.fetched_at + self.ttl.mul_f32(0.8)
+    }
+    fn expires_at(&self) -> Instant {
+        self.fetched_at + self.ttl
+    }
+}
+
+enum Endpoint {
+    Jwks(Url),
+    Oidc {
+        issuer: String,
+        discovery: Url,
+        jwks: RwLock<Option<Url>>,
+    },
+}
+
+struct Inner {
+    endpoint: Endpoint,
+    allowed: Vec<Algorithm>,
+    opts: JwksOptions,
+    client: Client,
+    state: RwLock<Option<Arc<Cached>>>,
+    fetch_lock: tokio::sync::Mutex<()>,
+    last_failure: Mutex<Option<Instant>>,
+    last_kid_refetch: Mutex<Option<Instant>>,
+    version: AtomicU64,
+    generation: AtomicU64,
+    refreshing: AtomicBool,
+    fetches: AtomicU64,
+}
+
+/// Keys from a JWKS URL or from OIDC discovery, cached.
+///
+/// - single-flight: concurrent misses share one fetch; no lock is held across network
+///   I/O except the fetch's own single-flight lock;
+/// - refresh ahead of expiry in the background, honouring `Cache-Control: max-age`;
+/// - keeps serving the last good set for a bounded time when refreshes fail, fails
+///   closed (503) when there is none;
+/// - an unknown `kid` triggers at most one refetch per cooldown;
+/// - timeout, response size cap, redirects only to the same origin.
+///
+/// Fetches are lazy: construction never touches the network.
+///
+/// ```
+/// use portcullis::jwt::{Algorithm, JwksOptions, RemoteJwks};
+/// let jwks = RemoteJwks::new("https://issuer.example/.well-known/jwks.json", [Algorithm::RS256], JwksOptions::default()).unwrap();
+/// let oidc = RemoteJwks::discover("https://issuer.example", [Algorithm::RS256], JwksOptions::default()).unwrap();
+/// assert!(RemoteJwks::new("http://issuer.example/jwks", [Algorithm::RS256], JwksOptions::default()).is_err());
+/// # let _ = (jwks, oidc);
+/// ```
+#[derive(Clone)]
+pub struct RemoteJwks {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for RemoteJwks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let url = match &self.inner.endpoint {
+            Endpoint::Jwks(u) => u.as_str(),
+            Endpoint::Oidc { discovery, .. } => discovery.as_str(),
+        };
+        f.debug_struct("RemoteJwks").field("url", &url).finish_non_exhaustive()
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+fn check_url(raw: &str, opts: &JwksOptions) -> Result<Url, ConfigError> {
+    let url = Url::parse(raw).map_err(|_| ConfigError(format!("not a URL: {raw}")))?;
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if opts.allow_http || is_loopback(&url) => Ok(url),
+        _ => Err(ConfigError(format!("key URL must be https: {raw}"))),
+    }
+}
+
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme() && a.host_str() == b.host_str() && a.port_or_known_default() == b.port_or_known_default()
+}
+
+impl RemoteJwks {
+    /// Keys from a JWKS URL, usable with `allowed` algorithms.
+    pub fn new(
+        url: &str,
+        allowed: impl IntoIterator<Item = Algorithm>,
+        opts: JwksOptions,
+    ) -> Result<Self, ConfigError> {
+        let url = check_url(url, &opts)?;
+        Self::build(Endpoint::Jwks(url), allowed, opts)
+    }
+
+    /// Keys found through OIDC discovery at `<issuer>/.well-known/openid-configuration`;
+    /// the document's `issuer` must equal `issuer` exactly.
+    pub fn discover(
+        issuer: &str,
+        allowed: impl IntoIterator<Item = Algorithm>,
+        opts: JwksOptions,
+    ) -> Result<Self, ConfigError> {
+        let base = check_url(issuer, &opts)?;
+        let discovery = check_url(
+            &format!("{}/.well-known/openid-configuration", base.as_str().trim_end_matches('/')),
+            &opts,
+        )?;
+        Self::build(
+            Endpoint::Oidc {
+                issuer: issuer.to_owned(),
+                discovery,
+                jwks: RwLock::new(None),
+            },
+            allowed,
+            opts,
+        )
+    }
+
+    fn build(
+        endpoint: Endpoint,
+        allowed: impl IntoIterator<Item = Algorithm>,
+        opts: JwksOptions,
+    ) -> Result<Self, ConfigError> {
+        let policy = redirect::Policy::custom(|attempt| {
+            let first = attempt.previous().first().cloned();
+            match first {
+                _ if attempt.previous().len() > 3 => attempt.stop(),
+                Some(first) if same_origin(&first, attempt.url()) => attempt.follow(),
+                _ => attempt.stop(),
+            }
+        });
+        let client = Client::builder()
+            .timeout(opts.timeout)
+            .connect_timeout(opts.timeout)
+            .redirect(policy)
+            .no_proxy()
+            .build()
+            .map_err(|_| ConfigError("HTTP client could not be built".into()))?;
+        Ok(RemoteJwks {
+            inner: Arc::new(Inner {
+                endpoint,
+                allowed: allowed.into_iter().collect(),
+                opts,
+                client,
+                state: RwLock::new(None),
+                fetch_lock: tokio::sync::Mutex::new(()),
+                last_failure: Mutex::new(None),
+                last_kid_refetch: Mutex::new(None),
+                version: AtomicU64::new(0),
+                generation: AtomicU64::new(0),
+                refreshing: AtomicBool::new(false),
+                fetches: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// How many fetches (JWKS and discovery) were attempted so far.
+    pub fn fetch_count(&self) -> u64 {
+        self.inner.fetches.load(Ordering::Relaxed)
+    }
+
+    /// Changes whenever the fetched key set's content changes.
+    pub(crate) fn generation(&self) -> u64 {
+        self.inner.generation.load(Ordering::Acquire)
+    }
+
+    fn snapshot(&self) -> Option<Arc<Cached>> {
+        self.inner
+            .state
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The current key set, fetching or refreshing as the cache rules say.
+    pub(crate) async fn current(&self) -> Result<Arc<Cached>, AuthError> {
+        let now = Instant::now();
+        let version = self.inner.version.load(Ordering::Acquire);
+        match self.snapshot() {
+            Some(c) if now < c.refresh_at() => Ok(c),
+            Some(c) if now < c.expires_at() + self.inner.opts.max_stale => {
+                self.spawn_refresh();
+                Ok(c)
+            }
+            _ => self.refresh(version).await,
+        }
+    }
+
+    /// After a token named a `kid` the set lacks: refetch, at most once per cooldown.
+    pub(crate) async fn refetch_for_unknown_kid(&self, seen: &Arc<Cached>) -> Option<Arc<Cached>> {
+        let now = Instant::now();
+        {
+            let mut last = self.inner.last_kid_refetch.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(t) = *last
+                && now.duration_since(t) < self.inner.opts.unknown_kid_cooldown
+            {
+                return None;
+            }
+            if now.duration_since(seen.fetched_at) < self.inner.opts.unknown_kid_cooldown.min(Duration::from_secs(1)) {
+                return None;
+            }
+            *last = Some(now);
+        }
+        let version = self.inner.version.load(Ordering::Acquire);
+        self.refresh(version).await.ok()
+    }
+
+    fn spawn_refresh(&self) {
+        if self.inner.refreshing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            self.inner.refreshing.store(false, Ordering::Release);
+            return;
+        };
+        let this = self.clone();
+        let version = self.inner.version.load(Ordering::Acquire);
+        handle.spawn(async move {
+            let _ = this.refresh(version).await;
+            this.inner.refreshing.store(false, Ordering::Release);
+        });
+    }
+
+    /// Single-flight fetch; `seen_version` is the version the caller saw before waiting.
+    async fn refresh(&self, seen_version: u64) -> Result<Arc<Cached>, AuthError> {
+        let _guard = self.inner.fetch_lock.lock().await;
+        if self.inner.version.load(Ordering::Acquire) != seen_version
+            && let Some(c) = self.snapshot()
+        {
+            return Ok(c);
+        }
+        let backoff = *self.inner.last_failure.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(t) = backoff
+            && t.elapsed() < self.inner.opts.failure_backoff
+        {
+            return self.stale_or_unavailable();
+        }
+        match self.fetch_keys().await {
+            Ok(cached) => {
+                let cached = Arc::new(cached);
+                let mut state = self.inner.state.write().unwrap_or_else(|p| p.into_inner());
+                let changed = state.as_ref().is_none_or(|old| old.body_hash != cached.body_hash);
+                *state = Some(cached.clone());
+                drop(state);
+                if changed {
+                    self.inner.generation.fetch_add(1, Ordering::AcqRel);
+                }
+                self.inner.version.fetch_add(1, Ordering::AcqRel);
+                *self.inner.last_failure.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                Ok(cached)
+            }
+            Err(reason) => {
+                tracing::warn!(endpoint = ?self, reason, "fetching signing keys failed");
+                *self.inner.last_failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+                self.inner.version.fetch_add(1, Ordering::AcqRel);
+                self.stale_or_unavailable()
+            }
+        }
+    }
+
+    fn stale_or_unavailable(&self) -> Result<Arc<Cached>, AuthError> {
+        match self.snapshot() {
+            Some(c) if Instant::now() < c.expires_at() + self.inner.opts.max_stale => Ok(c),
+            _ => Err(AuthError::unavailable("signing keys unavailable")),
+        }
+    }
+
+    async fn fetch_keys(&self) -> Result<Cached, &'static str> {
+        let url = match &self.inner.endpoint {
+            Endpoint::Jwks(u) => u.clone(),
+            Endpoint::Oidc { issuer, discovery, jwks } => {
+                let known = jwks.read().unwrap_or_else(|p| p.into_inner()).clone();
+                match known {
+                    Some(u) => u,
+                    None => {
+                        let (body, _) = self.get(discovery).await?;
+                        let doc = parse_object(&body).ok_or("discovery document is not a JSON object")?;
+                        if doc.get("issuer").and_then(Value::as_str) != Some(issuer.as_str()) {
+                            return Err("discovery issuer does not match the configured issuer");
+                        }
+                        let raw = doc.get("jwks_uri").and_then(Value::as_str).ok_or("discovery has no jwks_uri")?;
+                        let u = check_url(raw, &self.inner.opts).map_err(|_| "discovery jwks_uri is not an allowed URL")?;
+                        *jwks.write().unwrap_or_else(|p| p.into_inner()) = Some(u.clone());
+                        u
+                    }
+                }
+            }
+        };
+        let result = self.get(&url).await;
+        if result.is_err()
+            && let Endpoint::Oidc { jwks, .. } = &self.inner.endpoint
+        {
+            // Rediscover next time: the provider may have moved its keys.
+            *jwks.write().unwrap_or_else(|p| p.into_inner()) = None;
+        }
+        let (body, max_age) = result?;
+        let keys = KeySet::from_jwks(&body, &self.inner.allowed, false).map_err(|e| e.0)?;
+        if keys.is_empty() {
+            return Err("JWKS has no usable keys");
+        }
+        let o = &self.inner.opts;
+        let ttl = max_age.unwrap_or(o.default_ttl).clamp(o.min_ttl, o.max_ttl);
+        Ok(Cached {
+            keys,
+            fetched_at: Instant::now(),
+            ttl,
+            body_hash: Sha256::digest(&body).into(),
+        })
+    }
+
+    async fn get(&self, url: &Url) -> Result<(Vec<u8>, Option<Duration>), &'static str> {
+        self.inner.fetches.fetch_add(1, Ordering::Relaxed);
+        let cap = self.inner.opts.max_response_bytes;
+        let mut resp = self
+            .inner
+            .client
+            .get(url.clone())
+            .header(ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|_| "request failed or timed out")?;
+        if resp.status() != reqwest::StatusCode::OK {
+            return Err("key endpoint did not answer 200");
+        }
+        if resp.content_length().is_some_and(|n| n as usize > cap) {
+            return Err("key endpoint response too large");
+        }
+        let max_age = resp
+            .headers()
+            .get(CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_max_age);
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|_| "reading the response failed")? {
+            if body.len() + chunk.len() > cap {
+                return Err("key endpoint response too large");
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((body, max_age))
+    }
+}
+
+/// `max-age` from a Cache-Control value; `no-store`/`no-cache` mean zero.
+fn parse_max_age(v: &str) -> Option<Duration> {
+    let mut age = None;
+    for d in v.split(',') {
+        let d = d.trim();
+        if d.eq_ignore_ascii_case("no-store") || d.eq_ignore_ascii_case("no-cache") {
+            return Some(Duration::ZERO);
+        }
+        if let Some((k, val)) = d.split_once('=')
+            && k.trim().eq_ignore_ascii_case("max-age")
+        {
+            age = val.trim().trim_matches('"').parse::<u64>().ok().map(Duration::from_secs);
+        }
+    }
+    age
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_control() {
+        assert_eq!(parse_max_age("public, max-age=600"), Some(Duration::from_secs(600)));
+        assert_eq!(parse_max_age("no-store"), Some(Duration::ZERO));
+        assert_eq!(parse_max_age("public"), None);
+        assert_eq!(parse_max_age("max-age=abc"), None);
+    }
+
+    #[test]
+    fn url_rules() {
+        let o = JwksOptions::default();
+        assert!(check_url("https://a.example/k", &o).is_ok());
+        assert!(check_url("http://127.0.0.1:8/k", &o).is_ok());
+        assert!(check_url("http://localhost/k", &o).is_ok());
+        assert!(check_url("http://a.example/k", &o).is_err());
+        assert!(check_url("file:///etc/passwd", &o).is_err());
+        assert!(check_url("http://a.example/k", &o.with_insecure_http(true)).is_ok());
+    }
+}

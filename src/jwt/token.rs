@@ -1,0 +1,133 @@
+//! Compact JWS parsing: size cap, strict base64url, strict header rules, strict JSON.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::Algorithm;
+use serde_json::{Map, Value};
+
+use super::crypto::parse_alg;
+use super::strict_json::parse_object;
+use crate::error::AuthError;
+
+/// Longest `kid` accepted.
+const MAX_KID_BYTES: usize = 256;
+
+/// A structurally valid, not yet verified, compact JWS.
+#[derive(Debug)]
+pub(crate) struct UnverifiedToken<'a> {
+    /// `base64(header) "." base64(payload)`: the signed message.
+    pub message: &'a str,
+    pub signature: Vec<u8>,
+    pub alg: Algorithm,
+    pub kid: Option<String>,
+    pub typ: Option<String>,
+    pub claims: Map<String, Value>,
+}
+
+fn b64(segment: &str) -> Result<Vec<u8>, AuthError> {
+    URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| AuthError::invalid("jwt: bad base64url"))
+}
+
+/// Parses a compact JWS. Rejects: more or fewer than three segments (JWE has five),
+/// bad base64url, non-object or duplicate-key JSON, unknown or `none` algorithms,
+/// any `crit`, `b64`, `zip` or `enc` header, nested JWTs (`cty: JWT`), non-string
+/// `kid`/`typ`.
+pub(crate) fn parse(token: &str, max_bytes: usize) -> Result<UnverifiedToken<'_>, AuthError> {
+    if token.len() > max_bytes {
+        return Err(AuthError::invalid("jwt: token too large"));
+    }
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(AuthError::invalid("jwt: not a three-part compact JWS"));
+    };
+    if h.is_empty() || p.is_empty() || s.is_empty() {
+        return Err(AuthError::invalid("jwt: empty segment"));
+    }
+    let header = parse_object(&b64(h)?).ok_or_else(|| AuthError::invalid("jwt: bad header"))?;
+    let alg = match header.get("alg") {
+        Some(Value::String(a)) => parse_alg(a).ok_or_else(|| AuthError::invalid("jwt: bad alg"))?,
+        _ => return Err(AuthError::invalid("jwt: missing alg")),
+    };
+    for forbidden in ["crit", "b64", "zip", "enc"] {
+        if header.contains_key(forbidden) {
+            return Err(AuthError::invalid("jwt: unsupported header parameter"));
+        }
+    }
+    if let Some(cty) = header.get("cty") {
+        match cty.as_str() {
+            Some(c) if !c.eq_ignore_ascii_case("jwt") => {}
+            _ => return Err(AuthError::invalid("jwt: nested or bad cty")),
+        }
+    }
+    let kid = match header.get("kid") {
+        None => None,
+        Some(Value::String(k)) if !k.is_empty() && k.len() <= MAX_KID_BYTES => Some(k.clone()),
+        Some(_) => return Err(AuthError::invalid("jwt: bad kid")),
+    };
+    let typ = match header.get("typ") {
+        None => None,
+        Some(Value::String(t)) => Some(t.clone()),
+        Some(_) => return Err(AuthError::invalid("jwt: bad typ")),
+    };
+    let claims = parse_object(&b64(p)?).ok_or_else(|| AuthError::invalid("jwt: bad claims"))?;
+    let signature = b64(s)?;
+    Ok(UnverifiedToken {
+        message: &token[..h.len() + 1 + p.len()],
+        signature,
+        alg,
+        kid,
+        typ,
+        claims,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tok(header: &str, payload: &str) -> String {
+        format!(
+            "{}.{}.c2ln",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(payload)
+        )
+    }
+
+    #[test]
+    fn header_rules() {
+        assert!(parse(&tok(r#"{"alg":"HS256"}"#, "{}"), 8192).is_ok());
+        for h in [
+            r#"{"alg":"none"}"#,
+            r#"{"alg":"None"}"#,
+            r#"{"alg":"hs256"}"#,
+            r#"{}"#,
+            r#"{"alg":1}"#,
+            r#"{"alg":"HS256","alg":"HS256"}"#,
+            r#"{"alg":"HS256","crit":["exp"]}"#,
+            r#"{"alg":"HS256","b64":false}"#,
+            r#"{"alg":"HS256","enc":"A128GCM"}"#,
+            r#"{"alg":"HS256","zip":"DEF"}"#,
+            r#"{"alg":"HS256","cty":"JWT"}"#,
+            r#"{"alg":"HS256","kid":5}"#,
+            r#"{"alg":"HS256","kid":""}"#,
+            r#"{"alg":"HS256","typ":["JWT"]}"#,
+        ] {
+            assert!(parse(&tok(h, "{}"), 8192).is_err(), "{h}");
+        }
+    }
+
+    #[test]
+    fn structure_rules() {
+        let good = tok(r#"{"alg":"HS256"}"#, "{}");
+        assert!(parse(&format!("{good}.x.y"), 8192).is_err());
+        assert!(parse("a.b", 8192).is_err());
+        assert!(parse("..", 8192).is_err());
+        assert!(parse(&good, 10).is_err());
+        assert!(parse(&good.replace("c2ln", "c2ln="), 8192).is_err());
+        assert!(parse(&tok(r#"{"alg":"HS256"}"#, "[]"), 8192).is_err());
+        assert!(parse(&tok(r#"{"alg":"HS256"}"#, r#"{"a":1,"a":1}"#), 8192).is_err());
+    }
+}

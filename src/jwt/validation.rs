@@ -1,0 +1,277 @@
+//! Strict registered-claim validation (RFC 7519 §4.1, RFC 8725, RFC 9068).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::Algorithm;
+use serde_json::{Map, Value};
+
+use crate::error::AuthError;
+
+/// What a token must satisfy besides its signature.
+///
+/// Secure defaults: `exp` required, 30 s leeway, `iat` and `nbf` checked when
+/// present, `sub` required (a string), no algorithm allowed until you list one.
+///
+/// ```
+/// use std::time::Duration;
+/// use portcullis::jwt::{Algorithm, Validation};
+/// let v = Validation::new([Algorithm::RS256])
+///     .with_issuer("https://issuer.example")
+///     .with_audience("my-api")
+///     .with_leeway(Duration::from_secs(10))
+///     .with_required_typ("at+jwt");
+/// # let _ = v;
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Validation {
+    pub(crate) algorithms: Vec<Algorithm>,
+    pub(crate) issuers: Vec<String>,
+    pub(crate) audiences: Vec<String>,
+    pub(crate) leeway: Duration,
+    pub(crate) max_age: Option<Duration>,
+    pub(crate) require_iat: bool,
+    pub(crate) require_sub: bool,
+    pub(crate) required_typ: Option<String>,
+}
+
+impl Validation {
+    /// Accept only `algorithms` (the token header never chooses).
+    pub fn new(algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        Validation {
+            algorithms: algorithms.into_iter().collect(),
+            issuers: Vec::new(),
+            audiences: Vec::new(),
+            leeway: Duration::from_secs(30),
+            max_age: None,
+            require_iat: false,
+            require_sub: true,
+            required_typ: None,
+        }
+    }
+    /// Require `iss` to equal this issuer (call again to accept several).
+    pub fn with_issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuers.push(issuer.into());
+        self
+    }
+    /// Require `aud` to contain this audience (call again to accept several).
+    pub fn with_audience(mut self, audience: impl Into<String>) -> Self {
+        self.audiences.push(audience.into());
+        self
+    }
+    /// Clock skew allowed for `exp`, `nbf` and `iat` (default 30 s).
+    pub fn with_leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+    /// Reject tokens issued (`iat`) longer ago than `max_age`; makes `iat` required.
+    pub fn with_max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = Some(max_age);
+        self.require_iat = true;
+        self
+    }
+    /// Require an `iat` claim.
+    pub fn with_required_iat(mut self, required: bool) -> Self {
+        self.require_iat = required;
+        self
+    }
+    /// Require a `sub` claim (default true).
+    pub fn with_required_sub(mut self, required: bool) -> Self {
+        self.require_sub = required;
+        self
+    }
+    /// Require the header `typ` (e.g. `at+jwt` for RFC 9068 access tokens; compared
+    /// case-insensitively, an `application/` prefix is ignored).
+    pub fn with_required_typ(mut self, typ: impl Into<String>) -> Self {
+        self.required_typ = Some(typ.into());
+        self
+    }
+    /// The accepted algorithms.
+    pub fn algorithms(&self) -> &[Algorithm] {
+        &self.algorithms
+    }
+    /// The accepted issuers.
+    pub fn issuers(&self) -> &[String] {
+        &self.issuers
+    }
+
+    pub(crate) fn check_typ(&self, typ: Option<&str>) -> Result<(), AuthError> {
+        let Some(want) = &self.required_typ else {
+            return Ok(());
+        };
+        let norm = |s: &str| {
+            let s = s.trim();
+            match s.get(..12) {
+                Some(p) if p.eq_ignore_ascii_case("application/") => s[12..].to_ascii_lowercase(),
+                _ => s.to_ascii_lowercase(),
+            }
+        };
+        match typ {
+            Some(t) if norm(t) == norm(want) => Ok(()),
+            _ => Err(AuthError::invalid("jwt: wrong typ")),
+        }
+    }
+
+    /// Validates the registered claims against `now` (seconds since the epoch).
+    pub(crate) fn check_claims(&self, claims: &Map<String, Value>, now: f64) -> Result<(), AuthError> {
+        let leeway = self.leeway.as_secs_f64();
+        let exp = numeric_date(claims, "exp")?.ok_or_else(|| AuthError::invalid("jwt: missing exp"))?;
+        if exp + leeway <= now {
+            return Err(AuthError::invalid("jwt: expired"));
+        }
+        if let Some(nbf) = numeric_date(claims, "nbf")?
+            && nbf > now + leeway
+        {
+            return Err(AuthError::invalid("jwt: not yet valid"));
+        }
+        match numeric_date(claims, "iat")? {
+            Some(iat) => {
+                if iat > now + leeway {
+                    return Err(AuthError::invalid("jwt: issued in the future"));
+                }
+                if let Some(max) = self.max_age
+                    && now - iat > max.as_secs_f64() + leeway
+                {
+                    return Err(AuthError::invalid("jwt: too old"));
+                }
+            }
+            None if self.require_iat => return Err(AuthError::invalid("jwt: missing iat")),
+            None => {}
+        }
+        match claims.get("sub") {
+            Some(Value::String(_)) => {}
+            None if !self.require_sub => {}
+            None => return Err(AuthError::invalid("jwt: missing sub")),
+            Some(_) => return Err(AuthError::invalid("jwt: sub is not a string")),
+        }
+        match claims.get("iss") {
+            Some(Value::String(iss)) => {
+                if !self.issuers.is_empty() && !self.issuers.iter().any(|i| i == iss) {
+                    return Err(AuthError::invalid("jwt: wrong issuer"));
+                }
+            }
+            None if self.issuers.is_empty() => {}
+            None => return Err(AuthError::invalid("jwt: missing iss")),
+            Some(_) => return Err(AuthError::invalid("jwt: iss is not a string")),
+        }
+        let auds = audiences(claims)?;
+        if !self.audiences.is_empty() {
+            match auds {
+                Some(list) if list.iter().any(|a| self.audiences.iter().any(|w| w == a)) => {}
+                Some(_) => return Err(AuthError::invalid("jwt: wrong audience")),
+                None => return Err(AuthError::invalid("jwt: missing aud")),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `aud` as a list: a string or a non-empty array of strings; other types are errors.
+pub(crate) fn audiences(claims: &Map<String, Value>) -> Result<Option<Vec<&str>>, AuthError> {
+    match claims.get("aud") {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(vec![s.as_str()])),
+        Some(Value::Array(items)) if !items.is_empty() => items
+            .iter()
+            .map(|v| v.as_str().ok_or_else(|| AuthError::invalid("jwt: aud has a non-string")))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(AuthError::invalid("jwt: aud has the wrong type")),
+    }
+}
+
+/// A NumericDate claim: a finite, non-negative JSON number; other types are errors.
+pub(crate) fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<f64>, AuthError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => match n.as_f64() {
+            Some(f) if f.is_finite() && f >= 0.0 => Ok(Some(f)),
+            _ => Err(AuthError::invalid("jwt: bad numeric date")),
+        },
+        Some(_) => Err(AuthError::invalid("jwt: date claim is not a number")),
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub(crate) fn now_secs() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn v() -> Validation {
+        Validation::new([Algorithm::HS256])
+            .with_issuer("iss")
+            .with_audience("aud")
+    }
+    fn c(j: serde_json::Value) -> Map<String, Value> {
+        j.as_object().unwrap().clone()
+    }
+    const NOW: f64 = 1_000_000.0;
+
+    #[test]
+    fn accepts_good() {
+        let ok = json!({"sub":"s","iss":"iss","aud":"aud","exp":NOW+60.0,"iat":NOW,"nbf":NOW});
+        assert!(v().check_claims(&c(ok), NOW).is_ok());
+        let arr = json!({"sub":"s","iss":"iss","aud":["x","aud"],"exp":NOW+60.0});
+        assert!(v().check_claims(&c(arr), NOW).is_ok());
+        let skew = json!({"sub":"s","iss":"iss","aud":"aud","exp":NOW-10.0,"nbf":NOW+10.0,"iat":NOW+10.0});
+        assert!(v().check_claims(&c(skew), NOW).is_ok());
+    }
+
+    #[test]
+    fn rejects_each_rule() {
+        let base = json!({"sub":"s","iss":"iss","aud":"aud","exp":NOW+60.0});
+        let cases: Vec<(&str, Value)> = vec![
+            ("exp", Value::Null),
+            ("exp", json!(NOW - 31.0)),
+            ("exp", json!("9999999999")),
+            ("exp", json!(-1)),
+            ("nbf", json!(NOW + 31.0)),
+            ("nbf", json!(true)),
+            ("iat", json!(NOW + 31.0)),
+            ("iss", json!("other")),
+            ("iss", json!(1)),
+            ("iss", json!(["iss"])),
+            ("iss", Value::Null),
+            ("aud", json!("other")),
+            ("aud", json!("au")),
+            ("aud", json!(["aud", 1])),
+            ("aud", json!([])),
+            ("aud", json!({"aud": true})),
+            ("aud", json!(5)),
+            ("aud", Value::Null),
+            ("sub", json!(5)),
+            ("sub", json!({"id":"s"})),
+            ("sub", Value::Null),
+        ];
+        for (k, val) in cases {
+            let mut m = c(base.clone());
+            if val.is_null() {
+                m.remove(k);
+            } else {
+                m.insert(k.into(), val.clone());
+            }
+            assert!(v().check_claims(&m, NOW).is_err(), "{k}={val}");
+        }
+    }
+
+    #[test]
+    fn max_age_and_typ() {
+        let v = v().with_max_age(Duration::from_secs(60)).with_required_typ("at+jwt");
+        let old = json!({"sub":"s","iss":"iss","aud":"aud","exp":NOW+60.0,"iat":NOW-100.0});
+        assert!(v.check_claims(&c(old), NOW).is_err());
+        let no_iat = json!({"sub":"s","iss":"iss","aud":"aud","exp":NOW+60.0});
+        assert!(v.check_claims(&c(no_iat), NOW).is_err());
+        assert!(v.check_typ(Some("at+jwt")).is_ok());
+        assert!(v.check_typ(Some("application/AT+JWT")).is_ok());
+        assert!(v.check_typ(Some("JWT")).is_err());
+        assert!(v.check_typ(None).is_err());
+    }
+}

@@ -1,0 +1,240 @@
+//! [`JwtVerifier`]: signature, header and claim checks for one or more issuers.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use super::cache::TokenCache;
+use super::keys::{KeySet, Lookup};
+use super::mapping::ClaimsMapping;
+use super::remote::RemoteJwks;
+use super::token::{UnverifiedToken, parse};
+use super::validation::{Validation, now_secs, numeric_date};
+use crate::context::{AuthContext, Scheme};
+use crate::error::AuthError;
+
+/// Default cap on a token's length.
+pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// Where an issuer's keys come from.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum KeySource {
+    /// Keys configured in code.
+    Static(Arc<KeySet>),
+    /// Keys fetched from a JWKS URL or OIDC discovery.
+    Remote(RemoteJwks),
+}
+
+impl From<KeySet> for KeySource {
+    fn from(k: KeySet) -> Self {
+        KeySource::Static(Arc::new(k))
+    }
+}
+impl From<RemoteJwks> for KeySource {
+    fn from(r: RemoteJwks) -> Self {
+        KeySource::Remote(r)
+    }
+}
+
+pub(crate) type ContextMapper =
+    Arc<dyn Fn(Map<String, Value>) -> Result<AuthContext, AuthError> + Send + Sync>;
+
+#[derive(Clone)]
+enum Mapping {
+    Claims(ClaimsMapping),
+    Custom(ContextMapper),
+}
+
+/// One trusted issuer: its keys, what its tokens must satisfy, and how claims map.
+///
+/// ```
+/// use portcullis::jwt::{Algorithm, Issuer, KeySet, Validation};
+/// let keys = KeySet::new().with_hmac_secret(&[7u8; 32], Algorithm::HS256).unwrap();
+/// let issuer = Issuer::new(keys, Validation::new([Algorithm::HS256]).with_issuer("me").with_audience("api"));
+/// # let _ = issuer;
+/// ```
+#[derive(Clone)]
+pub struct Issuer {
+    keys: KeySource,
+    validation: Validation,
+    mapping: Mapping,
+    scheme: Scheme,
+}
+
+impl fmt::Debug for Issuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Issuer")
+            .field("keys", &self.keys)
+            .field("validation", &self.validation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Issuer {
+    /// An issuer with `keys` and `validation`, default claim mapping.
+    pub fn new(keys: impl Into<KeySource>, validation: Validation) -> Self {
+        Issuer {
+            keys: keys.into(),
+            validation,
+            mapping: Mapping::Claims(ClaimsMapping::default()),
+            scheme: Scheme::Bearer,
+        }
+    }
+    /// Change how claims fill the context.
+    pub fn with_mapping(mut self, mapping: ClaimsMapping) -> Self {
+        self.mapping = Mapping::Claims(mapping);
+        self
+    }
+    pub(crate) fn with_custom_mapping(mut self, scheme: Scheme, f: ContextMapper) -> Self {
+        self.scheme = scheme;
+        self.mapping = Mapping::Custom(f);
+        self
+    }
+    /// The validation rules.
+    pub fn validation(&self) -> &Validation {
+        &self.validation
+    }
+    fn generation(&self) -> u64 {
+        match &self.keys {
+            KeySource::Static(_) => 0,
+            KeySource::Remote(r) => r.generation(),
+        }
+    }
+
+    async fn check_signature(&self, t: &UnverifiedToken<'_>) -> Result<(), AuthError> {
+        let kid = t.kid.as_deref();
+        let ok = match &self.keys {
+            KeySource::Static(set) => match set.find(kid, t.alg) {
+                Lookup::Found(k) => k.verify(t.message.as_bytes(), &t.signature),
+                other => return Err(lookup_error(&other)),
+            },
+            KeySource::Remote(remote) => {
+                let cached = remote.current().await?;
+                match cached.keys.find(kid, t.alg) {
+                    Lookup::Found(k) => k.verify(t.message.as_bytes(), &t.signature),
+                    Lookup::UnknownKid => match remote.refetch_for_unknown_kid(&cached).await {
+                        Some(fresh) => match fresh.keys.find(kid, t.alg) {
+                            Lookup::Found(k) => k.verify(t.message.as_bytes(), &t.signature),
+                            other => return Err(lookup_error(&other)),
+                        },
+                        None => return Err(lookup_error(&Lookup::UnknownKid)),
+                    },
+                    other => return Err(lookup_error(&other)),
+                }
+            }
+        };
+        if ok { Ok(()) } else { Err(AuthError::invalid("jwt: bad signature")) }
+    }
+}
+
+fn lookup_error(l: &Lookup<'_>) -> AuthError {
+    match l {
+        Lookup::UnknownKid => AuthError::invalid("jwt: unknown kid"),
+        Lookup::Ambiguous => AuthError::invalid("jwt: ambiguous key"),
+        _ => AuthError::invalid("jwt: no key for this kid and alg"),
+    }
+}
+
+/// Verifies tokens from one or more issuers; the right one is picked by `iss`
+/// (which is then verified with that issuer's own keys). Optionally caches verified tokens.
+///
+/// ```
+/// use portcullis::jwt::{Algorithm, Issuer, JwtVerifier, KeySet, TokenCache, Validation};
+/// let keys = KeySet::new().with_hmac_secret(&[7u8; 32], Algorithm::HS256).unwrap();
+/// let verifier = JwtVerifier::new(Issuer::new(keys, Validation::new([Algorithm::HS256])))
+///     .with_token_cache(TokenCache::new());
+/// # let _ = verifier;
+/// ```
+#[derive(Clone, Debug)]
+pub struct JwtVerifier {
+    issuers: Arc<[Issuer]>,
+    cache: Option<Arc<TokenCache>>,
+    max_token_bytes: usize,
+}
+
+impl JwtVerifier {
+    /// Verify tokens of `issuer`.
+    pub fn new(issuer: Issuer) -> Self {
+        JwtVerifier {
+            issuers: Arc::from(vec![issuer]),
+            cache: None,
+            max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
+        }
+    }
+    /// Also trust `issuer`; every issuer must then configure its `iss` value.
+    pub fn with_issuer(mut self, issuer: Issuer) -> Self {
+        let mut v = self.issuers.to_vec();
+        v.push(issuer);
+        self.issuers = v.into();
+        self
+    }
+    /// Cache verified tokens.
+    pub fn with_token_cache(mut self, cache: TokenCache) -> Self {
+        self.cache = Some(Arc::new(cache));
+        self
+    }
+    /// Reject tokens longer than `n` bytes before parsing (default 8 KiB).
+    pub fn with_max_token_bytes(mut self, n: usize) -> Self {
+        self.max_token_bytes = n;
+        self
+    }
+    /// The issuers.
+    pub fn issuers(&self) -> &[Issuer] {
+        &self.issuers
+    }
+
+    fn pick(&self, claims: &Map<String, Value>) -> Result<(usize, &Issuer), AuthError> {
+        if self.issuers.len() == 1 {
+            return Ok((0, &self.issuers[0]));
+        }
+        let Some(Value::String(iss)) = claims.get("iss") else {
+            return Err(AuthError::invalid("jwt: missing or bad iss"));
+        };
+        self.issuers
+            .iter()
+            .enumerate()
+            .find(|(_, i)| i.validation.issuers.iter().any(|x| x == iss))
+            .ok_or_else(|| AuthError::invalid("jwt: unknown issuer"))
+    }
+
+    /// Verifies `token` and returns its context.
+    pub async fn verify(&self, token: &str) -> Result<AuthContext, AuthError> {
+        let now = now_secs();
+        if token.len() > self.max_token_bytes {
+            return Err(AuthError::invalid("jwt: token too large"));
+        }
+        if let Some(cache) = &self.cache
+            && let Some(ctx) = cache.get(
+                token,
+                |i| self.issuers.get(i).map_or(u64::MAX, Issuer::generation),
+                now,
+                |i| self.issuers.get(i).map_or(0.0, |x| x.validation.leeway.as_secs_f64()),
+            )
+        {
+            return Ok(ctx);
+        }
+        let parsed = parse(token, self.max_token_bytes)?;
+        let (index, issuer) = self.pick(&parsed.claims)?;
+        if !issuer.validation.algorithms.contains(&parsed.alg) {
+            return Err(AuthError::invalid("jwt: algorithm not allowed"));
+        }
+        issuer.validation.check_typ(parsed.typ.as_deref())?;
+        // Key generation before verifying: a rotation during verification must not
+        // leave an entry marked with the new generation.
+        let generation = issuer.generation();
+        issuer.check_signature(&parsed).await?;
+        issuer.validation.check_claims(&parsed.claims, now)?;
+        let exp = numeric_date(&parsed.claims, "exp")?.unwrap_or(0.0);
+        let nbf = numeric_date(&parsed.claims, "nbf")?;
+        let ctx = match &issuer.mapping {
+            Mapping::Claims(m) => m.to_context(parsed.claims, issuer.scheme)?,
+            Mapping::Custom(f) => f(parsed.claims)?,
+        };
+        if let Some(cache) = &self.cache {
+            cache.insert(token, ctx.clone(), exp, nbf, index, generation, now);
+        }
+        Ok(ctx)
+    }
+}

@@ -1,0 +1,182 @@
+//! [`KeyServer`]: a JWKS / OIDC discovery / Cloudflare certs server on 127.0.0.1.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+#[derive(Debug)]
+struct Behaviour {
+    base: String,
+    jwks: Value,
+    status: StatusCode,
+    delay: Duration,
+    cache_control: Option<String>,
+    body_override: Option<String>,
+    issuer_override: Option<String>,
+    hits: HashMap<String, usize>,
+}
+
+type Shared = Arc<Mutex<Behaviour>>;
+
+/// A real HTTP server on a free loopback port that serves:
+/// - `GET /jwks.json` and `GET /cdn-cgi/access/certs`: the current key set;
+/// - `GET /.well-known/openid-configuration`: `{"issuer": <base url>, "jwks_uri": <base>/jwks.json}`.
+///
+/// Behaviour can be changed while it runs (keys, status, delay, garbage body), and it
+/// counts requests per path. Shuts down when dropped.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use portcullis::testing::{KeyServer, TestKey, jwks};
+/// let server = KeyServer::start(jwks(&[TestKey::Rs256])).await;
+/// assert!(server.url("/jwks.json").starts_with("http://127.0.0.1:"));
+/// assert_eq!(server.hits("/jwks.json"), 0);
+/// # });
+/// ```
+#[derive(Debug)]
+pub struct KeyServer {
+    addr: SocketAddr,
+    state: Shared,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+async fn serve(State(state): State<Shared>, uri: Uri) -> Response {
+    let path = uri.path().to_owned();
+    let (delay, status, body, cache_control) = {
+        let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+        *s.hits.entry(path.clone()).or_default() += 1;
+        let body = match (&s.body_override, path.as_str()) {
+            (Some(b), _) => b.clone(),
+            (None, "/jwks.json" | "/cdn-cgi/access/certs") => s.jwks.to_string(),
+            (None, "/.well-known/openid-configuration") => json!({
+                "issuer": s.issuer_override.clone().unwrap_or_else(|| s.base.clone()),
+                "jwks_uri": format!("{}/jwks.json", s.base),
+            })
+            .to_string(),
+            _ => return StatusCode::NOT_FOUND.into_response(),
+        };
+        (s.delay, s.status, body, s.cache_control.clone())
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let mut res = (status, body).into_response();
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Some(cc) = cache_control.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        res.headers_mut().insert(header::CACHE_CONTROL, cc);
+    }
+    res
+}
+
+impl KeyServer {
+    /// Starts serving `jwks` on `127.0.0.1:<free port>`.
+    ///
+    /// # Panics
+    /// When no loopback port can be bound (a broken test environment).
+    pub async fn start(jwks: Value) -> KeyServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        let state: Shared = Arc::new(Mutex::new(Behaviour {
+            base: format!("http://{addr}"),
+            jwks,
+            status: StatusCode::OK,
+            delay: Duration::ZERO,
+            cache_control: None,
+            body_override: None,
+            issuer_override: None,
+            hits: HashMap::new(),
+        }));
+        let app = Router::new().fallback(serve).with_state(state.clone());
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        KeyServer {
+            addr,
+            state,
+            stop: Some(tx),
+        }
+    }
+
+    fn edit(&self, f: impl FnOnce(&mut Behaviour)) {
+        f(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    /// `http://127.0.0.1:<port>` (also the OIDC issuer it advertises).
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+    /// `base_url() + path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+    /// Serve another key set from now on.
+    pub fn set_jwks(&self, jwks: Value) {
+        self.edit(|b| b.jwks = jwks);
+    }
+    /// Answer every request with `status`.
+    pub fn set_status(&self, status: StatusCode) {
+        self.edit(|b| b.status = status);
+    }
+    /// Wait `delay` before answering.
+    pub fn set_delay(&self, delay: Duration) {
+        self.edit(|b| b.delay = delay);
+    }
+    /// Send this `Cache-Control` header.
+    pub fn set_cache_control(&self, value: Option<&str>) {
+        self.edit(|b| b.cache_control = value.map(str::to_owned));
+    }
+    /// Serve `body` verbatim on every path (garbage, huge documents...).
+    pub fn set_body(&self, body: Option<String>) {
+        self.edit(|b| b.body_override = body);
+    }
+    /// Advertise another `issuer` in the discovery document.
+    pub fn set_discovery_issuer(&self, issuer: Option<&str>) {
+        self.edit(|b| b.issuer_override = issuer.map(str::to_owned));
+    }
+    /// Requests seen on `path`.
+    pub fn hits(&self, path: &str) -> usize {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .hits
+            .get(path)
+            .copied()
+            .unwrap_or(0)
+    }
+    /// Requests seen on any path.
+    pub fn total_hits(&self) -> usize {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .hits
+            .values()
+            .sum()
+    }
+}
+
+impl Drop for KeyServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
