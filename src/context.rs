@@ -194,6 +194,29 @@ impl AuthContext {
         T::deserialize(Value::Object(self.0.claims.clone()))
     }
 
+    /// `Ok` when the subject is `owner` or holds one of `override_roles`; a ready 403 otherwise.
+    /// For handlers that must load the row before they know its owner.
+    ///
+    /// ```
+    /// # use portcullis::{AuthContext, Scheme};
+    /// let ctx = AuthContext::builder("alice", Scheme::Session).build();
+    /// assert!(ctx.require_owner("alice", &["admin"]).is_ok());
+    /// assert_eq!(ctx.require_owner("bob", &["admin"]).unwrap_err().status(), 403);
+    /// ```
+    pub fn require_owner(&self, owner: &str, override_roles: &[&str]) -> Result<(), crate::AuthError> {
+        if self.subject() == owner || override_roles.iter().any(|r| self.has_role(r)) {
+            Ok(())
+        } else {
+            tracing::debug!(subject = self.subject(), "not the owner: denied");
+            Err(crate::AuthError::forbidden())
+        }
+    }
+
+    /// `Ok` when the context holds `role`; a ready 403 otherwise.
+    pub fn require_role(&self, role: &str) -> Result<(), crate::AuthError> {
+        if self.has_role(role) { Ok(()) } else { Err(crate::AuthError::forbidden()) }
+    }
+
     /// A copy of this context with more roles (for example roles looked up in a database).
     pub fn with_extra_roles<I, S>(&self, roles: I) -> AuthContext
     where

@@ -45,6 +45,7 @@ mod csrf;
 mod error;
 mod extract;
 mod layer;
+pub mod policy;
 mod responder;
 #[cfg(any(feature = "basic", feature = "session"))]
 mod users;

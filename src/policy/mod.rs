@@ -1,0 +1,13 @@
+//! Authorization, separate from authentication: [`Rule`]s over the [`AuthContext`](crate::AuthContext),
+//! enforced by [`PolicyLayer`], optionally per route with [`RouteRules`].
+//!
+//! For checks that need the loaded row, use [`AuthContext::require_owner`](crate::AuthContext::require_owner)
+//! in the handler.
+
+mod layer;
+mod routes;
+mod rule;
+
+pub use self::layer::{PolicyLayer, PolicyService};
+pub use self::routes::RouteRules;
+pub use self::rule::{PolicyInput, Rule, Verdict};
