@@ -37,9 +37,11 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod authenticator;
+#[cfg(any(feature = "basic", feature = "jwt"))]
 mod basic_scheme;
 mod challenge;
 mod context;
+#[cfg(any(feature = "session", feature = "cloudflare"))]
 mod cookies;
 mod csrf;
 mod error;
@@ -56,6 +58,8 @@ pub mod basic;
 pub mod jwt;
 #[cfg(feature = "cloudflare")]
 pub mod cloudflare;
+#[cfg(feature = "session")]
+pub mod session;
 #[cfg(feature = "test-util")]
 pub mod testing;
 

@@ -86,3 +86,6 @@ pub fn basic(user: &str, pass: &str) -> String {
         base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
     )
 }
+
+#[cfg(all(feature = "redis", feature = "postgres"))]
+pub mod stores;

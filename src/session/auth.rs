@@ -1,0 +1,81 @@
+//! [`SessionAuth`]: session cookie → [`AuthContext`].
+
+use http::request::Parts;
+
+use super::id::hash_id;
+use super::manager::SessionManager;
+use super::unix_now;
+use crate::authenticator::Authenticator;
+use crate::challenge::Challenge;
+use crate::context::{AuthContext, Scheme};
+use crate::cookies::cookie_value;
+use crate::error::AuthError;
+
+/// The session cookie authenticator; get it from [`SessionManager::authenticator`].
+///
+/// Order of checks: cross-site guard (403) → one well-formed cookie (401, no store
+/// lookup for garbage, duplicates or oversize) → store lookup (503 when down or slow)
+/// → idle and absolute expiry (401, expired record deleted) → sliding renewal, written
+/// at most once per touch interval.
+#[derive(Debug, Clone)]
+pub struct SessionAuth {
+    manager: SessionManager,
+}
+
+impl SessionAuth {
+    pub(crate) fn new(manager: SessionManager) -> Self {
+        SessionAuth { manager }
+    }
+}
+
+impl Authenticator for SessionAuth {
+    fn scheme(&self) -> Scheme {
+        Scheme::Session
+    }
+    fn challenge(&self) -> Option<Challenge> {
+        None
+    }
+    fn detect(&self, parts: &Parts) -> bool {
+        !matches!(cookie_value(&parts.headers, &self.manager.config.cookie_name), Ok(None))
+    }
+    async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
+        let m = &self.manager;
+        let cfg = &m.config;
+        if cfg.csrf.is_cross_site(parts) {
+            return Err(AuthError::cross_site());
+        }
+        let raw = cookie_value(&parts.headers, &cfg.cookie_name)
+            .map_err(|_| AuthError::invalid("session: duplicate cookie"))?
+            .ok_or_else(AuthError::missing)?;
+        let id = cfg
+            .id_from_cookie(raw)
+            .ok_or_else(|| AuthError::invalid("session: malformed cookie"))?;
+        let id_hash = hash_id(&id);
+        let rec = m
+            .timed(m.store.load(&id_hash))
+            .await?
+            .ok_or_else(|| AuthError::invalid("session: unknown"))?;
+        let now = unix_now();
+        if rec.is_expired(now) {
+            let _ = m.timed(m.store.delete(&id_hash)).await;
+            return Err(AuthError::invalid("session: expired"));
+        }
+        let mut idle = rec.idle_expires_at;
+        if now.saturating_sub(rec.touched_at) >= cfg.touch_interval.as_secs() {
+            idle = (now + cfg.idle_timeout.as_secs()).min(rec.absolute_expires_at);
+            m.timed(m.store.touch(&id_hash, now, idle)).await?;
+        }
+        let mut b = AuthContext::builder(rec.subject, Scheme::Session)
+            .with_roles(rec.roles)
+            .with_session_id(&id_hash[..16])
+            .with_expires_at(idle.min(rec.absolute_expires_at))
+            .with_claims(rec.data);
+        if let Some(t) = rec.tenant {
+            b = b.with_tenant(t);
+        }
+        if let Some(e) = rec.email {
+            b = b.with_email(e);
+        }
+        Ok(b.build())
+    }
+}

@@ -1,0 +1,171 @@
+//! [`SessionConfig`]: cookie attributes, lifetimes and guards, with secure defaults.
+
+use std::fmt;
+use std::time::Duration;
+
+use cookie::{Cookie, Key, SameSite};
+
+use crate::csrf::CsrfGuard;
+
+/// Cookie and lifetime settings. Defaults: cookie `__Host-session`; `Secure`,
+/// `HttpOnly`, `SameSite=Lax`, `Path=/`, no `Domain`; 30 min idle timeout with sliding
+/// renewal written at most once a minute; 12 h absolute lifetime that sliding never
+/// extends; 2 s store timeout; cookies over 512 bytes refused; CSRF guard on.
+///
+/// ```
+/// use std::time::Duration;
+/// use portcullis::session::SessionConfig;
+/// let config = SessionConfig::default()
+///     .with_idle_timeout(Duration::from_secs(15 * 60))
+///     .with_absolute_timeout(Duration::from_secs(8 * 3600));
+/// let dev = SessionConfig::default().with_insecure_dev_cookie(); // plain http on localhost
+/// # let _ = (config, dev);
+/// ```
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct SessionConfig {
+    pub(crate) cookie_name: String,
+    pub(crate) secure: bool,
+    pub(crate) same_site: SameSite,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) absolute_timeout: Duration,
+    pub(crate) touch_interval: Duration,
+    pub(crate) store_timeout: Duration,
+    pub(crate) max_cookie_bytes: usize,
+    pub(crate) signing_key: Option<Key>,
+    pub(crate) csrf: CsrfGuard,
+}
+
+impl fmt::Debug for SessionConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionConfig")
+            .field("cookie_name", &self.cookie_name)
+            .field("secure", &self.secure)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("absolute_timeout", &self.absolute_timeout)
+            .field("signed", &self.signing_key.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            cookie_name: "__Host-session".into(),
+            secure: true,
+            same_site: SameSite::Lax,
+            idle_timeout: Duration::from_secs(30 * 60),
+            absolute_timeout: Duration::from_secs(12 * 3600),
+            touch_interval: Duration::from_secs(60),
+            store_timeout: Duration::from_secs(2),
+            max_cookie_bytes: 512,
+            signing_key: None,
+            csrf: CsrfGuard::default(),
+        }
+    }
+}
+
+impl SessionConfig {
+    /// Cookie name. A `__Host-` name forces `Secure`, `Path=/` and no `Domain`.
+    pub fn with_cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.cookie_name = name.into();
+        self
+    }
+    /// For plain `http://localhost` during development: drops `Secure` and the `__Host-` prefix.
+    pub fn with_insecure_dev_cookie(mut self) -> Self {
+        self.secure = false;
+        if let Some(rest) = self.cookie_name.strip_prefix("__Host-") {
+            self.cookie_name = rest.to_owned();
+        }
+        self
+    }
+    /// `SameSite=Strict` instead of `Lax`.
+    pub fn with_same_site_strict(mut self) -> Self {
+        self.same_site = SameSite::Strict;
+        self
+    }
+    /// Idle timeout (sliding).
+    pub fn with_idle_timeout(mut self, d: Duration) -> Self {
+        self.idle_timeout = d;
+        self
+    }
+    /// Absolute lifetime (never extended).
+    pub fn with_absolute_timeout(mut self, d: Duration) -> Self {
+        self.absolute_timeout = d;
+        self
+    }
+    /// Write the sliding renewal to the store at most this often.
+    pub fn with_touch_interval(mut self, d: Duration) -> Self {
+        self.touch_interval = d;
+        self
+    }
+    /// Per-operation store timeout (then 503).
+    pub fn with_store_timeout(mut self, d: Duration) -> Self {
+        self.store_timeout = d;
+        self
+    }
+    /// Sign cookie values (HMAC, bound to the cookie name) with a key of at least 64 bytes.
+    pub fn with_signing_key(mut self, key: &[u8]) -> Result<Self, super::StoreError> {
+        let key = Key::try_from(key).map_err(|_| super::StoreError::new("signing key needs 64 bytes"))?;
+        self.signing_key = Some(key);
+        Ok(self)
+    }
+    /// Replace the cross-site request guard (e.g. to trust another origin).
+    pub fn with_csrf_guard(mut self, guard: CsrfGuard) -> Self {
+        self.csrf = guard;
+        self
+    }
+    /// The cookie name.
+    pub fn cookie_name(&self) -> &str {
+        &self.cookie_name
+    }
+
+    fn base_cookie(&self, value: String) -> Cookie<'static> {
+        let host_prefixed = self.cookie_name.starts_with("__Host-");
+        Cookie::build((self.cookie_name.clone(), value))
+            .http_only(true)
+            .secure(self.secure || host_prefixed)
+            .same_site(self.same_site)
+            .path("/")
+            .build()
+    }
+
+    /// The `Set-Cookie` value for a new session id living `max_age`.
+    pub(crate) fn set_cookie(&self, id: &str, max_age: Duration) -> String {
+        let value = match &self.signing_key {
+            Some(key) => {
+                let mut jar = cookie::CookieJar::new();
+                jar.signed_mut(key).add(Cookie::new(self.cookie_name.clone(), id.to_owned()));
+                jar.get(&self.cookie_name).map(|c| c.value().to_owned()).unwrap_or_default()
+            }
+            None => id.to_owned(),
+        };
+        let mut c = self.base_cookie(value);
+        c.set_max_age(cookie::time::Duration::seconds(max_age.as_secs() as i64));
+        c.to_string()
+    }
+
+    /// The `Set-Cookie` value that clears the cookie (same attributes, `Max-Age=0`).
+    pub(crate) fn removal_cookie(&self) -> String {
+        let mut c = self.base_cookie(String::new());
+        c.set_max_age(cookie::time::Duration::ZERO);
+        c.set_expires(cookie::time::OffsetDateTime::UNIX_EPOCH);
+        c.to_string()
+    }
+
+    /// The raw session id from a cookie value (signature checked when signing is on).
+    pub(crate) fn id_from_cookie(&self, raw: &str) -> Option<String> {
+        if raw.len() > self.max_cookie_bytes {
+            return None;
+        }
+        let id = match &self.signing_key {
+            Some(key) => {
+                let mut jar = cookie::CookieJar::new();
+                jar.add_original(Cookie::new(self.cookie_name.clone(), raw.to_owned()));
+                jar.signed(key).get(&self.cookie_name)?.value().to_owned()
+            }
+            None => raw.to_owned(),
+        };
+        super::id::is_well_formed(&id).then_some(id)
+    }
+}

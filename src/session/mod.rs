@@ -1,0 +1,41 @@
+//! Cookie sessions: an opaque id in a hardened cookie, the record in a [`SessionStore`].
+//!
+//! ```
+//! use axum::{Extension, Router, routing::{get, post}};
+//! use portcullis::{AuthContext, AuthLayer};
+//! use portcullis::session::{MemoryStore, SessionConfig, SessionManager};
+//!
+//! let manager = SessionManager::new(MemoryStore::new(), SessionConfig::default());
+//! let app: Router = Router::new()
+//!     .route("/me", get(|ctx: AuthContext| async move { ctx.subject().to_owned() }))
+//!     .layer(AuthLayer::required(manager.authenticator()))
+//!     .layer(Extension(manager));
+//! ```
+
+mod auth;
+mod config;
+mod id;
+mod manager;
+mod memory;
+#[cfg(feature = "postgres")]
+mod postgres_store;
+#[cfg(feature = "redis")]
+mod redis_store;
+mod store;
+
+pub use self::auth::SessionAuth;
+pub use self::config::SessionConfig;
+pub use self::manager::{MissingSessionManager, NewSession, SessionCookie, SessionManager, Sessions};
+pub use self::memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use self::postgres_store::PostgresStore;
+#[cfg(feature = "redis")]
+pub use self::redis_store::RedisStore;
+pub use self::store::{SessionRecord, SessionStore, StoreError};
+
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

@@ -1,0 +1,197 @@
+//! [`PostgresStore`] (feature `postgres`): sessions in a PostgreSQL table.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::Row;
+
+use super::store::{SessionRecord, SessionStore, StoreError};
+use super::unix_now;
+use crate::authenticator::BoxFuture;
+
+fn err(e: sqlx::Error) -> StoreError {
+    let kind = match &e {
+        sqlx::Error::PoolTimedOut => "pool timed out",
+        sqlx::Error::Io(_) => "io",
+        sqlx::Error::Database(_) => "database",
+        sqlx::Error::PoolClosed => "pool closed",
+        _ => "other",
+    };
+    StoreError::new(format!("postgres: {kind}"))
+}
+
+/// Sessions in a table (created if missing):
+///
+/// ```sql
+/// CREATE TABLE portcullis_sessions (
+///   id_hash TEXT PRIMARY KEY, subject TEXT NOT NULL, record TEXT NOT NULL,
+///   expires_at BIGINT NOT NULL);
+/// ```
+///
+/// Expired rows are deleted every 100 creations and by [`cleanup_expired`](PostgresStore::cleanup_expired).
+///
+/// ```no_run
+/// # async fn f() -> Result<(), portcullis::session::StoreError> {
+/// let store = portcullis::session::PostgresStore::connect("postgres://127.0.0.1/test").await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    table: Arc<str>,
+    creates: Arc<AtomicU64>,
+}
+
+impl PostgresStore {
+    /// Connects (pool of 10, 2 s acquire timeout) and creates the `portcullis_sessions` table.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, "portcullis_sessions", Duration::from_secs(2)).await
+    }
+
+    /// Connects with your own table name (`[a-z_][a-z0-9_]*`) and acquire timeout.
+    pub async fn connect_with(url: &str, table: &str, timeout: Duration) -> Result<Self, StoreError> {
+        let valid = !table.is_empty()
+            && table.len() <= 63
+            && table.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            && !table.as_bytes()[0].is_ascii_digit();
+        if !valid {
+            return Err(StoreError::new("invalid table name"));
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(10)
+            .acquire_timeout(timeout)
+            .connect(url)
+            .await
+            .map_err(err)?;
+        let store = PostgresStore {
+            pool,
+            table: table.into(),
+            creates: Arc::default(),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Uses an existing pool (the table is created if missing).
+    pub async fn from_pool(pool: PgPool) -> Result<Self, StoreError> {
+        let store = PostgresStore {
+            pool,
+            table: "portcullis_sessions".into(),
+            creates: Arc::default(),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let t = &self.table;
+        sqlx::raw_sql(&format!(
+            "CREATE TABLE IF NOT EXISTS {t} (
+                id_hash TEXT PRIMARY KEY,
+                subject TEXT NOT NULL,
+                record TEXT NOT NULL,
+                expires_at BIGINT NOT NULL);
+             CREATE INDEX IF NOT EXISTS {t}_subject ON {t} (subject);
+             CREATE INDEX IF NOT EXISTS {t}_expires ON {t} (expires_at);"
+        ))
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(())
+    }
+
+    /// Deletes expired rows; returns how many.
+    pub async fn cleanup_expired(&self) -> Result<u64, StoreError> {
+        let r = sqlx::query(&format!("DELETE FROM {} WHERE expires_at <= $1", self.table))
+            .bind(unix_now() as i64)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(r.rows_affected())
+    }
+}
+
+impl SessionStore for PostgresStore {
+    fn create<'a>(&'a self, record: &'a SessionRecord) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            if self.creates.fetch_add(1, Ordering::Relaxed) % 100 == 99 {
+                self.cleanup_expired().await?;
+            }
+            let json = serde_json::to_string(record).map_err(|_| StoreError::new("encode"))?;
+            sqlx::query(&format!(
+                "INSERT INTO {} (id_hash, subject, record, expires_at) VALUES ($1, $2, $3, $4)",
+                self.table
+            ))
+            .bind(&record.id_hash)
+            .bind(&record.subject)
+            .bind(json)
+            .bind(record.expires_at() as i64)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+            Ok(())
+        })
+    }
+
+    fn load<'a>(&'a self, id_hash: &'a str) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>> {
+        Box::pin(async move {
+            let row = sqlx::query(&format!("SELECT record FROM {} WHERE id_hash = $1", self.table))
+                .bind(id_hash)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(err)?;
+            match row {
+                None => Ok(None),
+                Some(row) => {
+                    let text: String = row.try_get("record").map_err(err)?;
+                    serde_json::from_str(&text)
+                        .map(Some)
+                        .map_err(|_| StoreError::new("corrupt session record"))
+                }
+            }
+        })
+    }
+
+    fn touch<'a>(&'a self, id_hash: &'a str, touched_at: u64, idle_expires_at: u64) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let Some(mut rec) = self.load(id_hash).await? else {
+                return Ok(());
+            };
+            rec.touched_at = touched_at;
+            rec.idle_expires_at = idle_expires_at.min(rec.absolute_expires_at);
+            let json = serde_json::to_string(&rec).map_err(|_| StoreError::new("encode"))?;
+            sqlx::query(&format!("UPDATE {} SET record = $2, expires_at = $3 WHERE id_hash = $1", self.table))
+                .bind(id_hash)
+                .bind(json)
+                .bind(rec.expires_at() as i64)
+                .execute(&self.pool)
+                .await
+                .map_err(err)?;
+            Ok(())
+        })
+    }
+
+    fn delete<'a>(&'a self, id_hash: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let r = sqlx::query(&format!("DELETE FROM {} WHERE id_hash = $1", self.table))
+                .bind(id_hash)
+                .execute(&self.pool)
+                .await
+                .map_err(err)?;
+            Ok(r.rows_affected() > 0)
+        })
+    }
+
+    fn delete_all_for_subject<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(async move {
+            let r = sqlx::query(&format!("DELETE FROM {} WHERE subject = $1", self.table))
+                .bind(subject)
+                .execute(&self.pool)
+                .await
+                .map_err(err)?;
+            Ok(r.rows_affected())
+        })
+    }
+}

@@ -1,0 +1,188 @@
+//! [`RedisStore`] (feature `redis`): sessions shared by every instance of your app.
+
+use std::fmt;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, Script};
+
+use super::store::{SessionRecord, SessionStore, StoreError};
+use crate::authenticator::BoxFuture;
+
+const CREATE: &str = r"
+redis.call('SET', KEYS[1], ARGV[1], 'EXAT', ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[3])
+if redis.call('EXPIRETIME', KEYS[2]) < tonumber(ARGV[4]) then
+  redis.call('EXPIREAT', KEYS[2], ARGV[4])
+end
+return 1";
+
+const DELETE: &str = r"
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local ok, r = pcall(cjson.decode, v)
+redis.call('DEL', KEYS[1])
+if ok and type(r) == 'table' and type(r['subject']) == 'string' then
+  redis.call('SREM', ARGV[1] .. r['subject'], ARGV[2])
+end
+return 1";
+
+const DELETE_ALL: &str = r"
+local ids = redis.call('SMEMBERS', KEYS[1])
+local n = 0
+for _, id in ipairs(ids) do
+  n = n + redis.call('DEL', ARGV[1] .. id)
+end
+redis.call('DEL', KEYS[1])
+return n";
+
+/// Sessions in Redis: one key per session (`<prefix>s:<id hash>`, JSON, native TTL at
+/// the session's expiry) and one set per subject (`<prefix>u:<subject>`) for
+/// logout-everywhere. Multi-key changes run as Lua scripts, so they are atomic.
+/// Needs Redis 7.0 or later.
+///
+/// ```no_run
+/// # async fn f() -> Result<(), portcullis::session::StoreError> {
+/// let store = portcullis::session::RedisStore::connect("redis://127.0.0.1:6379").await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: ConnectionManager,
+    prefix: String,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+fn err(e: redis::RedisError) -> StoreError {
+    StoreError::new(format!("redis: {}", e.kind_str()))
+}
+
+trait KindStr {
+    fn kind_str(&self) -> String;
+}
+impl KindStr for redis::RedisError {
+    fn kind_str(&self) -> String {
+        format!("{:?}", self.kind())
+    }
+}
+
+impl RedisStore {
+    /// Connects (2 s connect and response timeouts, automatic reconnects) with key prefix `portcullis:`.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, "portcullis:", Duration::from_secs(2)).await
+    }
+
+    /// Connects with your own key prefix and timeout.
+    pub async fn connect_with(url: &str, prefix: &str, timeout: Duration) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url).map_err(err)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let conn = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(err)?;
+        Ok(RedisStore {
+            conn,
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    fn session_key(&self, id_hash: &str) -> String {
+        format!("{}s:{id_hash}", self.prefix)
+    }
+    fn subject_key(&self, subject: &str) -> String {
+        format!("{}u:{subject}", self.prefix)
+    }
+}
+
+impl SessionStore for RedisStore {
+    fn create<'a>(&'a self, record: &'a SessionRecord) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let json = serde_json::to_string(record).map_err(|_| StoreError::new("encode"))?;
+            let mut conn = self.conn.clone();
+            let _: i64 = Script::new(CREATE)
+                .key(self.session_key(&record.id_hash))
+                .key(self.subject_key(&record.subject))
+                .arg(json)
+                .arg(record.expires_at())
+                .arg(&record.id_hash)
+                .arg(record.absolute_expires_at)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(err)?;
+            Ok(())
+        })
+    }
+
+    fn load<'a>(&'a self, id_hash: &'a str) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let v: Option<String> = conn.get(self.session_key(id_hash)).await.map_err(err)?;
+            match v {
+                None => Ok(None),
+                Some(s) => serde_json::from_str(&s)
+                    .map(Some)
+                    .map_err(|_| StoreError::new("corrupt session record")),
+            }
+        })
+    }
+
+    fn touch<'a>(&'a self, id_hash: &'a str, touched_at: u64, idle_expires_at: u64) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let Some(mut rec) = self.load(id_hash).await? else {
+                return Ok(());
+            };
+            rec.touched_at = touched_at;
+            rec.idle_expires_at = idle_expires_at.min(rec.absolute_expires_at);
+            let json = serde_json::to_string(&rec).map_err(|_| StoreError::new("encode"))?;
+            let mut conn = self.conn.clone();
+            // XX: never resurrect a session deleted meanwhile.
+            let _: Option<String> = redis::cmd("SET")
+                .arg(self.session_key(id_hash))
+                .arg(json)
+                .arg("XX")
+                .arg("EXAT")
+                .arg(rec.expires_at())
+                .query_async(&mut conn)
+                .await
+                .map_err(err)?;
+            Ok(())
+        })
+    }
+
+    fn delete<'a>(&'a self, id_hash: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let n: i64 = Script::new(DELETE)
+                .key(self.session_key(id_hash))
+                .arg(format!("{}u:", self.prefix))
+                .arg(id_hash)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(err)?;
+            Ok(n > 0)
+        })
+    }
+
+    fn delete_all_for_subject<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let n: i64 = Script::new(DELETE_ALL)
+                .key(self.subject_key(subject))
+                .arg(format!("{}s:", self.prefix))
+                .invoke_async(&mut conn)
+                .await
+                .map_err(err)?;
+            Ok(n.max(0) as u64)
+        })
+    }
+}

@@ -1,0 +1,132 @@
+//! One store suite, run against memory, Redis and PostgreSQL (the real servers).
+#![cfg(all(feature = "redis", feature = "postgres"))]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::stores::all_stores;
+use portcullis::session::{SessionRecord, SessionStore};
+use serde_json::json;
+
+fn now() -> u64 {
+    portcullis::testing::now()
+}
+
+fn record(id: &str, subject: &str, ttl: u64) -> SessionRecord {
+    let n = now();
+    serde_json::from_value(json!({
+        "id_hash": id, "subject": subject, "roles": ["r"], "tenant": "t", "email": null,
+        "data": {"k": 1}, "created_at": n, "touched_at": n,
+        "idle_expires_at": n + ttl, "absolute_expires_at": n + ttl + 100,
+    }))
+    .unwrap()
+}
+
+async fn crud(name: &str, store: &Arc<dyn SessionStore>) {
+    let r = record(&common::stores::unique("id-"), "alice", 60);
+    store.create(&r).await.unwrap();
+    assert_eq!(store.load(&r.id_hash).await.unwrap().as_ref(), Some(&r), "{name}");
+    assert_eq!(store.load("nope").await.unwrap(), None, "{name}");
+    store.touch(&r.id_hash, now() + 1, now() + 1000).await.unwrap();
+    let t = store.load(&r.id_hash).await.unwrap().unwrap();
+    assert_eq!(t.touched_at, now() + 1, "{name}");
+    // Touch never goes past the absolute expiry.
+    assert_eq!(t.idle_expires_at, r.absolute_expires_at, "{name}");
+    assert!(store.delete(&r.id_hash).await.unwrap(), "{name}");
+    assert!(!store.delete(&r.id_hash).await.unwrap(), "{name}");
+    assert_eq!(store.load(&r.id_hash).await.unwrap(), None, "{name}");
+    // Touching a deleted session does not resurrect it.
+    store.touch(&r.id_hash, now(), now() + 50).await.unwrap();
+    assert_eq!(store.load(&r.id_hash).await.unwrap(), None, "{name}");
+}
+
+async fn logout_everywhere(name: &str, store: &Arc<dyn SessionStore>) {
+    let subject = common::stores::unique("bob-");
+    let other = common::stores::unique("carol-");
+    let ids: Vec<String> = (0..5).map(|_| common::stores::unique("id-")).collect();
+    for id in &ids {
+        store.create(&record(id, &subject, 60)).await.unwrap();
+    }
+    let keep = record(&common::stores::unique("id-"), &other, 60);
+    store.create(&keep).await.unwrap();
+    assert_eq!(store.delete_all_for_subject(&subject).await.unwrap(), 5, "{name}");
+    for id in &ids {
+        assert_eq!(store.load(id).await.unwrap(), None, "{name}");
+    }
+    assert!(store.load(&keep.id_hash).await.unwrap().is_some(), "{name}");
+    assert_eq!(store.delete_all_for_subject(&subject).await.unwrap(), 0, "{name}");
+}
+
+async fn concurrent(name: &str, store: &Arc<dyn SessionStore>) {
+    let subject = common::stores::unique("dave-");
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let store = store.clone();
+        let subject = subject.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = record(&format!("{subject}-{i}"), &subject, 60);
+            store.create(&r).await.unwrap();
+            if i % 2 == 0 {
+                assert!(store.delete(&r.id_hash).await.unwrap());
+            }
+            r.id_hash
+        }));
+    }
+    let mut kept = 0;
+    for (i, t) in tasks.into_iter().enumerate() {
+        let id = t.await.unwrap();
+        let present = store.load(&id).await.unwrap().is_some();
+        assert_eq!(present, i % 2 == 1, "{name}: session {i} lost or leaked");
+        kept += usize::from(present);
+    }
+    assert_eq!(kept, 25);
+    assert_eq!(store.delete_all_for_subject(&subject).await.unwrap(), 25, "{name}");
+}
+
+#[tokio::test]
+async fn same_suite_for_every_store() {
+    for (name, store) in all_stores().await {
+        crud(name, &store).await;
+        logout_everywhere(name, &store).await;
+        concurrent(name, &store).await;
+        eprintln!("store suite passed: {name}");
+    }
+}
+
+#[tokio::test]
+async fn redis_expires_records_natively() {
+    let Ok(url) = std::env::var("PORTCULLIS_TEST_REDIS_URL") else {
+        eprintln!("skip: PORTCULLIS_TEST_REDIS_URL not set");
+        return;
+    };
+    let store = portcullis::session::RedisStore::connect_with(&url, &common::stores::unique("pctest:"), std::time::Duration::from_secs(2)).await.unwrap();
+    let mut r = record("short", "eve", 1);
+    r.idle_expires_at = now() + 1;
+    store.create(&r).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(store.load("short").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn postgres_cleanup_deletes_expired_rows() {
+    let Ok(url) = std::env::var("PORTCULLIS_TEST_POSTGRES_URL") else {
+        eprintln!("skip: PORTCULLIS_TEST_POSTGRES_URL not set");
+        return;
+    };
+    let store = portcullis::session::PostgresStore::connect_with(&url, &common::stores::unique("pctest_"), std::time::Duration::from_secs(2)).await.unwrap();
+    let mut r = record("old", "eve", 0);
+    r.idle_expires_at = now() - 10;
+    store.create(&r).await.unwrap();
+    store.create(&record("fresh", "eve", 60)).await.unwrap();
+    assert_eq!(store.cleanup_expired().await.unwrap(), 1);
+    assert!(store.load("fresh").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn unreachable_stores_fail_at_connect() {
+    let r = portcullis::session::RedisStore::connect_with("redis://127.0.0.1:1", "x:", std::time::Duration::from_millis(300)).await;
+    assert!(r.is_err());
+    let p = portcullis::session::PostgresStore::connect_with("postgres://127.0.0.1:1/test", "x", std::time::Duration::from_millis(300)).await;
+    assert!(p.is_err());
+}
