@@ -59,8 +59,10 @@ pub(crate) trait DynAuthenticator: Send + Sync + 'static {
     fn scheme(&self) -> Scheme;
     fn challenge(&self) -> Option<Challenge>;
     fn detect(&self, parts: &Parts) -> bool;
-    fn authenticate<'a>(&'a self, parts: &'a Parts)
-    -> BoxFuture<'a, Result<AuthContext, AuthError>>;
+    fn authenticate<'a>(
+        &'a self,
+        parts: &'a Parts,
+    ) -> BoxFuture<'a, Result<AuthContext, AuthError>>;
 }
 
 impl<A: Authenticator> DynAuthenticator for A {

@@ -23,7 +23,9 @@ use crate::context::{AuthContext, PrincipalKind, Scheme};
 use crate::cookies::cookie_value;
 use crate::csrf::CsrfGuard;
 use crate::error::AuthError;
-use crate::jwt::{Algorithm, ConfigError, Issuer, JwksOptions, JwtVerifier, RemoteJwks, TokenCache, Validation};
+use crate::jwt::{
+    Algorithm, ConfigError, Issuer, JwksOptions, JwtVerifier, RemoteJwks, TokenCache, Validation,
+};
 
 /// The header Cloudflare Access sets on every proxied request.
 pub const ASSERTION_HEADER: HeaderName = HeaderName::from_static("cf-access-jwt-assertion");
@@ -79,7 +81,10 @@ fn valid_team(team: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
-fn to_context(claims: Map<String, Value>, service_tokens: &[String]) -> Result<AuthContext, AuthError> {
+fn to_context(
+    claims: Map<String, Value>,
+    service_tokens: &[String],
+) -> Result<AuthContext, AuthError> {
     match claims.get("type") {
         Some(Value::String(t)) if t == "app" => {}
         _ => return Err(AuthError::invalid("cloudflare: token type is not app")),
@@ -96,7 +101,8 @@ fn to_context(claims: Map<String, Value>, service_tokens: &[String]) -> Result<A
         if cn.is_empty() || !service_tokens.iter().any(|t| t == cn) {
             return Err(AuthError::invalid("cloudflare: service token not allowed"));
         }
-        AuthContext::builder(cn.clone(), Scheme::CloudflareAccess).with_principal_kind(PrincipalKind::Service)
+        AuthContext::builder(cn.clone(), Scheme::CloudflareAccess)
+            .with_principal_kind(PrincipalKind::Service)
     } else {
         let mut b = AuthContext::builder(sub, Scheme::CloudflareAccess);
         match claims.get("email") {
@@ -119,7 +125,9 @@ impl CloudflareAccess {
     /// Access for `team` (the `<team>.cloudflareaccess.com` name) and application `aud` tag.
     pub fn new(team: &str, aud: &str) -> Result<Self, ConfigError> {
         if !valid_team(team) {
-            return Err(ConfigError(format!("invalid Cloudflare Access team name: {team:?}")));
+            return Err(ConfigError(format!(
+                "invalid Cloudflare Access team name: {team:?}"
+            )));
         }
         if aud.is_empty() || aud.len() > 256 {
             return Err(ConfigError("invalid Cloudflare Access AUD tag".into()));
@@ -209,13 +217,16 @@ impl Authenticator for CloudflareAccess {
     }
     fn detect(&self, parts: &Parts) -> bool {
         parts.headers.contains_key(ASSERTION_HEADER)
-            || (self.cfg.allow_cookie && !matches!(cookie_value(&parts.headers, AUTHORIZATION_COOKIE), Ok(None)))
+            || (self.cfg.allow_cookie
+                && !matches!(cookie_value(&parts.headers, AUTHORIZATION_COOKIE), Ok(None)))
     }
     async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
         let mut values = parts.headers.get_all(ASSERTION_HEADER).iter();
         let token = match (values.next(), values.next()) {
             (Some(_), Some(_)) => return Err(AuthError::conflicting()),
-            (Some(v), None) => v.to_str().map_err(|_| AuthError::invalid("cloudflare: header not ascii"))?,
+            (Some(v), None) => v
+                .to_str()
+                .map_err(|_| AuthError::invalid("cloudflare: header not ascii"))?,
             (None, _) => {
                 if self.cfg.csrf.is_cross_site(parts) {
                     return Err(AuthError::cross_site());

@@ -174,10 +174,7 @@ impl AuthContext {
     /// assert_eq!(ctx.claim::<String>("age"), None);
     /// ```
     pub fn claim<T: DeserializeOwned>(&self, name: &str) -> Option<T> {
-        self.0
-            .claims
-            .get(name)
-            .and_then(|v| T::deserialize(v).ok())
+        self.0.claims.get(name).and_then(|v| T::deserialize(v).ok())
     }
 
     /// All claims deserialized into your own struct.
@@ -203,7 +200,11 @@ impl AuthContext {
     /// assert!(ctx.require_owner("alice", &["admin"]).is_ok());
     /// assert_eq!(ctx.require_owner("bob", &["admin"]).unwrap_err().status(), 403);
     /// ```
-    pub fn require_owner(&self, owner: &str, override_roles: &[&str]) -> Result<(), crate::AuthError> {
+    pub fn require_owner(
+        &self,
+        owner: &str,
+        override_roles: &[&str],
+    ) -> Result<(), crate::AuthError> {
         if self.subject() == owner || override_roles.iter().any(|r| self.has_role(r)) {
             Ok(())
         } else {
@@ -214,7 +215,11 @@ impl AuthContext {
 
     /// `Ok` when the context holds `role`; a ready 403 otherwise.
     pub fn require_role(&self, role: &str) -> Result<(), crate::AuthError> {
-        if self.has_role(role) { Ok(()) } else { Err(crate::AuthError::forbidden()) }
+        if self.has_role(role) {
+            Ok(())
+        } else {
+            Err(crate::AuthError::forbidden())
+        }
     }
 
     /// A copy of this context with more roles (for example roles looked up in a database).

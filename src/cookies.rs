@@ -9,12 +9,19 @@ pub(crate) struct AmbiguousCookie;
 
 /// The value of cookie `name`, or `None`. Two cookies of that name (e.g. one planted
 /// for a parent domain) are refused rather than guessed between.
-pub(crate) fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, AmbiguousCookie> {
+pub(crate) fn cookie_value<'a>(
+    headers: &'a HeaderMap,
+    name: &str,
+) -> Result<Option<&'a str>, AmbiguousCookie> {
     let mut found = None;
     for header in headers.get_all(COOKIE) {
         let Ok(text) = header.to_str() else {
             // Non-ASCII bytes: only a problem if our cookie could be inside.
-            if header.as_bytes().windows(name.len()).any(|w| w == name.as_bytes()) {
+            if header
+                .as_bytes()
+                .windows(name.len())
+                .any(|w| w == name.as_bytes())
+            {
                 return Err(AmbiguousCookie);
             }
             continue;

@@ -28,7 +28,8 @@ pub struct CsrfGuard {
 impl CsrfGuard {
     /// Let requests from `origin` (e.g. `https://app.example.com`) through.
     pub fn with_trusted_origin(mut self, origin: impl Into<String>) -> Self {
-        self.trusted.push(origin.into().trim_end_matches('/').to_owned());
+        self.trusted
+            .push(origin.into().trim_end_matches('/').to_owned());
         self
     }
     /// Turn the guard off (only for APIs that never serve browsers).
@@ -46,7 +47,8 @@ impl CsrfGuard {
                     .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
             })
         };
-        has(UPGRADE, "websocket") || (has(CONNECTION, "upgrade") && parts.headers.contains_key(UPGRADE))
+        has(UPGRADE, "websocket")
+            || (has(CONNECTION, "upgrade") && parts.headers.contains_key(UPGRADE))
     }
 
     /// True when the request must be refused.
@@ -101,10 +103,26 @@ mod tests {
         assert!(g.is_cross_site(&parts(Method::POST, &[("sec-fetch-site", "cross-site")])));
         assert!(g.is_cross_site(&parts(Method::POST, &[("sec-fetch-site", "same-site")])));
         assert!(!g.is_cross_site(&parts(Method::POST, &[("sec-fetch-site", "same-origin")])));
-        assert!(g.is_cross_site(&parts(Method::GET, &[("upgrade", "websocket"), ("origin", "https://evil.example"), ("host", "app.example")])));
+        assert!(g.is_cross_site(&parts(
+            Method::GET,
+            &[
+                ("upgrade", "websocket"),
+                ("origin", "https://evil.example"),
+                ("host", "app.example")
+            ]
+        )));
         assert!(g.is_cross_site(&parts(Method::DELETE, &[("origin", "null"), ("host", "a")])));
-        assert!(!g.is_cross_site(&parts(Method::POST, &[("origin", "http://a:3000"), ("host", "a:3000")])));
-        assert!(!g.is_cross_site(&parts(Method::POST, &[("origin", "https://ok.example"), ("sec-fetch-site", "cross-site")])));
+        assert!(!g.is_cross_site(&parts(
+            Method::POST,
+            &[("origin", "http://a:3000"), ("host", "a:3000")]
+        )));
+        assert!(!g.is_cross_site(&parts(
+            Method::POST,
+            &[
+                ("origin", "https://ok.example"),
+                ("sec-fetch-site", "cross-site")
+            ]
+        )));
         assert!(!g.is_cross_site(&parts(Method::POST, &[])));
     }
 }

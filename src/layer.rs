@@ -178,7 +178,9 @@ impl Shared {
             }
             if first.len() > self.max_credential_bytes {
                 return Decision::Reject(
-                    self.with_all_challenges(AuthError::malformed("authorization header too large")),
+                    self.with_all_challenges(AuthError::malformed(
+                        "authorization header too large",
+                    )),
                 );
             }
         }

@@ -54,10 +54,10 @@ mod users;
 
 #[cfg(feature = "basic")]
 pub mod basic;
-#[cfg(feature = "jwt")]
-pub mod jwt;
 #[cfg(feature = "cloudflare")]
 pub mod cloudflare;
+#[cfg(feature = "jwt")]
+pub mod jwt;
 #[cfg(feature = "session")]
 pub mod session;
 #[cfg(feature = "test-util")]
@@ -65,10 +65,15 @@ pub mod testing;
 
 pub use authenticator::{Authenticator, BoxFuture};
 pub use challenge::Challenge;
-pub use csrf::CsrfGuard;
 pub use context::{AuthContext, AuthContextBuilder, PrincipalKind, Scheme};
+pub use csrf::CsrfGuard;
 pub use error::{AuthError, ErrorKind};
 pub use layer::{AuthLayer, AuthService, DEFAULT_MAX_CREDENTIAL_BYTES, Mode};
 pub use responder::{ErrorResponder, JsonResponder, LoginRedirect};
 #[cfg(any(feature = "basic", feature = "session"))]
 pub use users::{PasswordError, User, Users, hash_password};
+
+/// The README's code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

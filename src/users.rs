@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -185,7 +185,11 @@ impl Users {
             },
         };
         let ok = check_secret(secret, password.to_owned()).await;
-        if ok && known { self.users.get(name) } else { None }
+        if ok && known {
+            self.users.get(name)
+        } else {
+            None
+        }
     }
 }
 
@@ -198,7 +202,11 @@ async fn check_secret(secret: Secret, password: String) -> bool {
         Secret::Phc(phc) => {
             let verify = move || {
                 PasswordHash::new(&phc)
-                    .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+                    .map(|h| {
+                        Argon2::default()
+                            .verify_password(password.as_bytes(), &h)
+                            .is_ok()
+                    })
                     .unwrap_or(false)
             };
             match tokio::runtime::Handle::try_current() {
@@ -226,6 +234,8 @@ mod tests {
     #[test]
     fn rejects_non_phc_and_other_algorithms() {
         assert!(User::hashed("plaintext").is_err());
-        assert!(User::hashed("$2b$12$abcdefghijklmnopqrstuuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01").is_err());
+        assert!(
+            User::hashed("$2b$12$abcdefghijklmnopqrstuuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01").is_err()
+        );
     }
 }

@@ -23,7 +23,11 @@ fn cf(server: &KeyServer) -> CloudflareAccess {
         .unwrap()
         .with_certs_url(&server.url("/cdn-cgi/access/certs"))
         .unwrap()
-        .with_jwks_options(JwksOptions::default().with_unknown_kid_cooldown(Duration::from_millis(200)).with_failure_backoff(Duration::from_millis(50)))
+        .with_jwks_options(
+            JwksOptions::default()
+                .with_unknown_kid_cooldown(Duration::from_millis(200))
+                .with_failure_backoff(Duration::from_millis(50)),
+        )
         .unwrap()
         .with_service_token("ci-bot.access")
 }
@@ -44,7 +48,14 @@ fn app(probe: &Probe, cf: CloudflareAccess) -> Router {
 }
 
 async fn call(app: &Router, token: &str) -> common::Answer {
-    send(app, get("/cf/me").header("cf-access-jwt-assertion", token).body(Body::empty()).unwrap()).await
+    send(
+        app,
+        get("/cf/me")
+            .header("cf-access-jwt-assertion", token)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -67,17 +78,63 @@ async fn every_rule_has_a_failing_case() {
     let probe = Probe::default();
     let app = app(&probe, cf(&server));
     let cases = vec![
-        ("wrong team", user_token(TestKey::Rs256).with_claim("iss", "https://evil.cloudflareaccess.com").sign()),
-        ("wrong aud", user_token(TestKey::Rs256).with_claim("aud", json!(["other"])).sign()),
-        ("aud substring", user_token(TestKey::Rs256).with_claim("aud", json!([&AUD[..20]])).sign()),
-        ("aud superstring", user_token(TestKey::Rs256).with_claim("aud", json!([format!("{AUD}x")])).sign()),
-        ("org token", user_token(TestKey::Rs256).with_claim("type", "org").sign()),
-        ("no type", user_token(TestKey::Rs256).without_claim("type").sign()),
-        ("expired", user_token(TestKey::Rs256).with_claim("exp", now() - 120).sign()),
-        ("not yet", user_token(TestKey::Rs256).with_claim("nbf", now() + 120).sign()),
+        (
+            "wrong team",
+            user_token(TestKey::Rs256)
+                .with_claim("iss", "https://evil.cloudflareaccess.com")
+                .sign(),
+        ),
+        (
+            "wrong aud",
+            user_token(TestKey::Rs256)
+                .with_claim("aud", json!(["other"]))
+                .sign(),
+        ),
+        (
+            "aud substring",
+            user_token(TestKey::Rs256)
+                .with_claim("aud", json!([&AUD[..20]]))
+                .sign(),
+        ),
+        (
+            "aud superstring",
+            user_token(TestKey::Rs256)
+                .with_claim("aud", json!([format!("{AUD}x")]))
+                .sign(),
+        ),
+        (
+            "org token",
+            user_token(TestKey::Rs256).with_claim("type", "org").sign(),
+        ),
+        (
+            "no type",
+            user_token(TestKey::Rs256).without_claim("type").sign(),
+        ),
+        (
+            "expired",
+            user_token(TestKey::Rs256)
+                .with_claim("exp", now() - 120)
+                .sign(),
+        ),
+        (
+            "not yet",
+            user_token(TestKey::Rs256)
+                .with_claim("nbf", now() + 120)
+                .sign(),
+        ),
         ("ES256 not allowed", user_token(TestKey::Es256).sign()),
-        ("service not allowed", user_token(TestKey::Rs256).with_claim("sub", "").without_claim("email").with_claim("common_name", "other.access").sign()),
-        ("empty sub no cn", user_token(TestKey::Rs256).with_claim("sub", "").sign()),
+        (
+            "service not allowed",
+            user_token(TestKey::Rs256)
+                .with_claim("sub", "")
+                .without_claim("email")
+                .with_claim("common_name", "other.access")
+                .sign(),
+        ),
+        (
+            "empty sub no cn",
+            user_token(TestKey::Rs256).with_claim("sub", "").sign(),
+        ),
     ];
     for (name, t) in cases {
         let a = call(&app, &t).await;
@@ -128,10 +185,18 @@ async fn rotated_key_is_picked_up() {
     let server = KeyServer::start(jwks(&[TestKey::Rs256])).await;
     let probe = Probe::default();
     let app = app(&probe, cf(&server));
-    assert_eq!(call(&app, &user_token(TestKey::Rs256).sign()).await.status, StatusCode::OK);
+    assert_eq!(
+        call(&app, &user_token(TestKey::Rs256).sign()).await.status,
+        StatusCode::OK
+    );
     server.set_jwks(jwks(&[TestKey::Rs256, TestKey::Rs256Next]));
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(call(&app, &user_token(TestKey::Rs256Next).sign()).await.status, StatusCode::OK);
+    assert_eq!(
+        call(&app, &user_token(TestKey::Rs256Next).sign())
+            .await
+            .status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -139,12 +204,19 @@ async fn certs_404_or_down_is_503() {
     let server = KeyServer::start(jwks(&[TestKey::Rs256])).await;
     server.set_status(StatusCode::NOT_FOUND);
     let probe = Probe::default();
-    let a = call(&app(&probe, cf(&server)), &user_token(TestKey::Rs256).sign()).await;
+    let a = call(
+        &app(&probe, cf(&server)),
+        &user_token(TestKey::Rs256).sign(),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
     let port = server.addr().port();
     drop(server);
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let dead = CloudflareAccess::new(TEAM, AUD).unwrap().with_certs_url(&format!("http://127.0.0.1:{port}/cdn-cgi/access/certs")).unwrap();
+    let dead = CloudflareAccess::new(TEAM, AUD)
+        .unwrap()
+        .with_certs_url(&format!("http://127.0.0.1:{port}/cdn-cgi/access/certs"))
+        .unwrap();
     let a = call(&app(&probe, dead), &user_token(TestKey::Rs256).sign()).await;
     assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(probe.runs(), 0);
@@ -160,10 +232,27 @@ async fn team_name_validated_and_cookie_needs_opt_in_and_csrf() {
     let t = user_token(TestKey::Rs256).sign();
     let plain = app(&probe, cf(&server));
     let req = || get("/cf/me").header("cookie", format!("CF_Authorization={t}"));
-    assert_eq!(send(&plain, req().body(Body::empty()).unwrap()).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        send(&plain, req().body(Body::empty()).unwrap())
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
     let with_cookie = app(&probe, cf(&server).with_cookie(CsrfGuard::default()));
-    assert_eq!(send(&with_cookie, req().body(Body::empty()).unwrap()).await.status, StatusCode::OK);
-    let cross = req().method("POST").header("sec-fetch-site", "cross-site").body(Body::empty()).unwrap();
-    assert_eq!(send(&with_cookie, cross).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        send(&with_cookie, req().body(Body::empty()).unwrap())
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let cross = req()
+        .method("POST")
+        .header("sec-fetch-site", "cross-site")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        send(&with_cookie, cross).await.status,
+        StatusCode::FORBIDDEN
+    );
     assert_eq!(probe.runs(), 1);
 }

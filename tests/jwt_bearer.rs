@@ -10,7 +10,8 @@ use common::{Probe, get, send};
 use http::StatusCode;
 use portcullis::AuthLayer;
 use portcullis::jwt::{
-    Algorithm, BearerAuth, ClaimsMapping, Issuer, JwksOptions, JwtVerifier, KeySet, RemoteJwks, TokenCache, Validation,
+    Algorithm, BearerAuth, ClaimsMapping, Issuer, JwksOptions, JwtVerifier, KeySet, RemoteJwks,
+    TokenCache, Validation,
 };
 use portcullis::testing::{KeyServer, TestKey, TokenBuilder, jwks, now, sign_raw};
 use serde_json::json;
@@ -19,33 +20,82 @@ const ISS: &str = "https://issuer.test";
 const AUD: &str = "api";
 
 fn validation(algs: &[Algorithm]) -> Validation {
-    Validation::new(algs.iter().copied()).with_issuer(ISS).with_audience(AUD)
+    Validation::new(algs.iter().copied())
+        .with_issuer(ISS)
+        .with_audience(AUD)
 }
 
 fn static_app(probe: &Probe, keys: KeySet, algs: &[Algorithm]) -> Router {
-    let v = JwtVerifier::new(Issuer::new(keys, validation(algs)).with_mapping(ClaimsMapping::default().with_roles_claim("realm_access.roles")));
-    probe.router("/api/me").layer(AuthLayer::required(BearerAuth::new("api", v)))
+    let v = JwtVerifier::new(
+        Issuer::new(keys, validation(algs))
+            .with_mapping(ClaimsMapping::default().with_roles_claim("realm_access.roles")),
+    );
+    probe
+        .router("/api/me")
+        .layer(AuthLayer::required(BearerAuth::new("api", v)))
 }
 
 fn token(key: TestKey) -> TokenBuilder {
-    TokenBuilder::new(key).with_claim("iss", ISS).with_claim("aud", AUD)
+    TokenBuilder::new(key)
+        .with_claim("iss", ISS)
+        .with_claim("aud", AUD)
 }
 
 async fn call(app: &Router, token: &str) -> common::Answer {
-    send(app, get("/api/me").header("authorization", format!("Bearer {token}")).body(Body::empty()).unwrap()).await
+    send(
+        app,
+        get("/api/me")
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
 }
 
 fn all_keys() -> KeySet {
-    let doc = jwks(&[TestKey::Hs256, TestKey::Rs256, TestKey::Es256, TestKey::EdDsa]).to_string();
-    KeySet::from_jwks(doc.as_bytes(), &[Algorithm::HS256, Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA], true).unwrap()
+    let doc = jwks(&[
+        TestKey::Hs256,
+        TestKey::Rs256,
+        TestKey::Es256,
+        TestKey::EdDsa,
+    ])
+    .to_string();
+    KeySet::from_jwks(
+        doc.as_bytes(),
+        &[
+            Algorithm::HS256,
+            Algorithm::RS256,
+            Algorithm::ES256,
+            Algorithm::EdDSA,
+        ],
+        true,
+    )
+    .unwrap()
 }
 
 #[tokio::test]
 async fn each_algorithm_verifies() {
     let probe = Probe::default();
-    let app = static_app(&probe, all_keys(), &[Algorithm::HS256, Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA]);
-    for key in [TestKey::Hs256, TestKey::Rs256, TestKey::Es256, TestKey::EdDsa] {
-        let t = token(key).with_claim("realm_access", json!({"roles": ["admin"]})).with_claim("scope", "a b").sign();
+    let app = static_app(
+        &probe,
+        all_keys(),
+        &[
+            Algorithm::HS256,
+            Algorithm::RS256,
+            Algorithm::ES256,
+            Algorithm::EdDSA,
+        ],
+    );
+    for key in [
+        TestKey::Hs256,
+        TestKey::Rs256,
+        TestKey::Es256,
+        TestKey::EdDsa,
+    ] {
+        let t = token(key)
+            .with_claim("realm_access", json!({"roles": ["admin"]}))
+            .with_claim("scope", "a b")
+            .sign();
         let a = call(&app, &t).await;
         assert_eq!(a.status, StatusCode::OK, "{key:?}: {}", a.body);
         let j = a.json();
@@ -66,13 +116,29 @@ async fn algorithm_comes_from_config_not_token() {
     let app = static_app(&probe, keys, &[Algorithm::RS256]);
     let a = call(&app, &token(TestKey::Hs256).sign()).await;
     assert_eq!(a.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(a.www_authenticate(), ["Bearer realm=\"api\", error=\"invalid_token\""]);
+    assert_eq!(
+        a.www_authenticate(),
+        ["Bearer realm=\"api\", error=\"invalid_token\""]
+    );
     // alg none and case variants.
     for alg in ["none", "None", "NONE", "rs256"] {
-        let t = sign_raw(TestKey::Rs256, Algorithm::RS256, &format!(r#"{{"alg":"{alg}","kid":"rsa1"}}"#), &json!({"sub":"x","iss":ISS,"aud":AUD,"exp":now()+60}).to_string());
+        let t = sign_raw(
+            TestKey::Rs256,
+            Algorithm::RS256,
+            &format!(r#"{{"alg":"{alg}","kid":"rsa1"}}"#),
+            &json!({"sub":"x","iss":ISS,"aud":AUD,"exp":now()+60}).to_string(),
+        );
         let stripped = format!("{}.", t.rsplit_once('.').unwrap().0);
-        assert_eq!(call(&app, &t).await.status, StatusCode::UNAUTHORIZED, "{alg}");
-        assert_eq!(call(&app, &stripped).await.status, StatusCode::UNAUTHORIZED, "{alg} stripped");
+        assert_eq!(
+            call(&app, &t).await.status,
+            StatusCode::UNAUTHORIZED,
+            "{alg}"
+        );
+        assert_eq!(
+            call(&app, &stripped).await.status,
+            StatusCode::UNAUTHORIZED,
+            "{alg} stripped"
+        );
     }
     assert_eq!(probe.runs(), 0);
 }
@@ -103,11 +169,23 @@ fn b64_bytes(b: &[u8]) -> String {
 fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
     // HMAC by hand (test only), so the test does not depend on a MAC crate.
     use sha2_shim::sha256;
-    let mut k = if key.len() > 64 { sha256(key).to_vec() } else { key.to_vec() };
+    let mut k = if key.len() > 64 {
+        sha256(key).to_vec()
+    } else {
+        key.to_vec()
+    };
     k.resize(64, 0);
-    let ipad: Vec<u8> = k.iter().map(|b| b ^ 0x36).chain(msg.iter().copied()).collect();
+    let ipad: Vec<u8> = k
+        .iter()
+        .map(|b| b ^ 0x36)
+        .chain(msg.iter().copied())
+        .collect();
     let inner = sha256(&ipad);
-    let opad: Vec<u8> = k.iter().map(|b| b ^ 0x5c).chain(inner.iter().copied()).collect();
+    let opad: Vec<u8> = k
+        .iter()
+        .map(|b| b ^ 0x5c)
+        .chain(inner.iter().copied())
+        .collect();
     sha256(&opad).to_vec()
 }
 mod sha2_shim {
@@ -123,43 +201,171 @@ async fn claim_rules_have_failing_cases() {
     let app = static_app(&probe, all_keys(), &[Algorithm::RS256]);
     let n = now();
     let bad: Vec<(&str, String)> = vec![
-        ("expired", token(TestKey::Rs256).with_claim("exp", n - 60).sign()),
+        (
+            "expired",
+            token(TestKey::Rs256).with_claim("exp", n - 60).sign(),
+        ),
         ("no exp", token(TestKey::Rs256).without_claim("exp").sign()),
-        ("exp string", token(TestKey::Rs256).with_claim("exp", (n + 60).to_string()).sign()),
-        ("nbf future", token(TestKey::Rs256).with_claim("nbf", n + 120).sign()),
-        ("iat future", token(TestKey::Rs256).with_claim("iat", n + 120).sign()),
-        ("wrong iss", token(TestKey::Rs256).with_claim("iss", "https://evil.test").sign()),
-        ("iss array", token(TestKey::Rs256).with_claim("iss", json!([ISS])).sign()),
+        (
+            "exp string",
+            token(TestKey::Rs256)
+                .with_claim("exp", (n + 60).to_string())
+                .sign(),
+        ),
+        (
+            "nbf future",
+            token(TestKey::Rs256).with_claim("nbf", n + 120).sign(),
+        ),
+        (
+            "iat future",
+            token(TestKey::Rs256).with_claim("iat", n + 120).sign(),
+        ),
+        (
+            "wrong iss",
+            token(TestKey::Rs256)
+                .with_claim("iss", "https://evil.test")
+                .sign(),
+        ),
+        (
+            "iss array",
+            token(TestKey::Rs256).with_claim("iss", json!([ISS])).sign(),
+        ),
         ("no iss", token(TestKey::Rs256).without_claim("iss").sign()),
-        ("wrong aud", token(TestKey::Rs256).with_claim("aud", "other").sign()),
-        ("aud substring", token(TestKey::Rs256).with_claim("aud", "ap").sign()),
-        ("aud mixed", token(TestKey::Rs256).with_claim("aud", json!([AUD, 1])).sign()),
-        ("aud object", token(TestKey::Rs256).with_claim("aud", json!({"aud": AUD})).sign()),
-        ("aud number", token(TestKey::Rs256).with_claim("aud", 1).sign()),
-        ("sub number", token(TestKey::Rs256).with_claim("sub", 42).sign()),
-        ("sub object", token(TestKey::Rs256).with_claim("sub", json!({"id": 1})).sign()),
-        ("roles string", token(TestKey::Rs256).with_claim("realm_access", json!({"roles": "admin"})).sign()),
-        ("crit", token(TestKey::Rs256).with_header("crit", json!(["exp"])).sign()),
-        ("b64", token(TestKey::Rs256).with_header("b64", false).sign()),
-        ("nested", token(TestKey::Rs256).with_header("cty", "JWT").sign()),
-        ("kid number", token(TestKey::Rs256).with_header("kid", 1).sign()),
-        ("unknown kid", token(TestKey::Rs256).with_header("kid", "../../etc/passwd").sign()),
-        ("wrong key", TokenBuilder::new(TestKey::Rs256Next).with_header("kid", "rsa1").with_claim("iss", ISS).with_claim("aud", AUD).sign()),
-        ("jwe", "eyJhbGciOiJSU0EtT0FFUCIsImVuYyI6IkEyNTZHQ00ifQ.a.b.c.d".to_owned()),
-        ("dup claim", sign_raw(TestKey::Rs256, Algorithm::RS256, r#"{"alg":"RS256","kid":"rsa1"}"#, &format!(r#"{{"sub":"a","sub":"admin","iss":"{ISS}","aud":"{AUD}","exp":{}}}"#, n + 60))),
-        ("dup header", sign_raw(TestKey::Rs256, Algorithm::RS256, r#"{"alg":"RS256","alg":"RS256","kid":"rsa1"}"#, &format!(r#"{{"sub":"a","iss":"{ISS}","aud":"{AUD}","exp":{}}}"#, n + 60))),
-        ("oversize", token(TestKey::Rs256).with_claim("pad", "x".repeat(9000)).sign()),
-        ("empty sig", format!("{}.", token(TestKey::Rs256).signing_input())),
+        (
+            "wrong aud",
+            token(TestKey::Rs256).with_claim("aud", "other").sign(),
+        ),
+        (
+            "aud substring",
+            token(TestKey::Rs256).with_claim("aud", "ap").sign(),
+        ),
+        (
+            "aud mixed",
+            token(TestKey::Rs256)
+                .with_claim("aud", json!([AUD, 1]))
+                .sign(),
+        ),
+        (
+            "aud object",
+            token(TestKey::Rs256)
+                .with_claim("aud", json!({"aud": AUD}))
+                .sign(),
+        ),
+        (
+            "aud number",
+            token(TestKey::Rs256).with_claim("aud", 1).sign(),
+        ),
+        (
+            "sub number",
+            token(TestKey::Rs256).with_claim("sub", 42).sign(),
+        ),
+        (
+            "sub object",
+            token(TestKey::Rs256)
+                .with_claim("sub", json!({"id": 1}))
+                .sign(),
+        ),
+        (
+            "roles string",
+            token(TestKey::Rs256)
+                .with_claim("realm_access", json!({"roles": "admin"}))
+                .sign(),
+        ),
+        (
+            "crit",
+            token(TestKey::Rs256)
+                .with_header("crit", json!(["exp"]))
+                .sign(),
+        ),
+        (
+            "b64",
+            token(TestKey::Rs256).with_header("b64", false).sign(),
+        ),
+        (
+            "nested",
+            token(TestKey::Rs256).with_header("cty", "JWT").sign(),
+        ),
+        (
+            "kid number",
+            token(TestKey::Rs256).with_header("kid", 1).sign(),
+        ),
+        (
+            "unknown kid",
+            token(TestKey::Rs256)
+                .with_header("kid", "../../etc/passwd")
+                .sign(),
+        ),
+        (
+            "wrong key",
+            TokenBuilder::new(TestKey::Rs256Next)
+                .with_header("kid", "rsa1")
+                .with_claim("iss", ISS)
+                .with_claim("aud", AUD)
+                .sign(),
+        ),
+        (
+            "jwe",
+            "eyJhbGciOiJSU0EtT0FFUCIsImVuYyI6IkEyNTZHQ00ifQ.a.b.c.d".to_owned(),
+        ),
+        (
+            "dup claim",
+            sign_raw(
+                TestKey::Rs256,
+                Algorithm::RS256,
+                r#"{"alg":"RS256","kid":"rsa1"}"#,
+                &format!(
+                    r#"{{"sub":"a","sub":"admin","iss":"{ISS}","aud":"{AUD}","exp":{}}}"#,
+                    n + 60
+                ),
+            ),
+        ),
+        (
+            "dup header",
+            sign_raw(
+                TestKey::Rs256,
+                Algorithm::RS256,
+                r#"{"alg":"RS256","alg":"RS256","kid":"rsa1"}"#,
+                &format!(
+                    r#"{{"sub":"a","iss":"{ISS}","aud":"{AUD}","exp":{}}}"#,
+                    n + 60
+                ),
+            ),
+        ),
+        (
+            "oversize",
+            token(TestKey::Rs256)
+                .with_claim("pad", "x".repeat(9000))
+                .sign(),
+        ),
+        (
+            "empty sig",
+            format!("{}.", token(TestKey::Rs256).signing_input()),
+        ),
         ("garbage", "not-a-jwt".to_owned()),
     ];
     for (name, t) in bad {
         let a = call(&app, &t).await;
-        assert!(matches!(a.status, StatusCode::UNAUTHORIZED | StatusCode::BAD_REQUEST), "{name}: {}", a.status);
-        assert!(!a.body.contains(&t[..t.len().min(20)]), "{name}: body echoes token");
+        assert!(
+            matches!(a.status, StatusCode::UNAUTHORIZED | StatusCode::BAD_REQUEST),
+            "{name}: {}",
+            a.status
+        );
+        assert!(
+            !a.body.contains(&t[..t.len().min(20)]),
+            "{name}: body echoes token"
+        );
     }
     assert_eq!(probe.runs(), 0);
     // Leeway: 20 s past exp is still fine with the default 30 s.
-    assert_eq!(call(&app, &token(TestKey::Rs256).with_claim("exp", n - 20).sign()).await.status, StatusCode::OK);
+    assert_eq!(
+        call(
+            &app,
+            &token(TestKey::Rs256).with_claim("exp", n - 20).sign()
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -169,14 +375,34 @@ async fn rfc6750_errors() {
     let a = send(&app, get("/api/me").body(Body::empty()).unwrap()).await;
     assert_eq!(a.status, StatusCode::UNAUTHORIZED);
     assert_eq!(a.www_authenticate(), ["Bearer realm=\"api\""]);
-    for bad in ["Bearer", "Bearer    ", "Bearer a b", "Bearer tok\"en", "Bearer ===="] {
-        let a = send(&app, get("/api/me").header("authorization", bad).body(Body::empty()).unwrap()).await;
+    for bad in [
+        "Bearer",
+        "Bearer    ",
+        "Bearer a b",
+        "Bearer tok\"en",
+        "Bearer ====",
+    ] {
+        let a = send(
+            &app,
+            get("/api/me")
+                .header("authorization", bad)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
         assert_eq!(a.status, StatusCode::BAD_REQUEST, "{bad}");
-        assert_eq!(a.www_authenticate(), ["Bearer realm=\"api\", error=\"invalid_request\""], "{bad}");
+        assert_eq!(
+            a.www_authenticate(),
+            ["Bearer realm=\"api\", error=\"invalid_request\""],
+            "{bad}"
+        );
     }
     let a = call(&app, "abc.def.ghi").await;
     assert_eq!(a.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(a.www_authenticate(), ["Bearer realm=\"api\", error=\"invalid_token\""]);
+    assert_eq!(
+        a.www_authenticate(),
+        ["Bearer realm=\"api\", error=\"invalid_token\""]
+    );
     assert_eq!(probe.runs(), 0);
 }
 
@@ -185,29 +411,70 @@ async fn typ_and_max_age_when_configured() {
     let probe = Probe::default();
     let v = JwtVerifier::new(Issuer::new(
         TestKey::Rs256.key_set(),
-        validation(&[Algorithm::RS256]).with_required_typ("at+jwt").with_max_age(Duration::from_secs(60)),
+        validation(&[Algorithm::RS256])
+            .with_required_typ("at+jwt")
+            .with_max_age(Duration::from_secs(60)),
     ));
-    let app = probe.router("/api/me").layer(AuthLayer::required(BearerAuth::new("api", v)));
-    assert_eq!(call(&app, &token(TestKey::Rs256).with_header("typ", "at+jwt").sign()).await.status, StatusCode::OK);
-    assert_eq!(call(&app, &token(TestKey::Rs256).sign()).await.status, StatusCode::UNAUTHORIZED);
-    let old = token(TestKey::Rs256).with_header("typ", "at+jwt").with_claim("iat", now() - 600).sign();
+    let app = probe
+        .router("/api/me")
+        .layer(AuthLayer::required(BearerAuth::new("api", v)));
+    assert_eq!(
+        call(
+            &app,
+            &token(TestKey::Rs256).with_header("typ", "at+jwt").sign()
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(&app, &token(TestKey::Rs256).sign()).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let old = token(TestKey::Rs256)
+        .with_header("typ", "at+jwt")
+        .with_claim("iat", now() - 600)
+        .sign();
     assert_eq!(call(&app, &old).await.status, StatusCode::UNAUTHORIZED);
 }
 
-fn remote_app(probe: &Probe, server: &KeyServer, opts: JwksOptions, cache: bool) -> (Router, RemoteJwks) {
-    let jwks = RemoteJwks::new(&server.url("/jwks.json"), [Algorithm::RS256, Algorithm::ES256], opts).unwrap();
-    let mut v = JwtVerifier::new(Issuer::new(jwks.clone(), validation(&[Algorithm::RS256, Algorithm::ES256])));
+fn remote_app(
+    probe: &Probe,
+    server: &KeyServer,
+    opts: JwksOptions,
+    cache: bool,
+) -> (Router, RemoteJwks) {
+    let jwks = RemoteJwks::new(
+        &server.url("/jwks.json"),
+        [Algorithm::RS256, Algorithm::ES256],
+        opts,
+    )
+    .unwrap();
+    let mut v = JwtVerifier::new(Issuer::new(
+        jwks.clone(),
+        validation(&[Algorithm::RS256, Algorithm::ES256]),
+    ));
     if cache {
         v = v.with_token_cache(TokenCache::new());
     }
-    (probe.router("/api/me").layer(AuthLayer::required(BearerAuth::new("api", v))), jwks)
+    (
+        probe
+            .router("/api/me")
+            .layer(AuthLayer::required(BearerAuth::new("api", v))),
+        jwks,
+    )
 }
 
 #[tokio::test]
 async fn remote_jwks_single_flight_and_rotation() {
     let server = KeyServer::start(jwks(&[TestKey::Rs256])).await;
     let probe = Probe::default();
-    let (app, _) = remote_app(&probe, &server, JwksOptions::default().with_unknown_kid_cooldown(Duration::from_millis(300)), false);
+    let (app, _) = remote_app(
+        &probe,
+        &server,
+        JwksOptions::default().with_unknown_kid_cooldown(Duration::from_millis(300)),
+        false,
+    );
     // 20 concurrent cold requests: one fetch.
     let t = token(TestKey::Rs256).sign();
     let calls = (0..20).map(|_| call(&app, &t));
@@ -223,7 +490,10 @@ async fn remote_jwks_single_flight_and_rotation() {
     assert_eq!(server.hits("/jwks.json"), 2);
     // The old key is gone from the set now.
     tokio::time::sleep(Duration::from_millis(350)).await;
-    assert_eq!(call(&app, &token(TestKey::Rs256).sign()).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        call(&app, &token(TestKey::Rs256).sign()).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 async fn futures_join<F: std::future::Future>(fs: impl Iterator<Item = F>) -> Vec<F::Output> {
@@ -253,7 +523,11 @@ async fn futures_util_join_all<F: std::future::Future>(fs: Vec<F>) -> Vec<F::Out
                 }
             }
         }
-        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
     })
     .await;
     out.into_iter().map(|o| o.unwrap()).collect()
@@ -264,15 +538,27 @@ async fn unknown_kid_storm_makes_one_fetch_per_cooldown() {
     let server = KeyServer::start(jwks(&[TestKey::Rs256])).await;
     let probe = Probe::default();
     let (app, jwks_handle) = remote_app(&probe, &server, JwksOptions::default(), false);
-    assert_eq!(call(&app, &token(TestKey::Rs256).sign()).await.status, StatusCode::OK);
+    assert_eq!(
+        call(&app, &token(TestKey::Rs256).sign()).await.status,
+        StatusCode::OK
+    );
     assert_eq!(server.hits("/jwks.json"), 1);
     for i in 0..200 {
-        let t = token(TestKey::Rs256).with_header("kid", format!("made-up-{i}")).sign();
+        let t = token(TestKey::Rs256)
+            .with_header("kid", format!("made-up-{i}"))
+            .sign();
         assert_eq!(call(&app, &t).await.status, StatusCode::UNAUTHORIZED);
     }
     // The first fetch is younger than a second, so even the first made-up kid does not refetch.
-    assert!(server.hits("/jwks.json") <= 2, "{}", server.hits("/jwks.json"));
-    assert_eq!(jwks_handle.fetch_count() as usize, server.hits("/jwks.json"));
+    assert!(
+        server.hits("/jwks.json") <= 2,
+        "{}",
+        server.hits("/jwks.json")
+    );
+    assert_eq!(
+        jwks_handle.fetch_count() as usize,
+        server.hits("/jwks.json")
+    );
     assert_eq!(probe.runs(), 1);
 }
 
@@ -281,7 +567,12 @@ async fn jwks_outage_fails_closed_then_recovers() {
     let server = KeyServer::start(jwks(&[TestKey::Rs256])).await;
     server.set_status(StatusCode::NOT_FOUND);
     let probe = Probe::default();
-    let (app, _) = remote_app(&probe, &server, JwksOptions::default().with_failure_backoff(Duration::from_millis(100)), false);
+    let (app, _) = remote_app(
+        &probe,
+        &server,
+        JwksOptions::default().with_failure_backoff(Duration::from_millis(100)),
+        false,
+    );
     let t = token(TestKey::Rs256).sign();
     let a = call(&app, &t).await;
     assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
@@ -306,15 +597,29 @@ async fn slow_jwks_times_out_and_oversized_is_refused() {
     let server = KeyServer::start(jwks(&[TestKey::Rs256])).await;
     server.set_delay(Duration::from_secs(3));
     let probe = Probe::default();
-    let (app, _) = remote_app(&probe, &server, JwksOptions::default().with_timeout(Duration::from_millis(300)), false);
+    let (app, _) = remote_app(
+        &probe,
+        &server,
+        JwksOptions::default().with_timeout(Duration::from_millis(300)),
+        false,
+    );
     let started = std::time::Instant::now();
-    assert_eq!(call(&app, &token(TestKey::Rs256).sign()).await.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        call(&app, &token(TestKey::Rs256).sign()).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
     assert!(started.elapsed() < Duration::from_secs(2));
 
     let big = KeyServer::start(jwks(&[TestKey::Rs256])).await;
-    big.set_body(Some(format!("{{\"keys\":[],\"pad\":\"{}\"}}", "x".repeat(300_000))));
+    big.set_body(Some(format!(
+        "{{\"keys\":[],\"pad\":\"{}\"}}",
+        "x".repeat(300_000)
+    )));
     let (app, _) = remote_app(&probe, &big, JwksOptions::default(), false);
-    assert_eq!(call(&app, &token(TestKey::Rs256).sign()).await.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        call(&app, &token(TestKey::Rs256).sign()).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
     assert_eq!(probe.runs(), 0);
 }
 
@@ -334,7 +639,10 @@ async fn stale_keys_served_while_refresh_fails() {
     // Expired, refresh fails: the last good set still serves (bounded by max_stale).
     assert_eq!(call(&app, &t).await.status, StatusCode::OK);
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(server.hits("/jwks.json") >= 2, "a background refresh was attempted");
+    assert!(
+        server.hits("/jwks.json") >= 2,
+        "a background refresh was attempted"
+    );
 }
 
 #[tokio::test]
@@ -345,7 +653,8 @@ async fn jwks_rules_skip_unusable_and_ambiguous_keys() {
     ops["key_ops"] = json!(["sign"]);
     let weak = TestKey::Rs256Weak.public_jwk();
     let doc = json!({"keys": [enc, ops, weak]}).to_string();
-    let set = KeySet::from_jwks(doc.as_bytes(), &[Algorithm::RS256, Algorithm::ES256], false).unwrap();
+    let set =
+        KeySet::from_jwks(doc.as_bytes(), &[Algorithm::RS256, Algorithm::ES256], false).unwrap();
     assert!(set.is_empty());
     // Two keys with the same kid: never resolved by taking the first.
     let mut twin = TestKey::Rs256Next.public_jwk();
@@ -354,10 +663,17 @@ async fn jwks_rules_skip_unusable_and_ambiguous_keys() {
     let set = KeySet::from_jwks(doc.as_bytes(), &[Algorithm::RS256], false).unwrap();
     let probe = Probe::default();
     let app = static_app(&probe, set, &[Algorithm::RS256]);
-    assert_eq!(call(&app, &token(TestKey::Rs256).sign()).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        call(&app, &token(TestKey::Rs256).sign()).await.status,
+        StatusCode::UNAUTHORIZED
+    );
     // Remote sets never accept symmetric keys.
     let doc = jwks(&[TestKey::Hs256]).to_string();
-    assert!(KeySet::from_jwks(doc.as_bytes(), &[Algorithm::HS256], false).unwrap().is_empty());
+    assert!(
+        KeySet::from_jwks(doc.as_bytes(), &[Algorithm::HS256], false)
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -384,38 +700,87 @@ async fn oidc_discovery_and_issuer_mismatch() {
     let server = KeyServer::start(jwks(&[TestKey::Rs256])).await;
     let iss = server.base_url();
     let jwks_src = RemoteJwks::discover(&iss, [Algorithm::RS256], JwksOptions::default()).unwrap();
-    let v = JwtVerifier::new(Issuer::new(jwks_src, Validation::new([Algorithm::RS256]).with_issuer(iss.clone()).with_audience(AUD)));
+    let v = JwtVerifier::new(Issuer::new(
+        jwks_src,
+        Validation::new([Algorithm::RS256])
+            .with_issuer(iss.clone())
+            .with_audience(AUD),
+    ));
     let probe = Probe::default();
-    let app = probe.router("/api/me").layer(AuthLayer::required(BearerAuth::new("api", v)));
-    let t = TokenBuilder::new(TestKey::Rs256).with_claim("iss", iss.clone()).with_claim("aud", AUD).sign();
+    let app = probe
+        .router("/api/me")
+        .layer(AuthLayer::required(BearerAuth::new("api", v)));
+    let t = TokenBuilder::new(TestKey::Rs256)
+        .with_claim("iss", iss.clone())
+        .with_claim("aud", AUD)
+        .sign();
     assert_eq!(call(&app, &t).await.status, StatusCode::OK);
     assert_eq!(server.hits("/.well-known/openid-configuration"), 1);
 
     let other = KeyServer::start(jwks(&[TestKey::Rs256])).await;
     other.set_discovery_issuer(Some("https://someone-else.test"));
-    let src = RemoteJwks::discover(&other.base_url(), [Algorithm::RS256], JwksOptions::default()).unwrap();
-    let v = JwtVerifier::new(Issuer::new(src, Validation::new([Algorithm::RS256]).with_issuer(other.base_url()).with_audience(AUD)));
-    let app = probe.router("/api/me").layer(AuthLayer::required(BearerAuth::new("api", v)));
-    let t = TokenBuilder::new(TestKey::Rs256).with_claim("iss", other.base_url()).with_claim("aud", AUD).sign();
+    let src = RemoteJwks::discover(
+        &other.base_url(),
+        [Algorithm::RS256],
+        JwksOptions::default(),
+    )
+    .unwrap();
+    let v = JwtVerifier::new(Issuer::new(
+        src,
+        Validation::new([Algorithm::RS256])
+            .with_issuer(other.base_url())
+            .with_audience(AUD),
+    ));
+    let app = probe
+        .router("/api/me")
+        .layer(AuthLayer::required(BearerAuth::new("api", v)));
+    let t = TokenBuilder::new(TestKey::Rs256)
+        .with_claim("iss", other.base_url())
+        .with_claim("aud", AUD)
+        .sign();
     assert_eq!(call(&app, &t).await.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(other.hits("/jwks.json"), 0);
 }
 
 #[tokio::test]
 async fn several_issuers_picked_by_iss_and_verified_with_their_own_keys() {
-    let a = Issuer::new(TestKey::Rs256.key_set(), Validation::new([Algorithm::RS256]).with_issuer("https://a.test").with_audience(AUD));
-    let b = Issuer::new(TestKey::Es256.key_set(), Validation::new([Algorithm::ES256]).with_issuer("https://b.test").with_audience(AUD));
+    let a = Issuer::new(
+        TestKey::Rs256.key_set(),
+        Validation::new([Algorithm::RS256])
+            .with_issuer("https://a.test")
+            .with_audience(AUD),
+    );
+    let b = Issuer::new(
+        TestKey::Es256.key_set(),
+        Validation::new([Algorithm::ES256])
+            .with_issuer("https://b.test")
+            .with_audience(AUD),
+    );
     let v = JwtVerifier::new(a).with_issuer(b);
     let probe = Probe::default();
-    let app = probe.router("/api/me").layer(AuthLayer::required(BearerAuth::new("api", v)));
-    let ta = TokenBuilder::new(TestKey::Rs256).with_claim("iss", "https://a.test").with_claim("aud", AUD).sign();
-    let tb = TokenBuilder::new(TestKey::Es256).with_claim("iss", "https://b.test").with_claim("aud", AUD).sign();
+    let app = probe
+        .router("/api/me")
+        .layer(AuthLayer::required(BearerAuth::new("api", v)));
+    let ta = TokenBuilder::new(TestKey::Rs256)
+        .with_claim("iss", "https://a.test")
+        .with_claim("aud", AUD)
+        .sign();
+    let tb = TokenBuilder::new(TestKey::Es256)
+        .with_claim("iss", "https://b.test")
+        .with_claim("aud", AUD)
+        .sign();
     assert_eq!(call(&app, &ta).await.json()["issuer"], "https://a.test");
     assert_eq!(call(&app, &tb).await.json()["issuer"], "https://b.test");
     // Issuer A's key claiming to be issuer B: refused.
-    let cross = TokenBuilder::new(TestKey::Rs256).with_claim("iss", "https://b.test").with_claim("aud", AUD).sign();
+    let cross = TokenBuilder::new(TestKey::Rs256)
+        .with_claim("iss", "https://b.test")
+        .with_claim("aud", AUD)
+        .sign();
     assert_eq!(call(&app, &cross).await.status, StatusCode::UNAUTHORIZED);
-    let unknown = TokenBuilder::new(TestKey::Rs256).with_claim("iss", "https://c.test").with_claim("aud", AUD).sign();
+    let unknown = TokenBuilder::new(TestKey::Rs256)
+        .with_claim("iss", "https://c.test")
+        .with_claim("aud", AUD)
+        .sign();
     assert_eq!(call(&app, &unknown).await.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -433,7 +798,11 @@ async fn token_cache_rechecks_expiry_and_flushes_on_rotation() {
     assert_eq!(call(&app, &short).await.status, StatusCode::OK);
     assert_eq!(call(&app, &short).await.status, StatusCode::OK);
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert_eq!(call(&app, &short).await.status, StatusCode::UNAUTHORIZED, "cache hit must recheck exp");
+    assert_eq!(
+        call(&app, &short).await.status,
+        StatusCode::UNAUTHORIZED,
+        "cache hit must recheck exp"
+    );
 
     let t = token(TestKey::Rs256).sign();
     assert_eq!(call(&app, &t).await.status, StatusCode::OK);

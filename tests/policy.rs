@@ -8,8 +8,10 @@ use axum::routing::get;
 use common::{get as req, send};
 use http::request::Parts;
 use http::{Method, StatusCode};
-use portcullis::policy::{PolicyInput, PolicyLayer, Rule, RouteRules};
-use portcullis::{AuthContext, AuthError, AuthLayer, Authenticator, Challenge, PrincipalKind, Scheme};
+use portcullis::policy::{PolicyInput, PolicyLayer, RouteRules, Rule};
+use portcullis::{
+    AuthContext, AuthError, AuthLayer, Authenticator, Challenge, PrincipalKind, Scheme,
+};
 
 /// Test authenticator: `x-user: <name>|<roles,>|<scopes,>|<tenant>|<scheme>|<kind>`.
 struct HeaderUser;
@@ -27,13 +29,24 @@ impl Authenticator for HeaderUser {
     async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
         let v = parts.headers["x-user"].to_str().unwrap().to_owned();
         let f: Vec<&str> = v.split('|').collect();
-        let list = |i: usize| f.get(i).map(|s| s.split(',').filter(|x| !x.is_empty()).map(str::to_owned).collect::<Vec<_>>()).unwrap_or_default();
+        let list = |i: usize| {
+            f.get(i)
+                .map(|s| {
+                    s.split(',')
+                        .filter(|x| !x.is_empty())
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        };
         let scheme = match f.get(4).copied() {
             Some("bearer") => Scheme::Bearer,
             Some("cloudflare") => Scheme::CloudflareAccess,
             _ => Scheme::Session,
         };
-        let mut b = AuthContext::builder(f[0], scheme).with_roles(list(1)).with_scopes(list(2));
+        let mut b = AuthContext::builder(f[0], scheme)
+            .with_roles(list(1))
+            .with_scopes(list(2));
         if let Some(t) = f.get(3).filter(|t| !t.is_empty()) {
             b = b.with_tenant(*t);
         }
@@ -76,29 +89,68 @@ async fn each_rule_allows_and_denies() {
         (Rule::all_roles(["x", "y"]), "/r", "a|x", no),
         (Rule::scope("read"), "/r", "a||read", ok),
         (Rule::scope("read"), "/r", "a||write", no),
-        (Rule::scheme(Scheme::CloudflareAccess), "/r", "a||||cloudflare", ok),
-        (Rule::scheme(Scheme::CloudflareAccess), "/r", "a||||bearer", no),
+        (
+            Rule::scheme(Scheme::CloudflareAccess),
+            "/r",
+            "a||||cloudflare",
+            ok,
+        ),
+        (
+            Rule::scheme(Scheme::CloudflareAccess),
+            "/r",
+            "a||||bearer",
+            no,
+        ),
         (Rule::service(), "/r", "a|||||service", ok),
         (Rule::service(), "/r", "a", no),
-        (Rule::tenant_from_path("tenant"), "/t/acme/x", "a|||acme", ok),
-        (Rule::tenant_from_path("tenant"), "/t/acme/x", "a|||other", no),
+        (
+            Rule::tenant_from_path("tenant"),
+            "/t/acme/x",
+            "a|||acme",
+            ok,
+        ),
+        (
+            Rule::tenant_from_path("tenant"),
+            "/t/acme/x",
+            "a|||other",
+            no,
+        ),
         (Rule::tenant_from_path("tenant"), "/t/acme/x", "a", no),
         (Rule::owner_of_path("id"), "/users/alice", "alice", ok),
         (Rule::owner_of_path("id"), "/users/alice", "bob", no),
-        (Rule::predicate("is_alice", |i: &PolicyInput<'_>| i.ctx.subject() == "alice"), "/r", "alice", ok),
-        (Rule::predicate("is_alice", |i: &PolicyInput<'_>| i.ctx.subject() == "alice"), "/r", "bob", no),
+        (
+            Rule::predicate("is_alice", |i: &PolicyInput<'_>| i.ctx.subject() == "alice"),
+            "/r",
+            "alice",
+            ok,
+        ),
+        (
+            Rule::predicate("is_alice", |i: &PolicyInput<'_>| i.ctx.subject() == "alice"),
+            "/r",
+            "bob",
+            no,
+        ),
         (Rule::role("a").and(Rule::role("b")), "/r", "u|a,b", ok),
         (Rule::role("a").and(Rule::role("b")), "/r", "u|a", no),
         (Rule::role("a").or(Rule::role("b")), "/r", "u|b", ok),
         (Rule::role("a").or(Rule::role("b")), "/r", "u|c", no),
         (Rule::role("banned").not(), "/r", "u", ok),
         (Rule::role("banned").not(), "/r", "u|banned", no),
-        (Rule::owner_of_path("id").or(Rule::role("admin")), "/users/alice", "root|admin", ok),
+        (
+            Rule::owner_of_path("id").or(Rule::role("admin")),
+            "/users/alice",
+            "root|admin",
+            ok,
+        ),
     ];
     for (i, (rule, path, user, want)) in cases.into_iter().enumerate() {
         let name = rule.to_string();
         let app = app_with(rule);
-        assert_eq!(status(&app, path, Some(user)).await, want, "case {i}: {name} {path} {user}");
+        assert_eq!(
+            status(&app, path, Some(user)).await,
+            want,
+            "case {i}: {name} {path} {user}"
+        );
     }
 }
 
@@ -106,12 +158,29 @@ async fn each_rule_allows_and_denies() {
 async fn no_context_is_401_and_missing_scope_is_insufficient_scope() {
     let app = app_with(Rule::scope("posts:write"));
     assert_eq!(status(&app, "/r", None).await, StatusCode::UNAUTHORIZED);
-    let a = send(&app, req("/r").header("x-user", "a||posts:read||bearer").body(Body::empty()).unwrap()).await;
+    let a = send(
+        &app,
+        req("/r")
+            .header("x-user", "a||posts:read||bearer")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
     assert_eq!(a.json()["error"], "insufficient_scope");
-    assert_eq!(a.www_authenticate(), ["Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"posts:write\""]);
+    assert_eq!(
+        a.www_authenticate(),
+        ["Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"posts:write\""]
+    );
     // Non-bearer contexts get the 403 without a Bearer challenge.
-    let a = send(&app, req("/r").header("x-user", "a||posts:read").body(Body::empty()).unwrap()).await;
+    let a = send(
+        &app,
+        req("/r")
+            .header("x-user", "a||posts:read")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
     assert!(a.www_authenticate().is_empty());
 }
@@ -126,12 +195,27 @@ async fn async_predicate_and_resolver_fail_closed() {
         }
     };
     let app = app_with(Rule::owner_via("id", owners).or(Rule::role("admin")));
-    assert_eq!(status(&app, "/users/1", Some("alice")).await, StatusCode::OK);
-    assert_eq!(status(&app, "/users/1", Some("bob")).await, StatusCode::FORBIDDEN);
-    assert_eq!(status(&app, "/users/2", Some("alice")).await, StatusCode::FORBIDDEN);
-    assert_eq!(status(&app, "/users/down", Some("alice")).await, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        status(&app, "/users/1", Some("alice")).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(&app, "/users/1", Some("bob")).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        status(&app, "/users/2", Some("alice")).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        status(&app, "/users/down", Some("alice")).await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
     // Ids in the query or body never count.
-    assert_eq!(status(&app, "/users/2?id=1", Some("alice")).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        status(&app, "/users/2?id=1", Some("alice")).await,
+        StatusCode::FORBIDDEN
+    );
 
     let rule = Rule::async_predicate("not_mallory", |i: &PolicyInput<'_>| {
         let ok = i.ctx.subject() != "mallory";
@@ -139,7 +223,10 @@ async fn async_predicate_and_resolver_fail_closed() {
     });
     let app = app_with(rule);
     assert_eq!(status(&app, "/r", Some("alice")).await, StatusCode::OK);
-    assert_eq!(status(&app, "/r", Some("mallory")).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        status(&app, "/r", Some("mallory")).await,
+        StatusCode::FORBIDDEN
+    );
 }
 
 fn routed() -> Router {
@@ -149,7 +236,12 @@ fn routed() -> Router {
         .with_rule(Method::DELETE, "/posts/{id}", Rule::role("admin"));
     Router::new()
         .route("/admin", get(|| async { "admin" }))
-        .route("/posts/{id}", get(|| async { "post" }).delete(|| async { "gone" }).put(|| async { "put" }))
+        .route(
+            "/posts/{id}",
+            get(|| async { "post" })
+                .delete(|| async { "gone" })
+                .put(|| async { "put" }),
+        )
         .route_layer(PolicyLayer::routes(rules))
         .layer(AuthLayer::optional(HeaderUser))
 }
@@ -157,24 +249,72 @@ fn routed() -> Router {
 #[tokio::test]
 async fn route_rules_resist_path_and_method_tricks() {
     let app = routed();
-    assert_eq!(status(&app, "/admin", Some("root|admin")).await, StatusCode::OK);
-    assert_eq!(status(&app, "/admin", Some("eve")).await, StatusCode::FORBIDDEN);
-    for path in ["/admin/", "//admin", "/%61dmin", "/ADMIN", "/admin%2F", "/./admin"] {
+    assert_eq!(
+        status(&app, "/admin", Some("root|admin")).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(&app, "/admin", Some("eve")).await,
+        StatusCode::FORBIDDEN
+    );
+    for path in [
+        "/admin/",
+        "//admin",
+        "/%61dmin",
+        "/ADMIN",
+        "/admin%2F",
+        "/./admin",
+    ] {
         let s = status(&app, path, Some("eve")).await;
-        assert!(s == StatusCode::NOT_FOUND || s == StatusCode::FORBIDDEN, "{path}: {s}");
+        assert!(
+            s == StatusCode::NOT_FOUND || s == StatusCode::FORBIDDEN,
+            "{path}: {s}"
+        );
         assert_ne!(s, StatusCode::OK, "{path}");
     }
     // Method override headers are ignored: a GET stays a GET, a POST with override is not a DELETE.
-    let a = send(&app, req("/posts/1").method("DELETE").header("x-user", "eve").body(Body::empty()).unwrap()).await;
+    let a = send(
+        &app,
+        req("/posts/1")
+            .method("DELETE")
+            .header("x-user", "eve")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
-    let a = send(&app, req("/posts/1").header("x-user", "eve").header("x-http-method-override", "DELETE").body(Body::empty()).unwrap()).await;
+    let a = send(
+        &app,
+        req("/posts/1")
+            .header("x-user", "eve")
+            .header("x-http-method-override", "DELETE")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(a.body, "post");
     // HEAD follows GET.
-    let a = send(&app, req("/admin").method("HEAD").header("x-user", "eve").body(Body::empty()).unwrap()).await;
+    let a = send(
+        &app,
+        req("/admin")
+            .method("HEAD")
+            .header("x-user", "eve")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
     // A route without a rule for its method is denied by default.
-    let a = send(&app, req("/posts/1").method("PUT").header("x-user", "root|admin").body(Body::empty()).unwrap()).await;
+    let a = send(
+        &app,
+        req("/posts/1")
+            .method("PUT")
+            .header("x-user", "root|admin")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
 }
 
@@ -184,6 +324,8 @@ async fn require_owner_helper() {
     assert!(ctx.require_owner("alice", &[]).is_ok());
     let err = ctx.require_owner("bob", &["admin"]).unwrap_err();
     assert_eq!(err.status(), StatusCode::FORBIDDEN);
-    let admin = AuthContext::builder("root", Scheme::Session).with_roles(["admin"]).build();
+    let admin = AuthContext::builder("root", Scheme::Session)
+        .with_roles(["admin"])
+        .build();
     assert!(admin.require_owner("bob", &["admin"]).is_ok());
 }

@@ -11,7 +11,10 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use common::{get as req, send};
 use http::StatusCode;
-use portcullis::session::{MemoryStore, NewSession, SessionConfig, SessionManager, SessionRecord, SessionStore, Sessions, StoreError};
+use portcullis::session::{
+    MemoryStore, NewSession, SessionConfig, SessionManager, SessionRecord, SessionStore, Sessions,
+    StoreError,
+};
 use portcullis::{AuthContext, AuthError, AuthLayer, BoxFuture, CsrfGuard, LoginRedirect};
 use serde_json::json;
 
@@ -30,7 +33,11 @@ impl Instrumented {
         if self.slow.load(Ordering::SeqCst) {
             tokio::time::sleep(Duration::from_secs(5)).await;
         }
-        if self.down.load(Ordering::SeqCst) { Err(StoreError::new("down")) } else { Ok(()) }
+        if self.down.load(Ordering::SeqCst) {
+            Err(StoreError::new("down"))
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -48,7 +55,12 @@ impl SessionStore for Instrumented {
             self.inner.load(id).await
         })
     }
-    fn touch<'a>(&'a self, id: &'a str, t: u64, idle: u64) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn touch<'a>(
+        &'a self,
+        id: &'a str,
+        t: u64,
+        idle: u64,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             self.touches.fetch_add(1, Ordering::SeqCst);
             self.gate().await?;
@@ -71,26 +83,49 @@ impl SessionStore for Instrumented {
 
 fn app_for(manager: SessionManager) -> Router {
     let protected = Router::new()
-        .route("/session/me", get(|ctx: AuthContext| async move { Json(serde_json::to_value(&ctx).unwrap()) }))
-        .route("/session/rotate", post(|s: Sessions| async move { s.rotate().await }))
+        .route(
+            "/session/me",
+            get(|ctx: AuthContext| async move { Json(serde_json::to_value(&ctx).unwrap()) }),
+        )
+        .route(
+            "/session/rotate",
+            post(|s: Sessions| async move { s.rotate().await }),
+        )
         .route(
             "/session/everywhere",
             post(|s: Sessions, ctx: AuthContext| async move {
-                s.logout_everywhere(ctx.subject()).await.map(|n| Json(json!({"ended": n})))
+                s.logout_everywhere(ctx.subject())
+                    .await
+                    .map(|n| Json(json!({"ended": n})))
             }),
         )
-        .route("/session/write", post(|ctx: AuthContext| async move { ctx.subject().to_owned() }))
+        .route(
+            "/session/write",
+            post(|ctx: AuthContext| async move { ctx.subject().to_owned() }),
+        )
         .layer(AuthLayer::required(manager.authenticator()));
     Router::new()
         .route(
             "/session/login",
-            post(|s: Sessions, Json(body): Json<serde_json::Value>| async move {
-                let user = body["username"].as_str().unwrap_or_default().to_owned();
-                let cookie = s.login(NewSession::new(user).with_roles(["member"]).with_tenant("acme").with_data("theme", "dark")).await?;
-                Ok::<_, AuthError>((cookie, Json(json!({"ok": true}))))
-            }),
+            post(
+                |s: Sessions, Json(body): Json<serde_json::Value>| async move {
+                    let user = body["username"].as_str().unwrap_or_default().to_owned();
+                    let cookie = s
+                        .login(
+                            NewSession::new(user)
+                                .with_roles(["member"])
+                                .with_tenant("acme")
+                                .with_data("theme", "dark"),
+                        )
+                        .await?;
+                    Ok::<_, AuthError>((cookie, Json(json!({"ok": true}))))
+                },
+            ),
         )
-        .route("/session/logout", post(|s: Sessions| async move { s.logout().await }))
+        .route(
+            "/session/logout",
+            post(|s: Sessions| async move { s.logout().await }),
+        )
         .merge(protected)
         .layer(Extension(manager))
 }
@@ -100,18 +135,36 @@ fn manager(store: impl SessionStore, config: SessionConfig) -> SessionManager {
 }
 
 async fn login(app: &Router, user: &str, cookie: Option<&str>) -> (StatusCode, String, String) {
-    let mut b = req("/session/login").method("POST").header("content-type", "application/json");
+    let mut b = req("/session/login")
+        .method("POST")
+        .header("content-type", "application/json");
     if let Some(c) = cookie {
         b = b.header("cookie", c);
     }
-    let a = send(app, b.body(Body::from(json!({"username": user}).to_string())).unwrap()).await;
-    let set = a.headers.get("set-cookie").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    let a = send(
+        app,
+        b.body(Body::from(json!({"username": user}).to_string()))
+            .unwrap(),
+    )
+    .await;
+    let set = a
+        .headers
+        .get("set-cookie")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
     let pair = set.split(';').next().unwrap_or_default().to_owned();
     (a.status, pair, set)
 }
 
 async fn me(app: &Router, cookie: &str) -> common::Answer {
-    send(app, req("/session/me").header("cookie", cookie).body(Body::empty()).unwrap()).await
+    send(
+        app,
+        req("/session/me")
+            .header("cookie", cookie)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -120,7 +173,13 @@ async fn login_sets_hardened_cookie_and_context() {
     let (status, pair, set) = login(&app, "alice", None).await;
     assert_eq!(status, StatusCode::OK);
     assert!(pair.starts_with("__Host-session="), "{set}");
-    for attr in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/", "Max-Age=43200"] {
+    for attr in [
+        "HttpOnly",
+        "Secure",
+        "SameSite=Lax",
+        "Path=/",
+        "Max-Age=43200",
+    ] {
         assert!(set.contains(attr), "{attr} missing in {set}");
     }
     assert!(!set.contains("Domain"));
@@ -140,7 +199,10 @@ async fn ids_are_stored_hashed() {
     let (_, pair, _) = login(&app, "alice", None).await;
     let id = pair.split_once('=').unwrap().1;
     assert_eq!(id.len(), 43);
-    assert!(store.load(id).await.unwrap().is_none(), "the raw id must not be a store key");
+    assert!(
+        store.load(id).await.unwrap().is_none(),
+        "the raw id must not be a store key"
+    );
 }
 
 #[tokio::test]
@@ -153,15 +215,44 @@ async fn login_rotates_logout_clears_and_replay_fails() {
     assert_eq!(me(&app, &first).await.status, StatusCode::UNAUTHORIZED);
     assert_eq!(me(&app, &second).await.status, StatusCode::OK);
     // Rotate: new id, same data; old id dead.
-    let a = send(&app, req("/session/rotate").method("POST").header("cookie", &second).body(Body::empty()).unwrap()).await;
+    let a = send(
+        &app,
+        req("/session/rotate")
+            .method("POST")
+            .header("cookie", &second)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::NO_CONTENT);
-    let rotated = a.headers["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let rotated = a.headers["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
     assert_eq!(me(&app, &second).await.status, StatusCode::UNAUTHORIZED);
     assert_eq!(me(&app, &rotated).await.json()["tenant"], "acme");
     // Logout clears with the same attributes and kills the id server-side.
-    let a = send(&app, req("/session/logout").method("POST").header("cookie", &rotated).body(Body::empty()).unwrap()).await;
+    let a = send(
+        &app,
+        req("/session/logout")
+            .method("POST")
+            .header("cookie", &rotated)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     let clear = a.headers["set-cookie"].to_str().unwrap().to_owned();
-    for attr in ["__Host-session=;", "Max-Age=0", "HttpOnly", "Secure", "SameSite=Lax", "Path=/"] {
+    for attr in [
+        "__Host-session=;",
+        "Max-Age=0",
+        "HttpOnly",
+        "Secure",
+        "SameSite=Lax",
+        "Path=/",
+    ] {
         assert!(clear.contains(attr), "{attr} missing in {clear}");
     }
     assert_eq!(me(&app, &rotated).await.status, StatusCode::UNAUTHORIZED);
@@ -173,7 +264,15 @@ async fn logout_everywhere_ends_all_devices() {
     let (_, laptop, _) = login(&app, "alice", None).await;
     let (_, phone, _) = login(&app, "alice", None).await;
     let (_, bob, _) = login(&app, "bob", None).await;
-    let a = send(&app, req("/session/everywhere").method("POST").header("cookie", &laptop).body(Body::empty()).unwrap()).await;
+    let a = send(
+        &app,
+        req("/session/everywhere")
+            .method("POST")
+            .header("cookie", &laptop)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(a.json()["ended"], 2);
     assert_eq!(me(&app, &phone).await.status, StatusCode::UNAUTHORIZED);
     assert_eq!(me(&app, &laptop).await.status, StatusCode::UNAUTHORIZED);
@@ -189,7 +288,11 @@ async fn sliding_renewal_is_rate_limited_and_absolute_is_final() {
     for _ in 0..5 {
         assert_eq!(me(&app, &pair).await.status, StatusCode::OK);
     }
-    assert_eq!(store.touches.load(Ordering::SeqCst), 0, "touched more than once per interval");
+    assert_eq!(
+        store.touches.load(Ordering::SeqCst),
+        0,
+        "touched more than once per interval"
+    );
 
     let store = Instrumented::default();
     let cfg = SessionConfig::default()
@@ -234,7 +337,15 @@ async fn garbage_cookies_never_reach_the_store() {
         let a = me(&app, &c).await;
         assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{c}");
     }
-    let dup = send(&app, req("/session/me").header("cookie", format!("__Host-session={id}")).header("cookie", format!("__Host-session={id}")).body(Body::empty()).unwrap()).await;
+    let dup = send(
+        &app,
+        req("/session/me")
+            .header("cookie", format!("__Host-session={id}"))
+            .header("cookie", format!("__Host-session={id}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(dup.status, StatusCode::UNAUTHORIZED);
     assert_eq!(store.loads.load(Ordering::SeqCst), 0);
     // A well-formed but unknown id does reach the store and is refused.
@@ -244,7 +355,8 @@ async fn garbage_cookies_never_reach_the_store() {
 
 #[tokio::test]
 async fn cross_site_requests_are_refused() {
-    let cfg = SessionConfig::default().with_csrf_guard(CsrfGuard::default().with_trusted_origin("https://app.example"));
+    let cfg = SessionConfig::default()
+        .with_csrf_guard(CsrfGuard::default().with_trusted_origin("https://app.example"));
     let app = app_for(manager(MemoryStore::new(), cfg));
     let (_, pair, _) = login(&app, "alice", None).await;
     let post = |headers: &[(&str, &str)]| {
@@ -254,15 +366,60 @@ async fn cross_site_requests_are_refused() {
         }
         b.body(Body::empty()).unwrap()
     };
-    assert_eq!(send(&app, post(&[("sec-fetch-site", "cross-site")])).await.status, StatusCode::FORBIDDEN);
-    assert_eq!(send(&app, post(&[("origin", "https://evil.example"), ("host", "app.internal")])).await.status, StatusCode::FORBIDDEN);
-    assert_eq!(send(&app, post(&[("sec-fetch-site", "same-origin")])).await.status, StatusCode::OK);
-    assert_eq!(send(&app, post(&[("origin", "https://app.example"), ("sec-fetch-site", "cross-site")])).await.status, StatusCode::OK);
+    assert_eq!(
+        send(&app, post(&[("sec-fetch-site", "cross-site")]))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        send(
+            &app,
+            post(&[("origin", "https://evil.example"), ("host", "app.internal")])
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        send(&app, post(&[("sec-fetch-site", "same-origin")]))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(
+            &app,
+            post(&[
+                ("origin", "https://app.example"),
+                ("sec-fetch-site", "cross-site")
+            ])
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
     // Cross-site WebSocket hijacking: an upgrade GET from another site.
-    let ws = req("/session/me").header("cookie", &pair).header("upgrade", "websocket").header("connection", "Upgrade").header("origin", "https://evil.example").header("host", "app.internal").body(Body::empty()).unwrap();
+    let ws = req("/session/me")
+        .header("cookie", &pair)
+        .header("upgrade", "websocket")
+        .header("connection", "Upgrade")
+        .header("origin", "https://evil.example")
+        .header("host", "app.internal")
+        .body(Body::empty())
+        .unwrap();
     assert_eq!(send(&app, ws).await.status, StatusCode::FORBIDDEN);
     // Login CSRF: a cross-site login form post is refused too.
-    let a = send(&app, req("/session/login").method("POST").header("content-type", "application/json").header("sec-fetch-site", "cross-site").body(Body::from("{\"username\":\"mallory\"}")).unwrap()).await;
+    let a = send(
+        &app,
+        req("/session/login")
+            .method("POST")
+            .header("content-type", "application/json")
+            .header("sec-fetch-site", "cross-site")
+            .body(Body::from("{\"username\":\"mallory\"}"))
+            .unwrap(),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
 }
 
@@ -273,12 +430,21 @@ async fn store_down_or_slow_is_503() {
     let app = app_for(manager(store.clone(), cfg));
     let (_, pair, _) = login(&app, "alice", None).await;
     store.down.store(true, Ordering::SeqCst);
-    assert_eq!(me(&app, &pair).await.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(login(&app, "bob", None).await.0, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        me(&app, &pair).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        login(&app, "bob", None).await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
     store.down.store(false, Ordering::SeqCst);
     store.slow.store(true, Ordering::SeqCst);
     let started = std::time::Instant::now();
-    assert_eq!(me(&app, &pair).await.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        me(&app, &pair).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
     assert!(started.elapsed() < Duration::from_secs(2));
     store.slow.store(false, Ordering::SeqCst);
     assert_eq!(me(&app, &pair).await.status, StatusCode::OK);
@@ -286,7 +452,9 @@ async fn store_down_or_slow_is_503() {
 
 #[tokio::test]
 async fn signed_cookies_reject_tampering() {
-    let cfg = SessionConfig::default().with_signing_key(&[9u8; 64]).unwrap();
+    let cfg = SessionConfig::default()
+        .with_signing_key(&[9u8; 64])
+        .unwrap();
     let app = app_for(manager(MemoryStore::new(), cfg));
     let (_, pair, _) = login(&app, "alice", None).await;
     assert_eq!(me(&app, &pair).await.status, StatusCode::OK);
@@ -299,7 +467,11 @@ async fn signed_cookies_reject_tampering() {
     // The bare id without the MAC is refused as well.
     let bare = format!("{name}={}", &value[value.len() - 43..]);
     assert_eq!(me(&app, &bare).await.status, StatusCode::UNAUTHORIZED);
-    assert!(SessionConfig::default().with_signing_key(&[1u8; 16]).is_err());
+    assert!(
+        SessionConfig::default()
+            .with_signing_key(&[1u8; 16])
+            .is_err()
+    );
 }
 
 #[tokio::test]
@@ -312,7 +484,14 @@ async fn dev_cookie_and_login_redirect() {
     let page = Router::new()
         .route("/dashboard", get(|| async { "dash" }))
         .layer(AuthLayer::required(m.authenticator()).with_responder(LoginRedirect::new("/login")));
-    let a = send(&page, req("/dashboard").header("accept", "text/html").body(Body::empty()).unwrap()).await;
+    let a = send(
+        &page,
+        req("/dashboard")
+            .header("accept", "text/html")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::SEE_OTHER);
     assert_eq!(a.headers["location"], "/login?next=%2Fdashboard");
 }
@@ -320,7 +499,12 @@ async fn dev_cookie_and_login_redirect() {
 #[tokio::test]
 async fn sessions_without_manager_is_a_500() {
     let app = Router::new().route("/x", post(|s: Sessions| async move { s.logout().await }));
-    assert_eq!(send(&app, req("/x").method("POST").body(Body::empty()).unwrap()).await.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        send(&app, req("/x").method("POST").body(Body::empty()).unwrap())
+            .await
+            .status,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
 }
 
 #[cfg(all(feature = "redis", feature = "postgres"))]
@@ -335,10 +519,20 @@ async fn concurrent_logins_and_logouts_lose_and_leak_nothing() {
             tasks.push(tokio::spawn(async move {
                 let user = format!("user-{i}");
                 let (_, pair, _) = login(&app, &user, None).await;
-                let who = me(&app, &pair).await.json()["subject"].as_str().map(str::to_owned);
+                let who = me(&app, &pair).await.json()["subject"]
+                    .as_str()
+                    .map(str::to_owned);
                 assert_eq!(who.as_deref(), Some(user.as_str()), "wrong context");
                 if i % 2 == 0 {
-                    let a = send(&app, req("/session/logout").method("POST").header("cookie", &pair).body(Body::empty()).unwrap()).await;
+                    let a = send(
+                        &app,
+                        req("/session/logout")
+                            .method("POST")
+                            .header("cookie", &pair)
+                            .body(Body::empty())
+                            .unwrap(),
+                    )
+                    .await;
                     assert_eq!(a.status, StatusCode::NO_CONTENT);
                 }
                 (i, pair)
@@ -346,7 +540,11 @@ async fn concurrent_logins_and_logouts_lose_and_leak_nothing() {
         }
         for t in tasks {
             let (i, pair) = t.await.unwrap();
-            let want = if i % 2 == 0 { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
+            let want = if i % 2 == 0 {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::OK
+            };
             assert_eq!(me(&app, &pair).await.status, want, "{name}: session {i}");
         }
     }

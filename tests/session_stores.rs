@@ -26,9 +26,16 @@ fn record(id: &str, subject: &str, ttl: u64) -> SessionRecord {
 async fn crud(name: &str, store: &Arc<dyn SessionStore>) {
     let r = record(&common::stores::unique("id-"), "alice", 60);
     store.create(&r).await.unwrap();
-    assert_eq!(store.load(&r.id_hash).await.unwrap().as_ref(), Some(&r), "{name}");
+    assert_eq!(
+        store.load(&r.id_hash).await.unwrap().as_ref(),
+        Some(&r),
+        "{name}"
+    );
     assert_eq!(store.load("nope").await.unwrap(), None, "{name}");
-    store.touch(&r.id_hash, now() + 1, now() + 1000).await.unwrap();
+    store
+        .touch(&r.id_hash, now() + 1, now() + 1000)
+        .await
+        .unwrap();
     let t = store.load(&r.id_hash).await.unwrap().unwrap();
     assert_eq!(t.touched_at, now() + 1, "{name}");
     // Touch never goes past the absolute expiry.
@@ -50,12 +57,20 @@ async fn logout_everywhere(name: &str, store: &Arc<dyn SessionStore>) {
     }
     let keep = record(&common::stores::unique("id-"), &other, 60);
     store.create(&keep).await.unwrap();
-    assert_eq!(store.delete_all_for_subject(&subject).await.unwrap(), 5, "{name}");
+    assert_eq!(
+        store.delete_all_for_subject(&subject).await.unwrap(),
+        5,
+        "{name}"
+    );
     for id in &ids {
         assert_eq!(store.load(id).await.unwrap(), None, "{name}");
     }
     assert!(store.load(&keep.id_hash).await.unwrap().is_some(), "{name}");
-    assert_eq!(store.delete_all_for_subject(&subject).await.unwrap(), 0, "{name}");
+    assert_eq!(
+        store.delete_all_for_subject(&subject).await.unwrap(),
+        0,
+        "{name}"
+    );
 }
 
 async fn concurrent(name: &str, store: &Arc<dyn SessionStore>) {
@@ -81,7 +96,11 @@ async fn concurrent(name: &str, store: &Arc<dyn SessionStore>) {
         kept += usize::from(present);
     }
     assert_eq!(kept, 25);
-    assert_eq!(store.delete_all_for_subject(&subject).await.unwrap(), 25, "{name}");
+    assert_eq!(
+        store.delete_all_for_subject(&subject).await.unwrap(),
+        25,
+        "{name}"
+    );
 }
 
 #[tokio::test]
@@ -100,7 +119,13 @@ async fn redis_expires_records_natively() {
         eprintln!("skip: PORTCULLIS_TEST_REDIS_URL not set");
         return;
     };
-    let store = portcullis::session::RedisStore::connect_with(&url, &common::stores::unique("pctest:"), std::time::Duration::from_secs(2)).await.unwrap();
+    let store = portcullis::session::RedisStore::connect_with(
+        &url,
+        &common::stores::unique("pctest:"),
+        std::time::Duration::from_secs(2),
+    )
+    .await
+    .unwrap();
     let mut r = record("short", "eve", 1);
     r.idle_expires_at = now() + 1;
     store.create(&r).await.unwrap();
@@ -114,7 +139,13 @@ async fn postgres_cleanup_deletes_expired_rows() {
         eprintln!("skip: PORTCULLIS_TEST_POSTGRES_URL not set");
         return;
     };
-    let store = portcullis::session::PostgresStore::connect_with(&url, &common::stores::unique("pctest_"), std::time::Duration::from_secs(2)).await.unwrap();
+    let store = portcullis::session::PostgresStore::connect_with(
+        &url,
+        &common::stores::unique("pctest_"),
+        std::time::Duration::from_secs(2),
+    )
+    .await
+    .unwrap();
     let mut r = record("old", "eve", 0);
     r.idle_expires_at = now() - 10;
     store.create(&r).await.unwrap();
@@ -125,8 +156,18 @@ async fn postgres_cleanup_deletes_expired_rows() {
 
 #[tokio::test]
 async fn unreachable_stores_fail_at_connect() {
-    let r = portcullis::session::RedisStore::connect_with("redis://127.0.0.1:1", "x:", std::time::Duration::from_millis(300)).await;
+    let r = portcullis::session::RedisStore::connect_with(
+        "redis://127.0.0.1:1",
+        "x:",
+        std::time::Duration::from_millis(300),
+    )
+    .await;
     assert!(r.is_err());
-    let p = portcullis::session::PostgresStore::connect_with("postgres://127.0.0.1:1/test", "x", std::time::Duration::from_millis(300)).await;
+    let p = portcullis::session::PostgresStore::connect_with(
+        "postgres://127.0.0.1:1/test",
+        "x",
+        std::time::Duration::from_millis(300),
+    )
+    .await;
     assert!(p.is_err());
 }

@@ -3,8 +3,8 @@
 use std::fmt;
 
 use base64::Engine;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use http::HeaderMap;
 use http::header::AUTHORIZATION;
 
@@ -113,10 +113,10 @@ mod tests {
             b"Basic ",
             b"Basicx YTpi",
             b"Basic !!!",
-            b"Basic YWJj",      // "abc": no colon
-            b"Basic OmI=",      // ":b": empty user
-            b"Basic /w==",      // 0xff: not UTF-8
-            b"Basic YQpiOmM=",  // control char
+            b"Basic YWJj",     // "abc": no colon
+            b"Basic OmI=",     // ":b": empty user
+            b"Basic /w==",     // 0xff: not UTF-8
+            b"Basic YQpiOmM=", // control char
             b"Bearer YTpi",
         ] {
             assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));

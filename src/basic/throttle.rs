@@ -76,7 +76,11 @@ impl Throttle {
             table.retain(|_, e| now.duration_since(e.window_start) < self.window);
             if table.len() >= self.max_entries {
                 // Still full: drop an arbitrary tenth rather than grow without bound.
-                let drop: Vec<Key> = table.keys().take(self.max_entries / 10 + 1).cloned().collect();
+                let drop: Vec<Key> = table
+                    .keys()
+                    .take(self.max_entries / 10 + 1)
+                    .cloned()
+                    .collect();
                 for k in drop {
                     table.remove(&k);
                 }

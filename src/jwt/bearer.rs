@@ -55,9 +55,9 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
         .trim_ascii_end();
     let body_end = token.iter().rposition(|b| *b != b'=').map_or(0, |i| i + 1);
     let valid = body_end > 0
-        && token[..body_end]
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'));
+        && token[..body_end].iter().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        });
     if !valid {
         return Err(AuthError::malformed("bearer: token has invalid characters"));
     }

@@ -8,14 +8,20 @@ use std::time::{Duration, Instant};
 
 use crate::context::AuthContext;
 
+/// What a cache entry must be re-checked against on every hit.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stamp {
+    pub exp: f64,
+    pub nbf: Option<f64>,
+    pub issuer: usize,
+    pub generation: u64,
+}
+
 struct Entry {
     token: Box<str>,
     ctx: AuthContext,
-    exp: f64,
-    nbf: Option<f64>,
+    stamp: Stamp,
     inserted: Instant,
-    issuer: usize,
-    generation: u64,
 }
 
 /// A bounded cache of verified tokens (Envoy's JWT filter has one; no Rust peer does).
@@ -112,25 +118,17 @@ impl TokenCache {
         let key = self.key(token);
         let map = self.map.read().unwrap_or_else(|p| p.into_inner());
         let e = map.get(&key)?;
-        let l = leeway(e.issuer);
+        let st = &e.stamp;
+        let l = leeway(st.issuer);
         let live = *e.token == *token
-            && e.generation == generation_of(e.issuer)
-            && e.exp + l > now
-            && e.nbf.is_none_or(|nbf| nbf <= now + l)
+            && st.generation == generation_of(st.issuer)
+            && st.exp + l > now
+            && st.nbf.is_none_or(|nbf| nbf <= now + l)
             && e.inserted.elapsed() < self.max_ttl;
         live.then(|| e.ctx.clone())
     }
 
-    pub(crate) fn insert(
-        &self,
-        token: &str,
-        ctx: AuthContext,
-        exp: f64,
-        nbf: Option<f64>,
-        issuer: usize,
-        generation: u64,
-        now: f64,
-    ) {
+    pub(crate) fn insert(&self, token: &str, ctx: AuthContext, stamp: Stamp, now: f64) {
         if token.len() > self.max_token_bytes {
             return;
         }
@@ -138,7 +136,7 @@ impl TokenCache {
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
         if map.len() >= self.max_entries && !map.contains_key(&key) {
             let ttl = self.max_ttl;
-            map.retain(|_, e| e.exp > now && e.inserted.elapsed() < ttl);
+            map.retain(|_, e| e.stamp.exp > now && e.inserted.elapsed() < ttl);
             if map.len() >= self.max_entries {
                 map.clear();
             }
@@ -148,11 +146,8 @@ impl TokenCache {
             Entry {
                 token: token.into(),
                 ctx,
-                exp,
-                nbf,
+                stamp,
                 inserted: Instant::now(),
-                issuer,
-                generation,
             },
         );
     }

@@ -23,8 +23,8 @@ pub(crate) static PROVIDER: &CryptoProvider = &jsonwebtoken::crypto::rust_crypto
 /// `none` and unknown names are `None`.
 pub(crate) fn parse_alg(name: &str) -> Option<Algorithm> {
     match name {
-        "HS256" | "HS384" | "HS512" | "RS256" | "RS384" | "RS512" | "PS256" | "PS384"
-        | "PS512" | "ES256" | "ES384" | "EdDSA" => Algorithm::from_str(name).ok(),
+        "HS256" | "HS384" | "HS512" | "RS256" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512"
+        | "ES256" | "ES384" | "EdDSA" => Algorithm::from_str(name).ok(),
         _ => None,
     }
 }

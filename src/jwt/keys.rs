@@ -65,7 +65,11 @@ impl KeySet {
         if secret.len() < MIN_HMAC_SECRET_BYTES {
             return Err(KeyError("HMAC secret shorter than 32 bytes"));
         }
-        Ok(self.with_key(VerifyingKey::new(None, alg, DecodingKey::from_secret(secret))?))
+        Ok(self.with_key(VerifyingKey::new(
+            None,
+            alg,
+            DecodingKey::from_secret(secret),
+        )?))
     }
     /// Add a PEM public key (RSA, EC or Ed25519) for `alg`, with an optional `kid`.
     pub fn with_pem(self, kid: Option<&str>, alg: Algorithm, pem: &[u8]) -> Result<Self, KeyError> {
@@ -85,7 +89,11 @@ impl KeySet {
     /// Skipped: `use` other than `sig`, `key_ops` without `verify`, unknown `kty`/`crv`/`alg`,
     /// algorithms outside `allowed`, RSA moduli under 2048 bits, and symmetric (`oct`) keys
     /// unless `allow_symmetric`. A set with duplicate keys or malformed JSON is an error.
-    pub fn from_jwks(json: &[u8], allowed: &[Algorithm], allow_symmetric: bool) -> Result<Self, KeyError> {
+    pub fn from_jwks(
+        json: &[u8],
+        allowed: &[Algorithm],
+        allow_symmetric: bool,
+    ) -> Result<Self, KeyError> {
         let doc = parse_object(json).ok_or(KeyError("JWKS is not a JSON object"))?;
         let Some(Value::Array(items)) = doc.get("keys") else {
             return Err(KeyError("JWKS has no keys array"));
@@ -131,7 +139,11 @@ fn str_field<'a>(jwk: &'a serde_json::Map<String, Value>, name: &str) -> Result<
         .ok_or(KeyError("missing key parameter"))
 }
 
-fn jwk_to_keys(item: &Value, allowed: &[Algorithm], allow_symmetric: bool) -> Result<Vec<VerifyingKey>, KeyError> {
+fn jwk_to_keys(
+    item: &Value,
+    allowed: &[Algorithm],
+    allow_symmetric: bool,
+) -> Result<Vec<VerifyingKey>, KeyError> {
     let jwk = item.as_object().ok_or(KeyError("JWK is not an object"))?;
     match jwk.get("use") {
         None => {}
@@ -158,7 +170,10 @@ fn jwk_to_keys(item: &Value, allowed: &[Algorithm], allow_symmetric: bool) -> Re
         "RSA" => {
             let n = str_field(jwk, "n")?;
             let n_bytes = URL_SAFE_NO_PAD.decode(n).map_err(|_| KeyError("bad n"))?;
-            let bits = n_bytes.iter().position(|b| *b != 0).map_or(0, |i| (n_bytes.len() - i) * 8);
+            let bits = n_bytes
+                .iter()
+                .position(|b| *b != 0)
+                .map_or(0, |i| (n_bytes.len() - i) * 8);
             if bits < MIN_RSA_BITS {
                 return Err(KeyError("RSA key too small"));
             }

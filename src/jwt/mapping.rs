@@ -142,9 +142,11 @@ fn string_list(v: &Value, allow_space_separated: bool) -> Result<Vec<String>, Au
                     .ok_or_else(|| AuthError::invalid("jwt: list claim has a non-string"))
             })
             .collect(),
-        Value::String(s) if allow_space_separated => {
-            Ok(s.split(' ').filter(|x| !x.is_empty()).map(str::to_owned).collect())
-        }
+        Value::String(s) if allow_space_separated => Ok(s
+            .split(' ')
+            .filter(|x| !x.is_empty())
+            .map(str::to_owned)
+            .collect()),
         _ => Err(AuthError::invalid("jwt: list claim has the wrong type")),
     }
 }
@@ -187,9 +189,14 @@ mod tests {
             json!({"sub":""}),
             json!({"sub":1}),
         ] {
-            assert!(m.to_context(map(bad.clone()), Scheme::Bearer).is_err(), "{bad}");
+            assert!(
+                m.to_context(map(bad.clone()), Scheme::Bearer).is_err(),
+                "{bad}"
+            );
         }
-        let scp = m.to_context(map(json!({"sub":"u","scp":["a","b"]})), Scheme::Bearer).unwrap();
+        let scp = m
+            .to_context(map(json!({"sub":"u","scp":["a","b"]})), Scheme::Bearer)
+            .unwrap();
         assert_eq!(scp.scopes(), ["a", "b"]);
     }
 }

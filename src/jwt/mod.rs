@@ -35,8 +35,8 @@ pub use jsonwebtoken::{Algorithm, DecodingKey};
 
 pub use self::bearer::BearerAuth;
 pub use self::cache::TokenCache;
-pub use self::crypto::{KeyError, VerifyingKey};
 pub(crate) use self::crypto::PROVIDER;
+pub use self::crypto::{KeyError, VerifyingKey};
 pub use self::keys::{KeySet, MIN_HMAC_SECRET_BYTES, MIN_RSA_BITS};
 pub use self::mapping::ClaimsMapping;
 pub use self::remote::{ConfigError, JwksOptions, RemoteJwks};

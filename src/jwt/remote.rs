@@ -178,7 +178,9 @@ impl fmt::Debug for RemoteJwks {
             Endpoint::Jwks(u) => u.as_str(),
             Endpoint::Oidc { discovery, .. } => discovery.as_str(),
         };
-        f.debug_struct("RemoteJwks").field("url", &url).finish_non_exhaustive()
+        f.debug_struct("RemoteJwks")
+            .field("url", &url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -201,7 +203,9 @@ fn check_url(raw: &str, opts: &JwksOptions) -> Result<Url, ConfigError> {
 }
 
 fn same_origin(a: &Url, b: &Url) -> bool {
-    a.scheme() == b.scheme() && a.host_str() == b.host_str() && a.port_or_known_default() == b.port_or_known_default()
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
 }
 
 impl RemoteJwks {
@@ -224,7 +228,10 @@ impl RemoteJwks {
     ) -> Result<Self, ConfigError> {
         let base = check_url(issuer, &opts)?;
         let discovery = check_url(
-            &format!("{}/.well-known/openid-configuration", base.as_str().trim_end_matches('/')),
+            &format!(
+                "{}/.well-known/openid-configuration",
+                base.as_str().trim_end_matches('/')
+            ),
             &opts,
         )?;
         Self::build(
@@ -312,13 +319,23 @@ impl RemoteJwks {
     pub(crate) async fn refetch_for_unknown_kid(&self, seen: &Arc<Cached>) -> Option<Arc<Cached>> {
         let now = Instant::now();
         {
-            let mut last = self.inner.last_kid_refetch.lock().unwrap_or_else(|p| p.into_inner());
+            let mut last = self
+                .inner
+                .last_kid_refetch
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             if let Some(t) = *last
                 && now.duration_since(t) < self.inner.opts.unknown_kid_cooldown
             {
                 return None;
             }
-            if now.duration_since(seen.fetched_at) < self.inner.opts.unknown_kid_cooldown.min(Duration::from_secs(1)) {
+            if now.duration_since(seen.fetched_at)
+                < self
+                    .inner
+                    .opts
+                    .unknown_kid_cooldown
+                    .min(Duration::from_secs(1))
+            {
                 return None;
             }
             *last = Some(now);
@@ -351,7 +368,11 @@ impl RemoteJwks {
         {
             return Ok(c);
         }
-        let backoff = *self.inner.last_failure.lock().unwrap_or_else(|p| p.into_inner());
+        let backoff = *self
+            .inner
+            .last_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if let Some(t) = backoff
             && t.elapsed() < self.inner.opts.failure_backoff
         {
@@ -361,19 +382,29 @@ impl RemoteJwks {
             Ok(cached) => {
                 let cached = Arc::new(cached);
                 let mut state = self.inner.state.write().unwrap_or_else(|p| p.into_inner());
-                let changed = state.as_ref().is_none_or(|old| old.body_hash != cached.body_hash);
+                let changed = state
+                    .as_ref()
+                    .is_none_or(|old| old.body_hash != cached.body_hash);
                 *state = Some(cached.clone());
                 drop(state);
                 if changed {
                     self.inner.generation.fetch_add(1, Ordering::AcqRel);
                 }
                 self.inner.version.fetch_add(1, Ordering::AcqRel);
-                *self.inner.last_failure.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                *self
+                    .inner
+                    .last_failure
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = None;
                 Ok(cached)
             }
             Err(reason) => {
                 tracing::warn!(endpoint = ?self, reason, "fetching signing keys failed");
-                *self.inner.last_failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+                *self
+                    .inner
+                    .last_failure
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
                 self.inner.version.fetch_add(1, Ordering::AcqRel);
                 self.stale_or_unavailable()
             }
@@ -390,18 +421,27 @@ impl RemoteJwks {
     async fn fetch_keys(&self) -> Result<Cached, &'static str> {
         let url = match &self.inner.endpoint {
             Endpoint::Jwks(u) => u.clone(),
-            Endpoint::Oidc { issuer, discovery, jwks } => {
+            Endpoint::Oidc {
+                issuer,
+                discovery,
+                jwks,
+            } => {
                 let known = jwks.read().unwrap_or_else(|p| p.into_inner()).clone();
                 match known {
                     Some(u) => u,
                     None => {
                         let (body, _) = self.get(discovery).await?;
-                        let doc = parse_object(&body).ok_or("discovery document is not a JSON object")?;
+                        let doc =
+                            parse_object(&body).ok_or("discovery document is not a JSON object")?;
                         if doc.get("issuer").and_then(Value::as_str) != Some(issuer.as_str()) {
                             return Err("discovery issuer does not match the configured issuer");
                         }
-                        let raw = doc.get("jwks_uri").and_then(Value::as_str).ok_or("discovery has no jwks_uri")?;
-                        let u = check_url(raw, &self.inner.opts).map_err(|_| "discovery jwks_uri is not an allowed URL")?;
+                        let raw = doc
+                            .get("jwks_uri")
+                            .and_then(Value::as_str)
+                            .ok_or("discovery has no jwks_uri")?;
+                        let u = check_url(raw, &self.inner.opts)
+                            .map_err(|_| "discovery jwks_uri is not an allowed URL")?;
                         *jwks.write().unwrap_or_else(|p| p.into_inner()) = Some(u.clone());
                         u
                     }
@@ -453,7 +493,11 @@ impl RemoteJwks {
             .and_then(|v| v.to_str().ok())
             .and_then(parse_max_age);
         let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|_| "reading the response failed")? {
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|_| "reading the response failed")?
+        {
             if body.len() + chunk.len() > cap {
                 return Err("key endpoint response too large");
             }
@@ -474,7 +518,12 @@ fn parse_max_age(v: &str) -> Option<Duration> {
         if let Some((k, val)) = d.split_once('=')
             && k.trim().eq_ignore_ascii_case("max-age")
         {
-            age = val.trim().trim_matches('"').parse::<u64>().ok().map(Duration::from_secs);
+            age = val
+                .trim()
+                .trim_matches('"')
+                .parse::<u64>()
+                .ok()
+                .map(Duration::from_secs);
         }
     }
     age
@@ -486,7 +535,10 @@ mod tests {
 
     #[test]
     fn cache_control() {
-        assert_eq!(parse_max_age("public, max-age=600"), Some(Duration::from_secs(600)));
+        assert_eq!(
+            parse_max_age("public, max-age=600"),
+            Some(Duration::from_secs(600))
+        );
         assert_eq!(parse_max_age("no-store"), Some(Duration::ZERO));
         assert_eq!(parse_max_age("public"), None);
         assert_eq!(parse_max_age("max-age=abc"), None);

@@ -39,7 +39,8 @@ pub(crate) fn parse(token: &str, max_bytes: usize) -> Result<UnverifiedToken<'_>
         return Err(AuthError::invalid("jwt: token too large"));
     }
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(AuthError::invalid("jwt: not a three-part compact JWS"));
     };

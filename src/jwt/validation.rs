@@ -113,9 +113,14 @@ impl Validation {
     }
 
     /// Validates the registered claims against `now` (seconds since the epoch).
-    pub(crate) fn check_claims(&self, claims: &Map<String, Value>, now: f64) -> Result<(), AuthError> {
+    pub(crate) fn check_claims(
+        &self,
+        claims: &Map<String, Value>,
+        now: f64,
+    ) -> Result<(), AuthError> {
         let leeway = self.leeway.as_secs_f64();
-        let exp = numeric_date(claims, "exp")?.ok_or_else(|| AuthError::invalid("jwt: missing exp"))?;
+        let exp =
+            numeric_date(claims, "exp")?.ok_or_else(|| AuthError::invalid("jwt: missing exp"))?;
         if exp + leeway <= now {
             return Err(AuthError::invalid("jwt: expired"));
         }
@@ -173,7 +178,10 @@ pub(crate) fn audiences(claims: &Map<String, Value>) -> Result<Option<Vec<&str>>
         Some(Value::String(s)) => Ok(Some(vec![s.as_str()])),
         Some(Value::Array(items)) if !items.is_empty() => items
             .iter()
-            .map(|v| v.as_str().ok_or_else(|| AuthError::invalid("jwt: aud has a non-string")))
+            .map(|v| {
+                v.as_str()
+                    .ok_or_else(|| AuthError::invalid("jwt: aud has a non-string"))
+            })
             .collect::<Result<Vec<_>, _>>()
             .map(Some),
         Some(_) => Err(AuthError::invalid("jwt: aud has the wrong type")),
@@ -181,7 +189,10 @@ pub(crate) fn audiences(claims: &Map<String, Value>) -> Result<Option<Vec<&str>>
 }
 
 /// A NumericDate claim: a finite, non-negative JSON number; other types are errors.
-pub(crate) fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<f64>, AuthError> {
+pub(crate) fn numeric_date(
+    claims: &Map<String, Value>,
+    name: &str,
+) -> Result<Option<f64>, AuthError> {
     match claims.get(name) {
         None => Ok(None),
         Some(Value::Number(n)) => match n.as_f64() {
@@ -221,7 +232,8 @@ mod tests {
         assert!(v().check_claims(&c(ok), NOW).is_ok());
         let arr = json!({"sub":"s","iss":"iss","aud":["x","aud"],"exp":NOW+60.0});
         assert!(v().check_claims(&c(arr), NOW).is_ok());
-        let skew = json!({"sub":"s","iss":"iss","aud":"aud","exp":NOW-10.0,"nbf":NOW+10.0,"iat":NOW+10.0});
+        let skew =
+            json!({"sub":"s","iss":"iss","aud":"aud","exp":NOW-10.0,"nbf":NOW+10.0,"iat":NOW+10.0});
         assert!(v().check_claims(&c(skew), NOW).is_ok());
     }
 
@@ -264,7 +276,9 @@ mod tests {
 
     #[test]
     fn max_age_and_typ() {
-        let v = v().with_max_age(Duration::from_secs(60)).with_required_typ("at+jwt");
+        let v = v()
+            .with_max_age(Duration::from_secs(60))
+            .with_required_typ("at+jwt");
         let old = json!({"sub":"s","iss":"iss","aud":"aud","exp":NOW+60.0,"iat":NOW-100.0});
         assert!(v.check_claims(&c(old), NOW).is_err());
         let no_iat = json!({"sub":"s","iss":"iss","aud":"aud","exp":NOW+60.0});

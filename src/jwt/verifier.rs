@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::cache::TokenCache;
+use super::cache::{Stamp, TokenCache};
 use super::keys::{KeySet, Lookup};
 use super::mapping::ClaimsMapping;
 use super::remote::RemoteJwks;
@@ -125,7 +125,11 @@ impl Issuer {
                 }
             }
         };
-        if ok { Ok(()) } else { Err(AuthError::invalid("jwt: bad signature")) }
+        if ok {
+            Ok(())
+        } else {
+            Err(AuthError::invalid("jwt: bad signature"))
+        }
     }
 }
 
@@ -210,7 +214,11 @@ impl JwtVerifier {
                 token,
                 |i| self.issuers.get(i).map_or(u64::MAX, Issuer::generation),
                 now,
-                |i| self.issuers.get(i).map_or(0.0, |x| x.validation.leeway.as_secs_f64()),
+                |i| {
+                    self.issuers
+                        .get(i)
+                        .map_or(0.0, |x| x.validation.leeway.as_secs_f64())
+                },
             )
         {
             return Ok(ctx);
@@ -233,7 +241,13 @@ impl JwtVerifier {
             Mapping::Custom(f) => f(parsed.claims)?,
         };
         if let Some(cache) = &self.cache {
-            cache.insert(token, ctx.clone(), exp, nbf, index, generation, now);
+            let stamp = Stamp {
+                exp,
+                nbf,
+                issuer: index,
+                generation,
+            };
+            cache.insert(token, ctx.clone(), stamp, now);
         }
         Ok(ctx)
     }

@@ -77,13 +77,17 @@ impl PolicyLayer {
     pub fn with_responder<R: ErrorResponder>(self, responder: R) -> Self {
         let mut s = Arc::unwrap_or_clone(self.shared);
         s.responder = Arc::new(responder);
-        PolicyLayer { shared: Arc::new(s) }
+        PolicyLayer {
+            shared: Arc::new(s),
+        }
     }
     /// Realm used in `insufficient_scope` challenges (default `api`).
     pub fn with_bearer_realm(self, realm: &str) -> Self {
         let mut s = Arc::unwrap_or_clone(self.shared);
         s.bearer_realm = realm.into();
-        PolicyLayer { shared: Arc::new(s) }
+        PolicyLayer {
+            shared: Arc::new(s),
+        }
     }
 }
 
@@ -118,22 +122,35 @@ impl Shared {
         let Some(ctx) = parts.extensions.get::<AuthContext>().cloned() else {
             return Err(AuthError::missing());
         };
-        let params: Vec<(String, String)> = match RawPathParams::from_request_parts(parts, &()).await {
-            Ok(p) => p.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
-            Err(_) => Vec::new(),
-        };
+        let params: Vec<(String, String)> =
+            match RawPathParams::from_request_parts(parts, &()).await {
+                Ok(p) => p
+                    .iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect(),
+                Err(_) => Vec::new(),
+            };
         let rule = match &self.source {
             Source::One(r) => r,
             Source::Routes(rules) => {
-                let matched = parts.extensions.get::<MatchedPath>().map(|m| m.as_str().to_owned());
+                let matched = parts
+                    .extensions
+                    .get::<MatchedPath>()
+                    .map(|m| m.as_str().to_owned());
                 let Some(route) = matched else {
-                    tracing::error!("RouteRules needs Router::route_layer: no matched route; denying");
+                    tracing::error!(
+                        "RouteRules needs Router::route_layer: no matched route; denying"
+                    );
                     return Err(AuthError::forbidden());
                 };
                 match rules.rule_for(&parts.method, &route) {
                     Some(r) => r,
                     None => {
-                        tracing::debug!(subject = ctx.subject(), route, "no rule for route: denied");
+                        tracing::debug!(
+                            subject = ctx.subject(),
+                            route,
+                            "no rule for route: denied"
+                        );
                         return Err(AuthError::forbidden());
                     }
                 }

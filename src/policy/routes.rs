@@ -56,7 +56,11 @@ impl RouteRules {
 
     /// The rule for `method` on matched `route`.
     pub fn rule_for(&self, method: &Method, route: &str) -> Option<&Rule> {
-        let method = if method == Method::HEAD { &Method::GET } else { method };
+        let method = if method == Method::HEAD {
+            &Method::GET
+        } else {
+            method
+        };
         self.by_method
             .get(&(method.clone(), route.to_owned()))
             .or_else(|| self.any_method.get(route))

@@ -45,8 +45,10 @@ pub enum Verdict {
 }
 
 type SyncPredicate = dyn Fn(&PolicyInput<'_>) -> bool + Send + Sync;
-type AsyncPredicate = dyn for<'a> Fn(&'a PolicyInput<'a>) -> BoxFuture<'a, Result<bool, AuthError>> + Send + Sync;
-type OwnerResolver = dyn Fn(String) -> BoxFuture<'static, Result<Option<String>, AuthError>> + Send + Sync;
+type AsyncPredicate =
+    dyn for<'a> Fn(&'a PolicyInput<'a>) -> BoxFuture<'a, Result<bool, AuthError>> + Send + Sync;
+type OwnerResolver =
+    dyn Fn(String) -> BoxFuture<'static, Result<Option<String>, AuthError>> + Send + Sync;
 
 enum Kind {
     Allow,
@@ -153,7 +155,10 @@ impl Rule {
         F: Fn(String) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Option<String>, AuthError>> + Send + 'static,
     {
-        Self::new(Kind::OwnerVia(param.into(), Arc::new(move |id| Box::pin(resolve(id)))))
+        Self::new(Kind::OwnerVia(
+            param.into(),
+            Arc::new(move |id| Box::pin(resolve(id))),
+        ))
     }
     /// A named synchronous predicate over the context and request head.
     pub fn predicate<F>(name: impl Into<Cow<'static, str>>, f: F) -> Self
@@ -174,7 +179,10 @@ impl Rule {
     /// ```
     pub fn async_predicate<F>(name: impl Into<Cow<'static, str>>, f: F) -> Self
     where
-        F: for<'a> Fn(&'a PolicyInput<'a>) -> BoxFuture<'a, Result<bool, AuthError>> + Send + Sync + 'static,
+        F: for<'a> Fn(&'a PolicyInput<'a>) -> BoxFuture<'a, Result<bool, AuthError>>
+            + Send
+            + Sync
+            + 'static,
     {
         Self::new(Kind::AsyncPredicate(name.into(), Arc::new(f)))
     }
@@ -193,7 +201,10 @@ impl Rule {
     }
 
     /// Evaluates the rule. Errors (resolver down) fail closed.
-    pub fn evaluate<'a>(&'a self, input: &'a PolicyInput<'a>) -> BoxFuture<'a, Result<Verdict, AuthError>> {
+    pub fn evaluate<'a>(
+        &'a self,
+        input: &'a PolicyInput<'a>,
+    ) -> BoxFuture<'a, Result<Verdict, AuthError>> {
         Box::pin(async move { self.eval(input).await })
     }
 
@@ -206,10 +217,16 @@ impl Rule {
             Kind::Role(r) => yes(ctx.has_role(r)),
             Kind::AnyRole(rs) => yes(rs.iter().any(|r| ctx.has_role(r))),
             Kind::AllRoles(rs) => yes(!rs.is_empty() && rs.iter().all(|r| ctx.has_role(r))),
-            Kind::Scope(s) => Ok(if ctx.has_scope(s) { Verdict::Allow } else { Verdict::MissingScope(s.clone()) }),
+            Kind::Scope(s) => Ok(if ctx.has_scope(s) {
+                Verdict::Allow
+            } else {
+                Verdict::MissingScope(s.clone())
+            }),
             Kind::Scheme(s) => yes(ctx.scheme() == *s),
             Kind::Service => yes(ctx.is_service()),
-            Kind::TenantFromPath(p) => yes(matches!((ctx.tenant(), input.param(p)), (Some(t), Some(v)) if t == v)),
+            Kind::TenantFromPath(p) => {
+                yes(matches!((ctx.tenant(), input.param(p)), (Some(t), Some(v)) if t == v))
+            }
             Kind::OwnerFromPath(p) => yes(input.param(p).is_some_and(|v| v == ctx.subject())),
             Kind::OwnerVia(p, resolve) => match input.param(p) {
                 None => yes(false),

@@ -36,7 +36,10 @@ impl Authenticator for SessionAuth {
         None
     }
     fn detect(&self, parts: &Parts) -> bool {
-        !matches!(cookie_value(&parts.headers, &self.manager.config.cookie_name), Ok(None))
+        !matches!(
+            cookie_value(&parts.headers, &self.manager.config.cookie_name),
+            Ok(None)
+        )
     }
     async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
         let m = &self.manager;

@@ -106,7 +106,8 @@ impl SessionConfig {
     }
     /// Sign cookie values (HMAC, bound to the cookie name) with a key of at least 64 bytes.
     pub fn with_signing_key(mut self, key: &[u8]) -> Result<Self, super::StoreError> {
-        let key = Key::try_from(key).map_err(|_| super::StoreError::new("signing key needs 64 bytes"))?;
+        let key =
+            Key::try_from(key).map_err(|_| super::StoreError::new("signing key needs 64 bytes"))?;
         self.signing_key = Some(key);
         Ok(self)
     }
@@ -135,8 +136,11 @@ impl SessionConfig {
         let value = match &self.signing_key {
             Some(key) => {
                 let mut jar = cookie::CookieJar::new();
-                jar.signed_mut(key).add(Cookie::new(self.cookie_name.clone(), id.to_owned()));
-                jar.get(&self.cookie_name).map(|c| c.value().to_owned()).unwrap_or_default()
+                jar.signed_mut(key)
+                    .add(Cookie::new(self.cookie_name.clone(), id.to_owned()));
+                jar.get(&self.cookie_name)
+                    .map(|c| c.value().to_owned())
+                    .unwrap_or_default()
             }
             None => id.to_owned(),
         };

@@ -152,7 +152,10 @@ impl SessionManager {
         &self.config
     }
 
-    pub(crate) async fn timed<T>(&self, f: impl Future<Output = Result<T, StoreError>>) -> Result<T, AuthError> {
+    pub(crate) async fn timed<T>(
+        &self,
+        f: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, AuthError> {
         match tokio::time::timeout(self.config.store_timeout, f).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(unavailable(e)),
@@ -165,7 +168,11 @@ impl SessionManager {
         self.config.id_from_cookie(raw).map(|id| hash_id(&id))
     }
 
-    async fn start(&self, new: NewSession, absolute_expires_at: Option<u64>) -> Result<SessionCookie, AuthError> {
+    async fn start(
+        &self,
+        new: NewSession,
+        absolute_expires_at: Option<u64>,
+    ) -> Result<SessionCookie, AuthError> {
         let now = unix_now();
         let id = new_id().map_err(unavailable)?;
         let absolute = absolute_expires_at.unwrap_or(now + self.config.absolute_timeout.as_secs());
@@ -191,7 +198,11 @@ impl SessionManager {
     }
 
     /// Logs in: ends the session the request already carries (fixation), starts a new one.
-    pub async fn login(&self, request_headers: &HeaderMap, new: NewSession) -> Result<SessionCookie, AuthError> {
+    pub async fn login(
+        &self,
+        request_headers: &HeaderMap,
+        new: NewSession,
+    ) -> Result<SessionCookie, AuthError> {
         if let Some(old) = self.current_id_hash(request_headers) {
             self.timed(self.store.delete(&old)).await?;
         }
@@ -256,7 +267,11 @@ pub struct Sessions {
 
 impl Sessions {
     fn guard(&self) -> Result<(), AuthError> {
-        if self.cross_site { Err(AuthError::cross_site()) } else { Ok(()) }
+        if self.cross_site {
+            Err(AuthError::cross_site())
+        } else {
+            Ok(())
+        }
     }
     /// See [`SessionManager::login`].
     pub async fn login(&self, new: NewSession) -> Result<SessionCookie, AuthError> {

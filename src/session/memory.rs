@@ -63,10 +63,18 @@ impl SessionStore for MemoryStore {
             Ok(())
         })
     }
-    fn load<'a>(&'a self, id_hash: &'a str) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>> {
+    fn load<'a>(
+        &'a self,
+        id_hash: &'a str,
+    ) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>> {
         Box::pin(async move { Ok(self.map().get(id_hash).cloned()) })
     }
-    fn touch<'a>(&'a self, id_hash: &'a str, touched_at: u64, idle_expires_at: u64) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn touch<'a>(
+        &'a self,
+        id_hash: &'a str,
+        touched_at: u64,
+        idle_expires_at: u64,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             if let Some(r) = self.map().get_mut(id_hash) {
                 r.touched_at = touched_at;
@@ -78,7 +86,10 @@ impl SessionStore for MemoryStore {
     fn delete<'a>(&'a self, id_hash: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move { Ok(self.map().remove(id_hash).is_some()) })
     }
-    fn delete_all_for_subject<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
+    fn delete_all_for_subject<'a>(
+        &'a self,
+        subject: &'a str,
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
         Box::pin(async move {
             let mut map = self.map();
             let before = map.len();

@@ -25,7 +25,9 @@ mod store;
 
 pub use self::auth::SessionAuth;
 pub use self::config::SessionConfig;
-pub use self::manager::{MissingSessionManager, NewSession, SessionCookie, SessionManager, Sessions};
+pub use self::manager::{
+    MissingSessionManager, NewSession, SessionCookie, SessionManager, Sessions,
+};
 pub use self::memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use self::postgres_store::PostgresStore;

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Row;
+use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use super::store::{SessionRecord, SessionStore, StoreError};
 use super::unix_now;
@@ -51,10 +51,16 @@ impl PostgresStore {
     }
 
     /// Connects with your own table name (`[a-z_][a-z0-9_]*`) and acquire timeout.
-    pub async fn connect_with(url: &str, table: &str, timeout: Duration) -> Result<Self, StoreError> {
+    pub async fn connect_with(
+        url: &str,
+        table: &str,
+        timeout: Duration,
+    ) -> Result<Self, StoreError> {
         let valid = !table.is_empty()
             && table.len() <= 63
-            && table.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            && table
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
             && !table.as_bytes()[0].is_ascii_digit();
         if !valid {
             return Err(StoreError::new("invalid table name"));
@@ -104,11 +110,14 @@ impl PostgresStore {
 
     /// Deletes expired rows; returns how many.
     pub async fn cleanup_expired(&self) -> Result<u64, StoreError> {
-        let r = sqlx::query(&format!("DELETE FROM {} WHERE expires_at <= $1", self.table))
-            .bind(unix_now() as i64)
-            .execute(&self.pool)
-            .await
-            .map_err(err)?;
+        let r = sqlx::query(&format!(
+            "DELETE FROM {} WHERE expires_at <= $1",
+            self.table
+        ))
+        .bind(unix_now() as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
         Ok(r.rows_affected())
     }
 }
@@ -135,13 +144,19 @@ impl SessionStore for PostgresStore {
         })
     }
 
-    fn load<'a>(&'a self, id_hash: &'a str) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>> {
+    fn load<'a>(
+        &'a self,
+        id_hash: &'a str,
+    ) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>> {
         Box::pin(async move {
-            let row = sqlx::query(&format!("SELECT record FROM {} WHERE id_hash = $1", self.table))
-                .bind(id_hash)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(err)?;
+            let row = sqlx::query(&format!(
+                "SELECT record FROM {} WHERE id_hash = $1",
+                self.table
+            ))
+            .bind(id_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)?;
             match row {
                 None => Ok(None),
                 Some(row) => {
@@ -154,7 +169,12 @@ impl SessionStore for PostgresStore {
         })
     }
 
-    fn touch<'a>(&'a self, id_hash: &'a str, touched_at: u64, idle_expires_at: u64) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn touch<'a>(
+        &'a self,
+        id_hash: &'a str,
+        touched_at: u64,
+        idle_expires_at: u64,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let Some(mut rec) = self.load(id_hash).await? else {
                 return Ok(());
@@ -162,13 +182,16 @@ impl SessionStore for PostgresStore {
             rec.touched_at = touched_at;
             rec.idle_expires_at = idle_expires_at.min(rec.absolute_expires_at);
             let json = serde_json::to_string(&rec).map_err(|_| StoreError::new("encode"))?;
-            sqlx::query(&format!("UPDATE {} SET record = $2, expires_at = $3 WHERE id_hash = $1", self.table))
-                .bind(id_hash)
-                .bind(json)
-                .bind(rec.expires_at() as i64)
-                .execute(&self.pool)
-                .await
-                .map_err(err)?;
+            sqlx::query(&format!(
+                "UPDATE {} SET record = $2, expires_at = $3 WHERE id_hash = $1",
+                self.table
+            ))
+            .bind(id_hash)
+            .bind(json)
+            .bind(rec.expires_at() as i64)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
             Ok(())
         })
     }
@@ -184,7 +207,10 @@ impl SessionStore for PostgresStore {
         })
     }
 
-    fn delete_all_for_subject<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
+    fn delete_all_for_subject<'a>(
+        &'a self,
+        subject: &'a str,
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
         Box::pin(async move {
             let r = sqlx::query(&format!("DELETE FROM {} WHERE subject = $1", self.table))
                 .bind(subject)

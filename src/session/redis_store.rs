@@ -80,7 +80,11 @@ impl RedisStore {
     }
 
     /// Connects with your own key prefix and timeout.
-    pub async fn connect_with(url: &str, prefix: &str, timeout: Duration) -> Result<Self, StoreError> {
+    pub async fn connect_with(
+        url: &str,
+        prefix: &str,
+        timeout: Duration,
+    ) -> Result<Self, StoreError> {
         let client = redis::Client::open(url).map_err(err)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
@@ -123,7 +127,10 @@ impl SessionStore for RedisStore {
         })
     }
 
-    fn load<'a>(&'a self, id_hash: &'a str) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>> {
+    fn load<'a>(
+        &'a self,
+        id_hash: &'a str,
+    ) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>> {
         Box::pin(async move {
             let mut conn = self.conn.clone();
             let v: Option<String> = conn.get(self.session_key(id_hash)).await.map_err(err)?;
@@ -136,7 +143,12 @@ impl SessionStore for RedisStore {
         })
     }
 
-    fn touch<'a>(&'a self, id_hash: &'a str, touched_at: u64, idle_expires_at: u64) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn touch<'a>(
+        &'a self,
+        id_hash: &'a str,
+        touched_at: u64,
+        idle_expires_at: u64,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let Some(mut rec) = self.load(id_hash).await? else {
                 return Ok(());
@@ -173,7 +185,10 @@ impl SessionStore for RedisStore {
         })
     }
 
-    fn delete_all_for_subject<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
+    fn delete_all_for_subject<'a>(
+        &'a self,
+        subject: &'a str,
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
         Box::pin(async move {
             let mut conn = self.conn.clone();
             let n: i64 = Script::new(DELETE_ALL)

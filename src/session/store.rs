@@ -85,11 +85,22 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Inserts a new record (ids are fresh; an existing key is an error or overwritten).
     fn create<'a>(&'a self, record: &'a SessionRecord) -> BoxFuture<'a, Result<(), StoreError>>;
     /// Loads a record by id hash; expired records may be returned (the caller checks).
-    fn load<'a>(&'a self, id_hash: &'a str) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>>;
+    fn load<'a>(
+        &'a self,
+        id_hash: &'a str,
+    ) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>>;
     /// Moves the idle expiry forward; a missing record is not an error.
-    fn touch<'a>(&'a self, id_hash: &'a str, touched_at: u64, idle_expires_at: u64) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn touch<'a>(
+        &'a self,
+        id_hash: &'a str,
+        touched_at: u64,
+        idle_expires_at: u64,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
     /// Deletes one record; true when it existed.
     fn delete<'a>(&'a self, id_hash: &'a str) -> BoxFuture<'a, Result<bool, StoreError>>;
     /// Deletes every record of `subject`; returns how many.
-    fn delete_all_for_subject<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<u64, StoreError>>;
+    fn delete_all_for_subject<'a>(
+        &'a self,
+        subject: &'a str,
+    ) -> BoxFuture<'a, Result<u64, StoreError>>;
 }

@@ -69,8 +69,10 @@ async fn serve(State(state): State<Shared>, uri: Uri) -> Response {
         tokio::time::sleep(delay).await;
     }
     let mut res = (status, body).into_response();
-    res.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     if let Some(cc) = cache_control.and_then(|c| HeaderValue::from_str(&c).ok()) {
         res.headers_mut().insert(header::CACHE_CONTROL, cc);
     }

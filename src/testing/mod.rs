@@ -126,7 +126,9 @@ impl TestKey {
         let pem = self.private_pem().as_bytes();
         match self {
             TestKey::Hs256 => Some(EncodingKey::from_secret(HMAC_SECRET)),
-            TestKey::Rs256 | TestKey::Rs256Next | TestKey::Rs256Weak => EncodingKey::from_rsa_pem(pem).ok(),
+            TestKey::Rs256 | TestKey::Rs256Next | TestKey::Rs256Weak => {
+                EncodingKey::from_rsa_pem(pem).ok()
+            }
             TestKey::Es256 => EncodingKey::from_ec_pem(pem).ok(),
             TestKey::EdDsa => EncodingKey::from_ed_pem(pem).ok(),
         }
@@ -178,7 +180,12 @@ impl TokenBuilder {
         claims.insert("sub".into(), "user-1".into());
         claims.insert("iat".into(), now.into());
         claims.insert("exp".into(), (now + 600).into());
-        TokenBuilder { key, alg: key.algorithm(), header, claims }
+        TokenBuilder {
+            key,
+            alg: key.algorithm(),
+            header,
+            claims,
+        }
     }
     /// Set a claim.
     pub fn with_claim(mut self, name: &str, value: impl Into<Value>) -> Self {
@@ -216,7 +223,10 @@ impl TokenBuilder {
     /// with an empty signature, which every verifier must reject.
     pub fn sign(&self) -> String {
         let input = self.signing_input();
-        let sig = self.key.sign_message(input.as_bytes(), self.alg).unwrap_or_default();
+        let sig = self
+            .key
+            .sign_message(input.as_bytes(), self.alg)
+            .unwrap_or_default();
         format!("{input}.{sig}")
     }
 }

@@ -8,7 +8,10 @@ use portcullis::session::{MemoryStore, SessionStore};
 pub fn unique(prefix: &str) -> String {
     let mut b = [0u8; 6];
     getrandom_fill(&mut b);
-    format!("{prefix}{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+    format!(
+        "{prefix}{}",
+        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+    )
 }
 
 fn getrandom_fill(b: &mut [u8]) {
@@ -18,24 +21,35 @@ fn getrandom_fill(b: &mut [u8]) {
 
 /// (name, store) for every store reachable in this run.
 pub async fn all_stores() -> Vec<(&'static str, Arc<dyn SessionStore>)> {
-    let mut out: Vec<(&'static str, Arc<dyn SessionStore>)> = vec![("memory", Arc::new(MemoryStore::new()))];
+    let mut out: Vec<(&'static str, Arc<dyn SessionStore>)> =
+        vec![("memory", Arc::new(MemoryStore::new()))];
     match std::env::var("PORTCULLIS_TEST_REDIS_URL") {
         Ok(url) => {
-            let store = portcullis::session::RedisStore::connect_with(&url, &unique("pctest:"), std::time::Duration::from_secs(2))
-                .await
-                .expect("PORTCULLIS_TEST_REDIS_URL is set but Redis does not answer");
+            let store = portcullis::session::RedisStore::connect_with(
+                &url,
+                &unique("pctest:"),
+                std::time::Duration::from_secs(2),
+            )
+            .await
+            .expect("PORTCULLIS_TEST_REDIS_URL is set but Redis does not answer");
             out.push(("redis", Arc::new(store)));
         }
         Err(_) => eprintln!("skip: PORTCULLIS_TEST_REDIS_URL not set, Redis store not tested"),
     }
     match std::env::var("PORTCULLIS_TEST_POSTGRES_URL") {
         Ok(url) => {
-            let store = portcullis::session::PostgresStore::connect_with(&url, &unique("pctest_"), std::time::Duration::from_secs(2))
-                .await
-                .expect("PORTCULLIS_TEST_POSTGRES_URL is set but PostgreSQL does not answer");
+            let store = portcullis::session::PostgresStore::connect_with(
+                &url,
+                &unique("pctest_"),
+                std::time::Duration::from_secs(2),
+            )
+            .await
+            .expect("PORTCULLIS_TEST_POSTGRES_URL is set but PostgreSQL does not answer");
             out.push(("postgres", Arc::new(store)));
         }
-        Err(_) => eprintln!("skip: PORTCULLIS_TEST_POSTGRES_URL not set, Postgres store not tested"),
+        Err(_) => {
+            eprintln!("skip: PORTCULLIS_TEST_POSTGRES_URL not set, Postgres store not tested")
+        }
     }
     out
 }
