@@ -1,1 +1,256 @@
-fn main() {}
+//! Micro benchmarks: our JWT verify vs `jsonwebtoken::decode` vs the crypto limit,
+//! the verified-token cache, Basic auth, session lookup and policy evaluation.
+//!
+//! ```text
+//! cargo bench --bench verify
+//! ```
+//!
+//! "limit" = aws-lc-rs verify with a pre-parsed key + base64 decode + one JSON parse of
+//! header and claims: what any verifier must at least do.
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use aws_lc_rs::signature::{self as sig, ParsedPublicKey};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::Request;
+use portcullis::jwt::{Algorithm, Issuer, JwtVerifier, KeySet, TokenCache, Validation};
+use portcullis::policy::{PolicyInput, Rule};
+use portcullis::session::{MemoryStore, NewSession, SessionConfig, SessionManager};
+use portcullis::testing::{HMAC_SECRET, TestKey, TokenBuilder};
+use portcullis::{AuthContext, Authenticator, Scheme, User, Users, hash_password};
+
+const ISS: &str = "https://issuer.bench";
+const AUD: &str = "bench";
+
+/// Polls a future that never waits (static keys, memory store) to completion.
+fn now_or_never<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("benchmarked future waited"),
+    }
+}
+
+fn token(key: TestKey) -> String {
+    TokenBuilder::new(key)
+        .with_claim("iss", ISS)
+        .with_claim("aud", AUD)
+        .with_claim("roles", serde_json::json!(["admin", "member"]))
+        .with_claim("scope", "posts:read posts:write")
+        .with_claim("exp", portcullis::testing::now() + 3600 * 24)
+        .sign()
+}
+
+fn ours(key: TestKey, cache: bool) -> JwtVerifier {
+    let v = JwtVerifier::new(Issuer::new(
+        key.key_set(),
+        Validation::new([key.algorithm()])
+            .with_issuer(ISS)
+            .with_audience(AUD),
+    ));
+    if cache {
+        v.with_token_cache(TokenCache::new())
+    } else {
+        v
+    }
+}
+
+fn jwt_key(key: TestKey) -> jsonwebtoken::DecodingKey {
+    use jsonwebtoken::DecodingKey;
+    let pem = key.public_pem().as_bytes();
+    match key {
+        TestKey::Hs256 => DecodingKey::from_secret(HMAC_SECRET),
+        TestKey::Es256 => DecodingKey::from_ec_pem(pem).unwrap(),
+        TestKey::EdDsa => DecodingKey::from_ed_pem(pem).unwrap(),
+        _ => DecodingKey::from_rsa_pem(pem).unwrap(),
+    }
+}
+
+enum Limit {
+    Hmac(aws_lc_rs::hmac::Key),
+    Public(ParsedPublicKey),
+}
+
+fn limit_key(key: TestKey) -> Limit {
+    let jwk = key.public_jwk();
+    let b = |f: &str| URL_SAFE_NO_PAD.decode(jwk[f].as_str().unwrap()).unwrap();
+    match key {
+        TestKey::Hs256 => Limit::Hmac(aws_lc_rs::hmac::Key::new(
+            aws_lc_rs::hmac::HMAC_SHA256,
+            HMAC_SECRET,
+        )),
+        TestKey::Es256 => {
+            let mut point = vec![4u8];
+            point.extend(b("x"));
+            point.extend(b("y"));
+            Limit::Public(ParsedPublicKey::new(&sig::ECDSA_P256_SHA256_FIXED, point).unwrap())
+        }
+        TestKey::EdDsa => Limit::Public(ParsedPublicKey::new(&sig::ED25519, b("x")).unwrap()),
+        _ => {
+            let der = pem_body(key.public_pem());
+            Limit::Public(ParsedPublicKey::new(&sig::RSA_PKCS1_2048_8192_SHA256, der).unwrap())
+        }
+    }
+}
+
+fn pem_body(pem: &str) -> Vec<u8> {
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .unwrap()
+}
+
+fn limit_verify(key: &Limit, token: &str) -> serde_json::Value {
+    let (msg, s) = token.rsplit_once('.').unwrap();
+    let signature = URL_SAFE_NO_PAD.decode(s).unwrap();
+    let ok = match key {
+        Limit::Hmac(k) => aws_lc_rs::hmac::verify(k, msg.as_bytes(), &signature).is_ok(),
+        Limit::Public(k) => k.verify_sig(msg.as_bytes(), &signature).is_ok(),
+    };
+    assert!(ok);
+    let (h, p) = msg.split_once('.').unwrap();
+    let header: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).unwrap()).unwrap();
+    let claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).unwrap()).unwrap();
+    black_box(header);
+    claims
+}
+
+fn jwt(c: &mut Criterion) {
+    let _ = jsonwebtoken::crypto::CryptoProvider::install_default(
+        &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER,
+    );
+    for (name, key) in [
+        ("HS256", TestKey::Hs256),
+        ("RS256", TestKey::Rs256),
+        ("ES256", TestKey::Es256),
+        ("EdDSA", TestKey::EdDsa),
+    ] {
+        let t = token(key);
+        let verifier = ours(key, false);
+        let decoding = jwt_key(key);
+        let mut validation = jsonwebtoken::Validation::new(key.algorithm());
+        validation.set_issuer(&[ISS]);
+        validation.set_audience(&[AUD]);
+        let limit = limit_key(key);
+        assert!(now_or_never(verifier.verify(&t)).is_ok());
+        assert!(jsonwebtoken::decode::<serde_json::Value>(&t, &decoding, &validation).is_ok());
+        let mut g = c.benchmark_group(format!("jwt/{name}"));
+        g.bench_function("portcullis", |b| {
+            b.iter(|| now_or_never(verifier.verify(black_box(&t))).unwrap())
+        });
+        g.bench_function("jsonwebtoken", |b| {
+            b.iter(|| {
+                jsonwebtoken::decode::<serde_json::Value>(black_box(&t), &decoding, &validation)
+                    .unwrap()
+            })
+        });
+        g.bench_function("limit", |b| b.iter(|| limit_verify(&limit, black_box(&t))));
+        g.finish();
+    }
+    let t = token(TestKey::Rs256);
+    let cached = ours(TestKey::Rs256, true);
+    now_or_never(cached.verify(&t)).unwrap();
+    c.bench_function("jwt/cache_hit", |b| {
+        b.iter(|| now_or_never(cached.verify(black_box(&t))).unwrap())
+    });
+    let _ = Algorithm::RS256;
+    let _ = KeySet::new();
+}
+
+fn basic(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let users = Users::new()
+        .with_user("plain", User::plain("correct horse battery staple"))
+        .with_user(
+            "hashed",
+            User::hashed(&hash_password("pw").unwrap()).unwrap(),
+        );
+    c.bench_function("basic/plain", |b| {
+        b.iter(|| {
+            rt.block_on(users.verify(
+                black_box("plain"),
+                black_box("correct horse battery staple"),
+            ))
+            .is_some()
+        })
+    });
+    let mut g = c.benchmark_group("basic/argon2id");
+    g.sample_size(10).measurement_time(Duration::from_secs(5));
+    g.bench_function("verify", |b| b.iter(|| now_or_never_blocking(&users)));
+    g.finish();
+}
+
+fn now_or_never_blocking(users: &Users) -> bool {
+    // Outside a runtime the hash is verified inline: the pure argon2 cost.
+    now_or_never(users.verify("hashed", "pw")).is_some()
+}
+
+fn session(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let manager = SessionManager::new(MemoryStore::new(), SessionConfig::default());
+    let cookie = rt
+        .block_on(manager.login(
+            &http::HeaderMap::new(),
+            NewSession::new("alice").with_roles(["member"]),
+        ))
+        .unwrap();
+    let pair = cookie
+        .header_value()
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let parts = Request::builder()
+        .header("cookie", pair)
+        .body(())
+        .unwrap()
+        .into_parts()
+        .0;
+    let auth = manager.authenticator();
+    c.bench_function("session/memory_lookup", |b| {
+        b.iter(|| rt.block_on(auth.authenticate(black_box(&parts))).unwrap())
+    });
+}
+
+fn policy(c: &mut Criterion) {
+    let ctx = AuthContext::builder("alice", Scheme::Bearer)
+        .with_roles(["member"])
+        .with_scopes(["posts:read"])
+        .build();
+    let parts = Request::builder()
+        .uri("/posts/alice")
+        .body(())
+        .unwrap()
+        .into_parts()
+        .0;
+    let params = vec![("id".to_owned(), "alice".to_owned())];
+    let rule = Rule::owner_of_path("id")
+        .or(Rule::role("admin"))
+        .and(Rule::scope("posts:read"));
+    let input = PolicyInput {
+        ctx: &ctx,
+        parts: &parts,
+        params: &params,
+    };
+    c.bench_function("policy/owner_or_admin_and_scope", |b| {
+        b.iter(|| now_or_never(rule.evaluate(black_box(&input))).unwrap())
+    });
+}
+
+criterion_group!(benches, jwt, basic, session, policy);
+criterion_main!(benches);

@@ -35,6 +35,9 @@ pub struct VerifyingKey {
     pub(crate) kid: Option<String>,
     pub(crate) alg: Algorithm,
     pub(crate) key: DecodingKey,
+    /// The key parsed once for the backend (aws-lc-rs), so verification skips key setup.
+    #[cfg(feature = "aws-lc-rs")]
+    prepared: Option<std::sync::Arc<super::prepared::PreparedKey>>,
 }
 
 impl fmt::Debug for VerifyingKey {
@@ -52,7 +55,13 @@ impl VerifyingKey {
         if key.family() != alg.family() {
             return Err(KeyError("key type does not match algorithm"));
         }
-        Ok(VerifyingKey { kid, alg, key })
+        Ok(VerifyingKey {
+            kid,
+            alg,
+            #[cfg(feature = "aws-lc-rs")]
+            prepared: super::prepared::PreparedKey::new(alg, &key).map(std::sync::Arc::new),
+            key,
+        })
     }
     /// The key id.
     pub fn kid(&self) -> Option<&str> {
@@ -63,8 +72,18 @@ impl VerifyingKey {
         self.alg
     }
 
+    /// True when the key was parsed once for the backend (the fast path).
+    #[cfg(all(test, feature = "aws-lc-rs"))]
+    pub(crate) fn is_prepared(&self) -> bool {
+        self.prepared.is_some()
+    }
+
     /// Verifies `signature` over `message`.
     pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        #[cfg(feature = "aws-lc-rs")]
+        if let Some(p) = &self.prepared {
+            return p.verify(message, signature);
+        }
         match (PROVIDER.verifier_factory)(&self.alg, &self.key) {
             Ok(v) => v.verify(message, &signature.to_vec()).is_ok(),
             Err(_) => false,

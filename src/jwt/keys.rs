@@ -227,3 +227,50 @@ fn jwk_to_keys(
     }
     Ok(keys)
 }
+
+#[cfg(all(test, feature = "aws-lc-rs", feature = "test-util"))]
+mod tests {
+    use super::*;
+    use crate::testing::{TestKey, jwks};
+
+    #[test]
+    fn every_test_key_takes_the_prepared_path() {
+        let all = [
+            TestKey::Hs256,
+            TestKey::Rs256,
+            TestKey::Rs256Next,
+            TestKey::Es256,
+            TestKey::EdDsa,
+        ];
+        let doc = jwks(&all).to_string();
+        let algs = [
+            Algorithm::HS256,
+            Algorithm::RS256,
+            Algorithm::ES256,
+            Algorithm::EdDSA,
+        ];
+        let set = KeySet::from_jwks(doc.as_bytes(), &algs, true).unwrap();
+        assert_eq!(set.len(), 5);
+        assert!(set.keys().iter().all(VerifyingKey::is_prepared));
+        let pem = KeySet::new()
+            .with_pem(
+                None,
+                Algorithm::RS256,
+                TestKey::Rs256.public_pem().as_bytes(),
+            )
+            .unwrap()
+            .with_pem(
+                None,
+                Algorithm::ES256,
+                TestKey::Es256.public_pem().as_bytes(),
+            )
+            .unwrap()
+            .with_pem(
+                None,
+                Algorithm::EdDSA,
+                TestKey::EdDsa.public_pem().as_bytes(),
+            )
+            .unwrap();
+        assert!(pem.keys().iter().all(VerifyingKey::is_prepared));
+    }
+}

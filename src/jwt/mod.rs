@@ -25,6 +25,8 @@ mod cache;
 mod crypto;
 mod keys;
 mod mapping;
+#[cfg(feature = "aws-lc-rs")]
+mod prepared;
 mod remote;
 mod strict_json;
 mod token;
