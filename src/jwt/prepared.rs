@@ -5,7 +5,7 @@ use aws_lc_rs::signature::{self as sig, ParsedPublicKey, VerificationAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey, DecodingKeyKind};
 
 pub(crate) enum PreparedKey {
-    Hmac(hmac::Key),
+    Hmac(Box<hmac::Key>),
     Public(ParsedPublicKey),
 }
 
