@@ -25,18 +25,9 @@ impl PreparedKey {
         };
         let bytes = || key.try_get_as_bytes().ok();
         match alg {
-            HS256 => Some(PreparedKey::Hmac(hmac::Key::new(
-                hmac::HMAC_SHA256,
-                bytes()?,
-            ))),
-            HS384 => Some(PreparedKey::Hmac(hmac::Key::new(
-                hmac::HMAC_SHA384,
-                bytes()?,
-            ))),
-            HS512 => Some(PreparedKey::Hmac(hmac::Key::new(
-                hmac::HMAC_SHA512,
-                bytes()?,
-            ))),
+            HS256 => hmac_key(hmac::HMAC_SHA256, bytes()?),
+            HS384 => hmac_key(hmac::HMAC_SHA384, bytes()?),
+            HS512 => hmac_key(hmac::HMAC_SHA512, bytes()?),
             RS256 => rsa(&sig::RSA_PKCS1_2048_8192_SHA256),
             RS384 => rsa(&sig::RSA_PKCS1_2048_8192_SHA384),
             RS512 => rsa(&sig::RSA_PKCS1_2048_8192_SHA512),
@@ -56,6 +47,12 @@ impl PreparedKey {
             PreparedKey::Public(k) => k.verify_sig(message, signature).is_ok(),
         }
     }
+}
+
+fn hmac_key(algorithm: hmac::Algorithm, secret: &[u8]) -> Option<PreparedKey> {
+    Some(PreparedKey::Hmac(Box::new(hmac::Key::new(
+        algorithm, secret,
+    ))))
 }
 
 /// DER of a PKCS#1 `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }`.
