@@ -72,6 +72,7 @@ fn jwt_key(key: TestKey) -> jsonwebtoken::DecodingKey {
     }
 }
 
+#[allow(clippy::large_enum_variant)] // built once per benchmark
 enum Limit {
     Hmac(aws_lc_rs::hmac::Key),
     Public(ParsedPublicKey),
