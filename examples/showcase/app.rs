@@ -1,10 +1,5 @@
-//! The portcullis showcase: every scheme, the policy layer and the session stores in one app.
-//!
-//! ```text
-//! cargo run --example showcase
-//! ```
-//!
-//! Serves on `PORTCULLIS_ADDR` (default `127.0.0.1:3000`) and prints ready-to-paste curl
+//! The showcase app itself (routes, schemes, stores), shared by `main.rs` and the
+//! end-to-end test. Serves on `PORTCULLIS_ADDR` (default `127.0.0.1:3000`) and prints ready-to-paste curl
 //! lines. With no environment it runs fully embedded: a generated admin password, an
 //! in-process dev issuer (JWKS and Cloudflare-style certs on a loopback port), and the
 //! memory session store.
@@ -46,7 +41,7 @@ use portcullis::{AuthContext, AuthError, AuthLayer, User, Users, hash_password};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-type Error = Box<dyn std::error::Error + Send + Sync>;
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, Clone)]
 struct Post {
@@ -74,16 +69,54 @@ fn var(name: &str) -> Option<String> {
     env::var(name).ok().filter(|v| !v.is_empty())
 }
 
+/// Everything the showcase reads from the environment.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub admin_user: Option<String>,
+    pub admin_password: Option<String>,
+    pub jwks_url: Option<String>,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub oidc_issuer: Option<String>,
+    pub cf_team: Option<String>,
+    pub cf_aud: Option<String>,
+    pub cf_certs_url: Option<String>,
+    pub session_store_url: Option<String>,
+    pub secure_cookie: bool,
+}
+
+impl Config {
+    /// Reads the variables listed in the module docs.
+    pub fn from_env() -> Self {
+        Config {
+            admin_user: var("ADMIN_USER"),
+            admin_password: var("ADMIN_PASSWORD"),
+            jwks_url: var("AUTH_JWKS_URL"),
+            issuer: var("AUTH_ISSUER"),
+            audience: var("AUTH_AUDIENCE"),
+            oidc_issuer: var("AUTH_OIDC_ISSUER"),
+            cf_team: var("CF_ACCESS_TEAM"),
+            cf_aud: var("CF_ACCESS_AUD"),
+            cf_certs_url: var("CF_ACCESS_CERTS_URL"),
+            session_store_url: var("SESSION_STORE_URL"),
+            secure_cookie: var("SESSION_SECURE_COOKIE").as_deref() == Some("1"),
+        }
+    }
+}
+
 /// The dev issuer: a loopback key server with the test kit's RS256 key (public test
 /// material: only ever used when no real issuer is configured).
 struct DevIssuer {
     server: KeyServer,
 }
 
-async fn bearer_auth(dev: &Option<DevIssuer>) -> Result<(BearerAuth, Option<String>), Error> {
+async fn bearer_auth(
+    c: &Config,
+    dev: &Option<DevIssuer>,
+) -> Result<(BearerAuth, Option<String>), Error> {
     let mapping = ClaimsMapping::default().with_tenant_claim("tenant");
-    let audience = var("AUTH_AUDIENCE").unwrap_or_else(|| "showcase".into());
-    let (source, issuer, token) = match (var("AUTH_OIDC_ISSUER"), var("AUTH_JWKS_URL"), dev) {
+    let audience = c.audience.clone().unwrap_or_else(|| "showcase".into());
+    let (source, issuer, token) = match (c.oidc_issuer.clone(), c.jwks_url.clone(), dev) {
         (Some(iss), _, _) => (
             RemoteJwks::discover(
                 &iss,
@@ -94,7 +127,10 @@ async fn bearer_auth(dev: &Option<DevIssuer>) -> Result<(BearerAuth, Option<Stri
             None,
         ),
         (None, Some(url), _) => {
-            let iss = var("AUTH_ISSUER").ok_or("AUTH_ISSUER is required with AUTH_JWKS_URL")?;
+            let iss = c
+                .issuer
+                .clone()
+                .ok_or("AUTH_ISSUER is required with AUTH_JWKS_URL")?;
             (
                 RemoteJwks::new(
                     &url,
@@ -136,11 +172,14 @@ async fn bearer_auth(dev: &Option<DevIssuer>) -> Result<(BearerAuth, Option<Stri
     Ok((BearerAuth::new("showcase", verifier), token))
 }
 
-fn cloudflare(dev: &Option<DevIssuer>) -> Result<(CloudflareAccess, Option<String>), Error> {
-    match (var("CF_ACCESS_TEAM"), var("CF_ACCESS_AUD"), dev) {
+fn cloudflare(
+    c: &Config,
+    dev: &Option<DevIssuer>,
+) -> Result<(CloudflareAccess, Option<String>), Error> {
+    match (c.cf_team.clone(), c.cf_aud.clone(), dev) {
         (Some(team), Some(aud), _) => {
             let mut cf = CloudflareAccess::new(&team, &aud)?;
-            if let Some(url) = var("CF_ACCESS_CERTS_URL") {
+            if let Some(url) = c.cf_certs_url.clone() {
                 cf = cf.with_certs_url(&url)?;
             }
             Ok((cf, None))
@@ -166,8 +205,11 @@ fn cloudflare(dev: &Option<DevIssuer>) -> Result<(CloudflareAccess, Option<Strin
     }
 }
 
-async fn session_store() -> Result<(Arc<dyn SessionStore>, String), Error> {
-    let url = var("SESSION_STORE_URL").unwrap_or_else(|| "memory".into());
+async fn session_store(c: &Config) -> Result<(Arc<dyn SessionStore>, String), Error> {
+    let url = c
+        .session_store_url
+        .clone()
+        .unwrap_or_else(|| "memory".into());
     let store: Arc<dyn SessionStore> = if url == "memory" {
         Arc::new(MemoryStore::new())
     } else if url.starts_with("redis://") || url.starts_with("rediss://") {
@@ -265,19 +307,26 @@ async fn delete_post(State(app): State<AppState>, Path(id): Path<String>) -> Sta
     StatusCode::NO_CONTENT
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,portcullis=debug".into()),
-        )
-        .init();
-    let addr = var("PORTCULLIS_ADDR").unwrap_or_else(|| "127.0.0.1:3000".into());
+/// A built showcase: the router plus what `main` prints.
+pub struct Showcase {
+    pub router: Router,
+    pub admin_user: String,
+    pub admin_password: String,
+    pub password_generated: bool,
+    pub demo_password: String,
+    pub dev_token: Option<String>,
+    pub dev_cf_token: Option<String>,
+    pub store_kind: String,
+    pub cookie_name: String,
+    /// Keeps the dev issuer's key server running.
+    pub dev_issuer: Option<KeyServer>,
+}
 
+/// Builds the app from `c`.
+pub async fn build(c: Config) -> Result<Showcase, Error> {
     // Users: the admin from the environment (or generated), and two demo users.
-    let admin_user = var("ADMIN_USER").unwrap_or_else(|| "admin".into());
-    let (admin_password, generated) = match var("ADMIN_PASSWORD") {
+    let admin_user = c.admin_user.clone().unwrap_or_else(|| "admin".into());
+    let (admin_password, password_generated) = match c.admin_password.clone() {
         Some(p) => (p, false),
         None => (random_password(), true),
     };
@@ -300,8 +349,7 @@ async fn main() -> Result<(), Error> {
                 .with_tenant("acme"),
         );
 
-    let needs_dev = var("AUTH_JWKS_URL").is_none() && var("AUTH_OIDC_ISSUER").is_none()
-        || var("CF_ACCESS_TEAM").is_none();
+    let needs_dev = (c.jwks_url.is_none() && c.oidc_issuer.is_none()) || c.cf_team.is_none();
     let dev = if needs_dev {
         Some(DevIssuer {
             server: KeyServer::start(jwks(&[TestKey::Rs256])).await,
@@ -309,13 +357,13 @@ async fn main() -> Result<(), Error> {
     } else {
         None
     };
-    let (bearer, dev_token) = bearer_auth(&dev).await?;
-    let (cf, dev_cf_token) = cloudflare(&dev)?;
+    let (bearer, dev_token) = bearer_auth(&c, &dev).await?;
+    let (cf, dev_cf_token) = cloudflare(&c, &dev)?;
     let basic = BasicAuth::new("portcullis showcase").with_users(users.clone());
 
-    let (store, store_kind) = session_store().await?;
+    let (store, store_kind) = session_store(&c).await?;
     let mut session_config = SessionConfig::default();
-    if var("SESSION_SECURE_COOKIE").as_deref() != Some("1") {
+    if !c.secure_cookie {
         session_config = session_config.with_insecure_dev_cookie();
     }
     let sessions = SessionManager::from_arc(store, session_config);
@@ -344,8 +392,13 @@ async fn main() -> Result<(), Error> {
         posts: Arc::new(RwLock::new(posts)),
     };
 
-    let any_scheme = || {
-        AuthLayer::required(basic.clone())
+    let any_scheme = |mode_optional: bool| {
+        let layer = if mode_optional {
+            AuthLayer::optional(basic.clone())
+        } else {
+            AuthLayer::required(basic.clone())
+        };
+        layer
             .or(bearer.clone())
             .or(cf.clone())
             .or(sessions.authenticator())
@@ -366,15 +419,12 @@ async fn main() -> Result<(), Error> {
             .or(Rule::role("admin")),
         );
 
-    let app = Router::new()
+    let router = Router::new()
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
         .merge(
-            Router::new().route("/whoami", get(whoami)).layer(
-                AuthLayer::optional(basic.clone())
-                    .or(bearer.clone())
-                    .or(cf.clone())
-                    .or(sessions.authenticator()),
-            ),
+            Router::new()
+                .route("/whoami", get(whoami))
+                .layer(any_scheme(true)),
         )
         .merge(
             Router::new()
@@ -402,7 +452,7 @@ async fn main() -> Result<(), Error> {
             Router::new()
                 .route("/admin", get(me))
                 .route_layer(PolicyLayer::new(Rule::role("admin")))
-                .layer(any_scheme()),
+                .layer(any_scheme(false)),
         )
         .merge(
             Router::new()
@@ -411,50 +461,50 @@ async fn main() -> Result<(), Error> {
                     get(read_post).put(write_post).delete(delete_post),
                 )
                 .route_layer(PolicyLayer::routes(post_rules))
-                .layer(any_scheme()),
+                .layer(any_scheme(false)),
         )
         .layer(Extension(sessions))
         .with_state(state);
 
-    let listener = tokio::net::TcpListener::bind(&addr).await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    println!("portcullis showcase on {base}  (session store: {store_kind})");
-    if generated {
-        println!(
-            "generated password for {admin_user}: {admin_password}   (set ADMIN_PASSWORD to choose one)"
-        );
+    Ok(Showcase {
+        router,
+        admin_user,
+        admin_password,
+        password_generated,
+        demo_password,
+        dev_token,
+        dev_cf_token,
+        store_kind,
+        cookie_name,
+        dev_issuer: dev.map(|d| d.server),
+    })
+}
+
+impl Showcase {
+    /// The ready-to-paste lines `main` prints for a server at `base`.
+    pub fn curl_lines(&self, base: &str) -> Vec<String> {
+        let (u, p, d) = (&self.admin_user, &self.admin_password, &self.demo_password);
+        let mut out = vec![
+            format!("curl -s {base}/health"),
+            format!("curl -s {base}/whoami"),
+            format!("curl -s -u '{u}:{p}' {base}/basic/me"),
+            format!("curl -s -u '{u}:{p}' {base}/admin"),
+        ];
+        out.push(match &self.dev_token {
+            Some(t) => format!("curl -s -H 'Authorization: Bearer {t}' {base}/api/me   # dev issuer token for alice"),
+            None => format!("curl -s -H \"Authorization: Bearer $TOKEN\" {base}/api/me"),
+        });
+        out.push(match &self.dev_cf_token {
+            Some(t) => format!("curl -s -H 'Cf-Access-Jwt-Assertion: {t}' {base}/cf/me   # dev Cloudflare token for bob"),
+            None => format!("curl -s -H \"Cf-Access-Jwt-Assertion: $CF_TOKEN\" {base}/cf/me"),
+        });
+        out.extend([
+            format!("curl -s -c /tmp/portcullis.jar -H 'content-type: application/json' -d '{{\"username\":\"alice\",\"password\":\"{d}\"}}' {base}/session/login"),
+            format!("curl -s -b /tmp/portcullis.jar {base}/session/me"),
+            format!("curl -s -b /tmp/portcullis.jar {base}/posts/1"),
+            format!("curl -s -b /tmp/portcullis.jar -X DELETE {base}/posts/2   # 403: bob's post"),
+            format!("curl -s -b /tmp/portcullis.jar -X POST {base}/session/logout"),
+        ]);
+        out
     }
-    println!("demo users alice and bob (tenant acme), password: {demo_password}");
-    println!();
-    println!("curl -s {base}/health");
-    println!("curl -s {base}/whoami");
-    println!("curl -s -u '{admin_user}:{admin_password}' {base}/basic/me");
-    println!("curl -s -u '{admin_user}:{admin_password}' {base}/admin");
-    match dev_token {
-        Some(t) => println!(
-            "curl -s -H 'Authorization: Bearer {t}' {base}/api/me   # dev issuer token for alice"
-        ),
-        None => println!("curl -s -H \"Authorization: Bearer $TOKEN\" {base}/api/me"),
-    }
-    match dev_cf_token {
-        Some(t) => println!(
-            "curl -s -H 'Cf-Access-Jwt-Assertion: {t}' {base}/cf/me   # dev Cloudflare token for bob"
-        ),
-        None => println!("curl -s -H \"Cf-Access-Jwt-Assertion: $CF_TOKEN\" {base}/cf/me"),
-    }
-    println!(
-        "curl -s -c /tmp/portcullis.jar -H 'content-type: application/json' -d '{{\"username\":\"alice\",\"password\":\"{demo_password}\"}}' {base}/session/login"
-    );
-    println!("curl -s -b /tmp/portcullis.jar {base}/session/me");
-    println!("curl -s -b /tmp/portcullis.jar {base}/posts/1");
-    println!("curl -s -b /tmp/portcullis.jar -X DELETE {base}/posts/2   # 403: bob's post");
-    println!("curl -s -b /tmp/portcullis.jar -X POST {base}/session/logout");
-    println!("(session cookie: {cookie_name})");
-    if dev.is_some() {
-        println!(
-            "note: the dev issuer signs with a public test key; set AUTH_* and CF_ACCESS_* for real issuers."
-        );
-    }
-    axum::serve(listener, app).await?;
-    Ok(())
 }

@@ -1,0 +1,149 @@
+//! One operation in a loop, for instruction counting under valgrind:
+//!
+//! ```text
+//! benches/instructions.sh          # builds this and prints instructions per operation
+//! ```
+//!
+//! Usage: `ops <operation> <iterations>`; see `OPS` for the names.
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use aws_lc_rs::signature::{self as sig, ParsedPublicKey};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use portcullis::jwt::{Issuer, JwtVerifier, TokenCache, Validation};
+use portcullis::testing::{HMAC_SECRET, TestKey, TokenBuilder, now};
+
+const ISS: &str = "https://issuer.bench";
+const AUD: &str = "bench";
+
+fn now_or_never<F: Future>(f: F) -> F::Output {
+    match pin!(f)
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("operation waited"),
+    }
+}
+
+fn key(name: &str) -> TestKey {
+    match name {
+        "HS256" => TestKey::Hs256,
+        "RS256" => TestKey::Rs256,
+        "ES256" => TestKey::Es256,
+        _ => TestKey::EdDsa,
+    }
+}
+
+fn token(k: TestKey) -> String {
+    TokenBuilder::new(k)
+        .with_claim("iss", ISS)
+        .with_claim("aud", AUD)
+        .with_claim("roles", serde_json::json!(["admin", "member"]))
+        .with_claim("scope", "posts:read posts:write")
+        .with_claim("exp", now() + 3600 * 24)
+        .sign()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (op, n): (&str, usize) = (&args[1], args[2].parse().unwrap());
+    let (what, alg) = op.split_once('/').unwrap_or((op, "RS256"));
+    let k = key(alg);
+    let t = token(k);
+    let _ = jsonwebtoken::crypto::CryptoProvider::install_default(
+        &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER,
+    );
+    match what {
+        "portcullis" | "cache_hit" => {
+            let mut v = JwtVerifier::new(Issuer::new(
+                k.key_set(),
+                Validation::new([k.algorithm()])
+                    .with_issuer(ISS)
+                    .with_audience(AUD),
+            ));
+            if what == "cache_hit" {
+                v = v.with_token_cache(TokenCache::new());
+                now_or_never(v.verify(&t)).unwrap();
+            }
+            for _ in 0..n {
+                black_box(now_or_never(v.verify(black_box(&t))).unwrap());
+            }
+        }
+        "jsonwebtoken" => {
+            let pem = k.public_pem().as_bytes();
+            let key = match k {
+                TestKey::Hs256 => jsonwebtoken::DecodingKey::from_secret(HMAC_SECRET),
+                TestKey::Es256 => jsonwebtoken::DecodingKey::from_ec_pem(pem).unwrap(),
+                TestKey::EdDsa => jsonwebtoken::DecodingKey::from_ed_pem(pem).unwrap(),
+                _ => jsonwebtoken::DecodingKey::from_rsa_pem(pem).unwrap(),
+            };
+            let mut val = jsonwebtoken::Validation::new(k.algorithm());
+            val.set_issuer(&[ISS]);
+            val.set_audience(&[AUD]);
+            for _ in 0..n {
+                black_box(
+                    jsonwebtoken::decode::<serde_json::Value>(black_box(&t), &key, &val).unwrap(),
+                );
+            }
+        }
+        "limit" => {
+            let jwk = k.public_jwk();
+            let b = |f: &str| URL_SAFE_NO_PAD.decode(jwk[f].as_str().unwrap()).unwrap();
+            let hmac = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, HMAC_SECRET);
+            let public = match k {
+                TestKey::Hs256 => None,
+                TestKey::Es256 => Some(
+                    ParsedPublicKey::new(
+                        &sig::ECDSA_P256_SHA256_FIXED,
+                        [vec![4u8], b("x"), b("y")].concat(),
+                    )
+                    .unwrap(),
+                ),
+                TestKey::EdDsa => Some(ParsedPublicKey::new(&sig::ED25519, b("x")).unwrap()),
+                _ => {
+                    let body: String = k
+                        .public_pem()
+                        .lines()
+                        .filter(|l| !l.starts_with("-----"))
+                        .collect();
+                    Some(
+                        ParsedPublicKey::new(
+                            &sig::RSA_PKCS1_2048_8192_SHA256,
+                            STANDARD.decode(body).unwrap(),
+                        )
+                        .unwrap(),
+                    )
+                }
+            };
+            for _ in 0..n {
+                let t = black_box(&t);
+                let (msg, s) = t.rsplit_once('.').unwrap();
+                let signature = URL_SAFE_NO_PAD.decode(s).unwrap();
+                let ok = match &public {
+                    None => aws_lc_rs::hmac::verify(&hmac, msg.as_bytes(), &signature).is_ok(),
+                    Some(p) => p.verify_sig(msg.as_bytes(), &signature).is_ok(),
+                };
+                assert!(ok);
+                let (h, p) = msg.split_once('.').unwrap();
+                black_box(
+                    serde_json::from_slice::<serde_json::Value>(
+                        &URL_SAFE_NO_PAD.decode(h).unwrap(),
+                    )
+                    .unwrap(),
+                );
+                black_box(
+                    serde_json::from_slice::<serde_json::Value>(
+                        &URL_SAFE_NO_PAD.decode(p).unwrap(),
+                    )
+                    .unwrap(),
+                );
+            }
+        }
+        other => panic!("unknown operation {other}"),
+    }
+}

@@ -1,0 +1,52 @@
+//! The portcullis showcase: every scheme, the policy layer and the session stores in one app.
+//!
+//! ```text
+//! cargo run --example showcase
+//! ```
+//!
+//! Serves on `PORTCULLIS_ADDR` (default `127.0.0.1:3000`) and prints ready-to-paste curl
+//! lines. With no environment it runs fully embedded: a generated admin password, an
+//! in-process dev issuer (JWKS and Cloudflare-style certs on a loopback port), and the
+//! memory session store. See `app.rs` for the variables and routes.
+
+mod app;
+
+#[tokio::main]
+async fn main() -> Result<(), app::Error> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,portcullis=debug".into()),
+        )
+        .init();
+    let addr = std::env::var("PORTCULLIS_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
+    let showcase = app::build(app::Config::from_env()).await?;
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    println!(
+        "portcullis showcase on {base}  (session store: {})",
+        showcase.store_kind
+    );
+    if showcase.password_generated {
+        println!(
+            "generated password for {}: {}   (set ADMIN_PASSWORD to choose one)",
+            showcase.admin_user, showcase.admin_password
+        );
+    }
+    println!(
+        "demo users alice and bob (tenant acme), password: {}",
+        showcase.demo_password
+    );
+    println!();
+    for line in showcase.curl_lines(&base) {
+        println!("{line}");
+    }
+    println!("(session cookie: {})", showcase.cookie_name);
+    if showcase.dev_issuer.is_some() {
+        println!(
+            "note: the dev issuer signs with a public test key; set AUTH_* and CF_ACCESS_* for real issuers."
+        );
+    }
+    axum::serve(listener, showcase.router).await?;
+    Ok(())
+}

@@ -1,0 +1,240 @@
+//! Store faults: Redis and PostgreSQL behind a TCP proxy we control (the machine's shared
+//! servers are never touched). Cut or slowed, requests fail closed with 503 within the
+//! store timeout; restored, they recover.
+#![cfg(all(feature = "redis", feature = "postgres"))]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use common::send;
+use http::{Request, StatusCode};
+use portcullis::session::{
+    NewSession, PostgresStore, RedisStore, SessionConfig, SessionManager, SessionStore, Sessions,
+};
+use portcullis::{AuthContext, AuthError, AuthLayer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+const UP: u8 = 0;
+const DOWN: u8 = 1;
+const SLOW: u8 = 2;
+
+/// A loopback TCP proxy: UP forwards, DOWN drops every connection, SLOW stalls traffic.
+struct Proxy {
+    addr: SocketAddr,
+    mode: Arc<AtomicU8>,
+    cut: watch::Sender<u64>,
+}
+
+impl Proxy {
+    async fn start(upstream: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mode = Arc::new(AtomicU8::new(UP));
+        let (cut, _) = watch::channel(0u64);
+        let (m, c) = (mode.clone(), cut.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    return;
+                };
+                if m.load(Ordering::SeqCst) == DOWN {
+                    drop(client);
+                    continue;
+                }
+                let (m, mut cut_rx) = (m.clone(), c.subscribe());
+                tokio::spawn(async move {
+                    let Ok(server) = TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    let (cr, cw) = client.into_split();
+                    let (sr, sw) = server.into_split();
+                    let up = tokio::spawn(pump(m.clone(), cr, sw));
+                    let down = tokio::spawn(pump(m, sr, cw));
+                    let _ = cut_rx.changed().await;
+                    up.abort();
+                    down.abort();
+                });
+            }
+        });
+        Proxy { addr, mode, cut }
+    }
+    fn set(&self, mode: u8) {
+        self.mode.store(mode, Ordering::SeqCst);
+        if mode == DOWN {
+            self.cut.send_modify(|v| *v += 1);
+        }
+    }
+}
+
+/// Copies one direction, stalling while the proxy is SLOW.
+async fn pump(
+    m: Arc<AtomicU8>,
+    mut r: tokio::net::tcp::OwnedReadHalf,
+    mut w: tokio::net::tcp::OwnedWriteHalf,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match r.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        while m.load(Ordering::SeqCst) == SLOW {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if w.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn app(store: Arc<dyn SessionStore>) -> Router {
+    let m = SessionManager::from_arc(
+        store,
+        SessionConfig::default().with_store_timeout(Duration::from_millis(500)),
+    );
+    Router::new()
+        .route(
+            "/me",
+            get(|ctx: AuthContext| async move { ctx.subject().to_owned() })
+                .layer(AuthLayer::required(m.authenticator())),
+        )
+        .route(
+            "/login",
+            post(|s: Sessions| async move {
+                Ok::<_, AuthError>((s.login(NewSession::new("alice")).await?, "ok"))
+            }),
+        )
+        .layer(Extension(m))
+}
+
+async fn me(app: &Router, cookie: &str) -> (StatusCode, Duration) {
+    let start = Instant::now();
+    let s = send(
+        app,
+        Request::get("/me")
+            .header("cookie", cookie)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+    .status;
+    (s, start.elapsed())
+}
+
+async fn exercise(name: &str, proxy: &Proxy, store: Arc<dyn SessionStore>) {
+    let app = app(store);
+    let a = send(&app, Request::post("/login").body(Body::empty()).unwrap()).await;
+    assert_eq!(a.status, StatusCode::OK, "{name}: login");
+    let cookie = a.headers["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(me(&app, &cookie).await.0, StatusCode::OK, "{name}: up");
+
+    proxy.set(DOWN);
+    for _ in 0..3 {
+        let (s, took) = me(&app, &cookie).await;
+        assert_eq!(
+            s,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{name}: down must fail closed"
+        );
+        assert!(took < Duration::from_secs(3), "{name}: stuck for {took:?}");
+    }
+    proxy.set(SLOW);
+    let (s, took) = me(&app, &cookie).await;
+    assert_eq!(
+        s,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{name}: slow must time out"
+    );
+    assert!(took < Duration::from_secs(3), "{name}: stuck for {took:?}");
+
+    proxy.set(UP);
+    // Recovery: within a bounded number of tries (clients reconnect lazily).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (s, _) = me(&app, &cookie).await;
+        if s == StatusCode::OK {
+            break;
+        }
+        assert_eq!(
+            s,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{name}: only 503 while recovering"
+        );
+        assert!(Instant::now() < deadline, "{name}: did not recover");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn host_port(url: &str, default: u16) -> SocketAddr {
+    let rest = url.split("://").nth(1).unwrap();
+    let hostport = rest.rsplit('@').next().unwrap().split('/').next().unwrap();
+    let hp = if hostport.contains(':') {
+        hostport.to_owned()
+    } else {
+        format!("{hostport}:{default}")
+    };
+    hp.replace("localhost", "127.0.0.1").parse().unwrap()
+}
+
+#[tokio::test]
+async fn redis_outage_fails_closed_and_recovers() {
+    let Ok(url) = std::env::var("PORTCULLIS_TEST_REDIS_URL") else {
+        eprintln!("skip: PORTCULLIS_TEST_REDIS_URL not set");
+        return;
+    };
+    let proxy = Proxy::start(host_port(&url, 6379)).await;
+    let store = RedisStore::connect_with(
+        &format!("redis://{}", proxy.addr),
+        &common::stores::unique("pcfault:"),
+        Duration::from_millis(400),
+    )
+    .await
+    .unwrap();
+    exercise("redis", &proxy, Arc::new(store)).await;
+}
+
+#[tokio::test]
+async fn postgres_outage_fails_closed_and_recovers() {
+    let Ok(url) = std::env::var("PORTCULLIS_TEST_POSTGRES_URL") else {
+        eprintln!("skip: PORTCULLIS_TEST_POSTGRES_URL not set");
+        return;
+    };
+    let proxy = Proxy::start(host_port(&url, 5432)).await;
+    let proxied = url.replacen(
+        &url.split("://")
+            .nth(1)
+            .unwrap()
+            .rsplit('@')
+            .next()
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+            .to_owned(),
+        &proxy.addr.to_string(),
+        1,
+    );
+    let store = PostgresStore::connect_with(
+        &proxied,
+        &common::stores::unique("pcfault_"),
+        Duration::from_millis(400),
+    )
+    .await
+    .unwrap();
+    exercise("postgres", &proxy, Arc::new(store)).await;
+}
