@@ -813,3 +813,34 @@ async fn token_cache_rechecks_expiry_and_flushes_on_rotation() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(call(&app, &t).await.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn redirects_to_other_hosts_are_not_followed() {
+    let attacker = KeyServer::start(jwks(&[TestKey::Rs256Next])).await;
+    let target = attacker.url("/jwks.json");
+    let redirector = axum::Router::new().fallback(move || {
+        let target = target.clone();
+        async move { (StatusCode::FOUND, [("location", target)]) }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, redirector).await });
+    let jwks_src = RemoteJwks::new(&url, [Algorithm::RS256], JwksOptions::default()).unwrap();
+    let v = JwtVerifier::new(Issuer::new(jwks_src, validation(&[Algorithm::RS256])));
+    let probe = Probe::default();
+    let app = probe
+        .router("/api/me")
+        .layer(AuthLayer::required(BearerAuth::new("api", v)));
+    let t = TokenBuilder::new(TestKey::Rs256Next)
+        .with_header("kid", "rsa2")
+        .with_claim("iss", ISS)
+        .with_claim("aud", AUD)
+        .sign();
+    assert_eq!(call(&app, &t).await.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        attacker.total_hits(),
+        0,
+        "the redirect to another origin was followed"
+    );
+    assert_eq!(probe.runs(), 0);
+}

@@ -465,7 +465,7 @@ async fn signed_cookies_reject_tampering() {
     let tampered = format!("{name}={}", String::from_utf8(bytes).unwrap());
     assert_eq!(me(&app, &tampered).await.status, StatusCode::UNAUTHORIZED);
     // The bare id without the MAC is refused as well.
-    let bare = format!("{name}={}", &value[value.len() - 43..]);
+    let bare = format!("{name}={}", &value[..43]);
     assert_eq!(me(&app, &bare).await.status, StatusCode::UNAUTHORIZED);
     assert!(
         SessionConfig::default()
@@ -548,4 +548,30 @@ async fn concurrent_logins_and_logouts_lose_and_leak_nothing() {
             assert_eq!(me(&app, &pair).await.status, want, "{name}: session {i}");
         }
     }
+}
+
+#[tokio::test]
+async fn signed_value_is_bound_to_the_cookie_name() {
+    let key = [7u8; 64];
+    let store = MemoryStore::new();
+    let a = manager(
+        store.clone(),
+        SessionConfig::default()
+            .with_cookie_name("__Host-a")
+            .with_signing_key(&key)
+            .unwrap(),
+    );
+    let b = manager(
+        store,
+        SessionConfig::default()
+            .with_cookie_name("__Host-b")
+            .with_signing_key(&key)
+            .unwrap(),
+    );
+    let (app_a, app_b) = (app_for(a), app_for(b));
+    let (_, pair, _) = login(&app_a, "alice", None).await;
+    assert_eq!(me(&app_a, &pair).await.status, StatusCode::OK);
+    // The same signed value (same key, same store) under another cookie name: refused.
+    let moved = pair.replacen("__Host-a=", "__Host-b=", 1);
+    assert_eq!(me(&app_b, &moved).await.status, StatusCode::UNAUTHORIZED);
 }

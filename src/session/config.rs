@@ -3,7 +3,11 @@
 use std::fmt;
 use std::time::Duration;
 
-use cookie::{Cookie, Key, SameSite};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use cookie::{Cookie, SameSite};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 
 use crate::csrf::CsrfGuard;
 
@@ -32,7 +36,7 @@ pub struct SessionConfig {
     pub(crate) touch_interval: Duration,
     pub(crate) store_timeout: Duration,
     pub(crate) max_cookie_bytes: usize,
-    pub(crate) signing_key: Option<Key>,
+    pub(crate) signing_key: Option<std::sync::Arc<[u8]>>,
     pub(crate) csrf: CsrfGuard,
 }
 
@@ -104,12 +108,26 @@ impl SessionConfig {
         self.store_timeout = d;
         self
     }
-    /// Sign cookie values (HMAC, bound to the cookie name) with a key of at least 64 bytes.
+    /// Sign cookie values with HMAC-SHA256 over the cookie name and the id, with a key of
+    /// at least 32 bytes: a value minted for one cookie name is refused under another.
     pub fn with_signing_key(mut self, key: &[u8]) -> Result<Self, super::StoreError> {
-        let key =
-            Key::try_from(key).map_err(|_| super::StoreError::new("signing key needs 64 bytes"))?;
-        self.signing_key = Some(key);
+        if key.len() < 32 {
+            return Err(super::StoreError::new(
+                "signing key needs at least 32 bytes",
+            ));
+        }
+        self.signing_key = Some(key.into());
         Ok(self)
+    }
+
+    fn mac(&self, key: &[u8], id: &str) -> Hmac<Sha256> {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+        mac.update(b"portcullis-session\0");
+        mac.update(self.cookie_name.as_bytes());
+        mac.update(b"\0");
+        mac.update(id.as_bytes());
+        mac
     }
     /// Replace the cross-site request guard (e.g. to trust another origin).
     pub fn with_csrf_guard(mut self, guard: CsrfGuard) -> Self {
@@ -135,12 +153,8 @@ impl SessionConfig {
     pub(crate) fn set_cookie(&self, id: &str, max_age: Duration) -> String {
         let value = match &self.signing_key {
             Some(key) => {
-                let mut jar = cookie::CookieJar::new();
-                jar.signed_mut(key)
-                    .add(Cookie::new(self.cookie_name.clone(), id.to_owned()));
-                jar.get(&self.cookie_name)
-                    .map(|c| c.value().to_owned())
-                    .unwrap_or_default()
+                let tag = self.mac(key, id).finalize().into_bytes();
+                format!("{id}.{}", URL_SAFE_NO_PAD.encode(tag))
             }
             None => id.to_owned(),
         };
@@ -164,9 +178,11 @@ impl SessionConfig {
         }
         let id = match &self.signing_key {
             Some(key) => {
-                let mut jar = cookie::CookieJar::new();
-                jar.add_original(Cookie::new(self.cookie_name.clone(), raw.to_owned()));
-                jar.signed(key).get(&self.cookie_name)?.value().to_owned()
+                let (id, tag) = raw.split_once('.')?;
+                let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+                // verify_slice compares in constant time.
+                self.mac(key, id).verify_slice(&tag).ok()?;
+                id.to_owned()
             }
             None => raw.to_owned(),
         };

@@ -1,0 +1,96 @@
+//! One server per authentication setup, for `run.sh` to load with wrk.
+//!
+//! Usage: `portcullis-load <mode> <addr>`. Prints `HEADER <name>: <value>` (the credential
+//! to send) or `LOGIN` (POST /login for a session cookie), then `READY`. Every mode serves
+//! `GET /` on a single-threaded runtime and answers with the caller's subject.
+
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::{Router, http::HeaderMap};
+use portcullis::AuthLayer;
+use portcullis::basic::{BasicAuth, BasicUser};
+use portcullis::jwt::{BearerAuth, Issuer, JwtVerifier, TokenCache, Validation};
+use portcullis::session::{MemoryStore, NewSession, SessionConfig, SessionManager};
+use portcullis::testing::{TestKey, TokenBuilder, now};
+use portcullis::AuthContext;
+
+const ISS: &str = "https://issuer.load";
+const AUD: &str = "load";
+
+fn token(key: TestKey) -> String {
+    TokenBuilder::new(key)
+        .with_claim("iss", ISS)
+        .with_claim("aud", AUD)
+        .with_claim("roles", serde_json::json!(["member"]))
+        .with_claim("exp", now() + 24 * 3600)
+        .sign()
+}
+
+async fn subject(ctx: AuthContext) -> String {
+    ctx.subject().to_owned()
+}
+
+fn bearer(key: TestKey, cached: bool) -> (Router, String) {
+    let mut v = JwtVerifier::new(Issuer::new(key.key_set(), Validation::new([key.algorithm()]).with_issuer(ISS).with_audience(AUD)));
+    if cached {
+        v = v.with_token_cache(TokenCache::new());
+    }
+    let app = Router::new().route("/", get(subject)).layer(AuthLayer::required(BearerAuth::new("load", v)));
+    (app, format!("Authorization: Bearer {}", token(key)))
+}
+
+mod peers;
+
+async fn serve(app: Router, addr: &str) {
+    let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+    println!("READY");
+    axum::serve(listener, app).await.expect("serve");
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (mode, addr) = (args[1].clone(), args[2].clone());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async move {
+        let (app, header) = match mode.as_str() {
+            "none" => (Router::new().route("/", get(|| async { "anonymous" })), String::new()),
+            "basic" => {
+                let basic = BasicAuth::new("load").with_user("alice", BasicUser::plain("alice-password"));
+                (Router::new().route("/", get(subject)).layer(AuthLayer::required(basic)), "Authorization: Basic YWxpY2U6YWxpY2UtcGFzc3dvcmQ=".into())
+            }
+            "hs256" => bearer(TestKey::Hs256, false),
+            "hs256-cached" => bearer(TestKey::Hs256, true),
+            "rs256" => bearer(TestKey::Rs256, false),
+            "rs256-cached" => bearer(TestKey::Rs256, true),
+            "es256" => bearer(TestKey::Es256, false),
+            "es256-cached" => bearer(TestKey::Es256, true),
+            "eddsa" => bearer(TestKey::EdDsa, false),
+            "eddsa-cached" => bearer(TestKey::EdDsa, true),
+            "session" => {
+                let m = SessionManager::new(MemoryStore::new(), SessionConfig::default());
+                let cookie = m.login(&HeaderMap::new(), NewSession::new("alice")).await.unwrap();
+                let pair = cookie.header_value().to_str().unwrap().split(';').next().unwrap().to_owned();
+                (Router::new().route("/", get(subject)).layer(AuthLayer::required(m.authenticator())), format!("Cookie: {pair}"))
+            }
+            "tower-http-bearer" => peers::tower_http_bearer(),
+            "axum-jwt-auth-rs256" => peers::axum_jwt_auth(token(TestKey::Rs256)),
+            "axum-login" => {
+                println!("LOGIN");
+                (peers::axum_login(), String::new())
+            }
+            "jwt-authorizer-rs256" => {
+                let t = token(TestKey::Rs256);
+                println!("HEADER Authorization: Bearer {t}");
+                peers::jwt_authorizer(&addr).await;
+                return;
+            }
+            other => panic!("unknown mode {other}"),
+        };
+        if !header.is_empty() {
+            println!("HEADER {header}");
+        }
+        let _ = Arc::new(());
+        serve(app, &addr).await;
+    });
+}
