@@ -49,12 +49,80 @@ fn token(k: TestKey) -> String {
         .sign()
 }
 
+/// An axum app as the load harness builds it, with the credential to send.
+fn router(mode: &str, token: &str) -> (axum::Router, Option<(&'static str, String)>) {
+    use axum::routing::get;
+    use portcullis::{AuthContext, AuthLayer};
+    let subject = |ctx: AuthContext| async move { ctx.subject().to_owned() };
+    match mode {
+        "none" => (
+            axum::Router::new().route("/", get(|| async { "anonymous" })),
+            None,
+        ),
+        "bearer-cached" => {
+            let v = JwtVerifier::new(Issuer::new(
+                TestKey::Rs256.key_set(),
+                Validation::new([TestKey::Rs256.algorithm()])
+                    .with_issuer(ISS)
+                    .with_audience(AUD),
+            ))
+            .with_token_cache(TokenCache::new());
+            let app = axum::Router::new()
+                .route("/", get(subject))
+                .layer(AuthLayer::required(portcullis::jwt::BearerAuth::new(
+                    "b", v,
+                )));
+            (app, Some(("authorization", format!("Bearer {token}"))))
+        }
+        "session" => {
+            use portcullis::session::{MemoryStore, NewSession, SessionConfig, SessionManager};
+            let m = SessionManager::new(MemoryStore::new(), SessionConfig::default());
+            let cookie =
+                now_or_never(m.login(&http::HeaderMap::new(), NewSession::new("alice"))).unwrap();
+            let pair = cookie
+                .header_value()
+                .to_str()
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap()
+                .to_owned();
+            let app = axum::Router::new()
+                .route("/", get(subject))
+                .layer(AuthLayer::required(m.authenticator()));
+            (app, Some(("cookie", pair)))
+        }
+        _ => {
+            let basic = portcullis::basic::BasicAuth::new("b").with_user(
+                "alice",
+                portcullis::basic::BasicUser::plain("alice-password"),
+            );
+            let app = axum::Router::new()
+                .route("/", get(subject))
+                .layer(AuthLayer::required(basic));
+            (
+                app,
+                Some((
+                    "authorization",
+                    "Basic YWxpY2U6YWxpY2UtcGFzc3dvcmQ=".to_owned(),
+                )),
+            )
+        }
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (op, n): (&str, usize) = (&args[1], args[2].parse().unwrap());
     let (what, alg) = op.split_once('/').unwrap_or((op, "RS256"));
-    let k = key(alg);
+    let k = key(if what == "router" { "RS256" } else { alg });
     let t = token(k);
+    // Session authentication uses tokio timeouts, which need a runtime context.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
     let _ = jsonwebtoken::crypto::CryptoProvider::install_default(
         &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER,
     );
@@ -142,6 +210,22 @@ fn main() {
                     )
                     .unwrap(),
                 );
+            }
+        }
+        "router" => {
+            use tower::ServiceExt;
+            let (app, header) = router(alg, &t);
+            for _ in 0..n {
+                let mut req = http::Request::get("/")
+                    .body(axum::body::Body::empty())
+                    .unwrap();
+                if let Some((name, value)) = &header {
+                    req.headers_mut()
+                        .insert(*name, http::HeaderValue::from_str(value).unwrap());
+                }
+                let res = now_or_never(app.clone().oneshot(req)).unwrap();
+                assert_eq!(res.status(), 200);
+                black_box(res);
             }
         }
         other => panic!("unknown operation {other}"),

@@ -54,15 +54,28 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
         .ok_or_else(|| AuthError::malformed("bearer: bad authorization header"))?
         .trim_ascii_end();
     let body_end = token.iter().rposition(|b| *b != b'=').map_or(0, |i| i + 1);
+    // One table lookup per byte: this runs on every request, cached or not.
     let valid = body_end > 0
-        && token[..body_end].iter().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
-        });
+        && token[..body_end]
+            .iter()
+            .fold(true, |ok, b| ok & B68TOKEN[usize::from(*b)]);
     if !valid {
         return Err(AuthError::malformed("bearer: token has invalid characters"));
     }
     std::str::from_utf8(token).map_err(|_| AuthError::malformed("bearer: not ascii"))
 }
+
+/// Bytes allowed in an RFC 6750 `b68token` (before its trailing `=` padding).
+static B68TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        i += 1;
+    }
+    t
+};
 
 pub(crate) fn has_bearer(headers: &HeaderMap) -> bool {
     headers.get(AUTHORIZATION).is_some_and(|v| {

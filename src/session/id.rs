@@ -21,11 +21,12 @@ pub(crate) fn is_well_formed(id: &str) -> bool {
 
 /// Hex SHA-256 of the id: the store key.
 pub(crate) fn hash_id(id: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(id.as_bytes());
     let mut out = String::with_capacity(64);
     for b in digest {
-        out.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
-        out.push(char::from_digit(u32::from(b & 15), 16).unwrap_or('0'));
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 15)]));
     }
     out
 }
