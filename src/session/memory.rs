@@ -77,8 +77,7 @@ impl SessionStore for MemoryStore {
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             if let Some(r) = self.map().get_mut(id_hash) {
-                r.touched_at = touched_at;
-                r.idle_expires_at = idle_expires_at.min(r.absolute_expires_at);
+                r.touch(touched_at, idle_expires_at);
             }
             Ok(())
         })

@@ -179,8 +179,7 @@ impl SessionStore for PostgresStore {
             let Some(mut rec) = self.load(id_hash).await? else {
                 return Ok(());
             };
-            rec.touched_at = touched_at;
-            rec.idle_expires_at = idle_expires_at.min(rec.absolute_expires_at);
+            rec.touch(touched_at, idle_expires_at);
             let json = serde_json::to_string(&rec).map_err(|_| StoreError::new("encode"))?;
             sqlx::query(&format!(
                 "UPDATE {} SET record = $2, expires_at = $3 WHERE id_hash = $1",

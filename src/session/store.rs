@@ -43,6 +43,12 @@ impl SessionRecord {
     pub fn expires_at(&self) -> u64 {
         self.idle_expires_at.min(self.absolute_expires_at)
     }
+    /// Records activity at `touched_at` and slides the idle expiry to `idle_expires_at`,
+    /// never past the absolute expiry.
+    pub fn touch(&mut self, touched_at: u64, idle_expires_at: u64) {
+        self.touched_at = touched_at;
+        self.idle_expires_at = idle_expires_at.min(self.absolute_expires_at);
+    }
     /// True when expired at `now`.
     pub fn is_expired(&self, now: u64) -> bool {
         now >= self.expires_at()
