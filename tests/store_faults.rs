@@ -231,7 +231,7 @@ async fn postgres_outage_fails_closed_and_recovers() {
     );
     let store = PostgresStore::connect_with(
         &proxied,
-        &common::stores::unique("pcfault_"),
+        common::stores::PG_TABLE,
         Duration::from_millis(400),
     )
     .await

@@ -91,8 +91,17 @@ impl PostgresStore {
         Ok(store)
     }
 
+    /// Creates the table and indexes. An advisory lock serialises concurrent starts
+    /// (several instances, or parallel tests): plain `CREATE TABLE IF NOT EXISTS` races
+    /// in PostgreSQL.
     async fn migrate(&self) -> Result<(), StoreError> {
         let t = &self.table;
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+            .bind(format!("portcullis-migrate-{t}"))
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
         sqlx::raw_sql(&format!(
             "CREATE TABLE IF NOT EXISTS {t} (
                 id_hash TEXT PRIMARY KEY,
@@ -102,9 +111,10 @@ impl PostgresStore {
              CREATE INDEX IF NOT EXISTS {t}_subject ON {t} (subject);
              CREATE INDEX IF NOT EXISTS {t}_expires ON {t} (expires_at);"
         ))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(err)?;
+        tx.commit().await.map_err(err)?;
         Ok(())
     }
 

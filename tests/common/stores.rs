@@ -5,6 +5,10 @@ use std::sync::Arc;
 
 use portcullis::session::{MemoryStore, SessionStore};
 
+/// One table for every test run: ids and subjects are unique per run, so runs never
+/// collide, and the shared database does not fill up with per-run tables.
+pub const PG_TABLE: &str = "portcullis_test_sessions";
+
 pub fn unique(prefix: &str) -> String {
     let mut b = [0u8; 6];
     getrandom_fill(&mut b);
@@ -40,7 +44,7 @@ pub async fn all_stores() -> Vec<(&'static str, Arc<dyn SessionStore>)> {
         Ok(url) => {
             let store = portcullis::session::PostgresStore::connect_with(
                 &url,
-                &unique("pctest_"),
+                PG_TABLE,
                 std::time::Duration::from_secs(2),
             )
             .await
