@@ -5,9 +5,9 @@
 //! cargo bench --bench memory
 //! ```
 
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
+mod common;
+
+use common::now_or_never;
 
 use portcullis::jwt::{Algorithm, Issuer, JwtVerifier, KeySet, TokenCache, Validation};
 use portcullis::session::{MemoryStore, NewSession, SessionConfig, SessionManager};
@@ -16,16 +16,6 @@ use portcullis::testing::{TestKey, TokenBuilder, jwks, now};
 fn heap_in_use() -> usize {
     // SAFETY: mallinfo2 only reads allocator statistics.
     unsafe { libc::mallinfo2().uordblks }
-}
-
-fn now_or_never<F: Future>(f: F) -> F::Output {
-    match pin!(f)
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(v) => v,
-        Poll::Pending => panic!("waited"),
-    }
 }
 
 fn per_item(n: usize, f: impl FnOnce(usize) -> Box<dyn std::any::Any>) -> usize {

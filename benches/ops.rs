@@ -6,29 +6,17 @@
 //!
 //! Usage: `ops <operation> <iterations>`; see `OPS` for the names.
 
-use std::future::Future;
+mod common;
+
+use common::{AUD, ISS, now_or_never, token};
+
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 
 use aws_lc_rs::signature::{self as sig, ParsedPublicKey};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use portcullis::jwt::{Issuer, JwtVerifier, TokenCache, Validation};
-use portcullis::testing::{HMAC_SECRET, TestKey, TokenBuilder, now};
-
-const ISS: &str = "https://issuer.bench";
-const AUD: &str = "bench";
-
-fn now_or_never<F: Future>(f: F) -> F::Output {
-    match pin!(f)
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(v) => v,
-        Poll::Pending => panic!("operation waited"),
-    }
-}
+use portcullis::testing::{HMAC_SECRET, TestKey};
 
 fn key(name: &str) -> TestKey {
     match name {
@@ -37,16 +25,6 @@ fn key(name: &str) -> TestKey {
         "ES256" => TestKey::Es256,
         _ => TestKey::EdDsa,
     }
-}
-
-fn token(k: TestKey) -> String {
-    TokenBuilder::new(k)
-        .with_claim("iss", ISS)
-        .with_claim("aud", AUD)
-        .with_claim("roles", serde_json::json!(["admin", "member"]))
-        .with_claim("scope", "posts:read posts:write")
-        .with_claim("exp", now() + 3600 * 24)
-        .sign()
 }
 
 /// An axum app as the load harness builds it, with the credential to send.

@@ -8,10 +8,11 @@
 //! "limit" = aws-lc-rs verify with a pre-parsed key + base64 decode + one JSON parse of
 //! header and claims: what any verifier must at least do.
 
-use std::future::Future;
+mod common;
+
+use common::{AUD, ISS, now_or_never, token};
+
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use aws_lc_rs::signature::{self as sig, ParsedPublicKey};
@@ -22,30 +23,8 @@ use http::Request;
 use portcullis::jwt::{Algorithm, Issuer, JwtVerifier, KeySet, TokenCache, Validation};
 use portcullis::policy::{PolicyInput, Rule};
 use portcullis::session::{MemoryStore, NewSession, SessionConfig, SessionManager};
-use portcullis::testing::{HMAC_SECRET, TestKey, TokenBuilder};
+use portcullis::testing::{HMAC_SECRET, TestKey};
 use portcullis::{AuthContext, Authenticator, Scheme, User, Users, hash_password};
-
-const ISS: &str = "https://issuer.bench";
-const AUD: &str = "bench";
-
-/// Polls a future that never waits (static keys, memory store) to completion.
-fn now_or_never<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => v,
-        Poll::Pending => panic!("benchmarked future waited"),
-    }
-}
-
-fn token(key: TestKey) -> String {
-    TokenBuilder::new(key)
-        .with_claim("iss", ISS)
-        .with_claim("aud", AUD)
-        .with_claim("roles", serde_json::json!(["admin", "member"]))
-        .with_claim("scope", "posts:read posts:write")
-        .with_claim("exp", portcullis::testing::now() + 3600 * 24)
-        .sign()
-}
 
 fn ours(key: TestKey, cache: bool) -> JwtVerifier {
     let v = JwtVerifier::new(Issuer::new(
