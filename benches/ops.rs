@@ -57,14 +57,7 @@ fn router(mode: &str, token: &str) -> (axum::Router, Option<(&'static str, Strin
             let m = SessionManager::new(MemoryStore::new(), SessionConfig::default());
             let cookie =
                 now_or_never(m.login(&http::HeaderMap::new(), NewSession::new("alice"))).unwrap();
-            let pair = cookie
-                .header_value()
-                .to_str()
-                .unwrap()
-                .split(';')
-                .next()
-                .unwrap()
-                .to_owned();
+            let pair = cookie.pair().to_owned();
             let app = axum::Router::new()
                 .route("/", get(subject))
                 .layer(AuthLayer::required(m.authenticator()));

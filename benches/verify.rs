@@ -187,14 +187,7 @@ fn session(c: &mut Criterion) {
             NewSession::new("alice").with_roles(["member"]),
         ))
         .unwrap();
-    let pair = cookie
-        .header_value()
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let pair = cookie.pair().to_owned();
     let parts = Request::builder()
         .header("cookie", pair)
         .body(())

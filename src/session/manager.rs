@@ -110,6 +110,23 @@ impl SessionCookie {
     pub fn header_value(&self) -> &HeaderValue {
         &self.0
     }
+    /// The `name=value` part: what a client sends back in its `Cookie` header.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use portcullis::session::{MemoryStore, NewSession, SessionConfig, SessionManager};
+    /// let m = SessionManager::new(MemoryStore::new(), SessionConfig::default());
+    /// let cookie = m.login(&http::HeaderMap::new(), NewSession::new("alice")).await.unwrap();
+    /// assert!(cookie.pair().starts_with("__Host-session="));
+    /// # });
+    /// ```
+    pub fn pair(&self) -> &str {
+        self.0
+            .to_str()
+            .ok()
+            .and_then(|v| v.split(';').next())
+            .unwrap_or_default()
+    }
 }
 
 impl IntoResponseParts for SessionCookie {

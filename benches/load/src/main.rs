@@ -8,12 +8,12 @@ use std::sync::Arc;
 
 use axum::routing::get;
 use axum::{Router, http::HeaderMap};
+use portcullis::AuthContext;
 use portcullis::AuthLayer;
 use portcullis::basic::{BasicAuth, BasicUser};
 use portcullis::jwt::{BearerAuth, Issuer, JwtVerifier, TokenCache, Validation};
 use portcullis::session::{MemoryStore, NewSession, SessionConfig, SessionManager};
 use portcullis::testing::{TestKey, TokenBuilder, now};
-use portcullis::AuthContext;
 
 const ISS: &str = "https://issuer.load";
 const AUD: &str = "load";
@@ -32,11 +32,18 @@ async fn subject(ctx: AuthContext) -> String {
 }
 
 fn bearer(key: TestKey, cached: bool) -> (Router, String) {
-    let mut v = JwtVerifier::new(Issuer::new(key.key_set(), Validation::new([key.algorithm()]).with_issuer(ISS).with_audience(AUD)));
+    let mut v = JwtVerifier::new(Issuer::new(
+        key.key_set(),
+        Validation::new([key.algorithm()])
+            .with_issuer(ISS)
+            .with_audience(AUD),
+    ));
     if cached {
         v = v.with_token_cache(TokenCache::new());
     }
-    let app = Router::new().route("/", get(subject)).layer(AuthLayer::required(BearerAuth::new("load", v)));
+    let app = Router::new()
+        .route("/", get(subject))
+        .layer(AuthLayer::required(BearerAuth::new("load", v)));
     (app, format!("Authorization: Bearer {}", token(key)))
 }
 
@@ -51,13 +58,25 @@ async fn serve(app: Router, addr: &str) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (mode, addr) = (args[1].clone(), args[2].clone());
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async move {
         let (app, header) = match mode.as_str() {
-            "none" => (Router::new().route("/", get(|| async { "anonymous" })), String::new()),
+            "none" => (
+                Router::new().route("/", get(|| async { "anonymous" })),
+                String::new(),
+            ),
             "basic" => {
-                let basic = BasicAuth::new("load").with_user("alice", BasicUser::plain("alice-password"));
-                (Router::new().route("/", get(subject)).layer(AuthLayer::required(basic)), "Authorization: Basic YWxpY2U6YWxpY2UtcGFzc3dvcmQ=".into())
+                let basic =
+                    BasicAuth::new("load").with_user("alice", BasicUser::plain("alice-password"));
+                (
+                    Router::new()
+                        .route("/", get(subject))
+                        .layer(AuthLayer::required(basic)),
+                    "Authorization: Basic YWxpY2U6YWxpY2UtcGFzc3dvcmQ=".into(),
+                )
             }
             "hs256" => bearer(TestKey::Hs256, false),
             "hs256-cached" => bearer(TestKey::Hs256, true),
@@ -69,9 +88,17 @@ fn main() {
             "eddsa-cached" => bearer(TestKey::EdDsa, true),
             "session" => {
                 let m = SessionManager::new(MemoryStore::new(), SessionConfig::default());
-                let cookie = m.login(&HeaderMap::new(), NewSession::new("alice")).await.unwrap();
-                let pair = cookie.header_value().to_str().unwrap().split(';').next().unwrap().to_owned();
-                (Router::new().route("/", get(subject)).layer(AuthLayer::required(m.authenticator())), format!("Cookie: {pair}"))
+                let cookie = m
+                    .login(&HeaderMap::new(), NewSession::new("alice"))
+                    .await
+                    .unwrap();
+                let pair = cookie.pair().to_owned();
+                (
+                    Router::new()
+                        .route("/", get(subject))
+                        .layer(AuthLayer::required(m.authenticator())),
+                    format!("Cookie: {pair}"),
+                )
             }
             "tower-http-bearer" => peers::tower_http_bearer(),
             "axum-jwt-auth-rs256" => peers::axum_jwt_auth(token(TestKey::Rs256)),

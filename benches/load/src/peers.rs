@@ -15,8 +15,14 @@ use super::{AUD, ISS};
 /// verification. A floor for "checking an Authorization header at all".
 pub fn tower_http_bearer() -> (Router, String) {
     #[allow(deprecated)]
-    let layer = tower_http::validate_request::ValidateRequestHeaderLayer::bearer("static-token-123");
-    (Router::new().route("/", get(|| async { "static" })).layer(layer), "Authorization: Bearer static-token-123".into())
+    let layer =
+        tower_http::validate_request::ValidateRequestHeaderLayer::bearer("static-token-123");
+    (
+        Router::new()
+            .route("/", get(|| async { "static" }))
+            .layer(layer),
+        "Authorization: Bearer static-token-123".into(),
+    )
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -39,10 +45,19 @@ pub fn axum_jwt_auth(token: String) -> (Router, String) {
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_audience(&[AUD]);
     validation.set_issuer(&[ISS]);
-    let decoder = axum_jwt_auth::LocalDecoder::builder().keys(vec![key]).validation(validation).build().unwrap();
-    let state = JwtState { decoder: Arc::new(decoder) };
+    let decoder = axum_jwt_auth::LocalDecoder::builder()
+        .keys(vec![key])
+        .validation(validation)
+        .build()
+        .unwrap();
+    let state = JwtState {
+        decoder: Arc::new(decoder),
+    };
     let app = Router::new()
-        .route("/", get(|c: axum_jwt_auth::Claims<Claims>| async move { c.claims.sub }))
+        .route(
+            "/",
+            get(|c: axum_jwt_auth::Claims<Claims>| async move { c.claims.sub }),
+        )
         .with_state(state);
     (app, format!("Authorization: Bearer {token}"))
 }
@@ -50,15 +65,18 @@ pub fn axum_jwt_auth(token: String) -> (Router, String) {
 /// jwt-authorizer 0.15 (axum 0.7, jsonwebtoken 9 on ring), on its own axum 0.7 server.
 pub async fn jwt_authorizer(addr: &str) {
     use jwt_authorizer::{IntoLayer, JwtAuthorizer, JwtClaims, Validation};
-    let auth: jwt_authorizer::Authorizer<serde_json::Value> = JwtAuthorizer::from_rsa_pem_text(TestKey::Rs256.public_pem())
-        .validation(Validation::new().iss(&[ISS]).aud(&[AUD]))
-        .build()
-        .await
-        .unwrap();
+    let auth: jwt_authorizer::Authorizer<serde_json::Value> =
+        JwtAuthorizer::from_rsa_pem_text(TestKey::Rs256.public_pem())
+            .validation(Validation::new().iss(&[ISS]).aud(&[AUD]))
+            .build()
+            .await
+            .unwrap();
     let app = axum07::Router::new()
         .route(
             "/",
-            axum07::routing::get(|JwtClaims(c): JwtClaims<serde_json::Value>| async move { c["sub"].as_str().unwrap_or("").to_owned() }),
+            axum07::routing::get(|JwtClaims(c): JwtClaims<serde_json::Value>| async move {
+                c["sub"].as_str().unwrap_or("").to_owned()
+            }),
         )
         .layer(auth.into_layer());
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
@@ -120,12 +138,24 @@ pub fn axum_login() -> Router {
     use axum_login::{AuthManagerLayerBuilder, AuthSession, login_required};
     use tower_sessions::{MemoryStore, SessionManagerLayer};
     let backend = Backend {
-        users: Arc::new(HashMap::from([(1, User { id: 1, name: "alice".into(), hash: b"alice-hash".to_vec() })])),
+        users: Arc::new(HashMap::from([(
+            1,
+            User {
+                id: 1,
+                name: "alice".into(),
+                hash: b"alice-hash".to_vec(),
+            },
+        )])),
     };
     let sessions = SessionManagerLayer::new(MemoryStore::default()).with_secure(false);
     let auth = AuthManagerLayerBuilder::new(backend, sessions).build();
     Router::new()
-        .route("/", get(|s: AuthSession<Backend>| async move { s.user.map(|u| u.name).unwrap_or_default() }))
+        .route(
+            "/",
+            get(
+                |s: AuthSession<Backend>| async move { s.user.map(|u| u.name).unwrap_or_default() },
+            ),
+        )
         .route_layer(login_required!(Backend))
         .route(
             "/login",
