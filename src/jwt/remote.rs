@@ -329,6 +329,8 @@ impl RemoteJwks {
             {
                 return None;
             }
+            // A set fetched within the last second (or cooldown, if shorter) is as fresh
+            // as a refetch would be.
             if now.duration_since(seen.fetched_at)
                 < self
                     .inner

@@ -61,16 +61,8 @@ impl fmt::Debug for RedisStore {
 }
 
 fn err(e: redis::RedisError) -> StoreError {
-    StoreError::new(format!("redis: {}", e.kind_str()))
-}
-
-trait KindStr {
-    fn kind_str(&self) -> String;
-}
-impl KindStr for redis::RedisError {
-    fn kind_str(&self) -> String {
-        format!("{:?}", self.kind())
-    }
+    // The kind only: redis error text can echo arguments.
+    StoreError::new(format!("redis: {:?}", e.kind()))
 }
 
 impl RedisStore {
