@@ -37,6 +37,7 @@ pub use jsonwebtoken::{Algorithm, DecodingKey};
 
 pub use self::bearer::BearerAuth;
 pub use self::cache::TokenCache;
+#[cfg(feature = "test-util")]
 pub(crate) use self::crypto::PROVIDER;
 pub use self::crypto::{KeyError, VerifyingKey};
 pub use self::keys::{KeySet, MIN_HMAC_SECRET_BYTES, MIN_RSA_BITS};

@@ -7,7 +7,7 @@ use std::time::Duration;
 use sqlx::Row;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
-use super::store::{SessionRecord, SessionStore, StoreError};
+use super::store::{SessionRecord, SessionStore, StoreError, load_touched};
 use super::unix_now;
 use crate::authenticator::BoxFuture;
 
@@ -138,7 +138,7 @@ impl SessionStore for PostgresStore {
             if self.creates.fetch_add(1, Ordering::Relaxed) % 100 == 99 {
                 self.cleanup_expired().await?;
             }
-            let json = serde_json::to_string(record).map_err(|_| StoreError::new("encode"))?;
+            let json = record.to_json()?;
             sqlx::query(&format!(
                 "INSERT INTO {} (id_hash, subject, record, expires_at) VALUES ($1, $2, $3, $4)",
                 self.table
@@ -171,9 +171,7 @@ impl SessionStore for PostgresStore {
                 None => Ok(None),
                 Some(row) => {
                     let text: String = row.try_get("record").map_err(err)?;
-                    serde_json::from_str(&text)
-                        .map(Some)
-                        .map_err(|_| StoreError::new("corrupt session record"))
+                    SessionRecord::from_json(&text).map(Some)
                 }
             }
         })
@@ -186,11 +184,10 @@ impl SessionStore for PostgresStore {
         idle_expires_at: u64,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            let Some(mut rec) = self.load(id_hash).await? else {
+            let Some(rec) = load_touched(self, id_hash, touched_at, idle_expires_at).await? else {
                 return Ok(());
             };
-            rec.touch(touched_at, idle_expires_at);
-            let json = serde_json::to_string(&rec).map_err(|_| StoreError::new("encode"))?;
+            let json = rec.to_json()?;
             sqlx::query(&format!(
                 "UPDATE {} SET record = $2, expires_at = $3 WHERE id_hash = $1",
                 self.table

@@ -6,7 +6,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
-use super::store::{SessionRecord, SessionStore, StoreError};
+use super::store::{SessionRecord, SessionStore, StoreError, load_touched};
 use crate::authenticator::BoxFuture;
 
 const CREATE: &str = r"
@@ -103,7 +103,7 @@ impl RedisStore {
 impl SessionStore for RedisStore {
     fn create<'a>(&'a self, record: &'a SessionRecord) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            let json = serde_json::to_string(record).map_err(|_| StoreError::new("encode"))?;
+            let json = record.to_json()?;
             let mut conn = self.conn.clone();
             let _: i64 = Script::new(CREATE)
                 .key(self.session_key(&record.id_hash))
@@ -128,9 +128,7 @@ impl SessionStore for RedisStore {
             let v: Option<String> = conn.get(self.session_key(id_hash)).await.map_err(err)?;
             match v {
                 None => Ok(None),
-                Some(s) => serde_json::from_str(&s)
-                    .map(Some)
-                    .map_err(|_| StoreError::new("corrupt session record")),
+                Some(s) => SessionRecord::from_json(&s).map(Some),
             }
         })
     }
@@ -142,11 +140,10 @@ impl SessionStore for RedisStore {
         idle_expires_at: u64,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            let Some(mut rec) = self.load(id_hash).await? else {
+            let Some(rec) = load_touched(self, id_hash, touched_at, idle_expires_at).await? else {
                 return Ok(());
             };
-            rec.touch(touched_at, idle_expires_at);
-            let json = serde_json::to_string(&rec).map_err(|_| StoreError::new("encode"))?;
+            let json = rec.to_json()?;
             let mut conn = self.conn.clone();
             // XX: never resurrect a session deleted meanwhile.
             let _: Option<String> = redis::cmd("SET")

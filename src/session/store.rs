@@ -49,6 +49,16 @@ impl SessionRecord {
         self.touched_at = touched_at;
         self.idle_expires_at = idle_expires_at.min(self.absolute_expires_at);
     }
+    /// JSON for stores that keep records as text (Redis, Postgres).
+    #[cfg(any(feature = "redis", feature = "postgres"))]
+    pub(crate) fn to_json(&self) -> Result<String, StoreError> {
+        serde_json::to_string(self).map_err(|_| StoreError::new("encode"))
+    }
+    #[cfg(any(feature = "redis", feature = "postgres"))]
+    /// The inverse of [`to_json`](Self::to_json); bad text is a store error (503), never a session.
+    pub(crate) fn from_json(text: &str) -> Result<Self, StoreError> {
+        serde_json::from_str(text).map_err(|_| StoreError::new("corrupt session record"))
+    }
     /// True when expired at `now`.
     pub fn is_expired(&self, now: u64) -> bool {
         now >= self.expires_at()
@@ -109,4 +119,20 @@ pub trait SessionStore: Send + Sync + 'static {
         &'a self,
         subject: &'a str,
     ) -> BoxFuture<'a, Result<u64, StoreError>>;
+}
+
+#[cfg(any(feature = "redis", feature = "postgres"))]
+/// Loads a record and applies [`SessionRecord::touch`], for stores whose `touch` is a
+/// read-modify-write; `None` when the record is gone.
+pub(crate) async fn load_touched(
+    store: &impl SessionStore,
+    id_hash: &str,
+    touched_at: u64,
+    idle_expires_at: u64,
+) -> Result<Option<SessionRecord>, StoreError> {
+    let Some(mut rec) = store.load(id_hash).await? else {
+        return Ok(None);
+    };
+    rec.touch(touched_at, idle_expires_at);
+    Ok(Some(rec))
 }
