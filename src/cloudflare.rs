@@ -15,16 +15,16 @@ use std::time::Duration;
 
 use http::HeaderName;
 use http::request::Parts;
-use serde_json::{Map, Value};
 
 use crate::authenticator::Authenticator;
 use crate::challenge::Challenge;
-use crate::context::{AuthContext, PrincipalKind, Scheme};
+use crate::context::{AuthContext, AuthContextBuilder, PrincipalKind, Scheme};
 use crate::cookies::cookie_value;
 use crate::csrf::CsrfGuard;
 use crate::error::AuthError;
 use crate::jwt::{
-    Algorithm, ConfigError, Issuer, JwksOptions, JwtVerifier, RemoteJwks, TokenCache, Validation,
+    Algorithm, ConfigError, Issuer, Json, JwksOptions, JwtVerifier, Object, RemoteJwks, TokenCache,
+    Validation,
 };
 
 /// The header Cloudflare Access sets on every proxied request.
@@ -82,43 +82,43 @@ fn valid_team(team: &str) -> bool {
 }
 
 fn to_context(
-    claims: Map<String, Value>,
+    claims: &Object<'_>,
     service_tokens: &[String],
-) -> Result<AuthContext, AuthError> {
+) -> Result<AuthContextBuilder, AuthError> {
     match claims.get("type") {
-        Some(Value::String(t)) if t == "app" => {}
+        Some(Json::String(t)) if t == "app" => {}
         _ => return Err(AuthError::invalid("cloudflare: token type is not app")),
     }
     let sub = match claims.get("sub") {
-        Some(Value::String(s)) => s.as_str(),
+        Some(Json::String(s)) => s.as_ref(),
         None => "",
         Some(_) => return Err(AuthError::invalid("cloudflare: sub is not a string")),
     };
     let mut builder = if sub.is_empty() {
-        let Some(Value::String(cn)) = claims.get("common_name") else {
+        let Some(Json::String(cn)) = claims.get("common_name") else {
             return Err(AuthError::invalid("cloudflare: no subject"));
         };
         if cn.is_empty() || !service_tokens.iter().any(|t| t == cn) {
             return Err(AuthError::invalid("cloudflare: service token not allowed"));
         }
-        AuthContext::builder(cn.clone(), Scheme::CloudflareAccess)
+        AuthContext::builder(cn.as_ref(), Scheme::CloudflareAccess)
             .with_principal_kind(PrincipalKind::Service)
     } else {
         let mut b = AuthContext::builder(sub, Scheme::CloudflareAccess);
         match claims.get("email") {
-            Some(Value::String(e)) => b = b.with_email(e.clone()),
+            Some(Json::String(e)) => b = b.with_email(e.as_ref()),
             None => {}
             Some(_) => return Err(AuthError::invalid("cloudflare: email is not a string")),
         }
         b
     };
-    if let Some(Value::String(iss)) = claims.get("iss") {
-        builder = builder.with_issuer(iss.clone());
+    if let Some(Json::String(iss)) = claims.get("iss") {
+        builder = builder.with_issuer(iss.as_ref());
     }
-    if let Some(exp) = claims.get("exp").and_then(Value::as_f64) {
-        builder = builder.with_expires_at(exp as u64);
+    if let Some(Json::Number(exp)) = claims.get("exp") {
+        builder = builder.with_expires_at(*exp as u64);
     }
-    Ok(builder.with_claims(claims).build())
+    Ok(builder)
 }
 
 impl CloudflareAccess {

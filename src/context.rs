@@ -7,6 +7,8 @@ use serde::de::DeserializeOwned;
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
+use crate::claims_cell::ClaimsCell;
+
 /// The scheme that produced an [`AuthContext`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -66,7 +68,7 @@ struct Inner {
     issuer: Option<String>,
     expires_at: Option<u64>,
     session_id: Option<String>,
-    claims: Map<String, Value>,
+    claims: ClaimsCell,
 }
 
 /// The authenticated identity of a request, the same for every scheme.
@@ -103,7 +105,7 @@ impl AuthContext {
             issuer: None,
             expires_at: None,
             session_id: None,
-            claims: Map::new(),
+            claims: ClaimsCell::default(),
         })
     }
 
@@ -147,9 +149,10 @@ impl AuthContext {
     pub fn session_id(&self) -> Option<&str> {
         self.0.session_id.as_deref()
     }
-    /// All raw claims (JWT payload, or session data).
+    /// All raw claims (JWT payload, or session data). For a verified token the map is
+    /// built from the payload on the first call, so handlers that never ask pay nothing.
     pub fn claims(&self) -> &Map<String, Value> {
-        &self.0.claims
+        self.0.claims.get()
     }
 
     /// True when the principal holds `role` (exact, case-sensitive match).
@@ -174,7 +177,7 @@ impl AuthContext {
     /// assert_eq!(ctx.claim::<String>("age"), None);
     /// ```
     pub fn claim<T: DeserializeOwned>(&self, name: &str) -> Option<T> {
-        self.0.claims.get(name).and_then(|v| T::deserialize(v).ok())
+        self.claims().get(name).and_then(|v| T::deserialize(v).ok())
     }
 
     /// All claims deserialized into your own struct.
@@ -188,7 +191,7 @@ impl AuthContext {
     /// assert_eq!(mine.plan, "pro");
     /// ```
     pub fn claims_as<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        T::deserialize(Value::Object(self.0.claims.clone()))
+        T::deserialize(Value::Object(self.claims().clone()))
     }
 
     /// `Ok` when the subject is `owner` or holds one of `override_roles`; a ready 403 otherwise.
@@ -342,12 +345,18 @@ impl AuthContextBuilder {
     }
     /// Add one raw claim.
     pub fn with_claim(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
-        self.0.claims.insert(name.into(), value.into());
+        self.0.claims.get_mut().insert(name.into(), value.into());
         self
     }
     /// Replace all raw claims.
     pub fn with_claims(mut self, claims: Map<String, Value>) -> Self {
-        self.0.claims = claims;
+        self.0.claims = ClaimsCell::from_map(claims);
+        self
+    }
+    /// Replace all raw claims with a JSON object that passed the strict parser.
+    #[cfg(feature = "jwt")]
+    pub(crate) fn with_raw_claims(mut self, json: Vec<u8>) -> Self {
+        self.0.claims = ClaimsCell::from_raw(json);
         self
     }
     /// Finish.

@@ -7,6 +7,7 @@ mod authenticator;
 #[cfg(any(feature = "basic", feature = "jwt"))]
 mod basic_scheme;
 mod challenge;
+mod claims_cell;
 mod context;
 #[cfg(any(feature = "session", feature = "cloudflare"))]
 mod cookies;

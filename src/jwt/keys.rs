@@ -6,7 +6,7 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::Value;
 
 use super::crypto::{KeyError, VerifyingKey, parse_alg};
-use super::strict_json::parse_object;
+use super::strict_json::parse_map;
 
 /// Shortest HMAC secret accepted (RFC 7518 §3.2: at least the hash size).
 pub const MIN_HMAC_SECRET_BYTES: usize = 32;
@@ -94,7 +94,7 @@ impl KeySet {
         allowed: &[Algorithm],
         allow_symmetric: bool,
     ) -> Result<Self, KeyError> {
-        let doc = parse_object(json).ok_or(KeyError("JWKS is not a JSON object"))?;
+        let doc = parse_map(json).ok_or(KeyError("JWKS is not a JSON object"))?;
         let Some(Value::Array(items)) = doc.get("keys") else {
             return Err(KeyError("JWKS has no keys array"));
         };

@@ -1,9 +1,8 @@
 //! How verified claims become an [`AuthContext`].
 
-use serde_json::{Map, Value};
-
+use super::strict_json::{Json, Object};
 use super::validation::numeric_date;
-use crate::context::{AuthContext, Scheme};
+use crate::context::{AuthContext, AuthContextBuilder, Scheme};
 use crate::error::AuthError;
 
 /// Which claims fill the context. A name is first looked up as a literal key (so
@@ -73,68 +72,52 @@ impl ClaimsMapping {
         self
     }
 
-    /// Builds the context for verified `claims`.
-    pub(crate) fn to_context(
+    /// Fills a context builder from verified `claims`; the caller attaches the raw claims.
+    pub(crate) fn builder(
         &self,
-        claims: Map<String, Value>,
+        claims: &Object<'_>,
         scheme: Scheme,
-    ) -> Result<AuthContext, AuthError> {
-        let subject = match lookup(&claims, &self.subject) {
-            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+    ) -> Result<AuthContextBuilder, AuthError> {
+        let subject = match claims.lookup(&self.subject) {
+            Some(Json::String(s)) if !s.is_empty() => s.as_ref(),
             _ => return Err(AuthError::invalid("jwt: missing or bad subject claim")),
         };
         let mut b = AuthContext::builder(subject, scheme);
         if let Some(name) = &self.roles
-            && let Some(v) = lookup(&claims, name)
+            && let Some(v) = claims.lookup(name)
         {
             b = b.with_roles(string_list(v, false)?);
         }
-        if let Some(v) = self.scopes.iter().find_map(|n| lookup(&claims, n)) {
+        if let Some(v) = self.scopes.iter().find_map(|n| claims.lookup(n)) {
             b = b.with_scopes(string_list(v, true)?);
         }
         if let Some(name) = &self.tenant {
-            match lookup(&claims, name) {
-                Some(Value::String(s)) => b = b.with_tenant(s.clone()),
+            match claims.lookup(name) {
+                Some(Json::String(s)) => b = b.with_tenant(s.as_ref()),
                 None => {}
                 Some(_) => return Err(AuthError::invalid("jwt: tenant is not a string")),
             }
         }
         if let Some(name) = &self.email {
-            match lookup(&claims, name) {
-                Some(Value::String(s)) => b = b.with_email(s.clone()),
+            match claims.lookup(name) {
+                Some(Json::String(s)) => b = b.with_email(s.as_ref()),
                 None => {}
                 Some(_) => return Err(AuthError::invalid("jwt: email is not a string")),
             }
         }
-        if let Some(Value::String(iss)) = claims.get("iss") {
-            b = b.with_issuer(iss.clone());
+        if let Some(Json::String(iss)) = claims.get("iss") {
+            b = b.with_issuer(iss.as_ref());
         }
-        if let Some(exp) = numeric_date(&claims, "exp")? {
+        if let Some(exp) = numeric_date(claims, "exp")? {
             b = b.with_expires_at(exp as u64);
         }
-        Ok(b.with_claims(claims).build())
+        Ok(b)
     }
 }
 
-/// Literal key first, then a dotted path through nested objects.
-pub(crate) fn lookup<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
-    if let Some(v) = claims.get(name) {
-        return Some(v);
-    }
-    if !name.contains('.') {
-        return None;
-    }
-    let mut parts = name.split('.');
-    let mut cur = claims.get(parts.next()?)?;
-    for p in parts {
-        cur = cur.as_object()?.get(p)?;
-    }
-    Some(cur)
-}
-
-fn string_list(v: &Value, allow_space_separated: bool) -> Result<Vec<String>, AuthError> {
+fn string_list(v: &Json<'_>, allow_space_separated: bool) -> Result<Vec<String>, AuthError> {
     match v {
-        Value::Array(items) => items
+        Json::Array(items) => items
             .iter()
             .map(|i| {
                 i.as_str()
@@ -142,7 +125,7 @@ fn string_list(v: &Value, allow_space_separated: bool) -> Result<Vec<String>, Au
                     .ok_or_else(|| AuthError::invalid("jwt: list claim has a non-string"))
             })
             .collect(),
-        Value::String(s) if allow_space_separated => Ok(s
+        Json::String(s) if allow_space_separated => Ok(s
             .split(' ')
             .filter(|x| !x.is_empty())
             .map(str::to_owned)
@@ -154,10 +137,13 @@ fn string_list(v: &Value, allow_space_separated: bool) -> Result<Vec<String>, Au
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::jwt::strict_json::parse_object;
+    use serde_json::{Value, json};
 
-    fn map(v: Value) -> Map<String, Value> {
-        v.as_object().unwrap().clone()
+    fn ctx(m: &ClaimsMapping, claims: Value) -> Result<AuthContext, AuthError> {
+        let bytes = serde_json::to_vec(&claims).unwrap();
+        let b = m.builder(&parse_object(&bytes).unwrap(), Scheme::Bearer)?;
+        Ok(b.with_raw_claims(bytes).build())
     }
 
     #[test]
@@ -165,16 +151,20 @@ mod tests {
         let m = ClaimsMapping::default()
             .with_roles_claim("realm_access.roles")
             .with_tenant_claim("https://x.io/org");
-        let ctx = m
-            .to_context(
-                map(json!({"sub":"u","realm_access":{"roles":["a","b"]},"scope":"r w","https://x.io/org":"t1","exp":5})),
-                Scheme::Bearer,
-            )
-            .unwrap();
+        let ctx = ctx(
+            &m,
+            json!({"sub":"u","realm_access":{"roles":["a","b"]},"scope":"r w","https://x.io/org":"t1","exp":5}),
+        )
+        .unwrap();
         assert_eq!(ctx.roles(), ["a", "b"]);
         assert_eq!(ctx.scopes(), ["r", "w"]);
         assert_eq!(ctx.tenant(), Some("t1"));
         assert_eq!(ctx.expires_at(), Some(5));
+        assert_eq!(ctx.claims()["realm_access"]["roles"], json!(["a", "b"]));
+        assert_eq!(
+            ctx.claim::<String>("https://x.io/org").as_deref(),
+            Some("t1")
+        );
     }
 
     #[test]
@@ -189,14 +179,9 @@ mod tests {
             json!({"sub":""}),
             json!({"sub":1}),
         ] {
-            assert!(
-                m.to_context(map(bad.clone()), Scheme::Bearer).is_err(),
-                "{bad}"
-            );
+            assert!(ctx(&m, bad.clone()).is_err(), "{bad}");
         }
-        let scp = m
-            .to_context(map(json!({"sub":"u","scp":["a","b"]})), Scheme::Bearer)
-            .unwrap();
+        let scp = ctx(&m, json!({"sub":"u","scp":["a","b"]})).unwrap();
         assert_eq!(scp.scopes(), ["a", "b"]);
     }
 }

@@ -13,7 +13,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::keys::KeySet;
-use super::strict_json::parse_object;
+use super::strict_json::parse_map;
 use crate::error::AuthError;
 
 /// A remote key endpoint could not be configured.
@@ -434,7 +434,7 @@ impl RemoteJwks {
                     None => {
                         let (body, _) = self.get(discovery).await?;
                         let doc =
-                            parse_object(&body).ok_or("discovery document is not a JSON object")?;
+                            parse_map(&body).ok_or("discovery document is not a JSON object")?;
                         if doc.get("issuer").and_then(Value::as_str) != Some(issuer.as_str()) {
                             return Err("discovery issuer does not match the configured issuer");
                         }

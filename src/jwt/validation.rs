@@ -3,7 +3,8 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::Algorithm;
-use serde_json::{Map, Value};
+
+use super::strict_json::{Json, Object};
 
 use crate::error::AuthError;
 
@@ -113,11 +114,7 @@ impl Validation {
     }
 
     /// Validates the registered claims against `now` (seconds since the epoch).
-    pub(crate) fn check_claims(
-        &self,
-        claims: &Map<String, Value>,
-        now: f64,
-    ) -> Result<(), AuthError> {
+    pub(crate) fn check_claims(&self, claims: &Object<'_>, now: f64) -> Result<(), AuthError> {
         let leeway = self.leeway.as_secs_f64();
         let exp =
             numeric_date(claims, "exp")?.ok_or_else(|| AuthError::invalid("jwt: missing exp"))?;
@@ -144,13 +141,13 @@ impl Validation {
             None => {}
         }
         match claims.get("sub") {
-            Some(Value::String(_)) => {}
+            Some(Json::String(_)) => {}
             None if !self.require_sub => {}
             None => return Err(AuthError::invalid("jwt: missing sub")),
             Some(_) => return Err(AuthError::invalid("jwt: sub is not a string")),
         }
         match claims.get("iss") {
-            Some(Value::String(iss)) => {
+            Some(Json::String(iss)) => {
                 if !self.issuers.is_empty() && !self.issuers.iter().any(|i| i == iss) {
                     return Err(AuthError::invalid("jwt: wrong issuer"));
                 }
@@ -172,11 +169,11 @@ impl Validation {
 }
 
 /// `aud` as a list: a string or a non-empty array of strings; other types are errors.
-pub(crate) fn audiences(claims: &Map<String, Value>) -> Result<Option<Vec<&str>>, AuthError> {
+pub(crate) fn audiences<'c>(claims: &'c Object<'_>) -> Result<Option<Vec<&'c str>>, AuthError> {
     match claims.get("aud") {
         None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(vec![s.as_str()])),
-        Some(Value::Array(items)) if !items.is_empty() => items
+        Some(Json::String(s)) => Ok(Some(vec![s.as_ref()])),
+        Some(Json::Array(items)) if !items.is_empty() => items
             .iter()
             .map(|v| {
                 v.as_str()
@@ -189,16 +186,11 @@ pub(crate) fn audiences(claims: &Map<String, Value>) -> Result<Option<Vec<&str>>
 }
 
 /// A NumericDate claim: a finite, non-negative JSON number; other types are errors.
-pub(crate) fn numeric_date(
-    claims: &Map<String, Value>,
-    name: &str,
-) -> Result<Option<f64>, AuthError> {
+pub(crate) fn numeric_date(claims: &Object<'_>, name: &str) -> Result<Option<f64>, AuthError> {
     match claims.get(name) {
         None => Ok(None),
-        Some(Value::Number(n)) => match n.as_f64() {
-            Some(f) if f.is_finite() && f >= 0.0 => Ok(Some(f)),
-            _ => Err(AuthError::invalid("jwt: bad numeric date")),
-        },
+        Some(Json::Number(f)) if f.is_finite() && *f >= 0.0 => Ok(Some(*f)),
+        Some(Json::Number(_)) => Err(AuthError::invalid("jwt: bad numeric date")),
         Some(_) => Err(AuthError::invalid("jwt: date claim is not a number")),
     }
 }
@@ -214,7 +206,8 @@ pub(crate) fn now_secs() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::jwt::strict_json::parse_object;
+    use serde_json::{Map, Value, json};
 
     fn v() -> Validation {
         Validation::new([Algorithm::HS256])
@@ -224,17 +217,22 @@ mod tests {
     fn c(j: serde_json::Value) -> Map<String, Value> {
         j.as_object().unwrap().clone()
     }
+    /// Checks `claims` as the verifier does: serialized, then strictly parsed.
+    fn check(v: &Validation, claims: &Map<String, Value>) -> Result<(), AuthError> {
+        let bytes = serde_json::to_vec(claims).unwrap();
+        v.check_claims(&parse_object(&bytes).unwrap(), NOW)
+    }
     const NOW: f64 = 1_000_000.0;
 
     #[test]
     fn accepts_good() {
         let ok = json!({"sub":"s","iss":"iss","aud":"aud","exp":NOW+60.0,"iat":NOW,"nbf":NOW});
-        assert!(v().check_claims(&c(ok), NOW).is_ok());
+        assert!(check(&v(), &c(ok)).is_ok());
         let arr = json!({"sub":"s","iss":"iss","aud":["x","aud"],"exp":NOW+60.0});
-        assert!(v().check_claims(&c(arr), NOW).is_ok());
+        assert!(check(&v(), &c(arr)).is_ok());
         let skew =
             json!({"sub":"s","iss":"iss","aud":"aud","exp":NOW-10.0,"nbf":NOW+10.0,"iat":NOW+10.0});
-        assert!(v().check_claims(&c(skew), NOW).is_ok());
+        assert!(check(&v(), &c(skew)).is_ok());
     }
 
     #[test]
@@ -270,7 +268,7 @@ mod tests {
             } else {
                 m.insert(k.into(), val.clone());
             }
-            assert!(v().check_claims(&m, NOW).is_err(), "{k}={val}");
+            assert!(check(&v(), &m).is_err(), "{k}={val}");
         }
     }
 
@@ -280,9 +278,9 @@ mod tests {
             .with_max_age(Duration::from_secs(60))
             .with_required_typ("at+jwt");
         let old = json!({"sub":"s","iss":"iss","aud":"aud","exp":NOW+60.0,"iat":NOW-100.0});
-        assert!(v.check_claims(&c(old), NOW).is_err());
+        assert!(check(&v, &c(old)).is_err());
         let no_iat = json!({"sub":"s","iss":"iss","aud":"aud","exp":NOW+60.0});
-        assert!(v.check_claims(&c(no_iat), NOW).is_err());
+        assert!(check(&v, &c(no_iat)).is_err());
         assert!(v.check_typ(Some("at+jwt")).is_ok());
         assert!(v.check_typ(Some("application/AT+JWT")).is_ok());
         assert!(v.check_typ(Some("JWT")).is_err());

@@ -3,15 +3,14 @@
 use std::fmt;
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
-
 use super::cache::{Stamp, TokenCache};
 use super::keys::{KeySet, Lookup};
 use super::mapping::ClaimsMapping;
 use super::remote::RemoteJwks;
-use super::token::{UnverifiedToken, parse};
+use super::strict_json::{Json, Object};
+use super::token::{UnverifiedToken, parse, parse_claims};
 use super::validation::{Validation, now_secs, numeric_date};
-use crate::context::{AuthContext, Scheme};
+use crate::context::{AuthContext, AuthContextBuilder, Scheme};
 use crate::error::AuthError;
 
 /// Default cap on a token's length.
@@ -38,8 +37,9 @@ impl From<RemoteJwks> for KeySource {
     }
 }
 
+/// Maps verified claims to a context builder; the verifier attaches the raw claims.
 pub(crate) type ContextMapper =
-    Arc<dyn Fn(Map<String, Value>) -> Result<AuthContext, AuthError> + Send + Sync>;
+    Arc<dyn Fn(&Object<'_>) -> Result<AuthContextBuilder, AuthError> + Send + Sync>;
 
 #[derive(Clone)]
 enum Mapping {
@@ -189,11 +189,11 @@ impl JwtVerifier {
         &self.issuers
     }
 
-    fn pick(&self, claims: &Map<String, Value>) -> Result<(usize, &Issuer), AuthError> {
+    fn pick(&self, claims: &Object<'_>) -> Result<(usize, &Issuer), AuthError> {
         if self.issuers.len() == 1 {
             return Ok((0, &self.issuers[0]));
         }
-        let Some(Value::String(iss)) = claims.get("iss") else {
+        let Some(Json::String(iss)) = claims.get("iss") else {
             return Err(AuthError::invalid("jwt: missing or bad iss"));
         };
         self.issuers
@@ -224,7 +224,8 @@ impl JwtVerifier {
             return Ok(ctx);
         }
         let parsed = parse(token, self.max_token_bytes)?;
-        let (index, issuer) = self.pick(&parsed.claims)?;
+        let claims = parse_claims(&parsed.payload)?;
+        let (index, issuer) = self.pick(&claims)?;
         if !issuer.validation.algorithms.contains(&parsed.alg) {
             return Err(AuthError::invalid("jwt: algorithm not allowed"));
         }
@@ -233,13 +234,15 @@ impl JwtVerifier {
         // leave an entry marked with the new generation.
         let generation = issuer.generation();
         issuer.check_signature(&parsed).await?;
-        issuer.validation.check_claims(&parsed.claims, now)?;
-        let exp = numeric_date(&parsed.claims, "exp")?.unwrap_or(0.0);
-        let nbf = numeric_date(&parsed.claims, "nbf")?;
-        let ctx = match &issuer.mapping {
-            Mapping::Claims(m) => m.to_context(parsed.claims, issuer.scheme)?,
-            Mapping::Custom(f) => f(parsed.claims)?,
+        issuer.validation.check_claims(&claims, now)?;
+        let exp = numeric_date(&claims, "exp")?.unwrap_or(0.0);
+        let nbf = numeric_date(&claims, "nbf")?;
+        let builder = match &issuer.mapping {
+            Mapping::Claims(m) => m.builder(&claims, issuer.scheme)?,
+            Mapping::Custom(f) => f(&claims)?,
         };
+        drop(claims);
+        let ctx = builder.with_raw_claims(parsed.payload).build();
         if let Some(cache) = &self.cache {
             let stamp = Stamp {
                 exp,
