@@ -22,7 +22,9 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use http::Request;
 use portcullis::jwt::{Algorithm, Issuer, JwtVerifier, KeySet, TokenCache, Validation};
 use portcullis::policy::{PolicyInput, Rule};
-use portcullis::session::{MemoryStore, NewSession, SessionConfig, SessionManager};
+use portcullis::session::{
+    MemoryStore, NewSession, PostgresStore, RedisStore, SessionConfig, SessionManager,
+};
 use portcullis::testing::{HMAC_SECRET, TestKey};
 use portcullis::{AuthContext, Authenticator, Scheme, User, Users, hash_password};
 
@@ -175,29 +177,84 @@ fn now_or_never_blocking(users: &Users) -> bool {
     now_or_never(users.verify("hashed", "pw")).is_some()
 }
 
-fn session(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let manager = SessionManager::new(MemoryStore::new(), SessionConfig::default());
+/// One session lookup (parse the cookie, hash the id, load, expiry checks, context)
+/// through `manager`'s authenticator.
+fn session_lookup(
+    c: &mut Criterion,
+    rt: &tokio::runtime::Runtime,
+    name: &str,
+    manager: SessionManager,
+) {
     let cookie = rt
         .block_on(manager.login(
             &http::HeaderMap::new(),
             NewSession::new("alice").with_roles(["member"]),
         ))
         .unwrap();
-    let pair = cookie.pair().to_owned();
     let parts = Request::builder()
-        .header("cookie", pair)
+        .header("cookie", cookie.pair())
         .body(())
         .unwrap()
         .into_parts()
         .0;
     let auth = manager.authenticator();
-    c.bench_function("session/memory_lookup", |b| {
+    c.bench_function(name, |b| {
         b.iter(|| rt.block_on(auth.authenticate(black_box(&parts))).unwrap())
     });
+    rt.block_on(manager.logout_everywhere("alice")).unwrap();
+}
+
+fn session(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let config = SessionConfig::default;
+    session_lookup(
+        c,
+        &rt,
+        "session/memory_lookup",
+        SessionManager::new(MemoryStore::new(), config()),
+    );
+    // Real servers over loopback, as the tests use them; skipped when the variable is unset.
+    match std::env::var("PORTCULLIS_TEST_REDIS_URL") {
+        Ok(url) => {
+            let store = rt
+                .block_on(RedisStore::connect_with(
+                    &url,
+                    "portcullis-bench:",
+                    Duration::from_secs(2),
+                ))
+                .unwrap();
+            session_lookup(
+                c,
+                &rt,
+                "session/redis_lookup",
+                SessionManager::new(store, config()),
+            );
+        }
+        Err(_) => eprintln!("skipping session/redis_lookup: PORTCULLIS_TEST_REDIS_URL is not set"),
+    }
+    match std::env::var("PORTCULLIS_TEST_POSTGRES_URL") {
+        Ok(url) => {
+            let store = rt
+                .block_on(PostgresStore::connect_with(
+                    &url,
+                    "portcullis_bench_sessions",
+                    Duration::from_secs(2),
+                ))
+                .unwrap();
+            session_lookup(
+                c,
+                &rt,
+                "session/postgres_lookup",
+                SessionManager::new(store, config()),
+            );
+        }
+        Err(_) => {
+            eprintln!("skipping session/postgres_lookup: PORTCULLIS_TEST_POSTGRES_URL is not set")
+        }
+    }
 }
 
 fn policy(c: &mut Criterion) {

@@ -844,3 +844,38 @@ async fn redirects_to_other_hosts_are_not_followed() {
     );
     assert_eq!(probe.runs(), 0);
 }
+
+#[tokio::test]
+async fn token_cache_hits_only_the_exact_token_and_syntax_is_still_checked() {
+    let probe = Probe::default();
+    let v = JwtVerifier::new(Issuer::new(
+        TestKey::Rs256.key_set(),
+        validation(&[Algorithm::RS256]),
+    ))
+    .with_token_cache(TokenCache::new());
+    let app = probe
+        .router("/api/me")
+        .layer(AuthLayer::required(BearerAuth::new("api", v)));
+    let t = token(TestKey::Rs256).sign();
+    assert_eq!(call(&app, &t).await.status, StatusCode::OK);
+    assert_eq!(call(&app, &t).await.status, StatusCode::OK);
+    // Same signature tail (same cache bucket), other bytes: never a hit.
+    let (head, tail) = t.split_at(t.len() - 70);
+    for bad in [
+        format!("x{t}"),
+        format!("{head}~{}", &tail[1..]),
+        format!("{} {}", &head[..10], &t[11..]),
+        format!("{}\"{}", &head[..10], &t[11..]),
+    ] {
+        let a = call(&app, &bad).await;
+        assert!(
+            a.status == StatusCode::BAD_REQUEST || a.status == StatusCode::UNAUTHORIZED,
+            "{bad}: {}",
+            a.status
+        );
+    }
+    // Characters outside b68token are a malformed request, cache or not.
+    let a = call(&app, &format!("{} {}", &head[..10], &t[11..])).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert_eq!(probe.runs(), 2);
+}

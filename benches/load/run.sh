@@ -3,13 +3,21 @@
 # duration. Reports requests/s, p99 latency and server CPU-µs per request; runs the
 # whole list twice, the second time in reverse order, so drift on the VM shows up.
 #
-#   benches/load/run.sh            # DURATION=5 CONNECTIONS=32 by default
+#   benches/load/run.sh            # DURATION=5 CONNECTIONS=32 PASSES=2 by default
+#
+# The session-redis and session-postgres modes need PORTCULLIS_TEST_REDIS_URL and
+# PORTCULLIS_TEST_POSTGRES_URL (skipped when unset). The limit-* modes do the least work
+# any verifier must do (see src/limit.rs). After the raw passes, a summary gives each
+# mode's mean over the passes and its ratios to `none` and to its limit mode.
 set -euo pipefail
 cd "$(dirname "$0")"
 DURATION=${DURATION:-5}
 CONNECTIONS=${CONNECTIONS:-32}
 PORT=${PORT:-39123}
-MODES=${MODES:-"none basic hs256 hs256-cached rs256 rs256-cached es256 es256-cached eddsa eddsa-cached session tower-http-bearer jwt-authorizer-rs256 axum-jwt-auth-rs256 axum-login"}
+PASSES=${PASSES:-2}
+MODES=${MODES:-"none basic limit-hs256 hs256 hs256-cached limit-rs256 rs256 rs256-cached limit-es256 es256 es256-cached limit-eddsa eddsa eddsa-cached session session-redis session-postgres tower-http-bearer jwt-authorizer-rs256 axum-jwt-auth-rs256 axum-login"}
+[ -n "${PORTCULLIS_TEST_REDIS_URL:-}" ] || MODES=$(echo "$MODES" | sed 's/session-redis//')
+[ -n "${PORTCULLIS_TEST_POSTGRES_URL:-}" ] || MODES=$(echo "$MODES" | sed 's/session-postgres//')
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 cargo build --release -q
 BIN=target/release/portcullis-load
@@ -46,7 +54,14 @@ run_mode() {
   printf '%-22s %6s %12s %10s %12.1f %8s\n' "$mode" "$code" "$rps" "$p99" "$(echo "($c1 - $c0) * 1000000 / $TICKS / $reqs" | bc -l)" "${bad:-0}"
 }
 
+RAW=$(mktemp)
 printf '%-22s %6s %12s %10s %12s %8s\n' mode status 'req/s' p99 'cpu-us/req' non-2xx
-for mode in $MODES; do run_mode "$mode"; done
-echo "-- reverse order"
-for mode in $(echo "$MODES" | tr ' ' '\n' | tac); do run_mode "$mode"; done
+for pass in $(seq "$PASSES"); do
+  if [ $((pass % 2)) -eq 1 ]; then order=$MODES; else order=$(echo "$MODES" | tr ' ' '\n' | tac); fi
+  [ "$pass" -gt 1 ] && echo "-- pass $pass$([ $((pass % 2)) -eq 0 ] && echo ', reverse order')"
+  for mode in $order; do run_mode "$mode" | tee -a "$RAW"; done
+done
+echo
+echo "Summary: mean of $PASSES passes; ratios against none, and against the limit mode of the same algorithm"
+awk -f summarize.awk "$RAW"
+rm -f "$RAW"

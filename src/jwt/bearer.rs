@@ -44,7 +44,8 @@ impl BearerAuth {
     }
 }
 
-/// The RFC 6750 `b68token` from `Authorization: Bearer <token>`.
+/// The credential from `Authorization: Bearer <token>`, not yet checked against the
+/// RFC 6750 `b68token` syntax (see [`check_b68token`]).
 pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
     let value = headers
         .get(AUTHORIZATION)
@@ -53,16 +54,23 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
     let token = strip_scheme(value, "bearer")
         .ok_or_else(|| AuthError::malformed("bearer: bad authorization header"))?
         .trim_ascii_end();
+    std::str::from_utf8(token).map_err(|_| AuthError::malformed("bearer: not ascii"))
+}
+
+/// Rejects a token that is not an RFC 6750 `b68token`. Runs before any parsing; a token
+/// cache hit skips it, as the cached token passed it (or the stricter JWS parse) before.
+pub(crate) fn check_b68token(token: &str) -> Result<(), AuthError> {
+    let token = token.as_bytes();
     let body_end = token.iter().rposition(|b| *b != b'=').map_or(0, |i| i + 1);
-    // One table lookup per byte: this runs on every request, cached or not.
     let valid = body_end > 0
         && token[..body_end]
             .iter()
             .fold(true, |ok, b| ok & B68TOKEN[usize::from(*b)]);
-    if !valid {
-        return Err(AuthError::malformed("bearer: token has invalid characters"));
+    if valid {
+        Ok(())
+    } else {
+        Err(AuthError::malformed("bearer: token has invalid characters"))
     }
-    std::str::from_utf8(token).map_err(|_| AuthError::malformed("bearer: not ascii"))
 }
 
 /// Bytes allowed in an RFC 6750 `b68token` (before its trailing `=` padding).
@@ -96,6 +104,10 @@ impl Authenticator for BearerAuth {
     }
     async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
         let token = bearer_token(&parts.headers)?;
-        self.verifier.verify(token).await
+        if let Some(ctx) = self.verifier.cached(token) {
+            return Ok(ctx);
+        }
+        check_b68token(token)?;
+        self.verifier.verify_uncached(token).await
     }
 }

@@ -205,23 +205,37 @@ impl JwtVerifier {
 
     /// Verifies `token` and returns its context.
     pub async fn verify(&self, token: &str) -> Result<AuthContext, AuthError> {
+        match self.cached(token) {
+            Some(ctx) => Ok(ctx),
+            None => self.verify_uncached(token).await,
+        }
+    }
+
+    /// The context of `token` when the token cache holds it, still valid under the
+    /// current keys. A hit means `token` equals, byte for byte, a token this verifier
+    /// already verified in full.
+    pub(crate) fn cached(&self, token: &str) -> Option<AuthContext> {
+        let cache = self.cache.as_ref()?;
+        if token.len() > self.max_token_bytes {
+            return None;
+        }
+        cache.get(
+            token,
+            |i| self.issuers.get(i).map_or(u64::MAX, Issuer::generation),
+            now_secs(),
+            |i| {
+                self.issuers
+                    .get(i)
+                    .map_or(0.0, |x| x.validation.leeway.as_secs_f64())
+            },
+        )
+    }
+
+    /// Verifies `token` in full (no cache lookup) and caches the result.
+    pub(crate) async fn verify_uncached(&self, token: &str) -> Result<AuthContext, AuthError> {
         let now = now_secs();
         if token.len() > self.max_token_bytes {
             return Err(AuthError::invalid("jwt: token too large"));
-        }
-        if let Some(cache) = &self.cache
-            && let Some(ctx) = cache.get(
-                token,
-                |i| self.issuers.get(i).map_or(u64::MAX, Issuer::generation),
-                now,
-                |i| {
-                    self.issuers
-                        .get(i)
-                        .map_or(0.0, |x| x.validation.leeway.as_secs_f64())
-                },
-            )
-        {
-            return Ok(ctx);
         }
         let parsed = parse(token, self.max_token_bytes)?;
         let claims = parse_claims(&parsed.payload)?;

@@ -53,20 +53,21 @@ impl Authenticator for SessionAuth {
         let id = cfg
             .id_from_cookie(raw)
             .ok_or_else(|| AuthError::invalid("session: malformed cookie"))?;
-        let id_hash = hash_id(&id);
+        let id_hash = hash_id(id);
+        let id_hash = id_hash.as_str();
         let rec = m
-            .timed(m.store.load(&id_hash))
+            .timed(m.store.load(id_hash))
             .await?
             .ok_or_else(|| AuthError::invalid("session: unknown"))?;
         let now = unix_now();
         if rec.is_expired(now) {
-            let _ = m.timed(m.store.delete(&id_hash)).await;
+            let _ = m.timed(m.store.delete(id_hash)).await;
             return Err(AuthError::invalid("session: expired"));
         }
         let mut idle = rec.idle_expires_at;
         if now.saturating_sub(rec.touched_at) >= cfg.touch_interval.as_secs() {
             idle = (now + cfg.idle_timeout.as_secs()).min(rec.absolute_expires_at);
-            m.timed(m.store.touch(&id_hash, now, idle)).await?;
+            m.timed(m.store.touch(id_hash, now, idle)).await?;
         }
         let mut b = AuthContext::builder(rec.subject, Scheme::Session)
             .with_roles(rec.roles)

@@ -172,7 +172,7 @@ impl SessionConfig {
     }
 
     /// The raw session id from a cookie value (signature checked when signing is on).
-    pub(crate) fn id_from_cookie(&self, raw: &str) -> Option<String> {
+    pub(crate) fn id_from_cookie<'a>(&self, raw: &'a str) -> Option<&'a str> {
         if raw.len() > self.max_cookie_bytes {
             return None;
         }
@@ -182,10 +182,10 @@ impl SessionConfig {
                 let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
                 // verify_slice compares in constant time.
                 self.mac(key, id).verify_slice(&tag).ok()?;
-                id.to_owned()
+                id
             }
-            None => raw.to_owned(),
+            None => raw,
         };
-        super::id::is_well_formed(&id).then_some(id)
+        super::id::is_well_formed(id).then_some(id)
     }
 }

@@ -1,8 +1,10 @@
 //! [`SessionManager`] and the [`Sessions`] extractor: log in, log out, rotate, log out everywhere.
 
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, poll_fn};
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use axum::extract::FromRequestParts;
@@ -14,7 +16,7 @@ use serde_json::{Map, Value};
 
 use super::auth::SessionAuth;
 use super::config::SessionConfig;
-use super::id::{hash_id, new_id};
+use super::id::{IdHash, hash_id, new_id};
 use super::store::{SessionRecord, SessionStore, StoreError};
 use super::unix_now;
 use crate::cookies::cookie_value;
@@ -173,16 +175,24 @@ impl SessionManager {
         &self,
         f: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, AuthError> {
-        match tokio::time::timeout(self.config.store_timeout, f).await {
+        let mut f = pin!(f);
+        // A store that answers at once (the memory store) never arms a timer. The first
+        // poll gets this task's waker, so a pending store is woken as usual.
+        let first = poll_fn(|cx| Poll::Ready(f.as_mut().poll(cx))).await;
+        let result = match first {
+            Poll::Ready(r) => Ok(r),
+            Poll::Pending => tokio::time::timeout(self.config.store_timeout, f).await,
+        };
+        match result {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(unavailable(e)),
             Err(_) => Err(unavailable(StoreError::new("timed out"))),
         }
     }
 
-    fn current_id_hash(&self, headers: &HeaderMap) -> Option<String> {
+    fn current_id_hash(&self, headers: &HeaderMap) -> Option<IdHash> {
         let raw = cookie_value(headers, &self.config.cookie_name).ok()??;
-        self.config.id_from_cookie(raw).map(|id| hash_id(&id))
+        self.config.id_from_cookie(raw).map(hash_id)
     }
 
     async fn start(
@@ -194,7 +204,7 @@ impl SessionManager {
         let id = new_id().map_err(unavailable)?;
         let absolute = absolute_expires_at.unwrap_or(now + self.config.absolute_timeout.as_secs());
         let record = SessionRecord {
-            id_hash: hash_id(&id),
+            id_hash: hash_id(&id).as_str().to_owned(),
             subject: new.subject,
             roles: new.roles,
             tenant: new.tenant,
@@ -221,7 +231,7 @@ impl SessionManager {
         new: NewSession,
     ) -> Result<SessionCookie, AuthError> {
         if let Some(old) = self.current_id_hash(request_headers) {
-            self.timed(self.store.delete(&old)).await?;
+            self.timed(self.store.delete(old.as_str())).await?;
         }
         self.start(new, None).await
     }
@@ -229,7 +239,7 @@ impl SessionManager {
     /// Logs out: deletes the session server-side and clears the cookie (same attributes).
     pub async fn logout(&self, request_headers: &HeaderMap) -> Result<SessionCookie, AuthError> {
         if let Some(old) = self.current_id_hash(request_headers) {
-            self.timed(self.store.delete(&old)).await?;
+            self.timed(self.store.delete(old.as_str())).await?;
         }
         HeaderValue::from_str(&self.config.removal_cookie())
             .map(SessionCookie)
@@ -242,11 +252,11 @@ impl SessionManager {
             .current_id_hash(request_headers)
             .ok_or_else(|| AuthError::invalid("session: no session to rotate"))?;
         let rec = self
-            .timed(self.store.load(&old))
+            .timed(self.store.load(old.as_str()))
             .await?
             .filter(|r| !r.is_expired(unix_now()))
             .ok_or_else(|| AuthError::invalid("session: unknown or expired"))?;
-        self.timed(self.store.delete(&old)).await?;
+        self.timed(self.store.delete(old.as_str())).await?;
         let mut new = NewSession::new(rec.subject).with_roles(rec.roles);
         new.tenant = rec.tenant;
         new.email = rec.email;

@@ -5,6 +5,7 @@
 //! `GET /` on a single-threaded runtime and answers with the caller's subject.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::routing::get;
 use axum::{Router, http::HeaderMap};
@@ -12,7 +13,9 @@ use portcullis::AuthContext;
 use portcullis::AuthLayer;
 use portcullis::basic::{BasicAuth, BasicUser};
 use portcullis::jwt::{BearerAuth, Issuer, JwtVerifier, TokenCache, Validation};
-use portcullis::session::{MemoryStore, NewSession, SessionConfig, SessionManager};
+use portcullis::session::{
+    MemoryStore, NewSession, PostgresStore, RedisStore, SessionConfig, SessionManager, SessionStore,
+};
 use portcullis::testing::{TestKey, TokenBuilder, now};
 
 const ISS: &str = "https://issuer.load";
@@ -47,7 +50,28 @@ fn bearer(key: TestKey, cached: bool) -> (Router, String) {
     (app, format!("Authorization: Bearer {}", token(key)))
 }
 
+mod limit;
 mod peers;
+
+/// A session server on `store`, with one logged-in session's cookie as the header.
+async fn session<S: SessionStore>(store: S) -> (Router, String) {
+    let m = SessionManager::new(store, SessionConfig::default());
+    let cookie = m
+        .login(&HeaderMap::new(), NewSession::new("alice"))
+        .await
+        .unwrap();
+    let pair = cookie.pair().to_owned();
+    (
+        Router::new()
+            .route("/", get(subject))
+            .layer(AuthLayer::required(m.authenticator())),
+        format!("Cookie: {pair}"),
+    )
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"))
+}
 
 async fn serve(app: Router, addr: &str) {
     let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
@@ -86,19 +110,32 @@ fn main() {
             "es256-cached" => bearer(TestKey::Es256, true),
             "eddsa" => bearer(TestKey::EdDsa, false),
             "eddsa-cached" => bearer(TestKey::EdDsa, true),
-            "session" => {
-                let m = SessionManager::new(MemoryStore::new(), SessionConfig::default());
-                let cookie = m
-                    .login(&HeaderMap::new(), NewSession::new("alice"))
-                    .await
-                    .unwrap();
-                let pair = cookie.pair().to_owned();
-                (
-                    Router::new()
-                        .route("/", get(subject))
-                        .layer(AuthLayer::required(m.authenticator())),
-                    format!("Cookie: {pair}"),
+            "limit-hs256" => limit::limit(TestKey::Hs256),
+            "limit-rs256" => limit::limit(TestKey::Rs256),
+            "limit-es256" => limit::limit(TestKey::Es256),
+            "limit-eddsa" => limit::limit(TestKey::EdDsa),
+            "session" => session(MemoryStore::new()).await,
+            "session-redis" => {
+                let url = env("PORTCULLIS_TEST_REDIS_URL");
+                session(
+                    RedisStore::connect_with(&url, "portcullis-load:", Duration::from_secs(2))
+                        .await
+                        .unwrap(),
                 )
+                .await
+            }
+            "session-postgres" => {
+                let url = env("PORTCULLIS_TEST_POSTGRES_URL");
+                session(
+                    PostgresStore::connect_with(
+                        &url,
+                        "portcullis_load_sessions",
+                        Duration::from_secs(2),
+                    )
+                    .await
+                    .unwrap(),
+                )
+                .await
             }
             "tower-http-bearer" => peers::tower_http_bearer(),
             "axum-jwt-auth-rs256" => peers::axum_jwt_auth(token(TestKey::Rs256)),
