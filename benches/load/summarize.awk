@@ -1,18 +1,22 @@
 # Input: run.sh raw lines (mode status req/s p99 cpu-us/req non-2xx), several passes.
-# Output: per mode the mean req/s, p99 (ms) and CPU-µs per request, ratios to `none`,
-# and for uncached JWT modes the CPU ratio to the limit mode of the same algorithm.
+# Output per mode: mean req/s, p99 (ms) and server CPU-µs per request over the passes;
+# ratios to `none`; to `none-as-<mode>` (the no-auth app sent the identical request, so
+# the credential's bytes cancel out); and, for uncached JWT modes, the CPU ratio to the
+# `limit-<alg>` mode (the least work any verifier must do, in the same server loop).
 function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+function ratio(a, b) { return b > 0 ? sprintf("%.2f", a / b) : "" }
 {
   if (!($1 in n)) order[++count] = $1
   n[$1]++; rps[$1] += $3; p99[$1] += ms($4); cpu[$1] += $5
 }
 END {
-  printf "%-22s %10s %7s %9s %7s %10s %7s %9s\n", "mode", "req/s", "x none", "p99 ms", "x none", "cpu-us/req", "x none", "x limit"
-  nr = rps["none"] / n["none"]; np = p99["none"] / n["none"]; nc = cpu["none"] / n["none"]
+  for (m in n) { rps[m] /= n[m]; p99[m] /= n[m]; cpu[m] /= n[m] }
+  printf "%-24s %9s %7s %8s %7s %7s | %9s %9s %9s | %9s\n", "mode", "req/s", "x none", "p99 ms", "x none", "cpu-us", "same-req:", "req/s x", "p99 x", "cpu x lim"
   for (i = 1; i <= count; i++) {
-    m = order[i]; r = rps[m] / n[m]; p = p99[m] / n[m]; c = cpu[m] / n[m]
-    lim = "limit-" m; lr = ""
-    if (lim in n) lr = sprintf("%.2f", c / (cpu[lim] / n[lim]))
-    printf "%-22s %10.0f %7.2f %9.2f %7.2f %10.1f %7.2f %9s\n", m, r, r / nr, p, p / np, c, c / nc, lr
+    m = order[i]; same = "none-as-" m; lim = "limit-" m
+    sr = ""; sp = ""; lr = ""
+    if (same in n) { sr = ratio(rps[m], rps[same]); sp = ratio(p99[m], p99[same]) }
+    if (lim in n) lr = ratio(cpu[m], cpu[lim])
+    printf "%-24s %9.0f %7.2f %8.2f %7.2f %7.1f | %9s %9s %9s | %9s\n", m, rps[m], rps[m] / rps["none"], p99[m], p99[m] / p99["none"], cpu[m], "", sr, sp, lr
   }
 }

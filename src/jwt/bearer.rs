@@ -44,9 +44,9 @@ impl BearerAuth {
     }
 }
 
-/// The credential from `Authorization: Bearer <token>`, not yet checked against the
-/// RFC 6750 `b68token` syntax (see [`check_b68token`]).
-pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
+/// The credential bytes from `Authorization: Bearer <token>`, not yet checked against
+/// the RFC 6750 `b68token` syntax (see [`b68token`]).
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<&[u8], AuthError> {
     let value = headers
         .get(AUTHORIZATION)
         .ok_or_else(AuthError::missing)?
@@ -54,23 +54,23 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
     let token = strip_scheme(value, "bearer")
         .ok_or_else(|| AuthError::malformed("bearer: bad authorization header"))?
         .trim_ascii_end();
-    std::str::from_utf8(token).map_err(|_| AuthError::malformed("bearer: not ascii"))
+    Ok(token)
 }
 
-/// Rejects a token that is not an RFC 6750 `b68token`. Runs before any parsing; a token
-/// cache hit skips it, as the cached token passed it (or the stricter JWS parse) before.
-pub(crate) fn check_b68token(token: &str) -> Result<(), AuthError> {
-    let token = token.as_bytes();
+/// The token as text when it is an RFC 6750 `b68token`, an error otherwise. Runs before
+/// any parsing; a token cache hit skips it, as the cached token passed it (or the
+/// stricter JWS parse) before.
+pub(crate) fn b68token(token: &[u8]) -> Result<&str, AuthError> {
     let body_end = token.iter().rposition(|b| *b != b'=').map_or(0, |i| i + 1);
     let valid = body_end > 0
         && token[..body_end]
             .iter()
             .fold(true, |ok, b| ok & B68TOKEN[usize::from(*b)]);
-    if valid {
-        Ok(())
-    } else {
-        Err(AuthError::malformed("bearer: token has invalid characters"))
+    if !valid {
+        return Err(AuthError::malformed("bearer: token has invalid characters"));
     }
+    // All ASCII by now, so this cannot fail.
+    std::str::from_utf8(token).map_err(|_| AuthError::malformed("bearer: not ascii"))
 }
 
 /// Bytes allowed in an RFC 6750 `b68token` (before its trailing `=` padding).
@@ -107,7 +107,6 @@ impl Authenticator for BearerAuth {
         if let Some(ctx) = self.verifier.cached(token) {
             return Ok(ctx);
         }
-        check_b68token(token)?;
-        self.verifier.verify_uncached(token).await
+        self.verifier.verify_uncached(b68token(token)?).await
     }
 }

@@ -205,7 +205,7 @@ impl JwtVerifier {
 
     /// Verifies `token` and returns its context.
     pub async fn verify(&self, token: &str) -> Result<AuthContext, AuthError> {
-        match self.cached(token) {
+        match self.cached(token.as_bytes()) {
             Some(ctx) => Ok(ctx),
             None => self.verify_uncached(token).await,
         }
@@ -214,7 +214,7 @@ impl JwtVerifier {
     /// The context of `token` when the token cache holds it, still valid under the
     /// current keys. A hit means `token` equals, byte for byte, a token this verifier
     /// already verified in full.
-    pub(crate) fn cached(&self, token: &str) -> Option<AuthContext> {
+    pub(crate) fn cached(&self, token: &[u8]) -> Option<AuthContext> {
         let cache = self.cache.as_ref()?;
         if token.len() > self.max_token_bytes {
             return None;

@@ -4,7 +4,6 @@
 //! to send) or `LOGIN` (POST /login for a session cookie), then `READY`. Every mode serves
 //! `GET /` on a single-threaded runtime and answers with the caller's subject.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::routing::get;
@@ -79,6 +78,76 @@ async fn serve(app: Router, addr: &str) {
     axum::serve(listener, app).await.expect("serve");
 }
 
+/// The app and the credential header (empty when none) for `mode`.
+async fn setup(mode: &str) -> (Router, String) {
+    if let Some(inner) = mode.strip_prefix("none-as-") {
+        // The no-auth app receiving the very request `inner` receives (same header bytes):
+        // the baseline that isolates the layer from the cost of carrying a credential.
+        let (_, header) = Box::pin(setup(inner)).await;
+        let (app, _) = Box::pin(setup("none")).await;
+        return (app, header);
+    }
+    match mode {
+        "none" => (
+            // An owned body, like the authenticated handlers' subject: only auth differs.
+            Router::new().route("/", get(|| async { String::from("anonymous") })),
+            String::new(),
+        ),
+        "basic" => {
+            let basic =
+                BasicAuth::new("load").with_user("alice", BasicUser::plain("alice-password"));
+            (
+                Router::new()
+                    .route("/", get(subject))
+                    .layer(AuthLayer::required(basic)),
+                "Authorization: Basic YWxpY2U6YWxpY2UtcGFzc3dvcmQ=".into(),
+            )
+        }
+        "hs256" => bearer(TestKey::Hs256, false),
+        "hs256-cached" => bearer(TestKey::Hs256, true),
+        "rs256" => bearer(TestKey::Rs256, false),
+        "rs256-cached" => bearer(TestKey::Rs256, true),
+        "es256" => bearer(TestKey::Es256, false),
+        "es256-cached" => bearer(TestKey::Es256, true),
+        "eddsa" => bearer(TestKey::EdDsa, false),
+        "eddsa-cached" => bearer(TestKey::EdDsa, true),
+        "limit-hs256" => limit::limit(TestKey::Hs256),
+        "limit-rs256" => limit::limit(TestKey::Rs256),
+        "limit-es256" => limit::limit(TestKey::Es256),
+        "limit-eddsa" => limit::limit(TestKey::EdDsa),
+        "session" => session(MemoryStore::new()).await,
+        "session-redis" => {
+            let url = env("PORTCULLIS_TEST_REDIS_URL");
+            session(
+                RedisStore::connect_with(&url, "portcullis-load:", Duration::from_secs(2))
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+        "session-postgres" => {
+            let url = env("PORTCULLIS_TEST_POSTGRES_URL");
+            session(
+                PostgresStore::connect_with(
+                    &url,
+                    "portcullis_load_sessions",
+                    Duration::from_secs(2),
+                )
+                .await
+                .unwrap(),
+            )
+            .await
+        }
+        "tower-http-bearer" => peers::tower_http_bearer(),
+        "axum-jwt-auth-rs256" => peers::axum_jwt_auth(token(TestKey::Rs256)),
+        "axum-login" => {
+            println!("LOGIN");
+            (peers::axum_login(), String::new())
+        }
+        other => panic!("unknown mode {other}"),
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (mode, addr) = (args[1].clone(), args[2].clone());
@@ -87,74 +156,16 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async move {
-        let (app, header) = match mode.as_str() {
-            "none" => (
-                Router::new().route("/", get(|| async { "anonymous" })),
-                String::new(),
-            ),
-            "basic" => {
-                let basic =
-                    BasicAuth::new("load").with_user("alice", BasicUser::plain("alice-password"));
-                (
-                    Router::new()
-                        .route("/", get(subject))
-                        .layer(AuthLayer::required(basic)),
-                    "Authorization: Basic YWxpY2U6YWxpY2UtcGFzc3dvcmQ=".into(),
-                )
-            }
-            "hs256" => bearer(TestKey::Hs256, false),
-            "hs256-cached" => bearer(TestKey::Hs256, true),
-            "rs256" => bearer(TestKey::Rs256, false),
-            "rs256-cached" => bearer(TestKey::Rs256, true),
-            "es256" => bearer(TestKey::Es256, false),
-            "es256-cached" => bearer(TestKey::Es256, true),
-            "eddsa" => bearer(TestKey::EdDsa, false),
-            "eddsa-cached" => bearer(TestKey::EdDsa, true),
-            "limit-hs256" => limit::limit(TestKey::Hs256),
-            "limit-rs256" => limit::limit(TestKey::Rs256),
-            "limit-es256" => limit::limit(TestKey::Es256),
-            "limit-eddsa" => limit::limit(TestKey::EdDsa),
-            "session" => session(MemoryStore::new()).await,
-            "session-redis" => {
-                let url = env("PORTCULLIS_TEST_REDIS_URL");
-                session(
-                    RedisStore::connect_with(&url, "portcullis-load:", Duration::from_secs(2))
-                        .await
-                        .unwrap(),
-                )
-                .await
-            }
-            "session-postgres" => {
-                let url = env("PORTCULLIS_TEST_POSTGRES_URL");
-                session(
-                    PostgresStore::connect_with(
-                        &url,
-                        "portcullis_load_sessions",
-                        Duration::from_secs(2),
-                    )
-                    .await
-                    .unwrap(),
-                )
-                .await
-            }
-            "tower-http-bearer" => peers::tower_http_bearer(),
-            "axum-jwt-auth-rs256" => peers::axum_jwt_auth(token(TestKey::Rs256)),
-            "axum-login" => {
-                println!("LOGIN");
-                (peers::axum_login(), String::new())
-            }
-            "jwt-authorizer-rs256" => {
-                let t = token(TestKey::Rs256);
-                println!("HEADER Authorization: Bearer {t}");
-                peers::jwt_authorizer(&addr).await;
-                return;
-            }
-            other => panic!("unknown mode {other}"),
-        };
+        if mode == "jwt-authorizer-rs256" {
+            let t = token(TestKey::Rs256);
+            println!("HEADER Authorization: Bearer {t}");
+            peers::jwt_authorizer(&addr).await;
+            return;
+        }
+        let (app, header) = setup(&mode).await;
         if !header.is_empty() {
             println!("HEADER {header}");
         }
-        let _ = Arc::new(());
         serve(app, &addr).await;
     });
 }
