@@ -2,9 +2,10 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use axum::response::Response;
+use futures_util::future::Either;
 use http::header::{ACCESS_CONTROL_REQUEST_METHOD, AUTHORIZATION};
 use http::request::Parts;
 use http::{Method, Request};
@@ -215,6 +216,50 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// [`decide`](Self::decide) as a `'static` future that owns what it needs.
+    fn decide_owned(self: Arc<Self>, parts: Parts) -> BoxFuture<'static, (Parts, Decision)> {
+        Box::pin(async move {
+            let decision = self.decide(&parts).await;
+            (parts, decision)
+        })
+    }
+
+    /// Acts on a decision: the parts to pass on (with the context inserted), or the
+    /// error response.
+    fn apply(&self, mut parts: Parts, decision: Decision) -> Outcome {
+        match decision {
+            Decision::Pass => Outcome::Forward(parts),
+            Decision::Insert(ctx) => {
+                parts.extensions.insert(ctx);
+                Outcome::Forward(parts)
+            }
+            Decision::Reject(err) => {
+                tracing::debug!(
+                    kind = err.kind().code(),
+                    reason = err.reason(),
+                    method = %parts.method,
+                    path = parts.uri.path(),
+                    "request rejected"
+                );
+                Outcome::Respond(self.responder.respond(&err, &parts))
+            }
+        }
+    }
+}
+
+/// What [`Shared::apply`] leaves to do.
+enum Outcome {
+    /// Call the inner service with these parts.
+    Forward(Parts),
+    /// Answer with this response.
+    Respond(Response),
+}
+
+/// The future of [`AuthService`]: the inner service's own future when authentication
+/// finished without waiting, a boxed one otherwise.
+pub type AuthFuture<F, E> = Either<F, BoxFuture<'static, Result<Response, E>>>;
+
 impl<S, B> Service<Request<B>> for AuthService<S>
 where
     S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
@@ -223,35 +268,39 @@ where
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = BoxFuture<'static, Result<Response, S::Error>>;
+    type Future = AuthFuture<S::Future, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
+        let (parts, body) = req.into_parts();
+        let mut decide = self.shared.clone().decide_owned(parts);
+        // Most requests need no waiting (token cache hits, memory sessions, Basic with
+        // plain secrets): poll once here and call the inner service directly, without
+        // cloning it or boxing a second future. A pending authenticator is polled again,
+        // with the task's waker, by the boxed future below.
+        if let Poll::Ready((parts, decision)) = decide
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        {
+            return match self.shared.apply(parts, decision) {
+                Outcome::Forward(parts) => {
+                    Either::Left(self.inner.call(Request::from_parts(parts, body)))
+                }
+                Outcome::Respond(response) => Either::Right(Box::pin(async move { Ok(response) })),
+            };
+        }
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let shared = self.shared.clone();
-        Box::pin(async move {
-            let (mut parts, body) = req.into_parts();
-            match shared.decide(&parts).await {
-                Decision::Pass => {}
-                Decision::Insert(ctx) => {
-                    parts.extensions.insert(ctx);
-                }
-                Decision::Reject(err) => {
-                    tracing::debug!(
-                        kind = err.kind().code(),
-                        reason = err.reason(),
-                        method = %parts.method,
-                        path = parts.uri.path(),
-                        "request rejected"
-                    );
-                    return Ok(shared.responder.respond(&err, &parts));
-                }
+        Either::Right(Box::pin(async move {
+            let (parts, decision) = decide.await;
+            match shared.apply(parts, decision) {
+                Outcome::Forward(parts) => inner.call(Request::from_parts(parts, body)).await,
+                Outcome::Respond(response) => Ok(response),
             }
-            inner.call(Request::from_parts(parts, body)).await
-        })
+        }))
     }
 }

@@ -36,7 +36,7 @@ pub use challenge::Challenge;
 pub use context::{AuthContext, AuthContextBuilder, PrincipalKind, Scheme};
 pub use csrf::CsrfGuard;
 pub use error::{AuthError, ErrorKind};
-pub use layer::{AuthLayer, AuthService, DEFAULT_MAX_CREDENTIAL_BYTES, Mode};
+pub use layer::{AuthFuture, AuthLayer, AuthService, DEFAULT_MAX_CREDENTIAL_BYTES, Mode};
 pub use responder::{ErrorResponder, JsonResponder, LoginRedirect};
 #[cfg(any(feature = "basic", feature = "session"))]
 pub use users::{PasswordError, User, Users, hash_password};

@@ -50,6 +50,29 @@ fn bearer(key: TestKey, cached: bool) -> (Router, String) {
 }
 
 mod limit;
+
+/// An authenticator that does no work: hands out one prebuilt context. Measures the
+/// fixed cost of `AuthLayer`, the context in the extensions and the extractor.
+#[derive(Clone)]
+struct Floor(AuthContext);
+
+impl portcullis::Authenticator for Floor {
+    fn scheme(&self) -> portcullis::Scheme {
+        portcullis::Scheme::Custom
+    }
+    fn challenge(&self) -> Option<portcullis::Challenge> {
+        None
+    }
+    fn detect(&self, _: &axum::http::request::Parts) -> bool {
+        true
+    }
+    async fn authenticate(
+        &self,
+        _: &axum::http::request::Parts,
+    ) -> Result<AuthContext, portcullis::AuthError> {
+        Ok(self.0.clone())
+    }
+}
 mod peers;
 
 /// A session server on `store`, with one logged-in session's cookie as the header.
@@ -111,6 +134,14 @@ async fn setup(mode: &str) -> (Router, String) {
         "es256-cached" => bearer(TestKey::Es256, true),
         "eddsa" => bearer(TestKey::EdDsa, false),
         "eddsa-cached" => bearer(TestKey::EdDsa, true),
+        "floor" => (
+            Router::new()
+                .route("/", get(subject))
+                .layer(AuthLayer::required(Floor(
+                    AuthContext::builder("alice", portcullis::Scheme::Custom).build(),
+                ))),
+            String::new(),
+        ),
         "limit-hs256" => limit::limit(TestKey::Hs256),
         "limit-rs256" => limit::limit(TestKey::Rs256),
         "limit-es256" => limit::limit(TestKey::Es256),
