@@ -9,43 +9,59 @@ use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
 
-#[derive(Debug, Clone, Default)]
-pub(crate) struct ClaimsCell {
-    /// A JSON object that passed the strict parser; `None` once `map` holds the claims.
-    raw: Option<Box<[u8]>>,
-    map: OnceLock<Map<String, Value>>,
+#[derive(Debug, Clone)]
+pub(crate) enum ClaimsCell {
+    /// Claims given as a map (builders, sessions).
+    Map(Map<String, Value>),
+    /// A JSON object that passed the strict parser, parsed into `map` on first use.
+    Raw {
+        raw: Box<[u8]>,
+        map: OnceLock<Map<String, Value>>,
+    },
+}
+
+impl Default for ClaimsCell {
+    fn default() -> Self {
+        ClaimsCell::Map(Map::new())
+    }
 }
 
 impl ClaimsCell {
     /// Claims from the bytes of a JSON object that passed the strict parser.
     #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
     pub(crate) fn from_raw(json: Vec<u8>) -> Self {
-        ClaimsCell {
-            raw: Some(json.into_boxed_slice()),
+        ClaimsCell::Raw {
+            raw: json.into_boxed_slice(),
             map: OnceLock::new(),
         }
     }
 
-    pub(crate) fn from_map(map: Map<String, Value>) -> Self {
-        ClaimsCell {
-            raw: None,
-            map: OnceLock::from(map),
+    pub(crate) fn get(&self) -> &Map<String, Value> {
+        match self {
+            ClaimsCell::Map(map) => map,
+            ClaimsCell::Raw { raw, map } => map.get_or_init(|| parse(raw)),
         }
     }
 
-    pub(crate) fn get(&self) -> &Map<String, Value> {
-        self.map.get_or_init(|| match &self.raw {
-            // Cannot fail: the bytes passed the stricter parser before they got here.
-            Some(raw) => serde_json::from_slice(raw).unwrap_or_default(),
-            None => Map::new(),
-        })
-    }
-
     pub(crate) fn get_mut(&mut self) -> &mut Map<String, Value> {
-        self.get();
-        self.raw = None;
-        self.map.get_mut().expect("initialised by get")
+        if let ClaimsCell::Raw { raw, map } = self {
+            let parsed = map.take().unwrap_or_else(|| parse(raw));
+            *self = ClaimsCell::Map(parsed);
+        }
+        match self {
+            ClaimsCell::Map(map) => map,
+            // Not reached (made a map just above); stays total without a panic.
+            ClaimsCell::Raw { .. } => {
+                *self = ClaimsCell::default();
+                self.get_mut()
+            }
+        }
     }
+}
+
+/// Cannot fail: the bytes passed the stricter parser before they got here.
+fn parse(raw: &[u8]) -> Map<String, Value> {
+    serde_json::from_slice(raw).unwrap_or_default()
 }
 
 impl PartialEq for ClaimsCell {
@@ -64,7 +80,7 @@ mod tests {
         assert_eq!(c.get()["b"], "x");
         c.get_mut().insert("c".into(), Value::Bool(true));
         assert_eq!(c.get().len(), 3);
-        assert_eq!(c, ClaimsCell::from_map(c.get().clone()));
+        assert_eq!(c, ClaimsCell::Map(c.get().clone()));
         assert!(ClaimsCell::default().get().is_empty());
     }
 }

@@ -109,6 +109,33 @@ impl AuthContext {
         })
     }
 
+    /// A session's context in one step (the request path; the builder would move the
+    /// context once per setter).
+    #[cfg(feature = "session")]
+    pub(crate) fn session(
+        subject: String,
+        roles: Vec<String>,
+        tenant: Option<String>,
+        email: Option<String>,
+        session_id: String,
+        expires_at: u64,
+        claims: Map<String, Value>,
+    ) -> Self {
+        AuthContext(Arc::new(Inner {
+            subject,
+            scheme: Scheme::Session,
+            kind: PrincipalKind::User,
+            roles,
+            scopes: Vec::new(),
+            email,
+            tenant,
+            issuer: None,
+            expires_at: Some(expires_at),
+            session_id: Some(session_id),
+            claims: ClaimsCell::Map(claims),
+        }))
+    }
+
     /// The principal's identifier (`sub`, user name, service client id).
     pub fn subject(&self) -> &str {
         &self.0.subject
@@ -350,7 +377,7 @@ impl AuthContextBuilder {
     }
     /// Replace all raw claims.
     pub fn with_claims(mut self, claims: Map<String, Value>) -> Self {
-        self.0.claims = ClaimsCell::from_map(claims);
+        self.0.claims = ClaimsCell::Map(claims);
         self
     }
     /// Replace all raw claims with a JSON object that passed the strict parser.

@@ -30,11 +30,17 @@ pub(crate) fn cookie_value<'a>(
             let Some((k, v)) = pair.split_once('=') else {
                 continue;
             };
-            if k.trim() == name {
+            if k.trim_ascii() == name {
                 if found.is_some() {
                     return Err(AmbiguousCookie);
                 }
-                found = Some(v.trim().trim_matches('"'));
+                let v = v.trim_ascii();
+                // RFC 6265: a value may be wrapped in one pair of double quotes.
+                found = Some(
+                    v.strip_prefix('"')
+                        .and_then(|x| x.strip_suffix('"'))
+                        .unwrap_or(v),
+                );
             }
         }
     }
@@ -52,6 +58,10 @@ mod tests {
         h.append(COOKIE, HeaderValue::from_static("a=1; sid=xyz; b=2"));
         assert_eq!(cookie_value(&h, "sid"), Ok(Some("xyz")));
         assert_eq!(cookie_value(&h, "si"), Ok(None));
+        let mut q = HeaderMap::new();
+        q.append(COOKIE, HeaderValue::from_static("sid=\"xyz\" ; b=\"2"));
+        assert_eq!(cookie_value(&q, "sid"), Ok(Some("xyz")));
+        assert_eq!(cookie_value(&q, "b"), Ok(Some("\"2")));
         h.append(COOKIE, HeaderValue::from_static("sid=other"));
         assert_eq!(cookie_value(&h, "sid"), Err(AmbiguousCookie));
     }

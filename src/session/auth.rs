@@ -69,17 +69,14 @@ impl Authenticator for SessionAuth {
             idle = (now + cfg.idle_timeout.as_secs()).min(rec.absolute_expires_at);
             m.timed(m.store.touch(id_hash, now, idle)).await?;
         }
-        let mut b = AuthContext::builder(rec.subject, Scheme::Session)
-            .with_roles(rec.roles)
-            .with_session_id(&id_hash[..16])
-            .with_expires_at(idle.min(rec.absolute_expires_at))
-            .with_claims(rec.data);
-        if let Some(t) = rec.tenant {
-            b = b.with_tenant(t);
-        }
-        if let Some(e) = rec.email {
-            b = b.with_email(e);
-        }
-        Ok(b.build())
+        Ok(AuthContext::session(
+            rec.subject,
+            rec.roles,
+            rec.tenant,
+            rec.email,
+            id_hash[..16].to_owned(),
+            idle.min(rec.absolute_expires_at),
+            rec.data,
+        ))
     }
 }

@@ -15,10 +15,25 @@ pub(crate) fn new_id() -> Result<String, StoreError> {
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// True for exactly what [`new_id`] makes: 43 base64url characters in canonical form
+/// (the last one carries 4 bits, so its 2 low bits are zero). Checked without decoding.
 pub(crate) fn is_well_formed(id: &str) -> bool {
-    // One spare byte: a longer decoding fails instead of fitting.
-    let mut buf = [0u8; 33];
-    id.len() == ID_LEN && URL_SAFE_NO_PAD.decode_slice(id, &mut buf) == Ok(32)
+    let b = id.as_bytes();
+    b.len() == ID_LEN
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
+        && b64_value(b[ID_LEN - 1]) & 3 == 0
+}
+
+/// The 6-bit value of a base64url character (the caller has checked the alphabet).
+fn b64_value(c: u8) -> u8 {
+    match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'-' => 62,
+        _ => 63,
+    }
 }
 
 /// Hex SHA-256 of a session id: the store key. Lives on the stack (no allocation per request).
@@ -56,6 +71,17 @@ mod tests {
         assert!(is_well_formed(&a));
         assert!(!is_well_formed(&a[1..]));
         assert!(!is_well_formed(&format!("{}!", &a[1..])));
+        assert!(!is_well_formed(&format!("{a}A")));
+        assert!(!is_well_formed(&format!("{}=", &a[1..])));
+        // Agrees with a real decoder on every possible last character.
+        for c in (b'0'..=b'z')
+            .filter(|c| c.is_ascii_alphanumeric())
+            .chain([b'-', b'_'])
+        {
+            let id = format!("{}{}", &a[..ID_LEN - 1], char::from(c));
+            let decodes = URL_SAFE_NO_PAD.decode(&id).is_ok_and(|d| d.len() == 32);
+            assert_eq!(is_well_formed(&id), decodes, "{id}");
+        }
         let h = hash_id(&a);
         assert_eq!(h.as_str().len(), 64);
         assert!(h.as_str().bytes().all(|b| b.is_ascii_hexdigit()));
