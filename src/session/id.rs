@@ -52,9 +52,9 @@ pub(crate) fn hash_id(id: &str) -> IdHash {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(id.as_bytes());
     let mut out = [0u8; 64];
-    for (i, b) in digest.iter().enumerate() {
-        out[2 * i] = HEX[usize::from(b >> 4)];
-        out[2 * i + 1] = HEX[usize::from(b & 15)];
+    for (pair, b) in out.chunks_exact_mut(2).zip(digest) {
+        pair[0] = HEX[usize::from(b >> 4)];
+        pair[1] = HEX[usize::from(b & 15)];
     }
     IdHash(out)
 }
