@@ -23,6 +23,7 @@
 mod bearer;
 mod cache;
 mod crypto;
+mod header_cache;
 mod keys;
 mod mapping;
 #[cfg(feature = "aws-lc-rs")]

@@ -2,14 +2,25 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use std::sync::Arc;
+
 use jsonwebtoken::Algorithm;
 
 use super::crypto::parse_alg;
+use super::header_cache::HeaderCache;
 use super::strict_json::{Json, Object, parse_object};
 use crate::error::AuthError;
 
 /// Longest `kid` accepted.
 const MAX_KID_BYTES: usize = 256;
+
+/// The parameters of a JWS header that passed the header rules.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Header {
+    pub alg: Algorithm,
+    pub kid: Option<String>,
+    pub typ: Option<String>,
+}
 
 /// A structurally valid, not yet verified, compact JWS.
 #[derive(Debug)]
@@ -17,9 +28,7 @@ pub(crate) struct UnverifiedToken<'a> {
     /// `base64(header) "." base64(payload)`: the signed message.
     pub message: &'a str,
     pub signature: Vec<u8>,
-    pub alg: Algorithm,
-    pub kid: Option<String>,
-    pub typ: Option<String>,
+    pub header: Arc<Header>,
     /// The decoded payload: the claims as JSON, parsed by [`parse_claims`].
     pub payload: Vec<u8>,
 }
@@ -35,7 +44,12 @@ fn b64(segment: &str) -> Result<Vec<u8>, AuthError> {
 /// bad base64url, non-object or duplicate-key JSON, unknown or `none` algorithms,
 /// any `crit`, `b64`, `zip` or `enc` header, nested JWTs (`cty: JWT`), non-string
 /// `kid`/`typ`.
-pub(crate) fn parse(token: &str, max_bytes: usize) -> Result<UnverifiedToken<'_>, AuthError> {
+/// Headers come from `headers` when that exact header segment was parsed before.
+pub(crate) fn parse<'a>(
+    token: &'a str,
+    max_bytes: usize,
+    headers: &HeaderCache,
+) -> Result<UnverifiedToken<'a>, AuthError> {
     if token.len() > max_bytes {
         return Err(AuthError::invalid("jwt: token too large"));
     }
@@ -48,7 +62,20 @@ pub(crate) fn parse(token: &str, max_bytes: usize) -> Result<UnverifiedToken<'_>
     if h.is_empty() || p.is_empty() || s.is_empty() {
         return Err(AuthError::invalid("jwt: empty segment"));
     }
-    let header_bytes = b64(h)?;
+    let header = headers.get_or_parse(h, parse_header)?;
+    let payload = b64(p)?;
+    let signature = b64(s)?;
+    Ok(UnverifiedToken {
+        message: &token[..h.len() + 1 + p.len()],
+        signature,
+        header,
+        payload,
+    })
+}
+
+/// Decodes and checks one base64url header segment.
+pub(crate) fn parse_header(segment: &str) -> Result<Header, AuthError> {
+    let header_bytes = b64(segment)?;
     let header =
         parse_object(&header_bytes).ok_or_else(|| AuthError::invalid("jwt: bad header"))?;
     let alg = match header.get("alg") {
@@ -76,16 +103,7 @@ pub(crate) fn parse(token: &str, max_bytes: usize) -> Result<UnverifiedToken<'_>
         Some(Json::String(t)) => Some(t.to_string()),
         Some(_) => return Err(AuthError::invalid("jwt: bad typ")),
     };
-    let payload = b64(p)?;
-    let signature = b64(s)?;
-    Ok(UnverifiedToken {
-        message: &token[..h.len() + 1 + p.len()],
-        signature,
-        alg,
-        kid,
-        typ,
-        payload,
-    })
+    Ok(Header { alg, kid, typ })
 }
 
 /// Parses a token's payload as a strict JSON object.
@@ -96,6 +114,10 @@ pub(crate) fn parse_claims(payload: &[u8]) -> Result<Object<'_>, AuthError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(token: &str, max_bytes: usize) -> Result<UnverifiedToken<'_>, AuthError> {
+        super::parse(token, max_bytes, &HeaderCache::default())
+    }
 
     fn tok(header: &str, payload: &str) -> String {
         format!(

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::cache::{Stamp, TokenCache};
+use super::header_cache::HeaderCache;
 use super::keys::{KeySet, Lookup};
 use super::mapping::ClaimsMapping;
 use super::remote::RemoteJwks;
@@ -104,18 +105,19 @@ impl Issuer {
     }
 
     async fn check_signature(&self, t: &UnverifiedToken<'_>) -> Result<(), AuthError> {
-        let kid = t.kid.as_deref();
+        let kid = t.header.kid.as_deref();
+        let alg = t.header.alg;
         let ok = match &self.keys {
-            KeySource::Static(set) => match set.find(kid, t.alg) {
+            KeySource::Static(set) => match set.find(kid, alg) {
                 Lookup::Found(k) => k.verify(t.message.as_bytes(), &t.signature),
                 other => return Err(lookup_error(&other)),
             },
             KeySource::Remote(remote) => {
                 let cached = remote.current().await?;
-                match cached.keys.find(kid, t.alg) {
+                match cached.keys.find(kid, alg) {
                     Lookup::Found(k) => k.verify(t.message.as_bytes(), &t.signature),
                     Lookup::UnknownKid => match remote.refetch_for_unknown_kid(&cached).await {
-                        Some(fresh) => match fresh.keys.find(kid, t.alg) {
+                        Some(fresh) => match fresh.keys.find(kid, alg) {
                             Lookup::Found(k) => k.verify(t.message.as_bytes(), &t.signature),
                             other => return Err(lookup_error(&other)),
                         },
@@ -155,6 +157,7 @@ fn lookup_error(l: &Lookup<'_>) -> AuthError {
 pub struct JwtVerifier {
     issuers: Arc<[Issuer]>,
     cache: Option<Arc<TokenCache>>,
+    headers: Arc<HeaderCache>,
     max_token_bytes: usize,
 }
 
@@ -164,6 +167,7 @@ impl JwtVerifier {
         JwtVerifier {
             issuers: Arc::from(vec![issuer]),
             cache: None,
+            headers: Arc::default(),
             max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
         }
     }
@@ -237,13 +241,13 @@ impl JwtVerifier {
         if token.len() > self.max_token_bytes {
             return Err(AuthError::invalid("jwt: token too large"));
         }
-        let parsed = parse(token, self.max_token_bytes)?;
+        let parsed = parse(token, self.max_token_bytes, &self.headers)?;
         let claims = parse_claims(&parsed.payload)?;
         let (index, issuer) = self.pick(&claims)?;
-        if !issuer.validation.algorithms.contains(&parsed.alg) {
+        if !issuer.validation.algorithms.contains(&parsed.header.alg) {
             return Err(AuthError::invalid("jwt: algorithm not allowed"));
         }
-        issuer.validation.check_typ(parsed.typ.as_deref())?;
+        issuer.validation.check_typ(parsed.header.typ.as_deref())?;
         // Key generation before verifying: a rotation during verification must not
         // leave an entry marked with the new generation.
         let generation = issuer.generation();

@@ -4,6 +4,7 @@
 //! to send) or `LOGIN` (POST /login for a session cookie), then `READY`. Every mode serves
 //! `GET /` on a single-threaded runtime and answers with the caller's subject.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::routing::get;
@@ -142,6 +143,26 @@ async fn setup(mode: &str) -> (Router, String) {
                 ))),
             String::new(),
         ),
+        "axum-from-fn" => {
+            // The smallest identity middleware axum offers: `from_fn` inserting a value the
+            // handler extracts. No checks at all: a floor for any auth middleware.
+            #[derive(Clone)]
+            struct Identity(Arc<str>);
+            let app = Router::new()
+                .route(
+                    "/",
+                    get(|axum::Extension(id): axum::Extension<Identity>| async move {
+                        id.0.to_string()
+                    }),
+                )
+                .layer(axum::middleware::from_fn(
+                    |mut req: axum::extract::Request, next: axum::middleware::Next| async move {
+                        req.extensions_mut().insert(Identity(Arc::from("alice")));
+                        next.run(req).await
+                    },
+                ));
+            (app, String::new())
+        }
         "limit-hs256" => limit::limit(TestKey::Hs256),
         "limit-rs256" => limit::limit(TestKey::Rs256),
         "limit-es256" => limit::limit(TestKey::Es256),
