@@ -7,15 +7,16 @@
 #
 # The session-redis and session-postgres modes need PORTCULLIS_TEST_REDIS_URL and
 # PORTCULLIS_TEST_POSTGRES_URL (skipped when unset). The limit-* modes do the least work
-# any verifier must do (see src/limit.rs). After the raw passes, a summary gives each
-# mode's mean over the passes and its ratios to `none` and to its limit mode.
+# any verifier must do (see src/limit.rs); none-as-<mode> is the no-auth app sent the
+# request of <mode>; floor and axum-from-fn measure a layer that does no checking at all.
+# After the raw passes, a summary gives each mode's mean over the passes and its ratios.
 set -euo pipefail
 cd "$(dirname "$0")"
 DURATION=${DURATION:-5}
 CONNECTIONS=${CONNECTIONS:-32}
 PORT=${PORT:-39123}
 PASSES=${PASSES:-2}
-MODES=${MODES:-"none basic limit-hs256 hs256 hs256-cached limit-rs256 rs256 rs256-cached limit-es256 es256 es256-cached limit-eddsa eddsa eddsa-cached session session-redis session-postgres tower-http-bearer jwt-authorizer-rs256 axum-jwt-auth-rs256 axum-login"}
+MODES=${MODES:-"none none-as-hs256-cached none-as-rs256-cached none-as-session axum-from-fn floor basic limit-hs256 hs256 hs256-cached limit-rs256 rs256 rs256-cached limit-es256 es256 es256-cached limit-eddsa eddsa eddsa-cached session session-redis session-postgres tower-http-bearer jwt-authorizer-rs256 axum-jwt-auth-rs256 axum-login"}
 [ -n "${PORTCULLIS_TEST_REDIS_URL:-}" ] || MODES=$(echo "$MODES" | sed 's/session-redis//')
 [ -n "${PORTCULLIS_TEST_POSTGRES_URL:-}" ] || MODES=$(echo "$MODES" | sed 's/session-postgres//')
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }

@@ -44,6 +44,7 @@ pub use self::crypto::{KeyError, VerifyingKey};
 pub use self::keys::{KeySet, MIN_HMAC_SECRET_BYTES, MIN_RSA_BITS};
 pub use self::mapping::ClaimsMapping;
 pub use self::remote::{ConfigError, JwksOptions, RemoteJwks};
+#[cfg(feature = "cloudflare")]
 pub(crate) use self::strict_json::{Json, Object};
 pub use self::validation::Validation;
 pub use self::verifier::{DEFAULT_MAX_TOKEN_BYTES, Issuer, JwtVerifier, KeySource};

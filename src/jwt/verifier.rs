@@ -43,6 +43,7 @@ pub(crate) type ContextMapper =
     Arc<dyn Fn(&Object<'_>) -> Result<AuthContextBuilder, AuthError> + Send + Sync>;
 
 #[derive(Clone)]
+#[cfg_attr(not(feature = "cloudflare"), allow(dead_code))]
 enum Mapping {
     Claims(ClaimsMapping),
     Custom(ContextMapper),
@@ -88,6 +89,7 @@ impl Issuer {
         self.mapping = Mapping::Claims(mapping);
         self
     }
+    #[cfg_attr(not(feature = "cloudflare"), allow(dead_code))]
     pub(crate) fn with_custom_mapping(mut self, scheme: Scheme, f: ContextMapper) -> Self {
         self.scheme = scheme;
         self.mapping = Mapping::Custom(f);
