@@ -240,4 +240,110 @@ mod tests {
         let m = parse_map(br#"{"n":12345678901234567890,"s":"x"}"#).unwrap();
         assert_eq!(m["n"].as_u64(), Some(12345678901234567890));
     }
+
+    /// A JSON tree with control over key spelling, to render and to predict the verdict.
+    #[derive(Debug, Clone)]
+    enum Node {
+        Num(i64),
+        Str(String),
+        Arr(Vec<Node>),
+        /// (key, spell it with a `\u` escape, value)
+        Obj(Vec<(String, bool, Node)>),
+    }
+
+    fn render(n: &Node, out: &mut String) {
+        match n {
+            Node::Num(i) => out.push_str(&i.to_string()),
+            Node::Str(s) => out.push_str(&serde_json::to_string(s).unwrap()),
+            Node::Arr(items) => {
+                out.push('[');
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    render(v, out);
+                }
+                out.push(']');
+            }
+            Node::Obj(members) => {
+                out.push('{');
+                for (i, (k, escaped, v)) in members.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    if *escaped {
+                        out.push('"');
+                        for c in k.chars() {
+                            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+                        }
+                        out.push('"');
+                    } else {
+                        out.push_str(&serde_json::to_string(k).unwrap());
+                    }
+                    out.push(':');
+                    render(v, out);
+                }
+                out.push('}');
+            }
+        }
+    }
+
+    fn has_dup_anywhere(n: &Node) -> bool {
+        match n {
+            Node::Num(_) | Node::Str(_) => false,
+            Node::Arr(items) => items.iter().any(has_dup_anywhere),
+            Node::Obj(members) => {
+                let mut keys: Vec<&String> = members.iter().map(|(k, _, _)| k).collect();
+                keys.sort();
+                keys.windows(2).any(|w| w[0] == w[1])
+                    || members.iter().any(|(_, _, v)| has_dup_anywhere(v))
+            }
+        }
+    }
+
+    fn node() -> impl proptest::strategy::Strategy<Value = Node> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            any::<i64>().prop_map(Node::Num),
+            "[a-c\\\"é]{0,3}".prop_map(Node::Str),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Node::Arr),
+                // A three-letter key alphabet makes duplicates common; sizes up to 24
+                // cross the pairwise/sorted threshold.
+                prop::collection::vec(("[a-c]{1,2}", any::<bool>(), inner), 0..24)
+                    .prop_map(Node::Obj),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 1000, failure_persistence: None, ..Default::default()
+        })]
+
+        /// Accepts exactly the objects without a duplicate key at any depth, whatever the
+        /// spelling of the keys, and then agrees with serde_json on every value.
+        #[test]
+        fn verdict_matches_a_model(members in proptest::collection::vec(("[a-c]{1,2}", proptest::prelude::any::<bool>(), node()), 0..24)) {
+            let tree = Node::Obj(members);
+            let mut text = String::new();
+            render(&tree, &mut text);
+            let parsed = parse_object(text.as_bytes());
+            proptest::prop_assert_eq!(parsed.is_some(), !has_dup_anywhere(&tree), "{}", text);
+            if let Some(obj) = parsed {
+                let value: Value = serde_json::from_str(&text).unwrap();
+                let map = parse_map(text.as_bytes()).unwrap();
+                proptest::prop_assert_eq!(&Value::Object(map.clone()), &value);
+                for (k, v) in &map {
+                    let got = obj.get(k);
+                    proptest::prop_assert!(got.is_some());
+                    if let Some(s) = v.as_str() {
+                        proptest::prop_assert_eq!(got.and_then(Json::as_str), Some(s));
+                    }
+                }
+            }
+        }
+    }
 }
