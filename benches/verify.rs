@@ -10,14 +10,12 @@
 
 mod common;
 
+use common::limit::LimitKey;
 use common::{AUD, ISS, now_or_never, token};
 
 use std::hint::black_box;
 use std::time::Duration;
 
-use aws_lc_rs::signature::{self as sig, ParsedPublicKey};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::Request;
 use portcullis::jwt::{Algorithm, Issuer, JwtVerifier, KeySet, TokenCache, Validation};
@@ -53,58 +51,6 @@ fn jwt_key(key: TestKey) -> jsonwebtoken::DecodingKey {
     }
 }
 
-#[allow(clippy::large_enum_variant)] // built once per benchmark
-enum Limit {
-    Hmac(aws_lc_rs::hmac::Key),
-    Public(ParsedPublicKey),
-}
-
-fn limit_key(key: TestKey) -> Limit {
-    let jwk = key.public_jwk();
-    let b = |f: &str| URL_SAFE_NO_PAD.decode(jwk[f].as_str().unwrap()).unwrap();
-    match key {
-        TestKey::Hs256 => Limit::Hmac(aws_lc_rs::hmac::Key::new(
-            aws_lc_rs::hmac::HMAC_SHA256,
-            HMAC_SECRET,
-        )),
-        TestKey::Es256 => {
-            let mut point = vec![4u8];
-            point.extend(b("x"));
-            point.extend(b("y"));
-            Limit::Public(ParsedPublicKey::new(&sig::ECDSA_P256_SHA256_FIXED, point).unwrap())
-        }
-        TestKey::EdDsa => Limit::Public(ParsedPublicKey::new(&sig::ED25519, b("x")).unwrap()),
-        _ => {
-            let der = pem_body(key.public_pem());
-            Limit::Public(ParsedPublicKey::new(&sig::RSA_PKCS1_2048_8192_SHA256, der).unwrap())
-        }
-    }
-}
-
-fn pem_body(pem: &str) -> Vec<u8> {
-    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(body)
-        .unwrap()
-}
-
-fn limit_verify(key: &Limit, token: &str) -> serde_json::Value {
-    let (msg, s) = token.rsplit_once('.').unwrap();
-    let signature = URL_SAFE_NO_PAD.decode(s).unwrap();
-    let ok = match key {
-        Limit::Hmac(k) => aws_lc_rs::hmac::verify(k, msg.as_bytes(), &signature).is_ok(),
-        Limit::Public(k) => k.verify_sig(msg.as_bytes(), &signature).is_ok(),
-    };
-    assert!(ok);
-    let (h, p) = msg.split_once('.').unwrap();
-    let header: serde_json::Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).unwrap()).unwrap();
-    let claims: serde_json::Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).unwrap()).unwrap();
-    black_box(header);
-    claims
-}
-
 fn jwt(c: &mut Criterion) {
     let _ = jsonwebtoken::crypto::CryptoProvider::install_default(
         &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER,
@@ -121,7 +67,7 @@ fn jwt(c: &mut Criterion) {
         let mut validation = jsonwebtoken::Validation::new(key.algorithm());
         validation.set_issuer(&[ISS]);
         validation.set_audience(&[AUD]);
-        let limit = limit_key(key);
+        let limit = LimitKey::new(key);
         assert!(now_or_never(verifier.verify(&t)).is_ok());
         assert!(jsonwebtoken::decode::<serde_json::Value>(&t, &decoding, &validation).is_ok());
         let mut g = c.benchmark_group(format!("jwt/{name}"));
@@ -134,7 +80,7 @@ fn jwt(c: &mut Criterion) {
                     .unwrap()
             })
         });
-        g.bench_function("limit", |b| b.iter(|| limit_verify(&limit, black_box(&t))));
+        g.bench_function("limit", |b| b.iter(|| limit.verify(black_box(&t)).unwrap()));
         g.finish();
     }
     let t = token(TestKey::Rs256);

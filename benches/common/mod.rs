@@ -1,6 +1,8 @@
 //! Helpers shared by the benchmark binaries.
 #![allow(dead_code)]
 
+pub mod limit;
+
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};

@@ -148,19 +148,22 @@ async fn setup(mode: &str) -> (Router, String) {
             // handler extracts. No checks at all: a floor for any auth middleware.
             #[derive(Clone)]
             struct Identity(Arc<str>);
-            let app = Router::new()
-                .route(
-                    "/",
-                    get(|axum::Extension(id): axum::Extension<Identity>| async move {
-                        id.0.to_string()
-                    }),
-                )
-                .layer(axum::middleware::from_fn(
-                    |mut req: axum::extract::Request, next: axum::middleware::Next| async move {
-                        req.extensions_mut().insert(Identity(Arc::from("alice")));
-                        next.run(req).await
-                    },
-                ));
+            let app =
+                Router::new()
+                    .route(
+                        "/",
+                        get(
+                            |axum::Extension(id): axum::Extension<Identity>| async move {
+                                id.0.to_string()
+                            },
+                        ),
+                    )
+                    .layer(axum::middleware::from_fn(
+                        |mut req: axum::extract::Request, next: axum::middleware::Next| async move {
+                            req.extensions_mut().insert(Identity(Arc::from("alice")));
+                            next.run(req).await
+                        },
+                    ));
             (app, String::new())
         }
         "limit-hs256" => limit::limit(TestKey::Hs256),
