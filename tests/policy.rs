@@ -329,3 +329,35 @@ async fn require_owner_helper() {
         .build();
     assert!(admin.require_owner("bob", &["admin"]).is_ok());
 }
+
+#[tokio::test]
+async fn resolvers_that_wait_are_enforced_the_same() {
+    // Each answer arrives only after the task has been parked, so the layer takes its
+    // pending path (the boxed future) rather than the first-poll fast path.
+    let owners = |id: String| async move {
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        match id.as_str() {
+            "1" => Ok(Some("alice".to_owned())),
+            "down" => Err(AuthError::unavailable("db down")),
+            _ => Ok(None),
+        }
+    };
+    let app = app_with(Rule::owner_via("id", owners));
+    assert_eq!(
+        status(&app, "/users/1", Some("alice")).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(&app, "/users/1", Some("bob")).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        status(&app, "/users/down", Some("alice")).await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        status(&app, "/users/1", None).await,
+        StatusCode::UNAUTHORIZED
+    );
+}

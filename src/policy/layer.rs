@@ -2,10 +2,11 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use axum::extract::{FromRequestParts, MatchedPath, RawPathParams};
 use axum::response::Response;
+use futures_util::future::Either;
 use http::Request;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -16,7 +17,7 @@ use crate::authenticator::BoxFuture;
 use crate::challenge::Challenge;
 use crate::context::{AuthContext, Scheme};
 use crate::error::AuthError;
-use crate::layer::is_cors_preflight;
+use crate::layer::{AuthFuture, is_cors_preflight};
 use crate::responder::{ErrorResponder, JsonResponder};
 
 #[derive(Clone)]
@@ -186,22 +187,42 @@ where
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = BoxFuture<'static, Result<Response, S::Error>>;
+    type Future = AuthFuture<S::Future, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
+        let (mut parts, body) = req.into_parts();
+        let shared = self.shared.clone();
+        let mut decide: BoxFuture<'static, _> = Box::pin(async move {
+            let verdict = shared.decide(&mut parts).await;
+            (parts, verdict)
+        });
+        // As in `AuthService`: a verdict ready on the first poll (every rule without an
+        // async resolver) calls the inner service directly, without cloning it.
+        if let Poll::Ready((parts, verdict)) = decide
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        {
+            return match verdict {
+                Ok(()) => Either::Left(self.inner.call(Request::from_parts(parts, body))),
+                Err(err) => {
+                    let response = self.shared.responder.respond(&err, &parts);
+                    Either::Right(Box::pin(async move { Ok(response) }))
+                }
+            };
+        }
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let shared = self.shared.clone();
-        Box::pin(async move {
-            let (mut parts, body) = req.into_parts();
-            if let Err(err) = shared.decide(&mut parts).await {
-                return Ok(shared.responder.respond(&err, &parts));
+        Either::Right(Box::pin(async move {
+            let (parts, verdict) = decide.await;
+            match verdict {
+                Ok(()) => inner.call(Request::from_parts(parts, body)).await,
+                Err(err) => Ok(shared.responder.respond(&err, &parts)),
             }
-            inner.call(Request::from_parts(parts, body)).await
-        })
+        }))
     }
 }

@@ -1,0 +1,76 @@
+//! `AuthLayer` with an authenticator that waits before answering: the layer's pending path
+//! (the boxed future polled with the task's waker) behaves as its first-poll fast path.
+
+mod common;
+
+use std::time::Duration;
+
+use axum::body::Body;
+use common::{Probe, get, send};
+use http::StatusCode;
+use http::request::Parts;
+use portcullis::{AuthContext, AuthError, AuthLayer, Authenticator, Challenge, Scheme};
+
+/// Accepts `x-user: alice` after parking the task, rejects any other value.
+struct SlowUser;
+
+impl Authenticator for SlowUser {
+    fn scheme(&self) -> Scheme {
+        Scheme::Custom
+    }
+    fn challenge(&self) -> Option<Challenge> {
+        None
+    }
+    fn detect(&self, parts: &Parts) -> bool {
+        parts.headers.contains_key("x-user")
+    }
+    async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        match parts.headers["x-user"].to_str() {
+            Ok("alice") => Ok(AuthContext::builder("alice", Scheme::Custom).build()),
+            _ => Err(AuthError::invalid("unknown user")),
+        }
+    }
+}
+
+async fn status(app: &axum::Router, user: Option<&str>) -> StatusCode {
+    let mut r = get("/me");
+    if let Some(u) = user {
+        r = r.header("x-user", u);
+    }
+    send(app, r.body(Body::empty()).unwrap()).await.status
+}
+
+#[tokio::test]
+async fn a_waiting_authenticator_is_enforced_like_a_ready_one() {
+    let probe = Probe::default();
+    let app = probe.router("/me").layer(AuthLayer::required(SlowUser));
+    assert_eq!(status(&app, Some("alice")).await, StatusCode::OK);
+    assert_eq!(
+        status(&app, Some("mallory")).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(status(&app, None).await, StatusCode::UNAUTHORIZED);
+    // Many at once through clones of one service: each gets its own decision.
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let app = app.clone();
+            let user = if i % 2 == 0 { "alice" } else { "eve" };
+            tokio::spawn(async move { status(&app, Some(user)).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    for (i, s) in answers.iter().enumerate() {
+        let want = if i % 2 == 0 {
+            StatusCode::OK
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        assert_eq!(*s, want, "request {i}");
+    }
+    assert_eq!(probe.runs(), 26);
+}
