@@ -185,15 +185,18 @@ async fn no_context_is_401_and_missing_scope_is_insufficient_scope() {
     assert!(a.www_authenticate().is_empty());
 }
 
+/// A resource table: user 1 belongs to alice, `down` is a database outage.
+fn owner_of(id: &str) -> Result<Option<String>, AuthError> {
+    match id {
+        "1" => Ok(Some("alice".to_owned())),
+        "down" => Err(AuthError::unavailable("db down")),
+        _ => Ok(None),
+    }
+}
+
 #[tokio::test]
 async fn async_predicate_and_resolver_fail_closed() {
-    let owners = |id: String| async move {
-        match id.as_str() {
-            "1" => Ok(Some("alice".to_owned())),
-            "down" => Err(AuthError::unavailable("db down")),
-            _ => Ok(None),
-        }
-    };
+    let owners = |id: String| async move { owner_of(&id) };
     let app = app_with(Rule::owner_via("id", owners).or(Rule::role("admin")));
     assert_eq!(
         status(&app, "/users/1", Some("alice")).await,
@@ -337,11 +340,7 @@ async fn resolvers_that_wait_are_enforced_the_same() {
     let owners = |id: String| async move {
         tokio::task::yield_now().await;
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-        match id.as_str() {
-            "1" => Ok(Some("alice".to_owned())),
-            "down" => Err(AuthError::unavailable("db down")),
-            _ => Ok(None),
-        }
+        owner_of(&id)
     };
     let app = app_with(Rule::owner_via("id", owners));
     assert_eq!(
