@@ -217,14 +217,6 @@ impl Shared {
 }
 
 impl Shared {
-    /// [`decide`](Self::decide) as a `'static` future that owns what it needs.
-    fn decide_owned(self: Arc<Self>, parts: Parts) -> BoxFuture<'static, (Parts, Decision)> {
-        Box::pin(async move {
-            let decision = self.decide(&parts).await;
-            (parts, decision)
-        })
-    }
-
     /// Acts on a decision: the parts to pass on (with the context inserted), or the
     /// error response.
     fn apply(&self, mut parts: Parts, decision: Decision) -> Outcome {
@@ -248,8 +240,8 @@ impl Shared {
     }
 }
 
-/// What [`Shared::apply`] leaves to do.
-enum Outcome {
+/// What a gate (authentication or policy) decided for one request.
+pub(crate) enum Outcome {
     /// Call the inner service with these parts.
     Forward(Parts),
     /// Answer with this response.
@@ -259,6 +251,42 @@ enum Outcome {
 /// The future of [`AuthService`]: the inner service's own future when authentication
 /// finished without waiting, a boxed one otherwise.
 pub type AuthFuture<F, E> = Either<F, BoxFuture<'static, Result<Response, E>>>;
+
+/// Runs a gate's `decide` future, then the inner service (the `call` of both
+/// [`AuthService`] and `PolicyService`).
+///
+/// Most decisions need no waiting (token cache hits, memory sessions, Basic with plain
+/// secrets, rules without async resolvers): `decide` is polled once here and the inner
+/// service is called directly, without cloning it or boxing a second future. A pending
+/// decision is polled again, with the task's waker, by the boxed future.
+pub(crate) fn gate<S, B>(
+    inner: &mut S,
+    body: B,
+    mut decide: BoxFuture<'static, Outcome>,
+) -> AuthFuture<S::Future, S::Error>
+where
+    S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    if let Poll::Ready(outcome) = decide
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        return match outcome {
+            Outcome::Forward(parts) => Either::Left(inner.call(Request::from_parts(parts, body))),
+            Outcome::Respond(response) => Either::Right(Box::pin(async move { Ok(response) })),
+        };
+    }
+    let clone = inner.clone();
+    let mut inner = std::mem::replace(inner, clone);
+    Either::Right(Box::pin(async move {
+        match decide.await {
+            Outcome::Forward(parts) => inner.call(Request::from_parts(parts, body)).await,
+            Outcome::Respond(response) => Ok(response),
+        }
+    }))
+}
 
 impl<S, B> Service<Request<B>> for AuthService<S>
 where
@@ -276,31 +304,14 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let (parts, body) = req.into_parts();
-        let mut decide = self.shared.clone().decide_owned(parts);
-        // Most requests need no waiting (token cache hits, memory sessions, Basic with
-        // plain secrets): poll once here and call the inner service directly, without
-        // cloning it or boxing a second future. A pending authenticator is polled again,
-        // with the task's waker, by the boxed future below.
-        if let Poll::Ready((parts, decision)) = decide
-            .as_mut()
-            .poll(&mut Context::from_waker(Waker::noop()))
-        {
-            return match self.shared.apply(parts, decision) {
-                Outcome::Forward(parts) => {
-                    Either::Left(self.inner.call(Request::from_parts(parts, body)))
-                }
-                Outcome::Respond(response) => Either::Right(Box::pin(async move { Ok(response) })),
-            };
-        }
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
         let shared = self.shared.clone();
-        Either::Right(Box::pin(async move {
-            let (parts, decision) = decide.await;
-            match shared.apply(parts, decision) {
-                Outcome::Forward(parts) => inner.call(Request::from_parts(parts, body)).await,
-                Outcome::Respond(response) => Ok(response),
-            }
-        }))
+        gate(
+            &mut self.inner,
+            body,
+            Box::pin(async move {
+                let decision = shared.decide(&parts).await;
+                shared.apply(parts, decision)
+            }),
+        )
     }
 }

@@ -2,22 +2,20 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use axum::extract::{FromRequestParts, MatchedPath, RawPathParams};
 use axum::response::Response;
-use futures_util::future::Either;
 use http::Request;
 use tower_layer::Layer;
 use tower_service::Service;
 
 use super::routes::RouteRules;
 use super::rule::{PolicyInput, Rule, Verdict};
-use crate::authenticator::BoxFuture;
 use crate::challenge::Challenge;
 use crate::context::{AuthContext, Scheme};
 use crate::error::AuthError;
-use crate::layer::{AuthFuture, is_cors_preflight};
+use crate::layer::{AuthFuture, Outcome, gate, is_cors_preflight};
 use crate::responder::{ErrorResponder, JsonResponder};
 
 #[derive(Clone)]
@@ -196,33 +194,15 @@ where
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let (mut parts, body) = req.into_parts();
         let shared = self.shared.clone();
-        let mut decide: BoxFuture<'static, _> = Box::pin(async move {
-            let verdict = shared.decide(&mut parts).await;
-            (parts, verdict)
-        });
-        // As in `AuthService`: a verdict ready on the first poll (every rule without an
-        // async resolver) calls the inner service directly, without cloning it.
-        if let Poll::Ready((parts, verdict)) = decide
-            .as_mut()
-            .poll(&mut Context::from_waker(Waker::noop()))
-        {
-            return match verdict {
-                Ok(()) => Either::Left(self.inner.call(Request::from_parts(parts, body))),
-                Err(err) => {
-                    let response = self.shared.responder.respond(&err, &parts);
-                    Either::Right(Box::pin(async move { Ok(response) }))
+        gate(
+            &mut self.inner,
+            body,
+            Box::pin(async move {
+                match shared.decide(&mut parts).await {
+                    Ok(()) => Outcome::Forward(parts),
+                    Err(err) => Outcome::Respond(shared.responder.respond(&err, &parts)),
                 }
-            };
-        }
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let shared = self.shared.clone();
-        Either::Right(Box::pin(async move {
-            let (parts, verdict) = decide.await;
-            match verdict {
-                Ok(()) => inner.call(Request::from_parts(parts, body)).await,
-                Err(err) => Ok(shared.responder.respond(&err, &parts)),
-            }
-        }))
+            }),
+        )
     }
 }
