@@ -114,16 +114,20 @@ impl Validation {
     }
 
     /// Validates the registered claims against `now` (seconds since the epoch).
-    pub(crate) fn check_claims(&self, claims: &Object<'_>, now: f64) -> Result<(), AuthError> {
+    /// Returns the checked validity window (`exp`, `nbf`) for the token cache.
+    pub(crate) fn check_claims(
+        &self,
+        claims: &Object<'_>,
+        now: f64,
+    ) -> Result<ValidityWindow, AuthError> {
         let leeway = self.leeway.as_secs_f64();
         let exp =
             numeric_date(claims, "exp")?.ok_or_else(|| AuthError::invalid("jwt: missing exp"))?;
         if exp + leeway <= now {
             return Err(AuthError::invalid("jwt: expired"));
         }
-        if let Some(nbf) = numeric_date(claims, "nbf")?
-            && nbf > now + leeway
-        {
+        let nbf = numeric_date(claims, "nbf")?;
+        if nbf.is_some_and(|nbf| nbf > now + leeway) {
             return Err(AuthError::invalid("jwt: not yet valid"));
         }
         match numeric_date(claims, "iat")? {
@@ -164,8 +168,15 @@ impl Validation {
                 None => return Err(AuthError::invalid("jwt: missing aud")),
             }
         }
-        Ok(())
+        Ok(ValidityWindow { exp, nbf })
     }
+}
+
+/// A token's checked `exp` and `nbf` (seconds since the epoch).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ValidityWindow {
+    pub exp: f64,
+    pub nbf: Option<f64>,
 }
 
 /// `aud` as a list: a string or a non-empty array of strings; other types are errors.
@@ -218,7 +229,7 @@ mod tests {
         j.as_object().unwrap().clone()
     }
     /// Checks `claims` as the verifier does: serialized, then strictly parsed.
-    fn check(v: &Validation, claims: &Map<String, Value>) -> Result<(), AuthError> {
+    fn check(v: &Validation, claims: &Map<String, Value>) -> Result<ValidityWindow, AuthError> {
         let bytes = serde_json::to_vec(claims).unwrap();
         v.check_claims(&parse_object(&bytes).unwrap(), NOW)
     }
@@ -227,7 +238,8 @@ mod tests {
     #[test]
     fn accepts_good() {
         let ok = json!({"sub":"s","iss":"iss","aud":"aud","exp":NOW+60.0,"iat":NOW,"nbf":NOW});
-        assert!(check(&v(), &c(ok)).is_ok());
+        let window = check(&v(), &c(ok)).unwrap();
+        assert_eq!((window.exp, window.nbf), (NOW + 60.0, Some(NOW)));
         let arr = json!({"sub":"s","iss":"iss","aud":["x","aud"],"exp":NOW+60.0});
         assert!(check(&v(), &c(arr)).is_ok());
         let skew =

@@ -10,7 +10,7 @@ use super::mapping::ClaimsMapping;
 use super::remote::RemoteJwks;
 use super::strict_json::{Json, Object};
 use super::token::{UnverifiedToken, parse, parse_claims};
-use super::validation::{Validation, now_secs, numeric_date};
+use super::validation::{Validation, now_secs};
 use crate::context::{AuthContext, AuthContextBuilder, Scheme};
 use crate::error::AuthError;
 
@@ -254,9 +254,7 @@ impl JwtVerifier {
         // leave an entry marked with the new generation.
         let generation = issuer.generation();
         issuer.check_signature(&parsed).await?;
-        issuer.validation.check_claims(&claims, now)?;
-        let exp = numeric_date(&claims, "exp")?.unwrap_or(0.0);
-        let nbf = numeric_date(&claims, "nbf")?;
+        let window = issuer.validation.check_claims(&claims, now)?;
         let builder = match &issuer.mapping {
             Mapping::Claims(m) => m.builder(&claims, issuer.scheme)?,
             Mapping::Custom(f) => f(&claims)?,
@@ -265,8 +263,8 @@ impl JwtVerifier {
         let ctx = builder.with_raw_claims(parsed.payload).build();
         if let Some(cache) = &self.cache {
             let stamp = Stamp {
-                exp,
-                nbf,
+                exp: window.exp,
+                nbf: window.nbf,
                 issuer: index,
                 generation,
             };
