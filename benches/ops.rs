@@ -50,6 +50,43 @@ fn router(mode: &str, token: &str) -> (axum::Router, Option<(&'static str, Strin
                 )));
             (app, Some(("authorization", format!("Bearer {token}"))))
         }
+        "identity-layer" => (
+            // The no-auth app behind one layer that does nothing: axum's own cost of
+            // `Router::layer` (a boxed, cloned route per request).
+            axum::Router::new()
+                .route("/", get(|| async { "anonymous" }))
+                .layer(tower::layer::util::Identity::new()),
+            None,
+        ),
+        "from-fn" => {
+            #[derive(Clone)]
+            struct Identity(std::sync::Arc<str>);
+            let app =
+                axum::Router::new()
+                    .route(
+                        "/",
+                        get(
+                            |axum::Extension(id): axum::Extension<Identity>| async move {
+                                id.0.to_string()
+                            },
+                        ),
+                    )
+                    .layer(axum::middleware::from_fn(
+                        |mut req: axum::extract::Request, next: axum::middleware::Next| async move {
+                            req.extensions_mut()
+                                .insert(Identity(std::sync::Arc::from("alice")));
+                            next.run(req).await
+                        },
+                    ));
+            (app, None)
+        }
+        "floor" => {
+            let ctx = AuthContext::builder("alice", portcullis::Scheme::Custom).build();
+            let app = axum::Router::new()
+                .route("/", get(subject))
+                .layer(AuthLayer::required(common::Floor(ctx)));
+            (app, None)
+        }
         "session" => {
             use portcullis::session::{MemoryStore, NewSession, SessionConfig, SessionManager};
             let m = SessionManager::new(MemoryStore::new(), SessionConfig::default());

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use http::request::Parts;
 
@@ -54,15 +55,18 @@ pub trait Authenticator: Send + Sync + 'static {
     ) -> impl Future<Output = Result<AuthContext, AuthError>> + Send;
 }
 
+/// What [`DynAuthenticator::authenticate_owned`] gives back: the request head it was
+/// handed, and the outcome.
+pub(crate) type Authenticated = (Parts, Result<AuthContext, AuthError>);
+
 /// Object-safe twin of [`Authenticator`], used to hold several schemes in one layer.
 pub(crate) trait DynAuthenticator: Send + Sync + 'static {
     fn scheme(&self) -> Scheme;
     fn challenge(&self) -> Option<Challenge>;
     fn detect(&self, parts: &Parts) -> bool;
-    fn authenticate<'a>(
-        &'a self,
-        parts: &'a Parts,
-    ) -> BoxFuture<'a, Result<AuthContext, AuthError>>;
+    /// Authenticates in one boxed future that owns the request head (and a handle on
+    /// the authenticator), so the layer needs no second box around it.
+    fn authenticate_owned(self: Arc<Self>, parts: Parts) -> BoxFuture<'static, Authenticated>;
 }
 
 impl<A: Authenticator> DynAuthenticator for A {
@@ -75,10 +79,10 @@ impl<A: Authenticator> DynAuthenticator for A {
     fn detect(&self, parts: &Parts) -> bool {
         Authenticator::detect(self, parts)
     }
-    fn authenticate<'a>(
-        &'a self,
-        parts: &'a Parts,
-    ) -> BoxFuture<'a, Result<AuthContext, AuthError>> {
-        Box::pin(Authenticator::authenticate(self, parts))
+    fn authenticate_owned(self: Arc<Self>, parts: Parts) -> BoxFuture<'static, Authenticated> {
+        Box::pin(async move {
+            let result = Authenticator::authenticate(&*self, &parts).await;
+            (parts, result)
+        })
     }
 }

@@ -148,10 +148,16 @@ impl<S> fmt::Debug for AuthService<S> {
     }
 }
 
-enum Decision {
+/// What the checks that need no waiting found, before any credential is verified.
+enum Found {
+    /// Nothing to verify and nothing wrong: a CORS preflight, or no credential in
+    /// [`Mode::Optional`].
     Pass,
-    Insert(AuthContext),
+    /// Refused before verifying anything (no credential in [`Mode::Required`], two
+    /// credentials, an oversized header).
     Reject(AuthError),
+    /// Verify with the authenticator at this index.
+    Verify(usize),
 }
 
 pub(crate) fn is_cors_preflight(parts: &Parts) -> bool {
@@ -168,75 +174,73 @@ impl Shared {
         err
     }
 
-    async fn decide(&self, parts: &Parts) -> Decision {
+    /// Preflight, header count and size, and which single scheme carries a credential.
+    fn find(&self, parts: &Parts) -> Found {
         if is_cors_preflight(parts) {
-            return Decision::Pass;
+            return Found::Pass;
         }
         let mut auth_headers = parts.headers.get_all(AUTHORIZATION).iter();
         if let Some(first) = auth_headers.next() {
             if auth_headers.next().is_some() {
-                return Decision::Reject(self.with_all_challenges(AuthError::conflicting()));
+                return Found::Reject(self.with_all_challenges(AuthError::conflicting()));
             }
             if first.len() > self.max_credential_bytes {
-                return Decision::Reject(
+                return Found::Reject(
                     self.with_all_challenges(AuthError::malformed(
                         "authorization header too large",
                     )),
                 );
             }
         }
-        let mut found: Option<&dyn DynAuthenticator> = None;
-        for a in &self.authenticators {
+        let mut found = None;
+        for (i, a) in self.authenticators.iter().enumerate() {
             if a.detect(parts) {
                 if found.is_some() {
-                    return Decision::Reject(self.with_all_challenges(AuthError::conflicting()));
+                    return Found::Reject(self.with_all_challenges(AuthError::conflicting()));
                 }
-                found = Some(a.as_ref());
+                found = Some(i);
             }
         }
-        let Some(authenticator) = found else {
-            return match self.mode {
-                Mode::Optional => Decision::Pass,
-                Mode::Required => Decision::Reject(self.with_all_challenges(AuthError::missing())),
-            };
-        };
-        match authenticator.authenticate(parts).await {
-            Ok(ctx) => {
-                tracing::trace!(scheme = %ctx.scheme(), subject = ctx.subject(), "authenticated");
-                Decision::Insert(ctx)
-            }
-            Err(err) => {
-                let err = match authenticator.challenge() {
-                    Some(c) => err.with_challenge(c),
-                    None => err,
-                };
-                Decision::Reject(err)
-            }
+        match (found, self.mode) {
+            (Some(i), _) => Found::Verify(i),
+            (None, Mode::Optional) => Found::Pass,
+            (None, Mode::Required) => Found::Reject(self.with_all_challenges(AuthError::missing())),
         }
     }
-}
 
-impl Shared {
-    /// Acts on a decision: the parts to pass on (with the context inserted), or the
-    /// error response.
-    fn apply(&self, mut parts: Parts, decision: Decision) -> Outcome {
-        match decision {
-            Decision::Pass => Outcome::Forward(parts),
-            Decision::Insert(ctx) => {
+    /// The outcome of the authenticator at `index`: the context inserted, or the error
+    /// answered with that scheme's challenge.
+    fn finish(
+        &self,
+        index: usize,
+        mut parts: Parts,
+        result: Result<AuthContext, AuthError>,
+    ) -> Outcome {
+        match result {
+            Ok(ctx) => {
+                tracing::trace!(scheme = %ctx.scheme(), subject = ctx.subject(), "authenticated");
                 parts.extensions.insert(ctx);
                 Outcome::Forward(parts)
             }
-            Decision::Reject(err) => {
-                tracing::debug!(
-                    kind = err.kind().code(),
-                    reason = err.reason(),
-                    method = %parts.method,
-                    path = parts.uri.path(),
-                    "request rejected"
-                );
-                Outcome::Respond(self.responder.respond(&err, &parts))
+            Err(err) => {
+                let err = match self.authenticators[index].challenge() {
+                    Some(c) => err.with_challenge(c),
+                    None => err,
+                };
+                self.reject(parts, err)
             }
         }
+    }
+
+    fn reject(&self, parts: Parts, err: AuthError) -> Outcome {
+        tracing::debug!(
+            kind = err.kind().code(),
+            reason = err.reason(),
+            method = %parts.method,
+            path = parts.uri.path(),
+            "request rejected"
+        );
+        Outcome::Respond(self.responder.respond(&err, &parts))
     }
 }
 
@@ -252,36 +256,56 @@ pub(crate) enum Outcome {
 /// finished without waiting, a boxed one otherwise.
 pub type AuthFuture<F, E> = Either<F, BoxFuture<'static, Result<Response, E>>>;
 
-/// Runs a gate's `decide` future, then the inner service (the `call` of both
-/// [`AuthService`] and `PolicyService`).
-///
-/// Most decisions need no waiting (token cache hits, memory sessions, Basic with plain
-/// secrets, rules without async resolvers): `decide` is polled once here and the inner
-/// service is called directly, without cloning it or boxing a second future. A pending
-/// decision is polled again, with the task's waker, by the boxed future.
-pub(crate) fn gate<S, B>(
+/// Acts on an outcome that is known now: calls the inner service, or answers.
+pub(crate) fn settle<S, B>(
     inner: &mut S,
     body: B,
-    mut decide: BoxFuture<'static, Outcome>,
+    outcome: Outcome,
+) -> AuthFuture<S::Future, S::Error>
+where
+    S: Service<Request<B>, Response = Response>,
+    S::Future: Send + 'static,
+{
+    match outcome {
+        Outcome::Forward(parts) => Either::Left(inner.call(Request::from_parts(parts, body))),
+        Outcome::Respond(response) => Either::Right(Box::pin(async move { Ok(response) })),
+    }
+}
+
+/// Runs a gate's verification future, turns its output into an [`Outcome`] with
+/// `finish`, then calls the inner service (the `call` of both [`AuthService`] and
+/// `PolicyService`).
+///
+/// Most verifications need no waiting (token cache hits, memory sessions, Basic with
+/// plain secrets, rules without async resolvers): the future is polled once here and
+/// the inner service is called directly, without cloning it or boxing a second future.
+/// A pending verification is polled again, with the task's waker, by the boxed future.
+pub(crate) fn gate<S, B, T, G, F>(
+    inner: &mut S,
+    body: B,
+    mut verify: BoxFuture<'static, T>,
+    state: &Arc<G>,
+    finish: F,
 ) -> AuthFuture<S::Future, S::Error>
 where
     S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
     S::Future: Send + 'static,
     B: Send + 'static,
+    T: 'static,
+    G: Send + Sync + 'static,
+    F: FnOnce(&G, T) -> Outcome + Send + 'static,
 {
-    if let Poll::Ready(outcome) = decide
+    if let Poll::Ready(output) = verify
         .as_mut()
         .poll(&mut Context::from_waker(Waker::noop()))
     {
-        return match outcome {
-            Outcome::Forward(parts) => Either::Left(inner.call(Request::from_parts(parts, body))),
-            Outcome::Respond(response) => Either::Right(Box::pin(async move { Ok(response) })),
-        };
+        return settle(inner, body, finish(state, output));
     }
+    let state = state.clone();
     let clone = inner.clone();
     let mut inner = std::mem::replace(inner, clone);
     Either::Right(Box::pin(async move {
-        match decide.await {
+        match finish(&state, verify.await) {
             Outcome::Forward(parts) => inner.call(Request::from_parts(parts, body)).await,
             Outcome::Respond(response) => Ok(response),
         }
@@ -304,14 +328,23 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let (parts, body) = req.into_parts();
-        let shared = self.shared.clone();
+        let index = match self.shared.find(&parts) {
+            Found::Verify(index) => index,
+            Found::Pass => return settle(&mut self.inner, body, Outcome::Forward(parts)),
+            Found::Reject(err) => {
+                let outcome = self.shared.reject(parts, err);
+                return settle(&mut self.inner, body, outcome);
+            }
+        };
+        let verify = self.shared.authenticators[index]
+            .clone()
+            .authenticate_owned(parts);
         gate(
             &mut self.inner,
             body,
-            Box::pin(async move {
-                let decision = shared.decide(&parts).await;
-                shared.apply(parts, decision)
-            }),
+            verify,
+            &self.shared,
+            move |shared: &Shared, (parts, result)| shared.finish(index, parts, result),
         )
     }
 }

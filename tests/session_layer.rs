@@ -206,6 +206,39 @@ async fn ids_are_stored_hashed() {
 }
 
 #[tokio::test]
+async fn the_context_session_id_is_a_hash_prefix_never_the_cookie() {
+    use sha2::{Digest, Sha256};
+    let m = manager(MemoryStore::new(), SessionConfig::default());
+    let app = app_for(m.clone()).merge(
+        Router::new()
+            .route(
+                "/session/id",
+                get(|ctx: AuthContext| async move { ctx.session_id().unwrap_or("-").to_owned() }),
+            )
+            .layer(AuthLayer::required(m.authenticator())),
+    );
+    let (_, pair, _) = login(&app, "alice", None).await;
+    let id = pair.split_once('=').unwrap().1;
+    let hash: String = Sha256::digest(id.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    for _ in 0..2 {
+        let a = send(
+            &app,
+            req("/session/id")
+                .header("cookie", &pair)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::OK);
+        assert_eq!(a.body, hash[..16], "the first 16 hex digits of SHA-256(id)");
+        assert!(!id.contains(&a.body));
+    }
+}
+
+#[tokio::test]
 async fn login_rotates_logout_clears_and_replay_fails() {
     let app = app_for(manager(MemoryStore::new(), SessionConfig::default()));
     let (_, first, _) = login(&app, "alice", None).await;

@@ -33,3 +33,26 @@ pub fn token(key: TestKey) -> String {
         .with_claim("exp", now() + 3600 * 24)
         .sign()
 }
+
+/// An authenticator that does no work: hands out one prebuilt context. Measures the
+/// fixed cost of `AuthLayer`, the context in the extensions and the extractor.
+#[derive(Clone)]
+pub struct Floor(pub portcullis::AuthContext);
+
+impl portcullis::Authenticator for Floor {
+    fn scheme(&self) -> portcullis::Scheme {
+        portcullis::Scheme::Custom
+    }
+    fn challenge(&self) -> Option<portcullis::Challenge> {
+        None
+    }
+    fn detect(&self, _: &http::request::Parts) -> bool {
+        true
+    }
+    async fn authenticate(
+        &self,
+        _: &http::request::Parts,
+    ) -> Result<portcullis::AuthContext, portcullis::AuthError> {
+        Ok(self.0.clone())
+    }
+}

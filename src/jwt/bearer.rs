@@ -107,6 +107,9 @@ impl Authenticator for BearerAuth {
         if let Some(ctx) = self.verifier.cached(token) {
             return Ok(ctx);
         }
-        self.verifier.verify_uncached(b68token(token)?).await
+        // Boxed so that this future stays small: the full verification (with a remote
+        // key fetch) is a large state machine, and the layer boxes this future whole on
+        // every request, cache hits included.
+        Box::pin(self.verifier.verify_uncached(b68token(token)?)).await
     }
 }

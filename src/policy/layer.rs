@@ -194,15 +194,14 @@ where
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let (mut parts, body) = req.into_parts();
         let shared = self.shared.clone();
-        gate(
-            &mut self.inner,
-            body,
-            Box::pin(async move {
-                match shared.decide(&mut parts).await {
-                    Ok(()) => Outcome::Forward(parts),
-                    Err(err) => Outcome::Respond(shared.responder.respond(&err, &parts)),
-                }
-            }),
-        )
+        let decide = Box::pin(async move {
+            match shared.decide(&mut parts).await {
+                Ok(()) => Outcome::Forward(parts),
+                Err(err) => Outcome::Respond(shared.responder.respond(&err, &parts)),
+            }
+        });
+        gate(&mut self.inner, body, decide, &self.shared, |_, outcome| {
+            outcome
+        })
     }
 }

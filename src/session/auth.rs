@@ -69,12 +69,17 @@ impl Authenticator for SessionAuth {
             idle = (now + cfg.idle_timeout.as_secs()).min(rec.absolute_expires_at);
             m.timed(m.store.touch(id_hash, now, idle)).await?;
         }
+        // The context's session id is the hash's first 16 characters, written into the
+        // record's own copy of the hash (no allocation per request).
+        let mut session_id = rec.id_hash;
+        session_id.clear();
+        session_id.push_str(&id_hash[..16]);
         Ok(AuthContext::session(
             rec.subject,
             rec.roles,
             rec.tenant,
             rec.email,
-            id_hash[..16].to_owned(),
+            session_id,
             idle.min(rec.absolute_expires_at),
             rec.data,
         ))

@@ -34,6 +34,22 @@ async fn subject(ctx: AuthContext) -> String {
     ctx.subject().to_owned()
 }
 
+thread_local! {
+    /// Set once from the mode's `-handler` suffix, before the app is built.
+    static PER_HANDLER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// `GET /` answering with the subject, behind `layer`: `Router::layer` by default, or
+/// `Handler::layer` for modes ending in `-handler` (no boxed route per layer).
+fn guarded(layer: AuthLayer) -> Router {
+    if PER_HANDLER.get() {
+        use axum::handler::Handler;
+        Router::new().route("/", get(subject.layer(layer)))
+    } else {
+        Router::new().route("/", get(subject)).layer(layer)
+    }
+}
+
 fn bearer(key: TestKey, cached: bool) -> (Router, String) {
     let mut v = JwtVerifier::new(Issuer::new(
         key.key_set(),
@@ -44,9 +60,7 @@ fn bearer(key: TestKey, cached: bool) -> (Router, String) {
     if cached {
         v = v.with_token_cache(TokenCache::new());
     }
-    let app = Router::new()
-        .route("/", get(subject))
-        .layer(AuthLayer::required(BearerAuth::new("load", v)));
+    let app = guarded(AuthLayer::required(BearerAuth::new("load", v)));
     (app, format!("Authorization: Bearer {}", token(key)))
 }
 
@@ -85,9 +99,7 @@ async fn session<S: SessionStore>(store: S) -> (Router, String) {
         .unwrap();
     let pair = cookie.pair().to_owned();
     (
-        Router::new()
-            .route("/", get(subject))
-            .layer(AuthLayer::required(m.authenticator())),
+        guarded(AuthLayer::required(m.authenticator())),
         format!("Cookie: {pair}"),
     )
 }
@@ -104,6 +116,10 @@ async fn serve(app: Router, addr: &str) {
 
 /// The app and the credential header (empty when none) for `mode`.
 async fn setup(mode: &str) -> (Router, String) {
+    if let Some(inner) = mode.strip_suffix("-handler") {
+        PER_HANDLER.set(true);
+        return Box::pin(setup(inner)).await;
+    }
     if let Some(inner) = mode.strip_prefix("none-as-") {
         // The no-auth app receiving the very request `inner` receives (same header bytes):
         // the baseline that isolates the layer from the cost of carrying a credential.
@@ -121,9 +137,7 @@ async fn setup(mode: &str) -> (Router, String) {
             let basic =
                 BasicAuth::new("load").with_user("alice", BasicUser::plain("alice-password"));
             (
-                Router::new()
-                    .route("/", get(subject))
-                    .layer(AuthLayer::required(basic)),
+                guarded(AuthLayer::required(basic)),
                 "Authorization: Basic YWxpY2U6YWxpY2UtcGFzc3dvcmQ=".into(),
             )
         }
@@ -136,11 +150,17 @@ async fn setup(mode: &str) -> (Router, String) {
         "eddsa" => bearer(TestKey::EdDsa, false),
         "eddsa-cached" => bearer(TestKey::EdDsa, true),
         "floor" => (
+            guarded(AuthLayer::required(Floor(
+                AuthContext::builder("alice", portcullis::Scheme::Custom).build(),
+            ))),
+            String::new(),
+        ),
+        "identity-layer" => (
+            // The no-auth app behind a layer that does nothing: axum's own price of
+            // `Router::layer` (each request clones and boxes the layered route).
             Router::new()
-                .route("/", get(subject))
-                .layer(AuthLayer::required(Floor(
-                    AuthContext::builder("alice", portcullis::Scheme::Custom).build(),
-                ))),
+                .route("/", get(|| async { String::from("anonymous") }))
+                .layer(tower::layer::util::Identity::new()),
             String::new(),
         ),
         "axum-from-fn" => {
