@@ -1,5 +1,9 @@
-//! Bytes per stored session, per cached key and per cached token, measured as the growth
-//! of the heap in use (glibc `mallinfo2`, which also sees aws-lc's C allocations).
+//! Bytes per stored session, per cached key and per cached token, measured two ways:
+//!
+//! - **requested**: live bytes asked of Rust's allocator, counted by a wrapping global
+//!   allocator (exact, but blind to aws-lc's C allocations);
+//! - **heap**: growth of glibc's heap in use (`mallinfo2`), which also sees aws-lc's C
+//!   allocations and includes malloc's own per-chunk overhead.
 //!
 //! ```text
 //! cargo bench --bench memory
@@ -13,17 +17,70 @@ use portcullis::jwt::{Algorithm, Issuer, JwtVerifier, KeySet, TokenCache, Valida
 use portcullis::session::{MemoryStore, NewSession, SessionConfig, SessionManager};
 use portcullis::testing::{TestKey, TokenBuilder, jwks, now};
 
-fn heap_in_use() -> usize {
-    // SAFETY: mallinfo2 only reads allocator statistics.
-    unsafe { libc::mallinfo2().uordblks }
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The system allocator, counting the bytes live through Rust's allocation calls.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the counter only
+// observes sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: same contract as the caller's.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: same contract as the caller's.
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: same contract as the caller's.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            LIVE.fetch_add(new_size, Ordering::Relaxed);
+            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        }
+        p
+    }
 }
 
-fn per_item(n: usize, f: impl FnOnce(usize) -> Box<dyn std::any::Any>) -> usize {
-    let before = heap_in_use();
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Bytes in use in glibc's heap: chunks in the arenas plus chunks mapped on their own
+/// (`hblkhd`: large blocks such as a big hash table's storage).
+fn heap_in_use() -> usize {
+    // SAFETY: mallinfo2 only reads allocator statistics.
+    let info = unsafe { libc::mallinfo2() };
+    info.uordblks + info.hblkhd
+}
+
+/// Bytes per item kept alive by `f(n)`: (requested from Rust's allocator, heap growth).
+fn per_item(n: usize, f: impl FnOnce(usize) -> Box<dyn std::any::Any>) -> (usize, usize) {
+    let (live, heap) = (LIVE.load(Ordering::Relaxed), heap_in_use());
     let keep = f(n);
-    let after = heap_in_use();
+    let (live_after, heap_after) = (LIVE.load(Ordering::Relaxed), heap_in_use());
     drop(keep);
-    after.saturating_sub(before) / n
+    (
+        live_after.saturating_sub(live) / n,
+        heap_after.saturating_sub(heap) / n,
+    )
 }
 
 fn main() {
@@ -75,12 +132,12 @@ fn main() {
         Box::new(())
     });
 
-    println!("{:<40} {:>10}", "item", "bytes");
-    println!("{:<40} {:>10}", "stored session (memory store)", session);
-    println!("{:<40} {:>10}", "cached RSA-2048 key (JWKS entry)", key);
-    println!(
-        "{:<40} {:>10}",
-        format!("cached token ({token_len}-byte token)"),
-        cached
-    );
+    println!("{:<40} {:>10} {:>10}", "item", "requested", "heap");
+    for (name, (requested, heap)) in [
+        ("stored session (memory store)".to_owned(), session),
+        ("cached RSA-2048 key (JWKS entry)".to_owned(), key),
+        (format!("cached token ({token_len}-byte token)"), cached),
+    ] {
+        println!("{name:<40} {requested:>10} {heap:>10}");
+    }
 }

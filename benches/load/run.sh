@@ -16,7 +16,7 @@ DURATION=${DURATION:-5}
 CONNECTIONS=${CONNECTIONS:-32}
 PORT=${PORT:-39123}
 PASSES=${PASSES:-2}
-MODES=${MODES:-"none none-as-hs256-cached none-as-rs256-cached none-as-session axum-from-fn floor basic limit-hs256 hs256 hs256-cached limit-rs256 rs256 rs256-cached limit-es256 es256 es256-cached limit-eddsa eddsa eddsa-cached session session-redis session-postgres tower-http-bearer jwt-authorizer-rs256 axum-jwt-auth-rs256 axum-login"}
+MODES=${MODES:-"none none-as-hs256-cached none-as-rs256-cached none-as-session identity-layer axum-from-fn floor floor-handler basic limit-hs256 hs256 hs256-cached hs256-cached-handler limit-rs256 rs256 rs256-cached limit-es256 es256 es256-cached limit-eddsa eddsa eddsa-cached session session-handler session-redis session-postgres tower-http-bearer jwt-authorizer-rs256 axum-jwt-auth-rs256 axum-login"}
 [ -n "${PORTCULLIS_TEST_REDIS_URL:-}" ] || MODES=$(echo "$MODES" | sed 's/session-redis//')
 [ -n "${PORTCULLIS_TEST_POSTGRES_URL:-}" ] || MODES=$(echo "$MODES" | sed 's/session-postgres//')
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
