@@ -13,6 +13,7 @@
 #   benches/load/pairs.sh                       # every goal mode against `none`
 #   BASE=same benches/load/pairs.sh             # against `none-as-<mode>` (identical request)
 #   MODES="session" PAIRS=12 benches/load/pairs.sh
+#   BASE=session MODES=axum-login benches/load/pairs.sh     # a peer against our mode
 set -euo pipefail
 cd "$(dirname "$0")"
 PAIRS=${PAIRS:-10}
@@ -36,6 +37,9 @@ start() {
   for _ in $(seq 200); do grep -q READY "$out" && break; sleep 0.05; done
   grep -q READY "$out" || { echo "mode $1 did not start" >&2; exit 1; }
   HEADER=$(sed -n 's/^HEADER //p' "$out")
+  if grep -q '^LOGIN' "$out"; then
+    HEADER="Cookie: $(curl -s -D - -o /dev/null -X POST "http://127.0.0.1:$2/login" | sed -n 's/^[Ss]et-[Cc]ookie: \([^;]*\).*/\1/p' | head -1)"
+  fi
   rm -f "$out"
 }
 
