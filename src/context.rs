@@ -65,10 +65,24 @@ struct Inner {
     scopes: Vec<String>,
     email: Option<String>,
     tenant: Option<String>,
-    issuer: Option<String>,
+    issuer: Option<Arc<str>>,
     expires_at: Option<u64>,
     session_id: Option<String>,
     claims: ClaimsCell,
+}
+
+/// What a claims mapping takes out of a verified token: a context without its claims.
+#[cfg(feature = "jwt")]
+#[derive(Debug)]
+pub(crate) struct TokenIdentity {
+    pub subject: String,
+    pub scheme: Scheme,
+    pub roles: Vec<String>,
+    pub scopes: Vec<String>,
+    pub tenant: Option<String>,
+    pub email: Option<String>,
+    pub issuer: Option<Arc<str>>,
+    pub expires_at: Option<u64>,
 }
 
 /// The authenticated identity of a request, the same for every scheme.
@@ -133,6 +147,25 @@ impl AuthContext {
             expires_at: Some(expires_at),
             session_id: Some(session_id),
             claims: ClaimsCell::Map(claims),
+        }))
+    }
+
+    /// A verified token's context in one step, with its payload kept as the raw claims
+    /// (the request path; the builder would move the context once per setter).
+    #[cfg(feature = "jwt")]
+    pub(crate) fn from_token(id: TokenIdentity, raw_claims: Vec<u8>) -> Self {
+        AuthContext(Arc::new(Inner {
+            subject: id.subject,
+            scheme: id.scheme,
+            kind: PrincipalKind::User,
+            roles: id.roles,
+            scopes: id.scopes,
+            email: id.email,
+            tenant: id.tenant,
+            issuer: id.issuer,
+            expires_at: id.expires_at,
+            session_id: None,
+            claims: ClaimsCell::from_raw(raw_claims),
         }))
     }
 
@@ -357,7 +390,7 @@ impl AuthContextBuilder {
     }
     /// Set the issuer.
     pub fn with_issuer(mut self, issuer: impl Into<String>) -> Self {
-        self.0.issuer = Some(issuer.into());
+        self.0.issuer = Some(issuer.into().into());
         self
     }
     /// Set the expiry (seconds since the Unix epoch).

@@ -1,8 +1,10 @@
 //! How verified claims become an [`AuthContext`].
 
+use std::sync::Arc;
+
 use super::strict_json::{Json, Object};
 use super::validation::numeric_date;
-use crate::context::{AuthContext, AuthContextBuilder, Scheme};
+use crate::context::{Scheme, TokenIdentity};
 use crate::error::AuthError;
 
 /// Which claims fill the context. A name is first looked up as a literal key (so
@@ -73,45 +75,57 @@ impl ClaimsMapping {
     }
 
     /// Fills a context builder from verified `claims`; the caller attaches the raw claims.
-    pub(crate) fn builder(
+    /// The context's fields from verified `claims`. The issuer is shared with
+    /// `known_issuers` when it is one of them (no copy per token).
+    pub(crate) fn identity(
         &self,
         claims: &Object<'_>,
         scheme: Scheme,
-    ) -> Result<AuthContextBuilder, AuthError> {
+        known_issuers: &[Arc<str>],
+    ) -> Result<TokenIdentity, AuthError> {
         let subject = match claims.lookup(&self.subject) {
-            Some(Json::String(s)) if !s.is_empty() => s.as_ref(),
+            Some(Json::String(s)) if !s.is_empty() => s.as_ref().to_owned(),
             _ => return Err(AuthError::invalid("jwt: missing or bad subject claim")),
         };
-        let mut b = AuthContext::builder(subject, scheme);
-        if let Some(name) = &self.roles
-            && let Some(v) = claims.lookup(name)
+        let roles = match self.roles.as_deref().and_then(|name| claims.lookup(name)) {
+            Some(v) => string_list(v, false)?,
+            None => Vec::new(),
+        };
+        let scopes = match self.scopes.iter().find_map(|n| claims.lookup(n)) {
+            Some(v) => string_list(v, true)?,
+            None => Vec::new(),
+        };
+        let text = |name: &Option<String>, what: &'static str| match name
+            .as_deref()
+            .and_then(|n| claims.lookup(n))
         {
-            b = b.with_roles(string_list(v, false)?);
-        }
-        if let Some(v) = self.scopes.iter().find_map(|n| claims.lookup(n)) {
-            b = b.with_scopes(string_list(v, true)?);
-        }
-        if let Some(name) = &self.tenant {
-            match claims.lookup(name) {
-                Some(Json::String(s)) => b = b.with_tenant(s.as_ref()),
-                None => {}
-                Some(_) => return Err(AuthError::invalid("jwt: tenant is not a string")),
-            }
-        }
-        if let Some(name) = &self.email {
-            match claims.lookup(name) {
-                Some(Json::String(s)) => b = b.with_email(s.as_ref()),
-                None => {}
-                Some(_) => return Err(AuthError::invalid("jwt: email is not a string")),
-            }
-        }
-        if let Some(Json::String(iss)) = claims.get("iss") {
-            b = b.with_issuer(iss.as_ref());
-        }
-        if let Some(exp) = numeric_date(claims, "exp")? {
-            b = b.with_expires_at(exp as u64);
-        }
-        Ok(b)
+            None => Ok(None),
+            Some(Json::String(s)) => Ok(Some(s.as_ref().to_owned())),
+            Some(_) => Err(AuthError::invalid(what)),
+        };
+        let tenant = text(&self.tenant, "jwt: tenant is not a string")?;
+        let email = text(&self.email, "jwt: email is not a string")?;
+        let issuer = match claims.get("iss") {
+            Some(Json::String(iss)) => Some(
+                known_issuers
+                    .iter()
+                    .find(|k| ***k == **iss)
+                    .cloned()
+                    .unwrap_or_else(|| Arc::from(iss.as_ref())),
+            ),
+            _ => None,
+        };
+        let expires_at = numeric_date(claims, "exp")?.map(|exp| exp as u64);
+        Ok(TokenIdentity {
+            subject,
+            scheme,
+            roles,
+            scopes,
+            tenant,
+            email,
+            issuer,
+            expires_at,
+        })
     }
 }
 
@@ -137,13 +151,14 @@ fn string_list(v: &Json<'_>, allow_space_separated: bool) -> Result<Vec<String>,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::context::AuthContext;
     use crate::jwt::strict_json::parse_object;
     use serde_json::{Value, json};
 
     fn ctx(m: &ClaimsMapping, claims: Value) -> Result<AuthContext, AuthError> {
         let bytes = serde_json::to_vec(&claims).unwrap();
-        let b = m.builder(&parse_object(&bytes).unwrap(), Scheme::Bearer)?;
-        Ok(b.with_raw_claims(bytes).build())
+        let id = m.identity(&parse_object(&bytes).unwrap(), Scheme::Bearer, &[])?;
+        Ok(AuthContext::from_token(id, bytes))
     }
 
     #[test]
@@ -165,6 +180,23 @@ mod tests {
             ctx.claim::<String>("https://x.io/org").as_deref(),
             Some("t1")
         );
+    }
+
+    #[test]
+    fn a_configured_issuer_is_shared_not_copied() {
+        let known: Vec<Arc<str>> = vec!["https://a.test".into()];
+        let build = |iss: &str| {
+            let bytes = serde_json::to_vec(&json!({"sub":"u","iss":iss})).unwrap();
+            let id = ClaimsMapping::default()
+                .identity(&parse_object(&bytes).unwrap(), Scheme::Bearer, &known)
+                .unwrap();
+            AuthContext::from_token(id, bytes)
+        };
+        let ours = build("https://a.test");
+        assert_eq!(ours.issuer(), Some("https://a.test"));
+        assert_eq!(ours.issuer().unwrap().as_ptr(), known[0].as_ptr());
+        let other = build("https://b.test");
+        assert_eq!(other.issuer(), Some("https://b.test"));
     }
 
     #[test]

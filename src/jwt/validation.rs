@@ -1,5 +1,6 @@
 //! Strict registered-claim validation (RFC 7519 §4.1, RFC 8725, RFC 9068).
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::Algorithm;
@@ -27,7 +28,8 @@ use crate::error::AuthError;
 #[non_exhaustive]
 pub struct Validation {
     pub(crate) algorithms: Vec<Algorithm>,
-    pub(crate) issuers: Vec<String>,
+    /// Shared with the contexts of verified tokens (no copy of `iss` per token).
+    pub(crate) issuers: Vec<Arc<str>>,
     pub(crate) audiences: Vec<String>,
     pub(crate) leeway: Duration,
     pub(crate) max_age: Option<Duration>,
@@ -52,7 +54,7 @@ impl Validation {
     }
     /// Require `iss` to equal this issuer (call again to accept several).
     pub fn with_issuer(mut self, issuer: impl Into<String>) -> Self {
-        self.issuers.push(issuer.into());
+        self.issuers.push(issuer.into().into());
         self
     }
     /// Require `aud` to contain this audience (call again to accept several).
@@ -92,7 +94,7 @@ impl Validation {
         &self.algorithms
     }
     /// The accepted issuers.
-    pub fn issuers(&self) -> &[String] {
+    pub fn issuers(&self) -> &[Arc<str>] {
         &self.issuers
     }
 
@@ -152,7 +154,7 @@ impl Validation {
         }
         match claims.get("iss") {
             Some(Json::String(iss)) => {
-                if !self.issuers.is_empty() && !self.issuers.iter().any(|i| i == iss) {
+                if !self.issuers.is_empty() && !self.issuers.iter().any(|i| **i == **iss) {
                     return Err(AuthError::invalid("jwt: wrong issuer"));
                 }
             }
@@ -160,11 +162,11 @@ impl Validation {
             None => return Err(AuthError::invalid("jwt: missing iss")),
             Some(_) => return Err(AuthError::invalid("jwt: iss is not a string")),
         }
-        let auds = audiences(claims)?;
+        let names_ours = audience_matches(claims, &self.audiences)?;
         if !self.audiences.is_empty() {
-            match auds {
-                Some(list) if list.iter().any(|a| self.audiences.iter().any(|w| w == a)) => {}
-                Some(_) => return Err(AuthError::invalid("jwt: wrong audience")),
+            match names_ours {
+                Some(true) => {}
+                Some(false) => return Err(AuthError::invalid("jwt: wrong audience")),
                 None => return Err(AuthError::invalid("jwt: missing aud")),
             }
         }
@@ -179,19 +181,27 @@ pub(crate) struct ValidityWindow {
     pub nbf: Option<f64>,
 }
 
-/// `aud` as a list: a string or a non-empty array of strings; other types are errors.
-pub(crate) fn audiences<'c>(claims: &'c Object<'_>) -> Result<Option<Vec<&'c str>>, AuthError> {
+/// Whether `aud` (a string, or a non-empty array of strings) names one of `wanted`;
+/// `None` when there is no `aud`. Other types, and arrays holding anything but strings,
+/// are errors whatever `wanted` is.
+pub(crate) fn audience_matches(
+    claims: &Object<'_>,
+    wanted: &[String],
+) -> Result<Option<bool>, AuthError> {
+    let ours = |a: &str| wanted.iter().any(|w| w == a);
     match claims.get("aud") {
         None => Ok(None),
-        Some(Json::String(s)) => Ok(Some(vec![s.as_ref()])),
-        Some(Json::Array(items)) if !items.is_empty() => items
-            .iter()
-            .map(|v| {
-                v.as_str()
-                    .ok_or_else(|| AuthError::invalid("jwt: aud has a non-string"))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some),
+        Some(Json::String(s)) => Ok(Some(ours(s))),
+        Some(Json::Array(items)) if !items.is_empty() => {
+            let mut hit = false;
+            for item in items {
+                let a = item
+                    .as_str()
+                    .ok_or_else(|| AuthError::invalid("jwt: aud has a non-string"))?;
+                hit |= ours(a);
+            }
+            Ok(Some(hit))
+        }
         Some(_) => Err(AuthError::invalid("jwt: aud has the wrong type")),
     }
 }
@@ -282,6 +292,28 @@ mod tests {
             }
             assert!(check(&v(), &m).is_err(), "{k}={val}");
         }
+    }
+
+    #[test]
+    fn aud_types_are_checked_without_a_wanted_audience() {
+        let any = Validation::new([Algorithm::HS256]).with_issuer("iss");
+        let with = |aud: Value| c(json!({"sub":"s","iss":"iss","aud":aud,"exp":NOW+60.0}));
+        for good in [json!("x"), json!(["x", "y"])] {
+            assert!(check(&any, &with(good.clone())).is_ok(), "{good}");
+        }
+        for bad in [
+            json!(["x", 1]),
+            json!([]),
+            json!(5),
+            json!({"x": 1}),
+            json!([["x"]]),
+        ] {
+            assert!(check(&any, &with(bad.clone())).is_err(), "{bad}");
+            assert!(check(&v(), &with(bad.clone())).is_err(), "{bad}");
+        }
+        // A match anywhere in the array is enough; a later non-string still rejects.
+        assert!(check(&v(), &with(json!(["aud", "x"]))).is_ok());
+        assert!(check(&v(), &with(json!(["aud", null]))).is_err());
     }
 
     #[test]

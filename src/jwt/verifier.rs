@@ -205,7 +205,7 @@ impl JwtVerifier {
         self.issuers
             .iter()
             .enumerate()
-            .find(|(_, i)| i.validation.issuers.iter().any(|x| x == iss))
+            .find(|(_, i)| i.validation.issuers.iter().any(|x| **x == **iss))
             .ok_or_else(|| AuthError::invalid("jwt: unknown issuer"))
     }
 
@@ -255,12 +255,18 @@ impl JwtVerifier {
         let generation = issuer.generation();
         issuer.check_signature(&parsed).await?;
         let window = issuer.validation.check_claims(&claims, now)?;
-        let builder = match &issuer.mapping {
-            Mapping::Claims(m) => m.builder(&claims, issuer.scheme)?,
-            Mapping::Custom(f) => f(&claims)?,
+        let ctx = match &issuer.mapping {
+            Mapping::Claims(m) => {
+                let id = m.identity(&claims, issuer.scheme, &issuer.validation.issuers)?;
+                drop(claims);
+                AuthContext::from_token(id, parsed.payload)
+            }
+            Mapping::Custom(f) => {
+                let builder = f(&claims)?;
+                drop(claims);
+                builder.with_raw_claims(parsed.payload).build()
+            }
         };
-        drop(claims);
-        let ctx = builder.with_raw_claims(parsed.payload).build();
         if let Some(cache) = &self.cache {
             let stamp = Stamp {
                 exp: window.exp,
