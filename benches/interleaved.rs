@@ -13,9 +13,9 @@ mod common;
 use std::hint::black_box;
 
 use common::limit::LimitKey;
-use common::{AUD, ISS, now_or_never, token};
+use common::{AUD, ISS, jsonwebtoken_key, jsonwebtoken_validation, now_or_never, token};
 use portcullis::jwt::{Issuer, JwtVerifier, Validation};
-use portcullis::testing::{HMAC_SECRET, TestKey};
+use portcullis::testing::TestKey;
 
 /// CPU time of this thread, in nanoseconds.
 fn thread_cpu_ns() -> u64 {
@@ -89,16 +89,8 @@ fn main() {
                 .with_issuer(ISS)
                 .with_audience(AUD),
         ));
-        let pem = key.public_pem().as_bytes();
-        let decoding = match key {
-            TestKey::Hs256 => jsonwebtoken::DecodingKey::from_secret(HMAC_SECRET),
-            TestKey::Es256 => jsonwebtoken::DecodingKey::from_ec_pem(pem).unwrap(),
-            TestKey::EdDsa => jsonwebtoken::DecodingKey::from_ed_pem(pem).unwrap(),
-            _ => jsonwebtoken::DecodingKey::from_rsa_pem(pem).unwrap(),
-        };
-        let mut validation = jsonwebtoken::Validation::new(key.algorithm());
-        validation.set_issuer(&[ISS]);
-        validation.set_audience(&[AUD]);
+        let decoding = jsonwebtoken_key(key);
+        let validation = jsonwebtoken_validation(key);
         let limit = LimitKey::new(key);
 
         let mut ours = || {

@@ -14,7 +14,7 @@ use common::{AUD, ISS, now_or_never, token};
 use std::hint::black_box;
 
 use portcullis::jwt::{Issuer, JwtVerifier, TokenCache, Validation};
-use portcullis::testing::{HMAC_SECRET, TestKey};
+use portcullis::testing::TestKey;
 
 fn key(name: &str) -> TestKey {
     match name {
@@ -25,36 +25,17 @@ fn key(name: &str) -> TestKey {
     }
 }
 
-async fn subject(ctx: portcullis::AuthContext) -> String {
-    ctx.subject().to_owned()
-}
-
-/// `GET /` answering with the subject behind `layer`: with `Router::layer`, or with
-/// `Handler::layer` when `per_handler` (axum then boxes no extra route per request).
-fn guarded(layer: portcullis::AuthLayer, per_handler: bool) -> axum::Router {
-    use axum::handler::Handler;
-    use axum::routing::get;
-    if per_handler {
-        axum::Router::new().route("/", get(subject.layer(layer)))
-    } else {
-        axum::Router::new().route("/", get(subject)).layer(layer)
-    }
-}
-
 /// An axum app as the load harness builds it, with the credential to send. A mode
 /// ending in `-handler` applies the layer with `Handler::layer`.
 fn router(mode: &str, token: &str) -> (axum::Router, Option<(&'static str, String)>) {
-    use axum::routing::get;
-    use portcullis::{AuthContext, AuthLayer};
+    use common::apps::{self, guarded};
+    use portcullis::AuthLayer;
     let (mode, per_handler) = match mode.strip_suffix("-handler") {
         Some(m) => (m, true),
         None => (mode, false),
     };
     match mode {
-        "none" => (
-            axum::Router::new().route("/", get(|| async { String::from("anonymous") })),
-            None,
-        ),
+        "none" => (apps::no_auth(), None),
         "bearer-cached" => {
             let v = JwtVerifier::new(Issuer::new(
                 TestKey::Rs256.key_set(),
@@ -69,41 +50,9 @@ fn router(mode: &str, token: &str) -> (axum::Router, Option<(&'static str, Strin
             );
             (app, Some(("authorization", format!("Bearer {token}"))))
         }
-        "identity-layer" => (
-            // The no-auth app behind one layer that does nothing: axum's own cost of
-            // `Router::layer` (a boxed, cloned route per request).
-            axum::Router::new()
-                .route("/", get(|| async { String::from("anonymous") }))
-                .layer(tower::layer::util::Identity::new()),
-            None,
-        ),
-        "from-fn" => {
-            #[derive(Clone)]
-            struct Identity(std::sync::Arc<str>);
-            let app =
-                axum::Router::new()
-                    .route(
-                        "/",
-                        get(
-                            |axum::Extension(id): axum::Extension<Identity>| async move {
-                                id.0.to_string()
-                            },
-                        ),
-                    )
-                    .layer(axum::middleware::from_fn(
-                        |mut req: axum::extract::Request, next: axum::middleware::Next| async move {
-                            req.extensions_mut()
-                                .insert(Identity(std::sync::Arc::from("alice")));
-                            next.run(req).await
-                        },
-                    ));
-            (app, None)
-        }
-        "floor" => {
-            let ctx = AuthContext::builder("alice", portcullis::Scheme::Custom).build();
-            let app = guarded(AuthLayer::required(common::Floor(ctx)), per_handler);
-            (app, None)
-        }
+        "identity-layer" => (apps::identity_layer(), None),
+        "from-fn" => (apps::axum_from_fn(), None),
+        "floor" => (apps::floor(per_handler), None),
         "session" => {
             use portcullis::session::{MemoryStore, NewSession, SessionConfig, SessionManager};
             let m = SessionManager::new(MemoryStore::new(), SessionConfig::default());
@@ -172,16 +121,8 @@ fn main() {
             });
         }
         "jsonwebtoken" => {
-            let pem = k.public_pem().as_bytes();
-            let key = match k {
-                TestKey::Hs256 => jsonwebtoken::DecodingKey::from_secret(HMAC_SECRET),
-                TestKey::Es256 => jsonwebtoken::DecodingKey::from_ec_pem(pem).unwrap(),
-                TestKey::EdDsa => jsonwebtoken::DecodingKey::from_ed_pem(pem).unwrap(),
-                _ => jsonwebtoken::DecodingKey::from_rsa_pem(pem).unwrap(),
-            };
-            let mut val = jsonwebtoken::Validation::new(k.algorithm());
-            val.set_issuer(&[ISS]);
-            val.set_audience(&[AUD]);
+            let key = common::jsonwebtoken_key(k);
+            let val = common::jsonwebtoken_validation(k);
             measured(n, &mut || {
                 black_box(
                     jsonwebtoken::decode::<serde_json::Value>(black_box(&t), &key, &val).unwrap(),

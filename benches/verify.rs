@@ -11,7 +11,7 @@
 mod common;
 
 use common::limit::LimitKey;
-use common::{AUD, ISS, now_or_never, token};
+use common::{AUD, ISS, jsonwebtoken_key, jsonwebtoken_validation, now_or_never, token};
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -23,7 +23,7 @@ use portcullis::policy::{PolicyInput, Rule};
 use portcullis::session::{
     MemoryStore, NewSession, PostgresStore, RedisStore, SessionConfig, SessionManager,
 };
-use portcullis::testing::{HMAC_SECRET, TestKey};
+use portcullis::testing::TestKey;
 use portcullis::{AuthContext, Authenticator, Scheme, User, Users, hash_password};
 
 fn ours(key: TestKey, cache: bool) -> JwtVerifier {
@@ -40,17 +40,6 @@ fn ours(key: TestKey, cache: bool) -> JwtVerifier {
     }
 }
 
-fn jwt_key(key: TestKey) -> jsonwebtoken::DecodingKey {
-    use jsonwebtoken::DecodingKey;
-    let pem = key.public_pem().as_bytes();
-    match key {
-        TestKey::Hs256 => DecodingKey::from_secret(HMAC_SECRET),
-        TestKey::Es256 => DecodingKey::from_ec_pem(pem).unwrap(),
-        TestKey::EdDsa => DecodingKey::from_ed_pem(pem).unwrap(),
-        _ => DecodingKey::from_rsa_pem(pem).unwrap(),
-    }
-}
-
 fn jwt(c: &mut Criterion) {
     let _ = jsonwebtoken::crypto::CryptoProvider::install_default(
         &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER,
@@ -63,10 +52,8 @@ fn jwt(c: &mut Criterion) {
     ] {
         let t = token(key);
         let verifier = ours(key, false);
-        let decoding = jwt_key(key);
-        let mut validation = jsonwebtoken::Validation::new(key.algorithm());
-        validation.set_issuer(&[ISS]);
-        validation.set_audience(&[AUD]);
+        let decoding = jsonwebtoken_key(key);
+        let validation = jsonwebtoken_validation(key);
         let limit = LimitKey::new(key);
         assert!(now_or_never(verifier.verify(&t)).is_ok());
         assert!(jsonwebtoken::decode::<serde_json::Value>(&t, &decoding, &validation).is_ok());

@@ -1,6 +1,7 @@
 //! Helpers shared by the benchmark binaries.
 #![allow(dead_code)]
 
+pub mod apps;
 pub mod limit;
 
 use std::future::Future;
@@ -34,25 +35,22 @@ pub fn token(key: TestKey) -> String {
         .sign()
 }
 
-/// An authenticator that does no work: hands out one prebuilt context. Measures the
-/// fixed cost of `AuthLayer`, the context in the extensions and the extractor.
-#[derive(Clone)]
-pub struct Floor(pub portcullis::AuthContext);
+/// `jsonwebtoken`'s key for `key`, loaded from the same PEM or secret as ours.
+pub fn jsonwebtoken_key(key: TestKey) -> jsonwebtoken::DecodingKey {
+    use jsonwebtoken::DecodingKey;
+    let pem = key.public_pem().as_bytes();
+    match key {
+        TestKey::Hs256 => DecodingKey::from_secret(portcullis::testing::HMAC_SECRET),
+        TestKey::Es256 => DecodingKey::from_ec_pem(pem).unwrap(),
+        TestKey::EdDsa => DecodingKey::from_ed_pem(pem).unwrap(),
+        _ => DecodingKey::from_rsa_pem(pem).unwrap(),
+    }
+}
 
-impl portcullis::Authenticator for Floor {
-    fn scheme(&self) -> portcullis::Scheme {
-        portcullis::Scheme::Custom
-    }
-    fn challenge(&self) -> Option<portcullis::Challenge> {
-        None
-    }
-    fn detect(&self, _: &http::request::Parts) -> bool {
-        true
-    }
-    async fn authenticate(
-        &self,
-        _: &http::request::Parts,
-    ) -> Result<portcullis::AuthContext, portcullis::AuthError> {
-        Ok(self.0.clone())
-    }
+/// `jsonwebtoken`'s validation of the benchmark token: `iss` and `aud` as ours checks them.
+pub fn jsonwebtoken_validation(key: TestKey) -> jsonwebtoken::Validation {
+    let mut v = jsonwebtoken::Validation::new(key.algorithm());
+    v.set_issuer(&[ISS]);
+    v.set_audience(&[AUD]);
+    v
 }

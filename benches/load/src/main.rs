@@ -4,12 +4,9 @@
 //! to send) or `LOGIN` (POST /login for a session cookie), then `READY`. Every mode serves
 //! `GET /` on a single-threaded runtime and answers with the caller's subject.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use axum::routing::get;
 use axum::{Router, http::HeaderMap};
-use portcullis::AuthContext;
 use portcullis::AuthLayer;
 use portcullis::basic::{BasicAuth, BasicUser};
 use portcullis::jwt::{BearerAuth, Issuer, JwtVerifier, TokenCache, Validation};
@@ -30,27 +27,12 @@ fn token(key: TestKey) -> String {
         .sign()
 }
 
-async fn subject(ctx: AuthContext) -> String {
-    ctx.subject().to_owned()
-}
+#[path = "../../common/apps.rs"]
+mod apps;
 
-thread_local! {
-    /// Set once from the mode's `-handler` suffix, before the app is built.
-    static PER_HANDLER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
+use apps::guarded;
 
-/// `GET /` answering with the subject, behind `layer`: `Router::layer` by default, or
-/// `Handler::layer` for modes ending in `-handler` (no boxed route per layer).
-fn guarded(layer: AuthLayer) -> Router {
-    if PER_HANDLER.get() {
-        use axum::handler::Handler;
-        Router::new().route("/", get(subject.layer(layer)))
-    } else {
-        Router::new().route("/", get(subject)).layer(layer)
-    }
-}
-
-fn bearer(key: TestKey, cached: bool) -> (Router, String) {
+fn bearer(key: TestKey, cached: bool, per_handler: bool) -> (Router, String) {
     let mut v = JwtVerifier::new(Issuer::new(
         key.key_set(),
         Validation::new([key.algorithm()])
@@ -60,38 +42,16 @@ fn bearer(key: TestKey, cached: bool) -> (Router, String) {
     if cached {
         v = v.with_token_cache(TokenCache::new());
     }
-    let app = guarded(AuthLayer::required(BearerAuth::new("load", v)));
+    let app = guarded(AuthLayer::required(BearerAuth::new("load", v)), per_handler);
     (app, format!("Authorization: Bearer {}", token(key)))
 }
 
 mod limit;
 
-/// An authenticator that does no work: hands out one prebuilt context. Measures the
-/// fixed cost of `AuthLayer`, the context in the extensions and the extractor.
-#[derive(Clone)]
-struct Floor(AuthContext);
-
-impl portcullis::Authenticator for Floor {
-    fn scheme(&self) -> portcullis::Scheme {
-        portcullis::Scheme::Custom
-    }
-    fn challenge(&self) -> Option<portcullis::Challenge> {
-        None
-    }
-    fn detect(&self, _: &axum::http::request::Parts) -> bool {
-        true
-    }
-    async fn authenticate(
-        &self,
-        _: &axum::http::request::Parts,
-    ) -> Result<AuthContext, portcullis::AuthError> {
-        Ok(self.0.clone())
-    }
-}
 mod peers;
 
 /// A session server on `store`, with one logged-in session's cookie as the header.
-async fn session<S: SessionStore>(store: S) -> (Router, String) {
+async fn session<S: SessionStore>(store: S, per_handler: bool) -> (Router, String) {
     let m = SessionManager::new(store, SessionConfig::default());
     let cookie = m
         .login(&HeaderMap::new(), NewSession::new("alice"))
@@ -99,7 +59,7 @@ async fn session<S: SessionStore>(store: S) -> (Router, String) {
         .unwrap();
     let pair = cookie.pair().to_owned();
     (
-        guarded(AuthLayer::required(m.authenticator())),
+        guarded(AuthLayer::required(m.authenticator()), per_handler),
         format!("Cookie: {pair}"),
     )
 }
@@ -114,12 +74,13 @@ async fn serve(app: Router, addr: &str) {
     axum::serve(listener, app).await.expect("serve");
 }
 
-/// The app and the credential header (empty when none) for `mode`.
+/// The app and the credential header (empty when none) for `mode`. A mode ending in
+/// `-handler` applies the layer with `Handler::layer` instead of `Router::layer`.
 async fn setup(mode: &str) -> (Router, String) {
-    if let Some(inner) = mode.strip_suffix("-handler") {
-        PER_HANDLER.set(true);
-        return Box::pin(setup(inner)).await;
-    }
+    let (mode, per_handler) = match mode.strip_suffix("-handler") {
+        Some(inner) => (inner, true),
+        None => (mode, false),
+    };
     if let Some(inner) = mode.strip_prefix("none-as-") {
         // The no-auth app receiving the very request `inner` receives (same header bytes):
         // the baseline that isolates the layer from the cost of carrying a credential.
@@ -128,75 +89,38 @@ async fn setup(mode: &str) -> (Router, String) {
         return (app, header);
     }
     match mode {
-        "none" => (
-            // An owned body, like the authenticated handlers' subject: only auth differs.
-            Router::new().route("/", get(|| async { String::from("anonymous") })),
-            String::new(),
-        ),
+        "none" => (apps::no_auth(), String::new()),
         "basic" => {
             let basic =
                 BasicAuth::new("load").with_user("alice", BasicUser::plain("alice-password"));
             (
-                guarded(AuthLayer::required(basic)),
+                guarded(AuthLayer::required(basic), per_handler),
                 "Authorization: Basic YWxpY2U6YWxpY2UtcGFzc3dvcmQ=".into(),
             )
         }
-        "hs256" => bearer(TestKey::Hs256, false),
-        "hs256-cached" => bearer(TestKey::Hs256, true),
-        "rs256" => bearer(TestKey::Rs256, false),
-        "rs256-cached" => bearer(TestKey::Rs256, true),
-        "es256" => bearer(TestKey::Es256, false),
-        "es256-cached" => bearer(TestKey::Es256, true),
-        "eddsa" => bearer(TestKey::EdDsa, false),
-        "eddsa-cached" => bearer(TestKey::EdDsa, true),
-        "floor" => (
-            guarded(AuthLayer::required(Floor(
-                AuthContext::builder("alice", portcullis::Scheme::Custom).build(),
-            ))),
-            String::new(),
-        ),
-        "identity-layer" => (
-            // The no-auth app behind a layer that does nothing: axum's own price of
-            // `Router::layer` (each request clones and boxes the layered route).
-            Router::new()
-                .route("/", get(|| async { String::from("anonymous") }))
-                .layer(tower::layer::util::Identity::new()),
-            String::new(),
-        ),
-        "axum-from-fn" => {
-            // The smallest identity middleware axum offers: `from_fn` inserting a value the
-            // handler extracts. No checks at all: a floor for any auth middleware.
-            #[derive(Clone)]
-            struct Identity(Arc<str>);
-            let app =
-                Router::new()
-                    .route(
-                        "/",
-                        get(
-                            |axum::Extension(id): axum::Extension<Identity>| async move {
-                                id.0.to_string()
-                            },
-                        ),
-                    )
-                    .layer(axum::middleware::from_fn(
-                        |mut req: axum::extract::Request, next: axum::middleware::Next| async move {
-                            req.extensions_mut().insert(Identity(Arc::from("alice")));
-                            next.run(req).await
-                        },
-                    ));
-            (app, String::new())
-        }
+        "hs256" => bearer(TestKey::Hs256, false, per_handler),
+        "hs256-cached" => bearer(TestKey::Hs256, true, per_handler),
+        "rs256" => bearer(TestKey::Rs256, false, per_handler),
+        "rs256-cached" => bearer(TestKey::Rs256, true, per_handler),
+        "es256" => bearer(TestKey::Es256, false, per_handler),
+        "es256-cached" => bearer(TestKey::Es256, true, per_handler),
+        "eddsa" => bearer(TestKey::EdDsa, false, per_handler),
+        "eddsa-cached" => bearer(TestKey::EdDsa, true, per_handler),
+        "floor" => (apps::floor(per_handler), String::new()),
+        "identity-layer" => (apps::identity_layer(), String::new()),
+        "axum-from-fn" => (apps::axum_from_fn(), String::new()),
         "limit-hs256" => limit::limit(TestKey::Hs256),
         "limit-rs256" => limit::limit(TestKey::Rs256),
         "limit-es256" => limit::limit(TestKey::Es256),
         "limit-eddsa" => limit::limit(TestKey::EdDsa),
-        "session" => session(MemoryStore::new()).await,
+        "session" => session(MemoryStore::new(), per_handler).await,
         "session-redis" => {
             let url = env("PORTCULLIS_TEST_REDIS_URL");
             session(
                 RedisStore::connect_with(&url, "portcullis-load:", Duration::from_secs(2))
                     .await
                     .unwrap(),
+                per_handler,
             )
             .await
         }
@@ -210,6 +134,7 @@ async fn setup(mode: &str) -> (Router, String) {
                 )
                 .await
                 .unwrap(),
+                per_handler,
             )
             .await
         }
