@@ -13,9 +13,7 @@ mod common;
 use std::hint::black_box;
 
 use common::limit::LimitKey;
-use common::{AUD, ISS, jsonwebtoken_key, jsonwebtoken_validation, now_or_never, token};
-use portcullis::jwt::{Issuer, JwtVerifier, Validation};
-use portcullis::testing::TestKey;
+use common::{jsonwebtoken_key, jsonwebtoken_validation, now_or_never, token};
 
 /// CPU time of this thread, in nanoseconds.
 fn thread_cpu_ns() -> u64 {
@@ -76,19 +74,9 @@ fn main() {
         "{:<7} {:>11} {:>11} {:>11} | {:<24} | {:<24}",
         "alg", "ours ns", "jwt ns", "limit ns", "ours/jwt med [q1-q3]", "ours/limit med [q1-q3]"
     );
-    for (name, key) in [
-        ("HS256", TestKey::Hs256),
-        ("RS256", TestKey::Rs256),
-        ("ES256", TestKey::Es256),
-        ("EdDSA", TestKey::EdDsa),
-    ] {
+    for (name, key) in common::ALGORITHMS {
         let t = token(key);
-        let verifier = JwtVerifier::new(Issuer::new(
-            key.key_set(),
-            Validation::new([key.algorithm()])
-                .with_issuer(ISS)
-                .with_audience(AUD),
-        ));
+        let verifier = common::verifier(key);
         let decoding = jsonwebtoken_key(key);
         let validation = jsonwebtoken_validation(key);
         let limit = LimitKey::new(key);

@@ -11,14 +11,14 @@
 mod common;
 
 use common::limit::LimitKey;
-use common::{AUD, ISS, jsonwebtoken_key, jsonwebtoken_validation, now_or_never, token};
+use common::{jsonwebtoken_key, jsonwebtoken_validation, now_or_never, token};
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::Request;
-use portcullis::jwt::{Algorithm, Issuer, JwtVerifier, KeySet, TokenCache, Validation};
+use portcullis::jwt::{Algorithm, JwtVerifier, KeySet, TokenCache};
 use portcullis::policy::{PolicyInput, Rule};
 use portcullis::session::{
     MemoryStore, NewSession, PostgresStore, RedisStore, SessionConfig, SessionManager,
@@ -27,12 +27,7 @@ use portcullis::testing::TestKey;
 use portcullis::{AuthContext, Authenticator, Scheme, User, Users, hash_password};
 
 fn ours(key: TestKey, cache: bool) -> JwtVerifier {
-    let v = JwtVerifier::new(Issuer::new(
-        key.key_set(),
-        Validation::new([key.algorithm()])
-            .with_issuer(ISS)
-            .with_audience(AUD),
-    ));
+    let v = common::verifier(key);
     if cache {
         v.with_token_cache(TokenCache::new())
     } else {
@@ -44,12 +39,7 @@ fn jwt(c: &mut Criterion) {
     let _ = jsonwebtoken::crypto::CryptoProvider::install_default(
         &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER,
     );
-    for (name, key) in [
-        ("HS256", TestKey::Hs256),
-        ("RS256", TestKey::Rs256),
-        ("ES256", TestKey::Es256),
-        ("EdDSA", TestKey::EdDsa),
-    ] {
+    for (name, key) in common::ALGORITHMS {
         let t = token(key);
         let verifier = ours(key, false);
         let decoding = jsonwebtoken_key(key);

@@ -54,3 +54,23 @@ pub fn jsonwebtoken_validation(key: TestKey) -> jsonwebtoken::Validation {
     v.set_audience(&[AUD]);
     v
 }
+
+/// The benchmarked algorithms, with the test key of each.
+pub const ALGORITHMS: [(&str, TestKey); 4] = [
+    ("HS256", TestKey::Hs256),
+    ("RS256", TestKey::Rs256),
+    ("ES256", TestKey::Es256),
+    ("EdDSA", TestKey::EdDsa),
+];
+
+/// Our verifier for the benchmark token of `key` (`iss` and `aud` checked), without the
+/// token cache.
+pub fn verifier(key: TestKey) -> portcullis::jwt::JwtVerifier {
+    use portcullis::jwt::{Issuer, JwtVerifier, Validation};
+    JwtVerifier::new(Issuer::new(
+        key.key_set(),
+        Validation::new([key.algorithm()])
+            .with_issuer(ISS)
+            .with_audience(AUD),
+    ))
+}
