@@ -74,9 +74,9 @@ impl ClaimsMapping {
         self
     }
 
-    /// Fills a context builder from verified `claims`; the caller attaches the raw claims.
     /// The context's fields from verified `claims`. The issuer is shared with
-    /// `known_issuers` when it is one of them (no copy per token).
+    /// `known_issuers` when it is one of them (no copy per token); the caller attaches
+    /// the raw claims.
     pub(crate) fn identity(
         &self,
         claims: &Object<'_>,
