@@ -280,11 +280,10 @@ where
 /// plain secrets, rules without async resolvers): the future is polled once here and
 /// the inner service is called directly, without cloning it or boxing a second future.
 /// A pending verification is polled again, with the task's waker, by the boxed future.
-pub(crate) fn gate<S, B, T, G, F>(
+pub(crate) fn gate<S, B, T, F>(
     inner: &mut S,
     body: B,
     mut verify: BoxFuture<'static, T>,
-    state: &Arc<G>,
     finish: F,
 ) -> AuthFuture<S::Future, S::Error>
 where
@@ -292,20 +291,18 @@ where
     S::Future: Send + 'static,
     B: Send + 'static,
     T: 'static,
-    G: Send + Sync + 'static,
-    F: FnOnce(&G, T) -> Outcome + Send + 'static,
+    F: FnOnce(T) -> Outcome + Send + 'static,
 {
     if let Poll::Ready(output) = verify
         .as_mut()
         .poll(&mut Context::from_waker(Waker::noop()))
     {
-        return settle(inner, body, finish(state, output));
+        return settle(inner, body, finish(output));
     }
-    let state = state.clone();
     let clone = inner.clone();
     let mut inner = std::mem::replace(inner, clone);
     Either::Right(Box::pin(async move {
-        match finish(&state, verify.await) {
+        match finish(verify.await) {
             Outcome::Forward(parts) => inner.call(Request::from_parts(parts, body)).await,
             Outcome::Respond(response) => Ok(response),
         }
@@ -339,12 +336,9 @@ where
         let verify = self.shared.authenticators[index]
             .clone()
             .authenticate_owned(parts);
-        gate(
-            &mut self.inner,
-            body,
-            verify,
-            &self.shared,
-            move |shared: &Shared, (parts, result)| shared.finish(index, parts, result),
-        )
+        let shared = self.shared.clone();
+        gate(&mut self.inner, body, verify, move |(parts, result)| {
+            shared.finish(index, parts, result)
+        })
     }
 }

@@ -200,8 +200,6 @@ where
                 Err(err) => Outcome::Respond(shared.responder.respond(&err, &parts)),
             }
         });
-        gate(&mut self.inner, body, decide, &self.shared, |_, outcome| {
-            outcome
-        })
+        gate(&mut self.inner, body, decide, |outcome| outcome)
     }
 }
