@@ -23,25 +23,7 @@ BASE=${BASE:-none}
 MODES=${MODES:-"identity-layer axum-from-fn floor floor-handler basic hs256 hs256-cached hs256-cached-handler rs256-cached session session-handler"}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 cargo build --release -q
-BIN=target/release/portcullis-load
-
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-TICKS=$(getconf CLK_TCK)
-
-# start MODE PORT: serves MODE on core 0; sets PID and HEADER.
-start() {
-  local out
-  out=$(mktemp)
-  taskset -c 0 "$BIN" "$1" "127.0.0.1:$2" >"$out" 2>/dev/null &
-  PID=$!
-  for _ in $(seq 200); do grep -q READY "$out" && break; sleep 0.05; done
-  grep -q READY "$out" || { echo "mode $1 did not start" >&2; exit 1; }
-  HEADER=$(sed -n 's/^HEADER //p' "$out")
-  if grep -q '^LOGIN' "$out"; then
-    HEADER="Cookie: $(curl -s -D - -o /dev/null -X POST "http://127.0.0.1:$2/login" | sed -n 's/^[Ss]et-[Cc]ookie: \([^;]*\).*/\1/p' | head -1)"
-  fi
-  rm -f "$out"
-}
+. ./lib.sh
 
 # load PORT PID HEADER SECONDS: prints "req/s p50-ms p99-ms cpu-us-per-request".
 load() {
@@ -62,8 +44,8 @@ printf '%-22s %-22s %5s | %-20s | %-20s | %-7s %-7s\n' mode baseline pairs 'req/
 for mode in $MODES; do
   base=$BASE
   [ "$BASE" = same ] && base="none-as-$mode"
-  start "$base" 39131; pa=$PID; ha=$HEADER
-  start "$mode" 39132; pb=$PID; hb=$HEADER
+  start_server "$base" 39131; pa=$PID; ha=$HEADER
+  start_server "$mode" 39132; pb=$PID; hb=$HEADER
   load 39131 "$pa" "$ha" 1 >/dev/null; load 39132 "$pb" "$hb" 1 >/dev/null   # warm-up
   raw=$(mktemp)
   for i in $(seq "$PAIRS"); do

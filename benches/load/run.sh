@@ -21,21 +21,12 @@ MODES=${MODES:-"none none-as-hs256-cached none-as-rs256-cached none-as-session i
 [ -n "${PORTCULLIS_TEST_POSTGRES_URL:-}" ] || MODES=$(echo "$MODES" | sed 's/session-postgres//')
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 cargo build --release -q
-BIN=target/release/portcullis-load
-TICKS=$(getconf CLK_TCK)
-
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+. ./lib.sh
 
 run_mode() {
-  local mode=$1 out header pid
-  out=$(mktemp)
-  taskset -c 0 "$BIN" "$mode" "127.0.0.1:$PORT" >"$out" 2>/dev/null &
-  pid=$!
-  for _ in $(seq 100); do grep -q READY "$out" && break; sleep 0.05; done
-  header=$(sed -n 's/^HEADER //p' "$out")
-  if grep -q '^LOGIN' "$out"; then
-    header="Cookie: $(curl -s -D - -o /dev/null -X POST "http://127.0.0.1:$PORT/login" | sed -n 's/^[Ss]et-[Cc]ookie: \([^;]*\).*/\1/p' | head -1)"
-  fi
+  local mode=$1 header pid
+  start_server "$mode" "$PORT"
+  pid=$PID header=$HEADER
   local args=()
   [ -n "$header" ] && args=(-H "$header")
   local code
@@ -46,7 +37,6 @@ run_mode() {
   w=$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "${args[@]}" "http://127.0.0.1:$PORT/")
   c1=$(cpu_ticks $pid)
   kill $pid; wait $pid 2>/dev/null || true
-  rm -f "$out"
   local rps p99 reqs bad
   rps=$(echo "$w" | awk '/Requests\/sec/ {print $2}')
   p99=$(echo "$w" | awk '$1=="99%" {print $2}')
