@@ -114,6 +114,7 @@ fn main() {
         .map(|i| {
             TokenBuilder::new(TestKey::Hs256)
                 .with_claim("sub", format!("user-{i}"))
+                .with_claim("aud", "api")
                 .with_claim("roles", serde_json::json!(["member"]))
                 .with_claim("exp", now() + 3600)
                 .sign()
@@ -122,7 +123,7 @@ fn main() {
     let token_len = tokens[0].len();
     let verifier = JwtVerifier::new(Issuer::new(
         TestKey::Hs256.key_set(),
-        Validation::new([Algorithm::HS256]),
+        Validation::new([Algorithm::HS256]).with_audience("api"),
     ))
     .with_token_cache(TokenCache::new().with_max_entries(N * 2));
     let cached = per_item(N, |_| {

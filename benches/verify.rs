@@ -74,19 +74,20 @@ fn basic(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let users = Users::new()
-        .with_user("plain", User::plain("correct horse battery staple"))
-        .with_user(
-            "hashed",
-            User::hashed(&hash_password("pw").unwrap()).unwrap(),
-        );
+    // A table of plain secrets only: with a hash in the table, every check would run
+    // the argon2 decoy.
+    let plain = Users::new().with_user("plain", User::plain("correct horse battery staple"));
+    let users = Users::new().with_user(
+        "hashed",
+        User::hashed(&hash_password("pw").unwrap()).unwrap(),
+    );
     c.bench_function("basic/plain", |b| {
         b.iter(|| {
-            rt.block_on(users.verify(
+            rt.block_on(plain.verify(
                 black_box("plain"),
                 black_box("correct horse battery staple"),
             ))
-            .is_some()
+            .is_ok()
         })
     });
     let mut g = c.benchmark_group("basic/argon2id");
@@ -97,7 +98,7 @@ fn basic(c: &mut Criterion) {
 
 fn now_or_never_blocking(users: &Users) -> bool {
     // Outside a runtime the hash is verified inline: the pure argon2 cost.
-    now_or_never(users.verify("hashed", "pw")).is_some()
+    now_or_never(users.verify("hashed", "pw")).is_ok()
 }
 
 /// One session lookup (parse the cookie, hash the id, load, expiry checks, context)

@@ -1,6 +1,8 @@
 //! Credentialed CORS from another origin: tower-http's `CorsLayer` outside, the auth
-//! layer inside. Preflights (`OPTIONS` + `Access-Control-Request-Method`) pass the auth
-//! layer untouched and are answered by `CorsLayer`; the real request must authenticate.
+//! layer inside. `CorsLayer` answers preflights (`OPTIONS` with `Origin` and
+//! `Access-Control-Request-Method`) before they reach the auth layer; the real request
+//! must authenticate. A CORS layer always goes outside the auth layer: a preflight that
+//! gets past it is refused by any policy layer.
 //!
 //! ```text
 //! ALLOWED_ORIGIN=http://localhost:5173 cargo run --example cors

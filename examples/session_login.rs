@@ -56,7 +56,7 @@ async fn login(
     sessions: Sessions,
     Form(f): Form<LoginForm>,
 ) -> Response {
-    let Some(user) = users.verify(&f.username, &f.password).await else {
+    let Ok(user) = users.verify(&f.username, &f.password).await else {
         return (
             axum::http::StatusCode::UNAUTHORIZED,
             Html("wrong user name or password <a href=/login>try again</a>"),

@@ -41,11 +41,12 @@ pub const AUTHORIZATION_COOKIE: &str = "CF_Authorization";
 /// - identity headers such as `Cf-Access-Authenticated-User-Email` are ignored;
 /// - service tokens (`common_name`, empty `sub`) become service principals only when
 ///   their client id is allowlisted;
-/// - the `CF_Authorization` cookie is read only when enabled, and then unsafe or
-///   WebSocket requests from other sites are refused (403).
+/// - unsafe or WebSocket requests from other sites are refused (403), whether the token
+///   came in the header or in the `CF_Authorization` cookie (read only when enabled).
 #[derive(Clone)]
 pub struct CloudflareAccess {
     cfg: Config,
+    jwks: RemoteJwks,
     verifier: JwtVerifier,
 }
 
@@ -132,7 +133,7 @@ impl CloudflareAccess {
         if aud.is_empty() || aud.len() > 256 {
             return Err(ConfigError("invalid Cloudflare Access AUD tag".into()));
         }
-        Self::assemble(Config {
+        let cfg = Config {
             team: team.to_owned(),
             aud: aud.to_owned(),
             certs_url: format!("https://{team}.cloudflareaccess.com/cdn-cgi/access/certs"),
@@ -142,18 +143,20 @@ impl CloudflareAccess {
             allow_cookie: false,
             csrf: CsrfGuard::default(),
             cache: true,
-        })
+        };
+        let jwks = RemoteJwks::new(&cfg.certs_url, [Algorithm::RS256], cfg.options.clone())?;
+        Ok(Self::assemble(cfg, jwks))
     }
 
-    fn assemble(cfg: Config) -> Result<Self, ConfigError> {
-        let jwks = RemoteJwks::new(&cfg.certs_url, [Algorithm::RS256], cfg.options.clone())?;
+    /// The verifier for `cfg`, with keys from `jwks` (built from `cfg`'s URL and options).
+    fn assemble(cfg: Config, jwks: RemoteJwks) -> Self {
         let validation = Validation::new([Algorithm::RS256])
             .with_issuer(format!("https://{}.cloudflareaccess.com", cfg.team))
             .with_audience(cfg.aud.clone())
             .with_leeway(cfg.leeway)
             .with_required_sub(false);
         let tokens = cfg.service_tokens.clone();
-        let issuer = Issuer::new(jwks, validation).with_custom_mapping(
+        let issuer = Issuer::new(jwks.clone(), validation).with_custom_mapping(
             Scheme::CloudflareAccess,
             Arc::new(move |claims| to_context(claims, &tokens)),
         );
@@ -161,50 +164,67 @@ impl CloudflareAccess {
         if cfg.cache {
             verifier = verifier.with_token_cache(TokenCache::new());
         }
-        Ok(CloudflareAccess { cfg, verifier })
+        CloudflareAccess {
+            cfg,
+            jwks,
+            verifier,
+        }
     }
 
-    fn rebuild(mut self, f: impl FnOnce(&mut Config)) -> Result<Self, ConfigError> {
-        f(&mut self.cfg);
-        Self::assemble(self.cfg)
+    /// Applies `f` to the configuration; the key source is kept.
+    fn edit(self, f: impl FnOnce(&mut Config)) -> Self {
+        let mut cfg = self.cfg;
+        f(&mut cfg);
+        Self::assemble(cfg, self.jwks)
+    }
+
+    /// Applies `f` to the configuration and builds a new key source from it.
+    fn edit_keys(self, f: impl FnOnce(&mut Config)) -> Result<Self, ConfigError> {
+        let mut cfg = self.cfg;
+        f(&mut cfg);
+        let jwks = RemoteJwks::new(&cfg.certs_url, [Algorithm::RS256], cfg.options.clone())?;
+        Ok(Self::assemble(cfg, jwks))
     }
 
     /// Fetch keys from `url` instead of the team's certs URL (tests, egress proxies).
     pub fn with_certs_url(self, url: &str) -> Result<Self, ConfigError> {
         let url = url.to_owned();
-        self.rebuild(|c| c.certs_url = url)
+        self.edit_keys(|c| c.certs_url = url)
     }
     /// Cache and fetch settings for the certs.
     pub fn with_jwks_options(self, options: JwksOptions) -> Result<Self, ConfigError> {
-        self.rebuild(|c| c.options = options)
+        self.edit_keys(|c| c.options = options)
     }
     /// Accept the service token with this client id (`common_name`, e.g. `abc.access`).
     pub fn with_service_token(self, client_id: impl Into<String>) -> Self {
         let id = client_id.into();
-        let mut cfg = self.cfg.clone();
-        let mut list = (*cfg.service_tokens).clone();
-        list.push(id);
-        cfg.service_tokens = Arc::new(list);
-        // The URL and options were valid a moment ago, so this cannot fail; keep the old value if it does.
-        Self::assemble(cfg).unwrap_or(self)
+        self.edit(|c| {
+            let mut list = (*c.service_tokens).clone();
+            list.push(id);
+            c.service_tokens = Arc::new(list);
+        })
     }
     /// Clock skew for `exp`/`nbf` (default 30 s).
     pub fn with_leeway(self, leeway: Duration) -> Self {
-        let mut cfg = self.cfg.clone();
-        cfg.leeway = leeway;
-        Self::assemble(cfg).unwrap_or(self)
+        self.edit(|c| c.leeway = leeway)
     }
-    /// Also read the `CF_Authorization` cookie, guarded against cross-site requests by `csrf`.
-    pub fn with_cookie(mut self, csrf: CsrfGuard) -> Self {
-        self.cfg.allow_cookie = true;
-        self.cfg.csrf = csrf;
-        self
+    /// Also read the `CF_Authorization` cookie.
+    pub fn with_cookie(self) -> Self {
+        self.edit(|c| c.allow_cookie = true)
+    }
+    /// Which cross-site requests are refused (403), on the header and the cookie path
+    /// alike (default [`CsrfGuard::default`]).
+    ///
+    /// Cloudflare adds `Cf-Access-Jwt-Assertion` to every request that carries its
+    /// cookie, so for browsers the header is as ambient as a cookie: unsafe methods and
+    /// WebSocket upgrades from other sites are refused whichever way the token came.
+    /// An API that no browser ever calls may pass [`CsrfGuard::disabled`].
+    pub fn with_csrf_guard(self, csrf: CsrfGuard) -> Self {
+        self.edit(|c| c.csrf = csrf)
     }
     /// Turn the verified-token cache off (on by default).
     pub fn without_token_cache(self) -> Self {
-        let mut cfg = self.cfg.clone();
-        cfg.cache = false;
-        Self::assemble(cfg).unwrap_or(self)
+        self.edit(|c| c.cache = false)
     }
 }
 
@@ -221,20 +241,18 @@ impl Authenticator for CloudflareAccess {
                 && !matches!(cookie_value(&parts.headers, AUTHORIZATION_COOKIE), Ok(None)))
     }
     async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
+        if self.cfg.csrf.is_cross_site(parts) {
+            return Err(AuthError::cross_site());
+        }
         let mut values = parts.headers.get_all(ASSERTION_HEADER).iter();
         let token = match (values.next(), values.next()) {
             (Some(_), Some(_)) => return Err(AuthError::conflicting()),
             (Some(v), None) => v
                 .to_str()
                 .map_err(|_| AuthError::invalid("cloudflare: header not ascii"))?,
-            (None, _) => {
-                if self.cfg.csrf.is_cross_site(parts) {
-                    return Err(AuthError::cross_site());
-                }
-                cookie_value(&parts.headers, AUTHORIZATION_COOKIE)
-                    .map_err(|_| AuthError::invalid("cloudflare: duplicate cookie"))?
-                    .ok_or_else(AuthError::missing)?
-            }
+            (None, _) => cookie_value(&parts.headers, AUTHORIZATION_COOKIE)
+                .map_err(|_| AuthError::invalid("cloudflare: duplicate cookie"))?
+                .ok_or_else(AuthError::missing)?,
         };
         self.verifier.verify(token.trim()).await
     }

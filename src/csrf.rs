@@ -10,8 +10,10 @@ const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
 ///
 /// Unsafe methods (anything but GET, HEAD, OPTIONS) and WebSocket upgrades are refused
 /// when `Sec-Fetch-Site` says `cross-site` or `same-site`, or, without it, when `Origin`
-/// names another origin (or `null`). Origins in the trusted list pass. Requests with
-/// neither header (non-browser clients) pass.
+/// names another origin (or `null`): another scheme, host or port than the request's own
+/// (`https` assumed unless the request URI says otherwise; `http` also for loopback
+/// hosts). Origins in the trusted list pass. Requests with neither header (non-browser
+/// clients) pass.
 ///
 /// ```
 /// use portcullis::CsrfGuard;
@@ -71,16 +73,73 @@ impl CsrfGuard {
         }
         match origin {
             None => false,
-            Some(o) => {
-                let host = parts.headers.get(HOST).and_then(|v| v.to_str().ok());
-                let origin_host = o.split_once("://").map(|(_, h)| h);
-                match (origin_host, host) {
-                    (Some(oh), Some(h)) => !oh.eq_ignore_ascii_case(h),
-                    _ => true,
-                }
-            }
+            Some(o) => !is_same_origin(o, parts),
         }
     }
+}
+
+/// Whether `origin` is the request's own origin: same scheme, host and port (default
+/// ports filled in). The host comes from `Host`; the scheme from the request URI when it
+/// has one, else `https` (the site sits behind TLS), with `http` also accepted for
+/// loopback hosts. A plain-http site elsewhere lists its origin with
+/// [`CsrfGuard::with_trusted_origin`].
+fn is_same_origin(origin: &str, parts: &Parts) -> bool {
+    let Some(host) = parts.headers.get(HOST).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let Some((o_scheme, o_host, o_port)) = parse_origin(origin) else {
+        return false;
+    };
+    let Some((h_host, h_port)) = split_host_port(host) else {
+        return false;
+    };
+    if !o_host.eq_ignore_ascii_case(h_host) {
+        return false;
+    }
+    let scheme_ok = match parts.uri.scheme_str() {
+        Some(s) => s.eq_ignore_ascii_case(o_scheme),
+        None => o_scheme == "https" || (o_scheme == "http" && is_loopback(h_host)),
+    };
+    scheme_ok && h_port.unwrap_or(default_port(o_scheme)) == o_port
+}
+
+fn default_port(scheme: &str) -> u16 {
+    if scheme == "http" { 80 } else { 443 }
+}
+
+/// `scheme://host[:port]` with scheme `http` or `https` (lower case, as browsers send it)
+/// and nothing after the authority; the port defaults by scheme.
+fn parse_origin(origin: &str) -> Option<(&str, &str, u16)> {
+    let (scheme, rest) = origin.split_once("://")?;
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let (host, port) = split_host_port(rest)?;
+    Some((scheme, host, port.unwrap_or(default_port(scheme))))
+}
+
+/// `host[:port]` or `[v6]:port`; `None` for anything with a path, user info or a bad port.
+fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
+    if s.is_empty() || s.contains(['/', '@', '?', '#', ' ', '\\']) {
+        return None;
+    }
+    let (host, port) = match s.rfind(':') {
+        Some(i) if !s[i..].contains(']') => (&s[..i], Some(&s[i + 1..])),
+        _ => (s, None),
+    };
+    let port = match port {
+        Some(p) => Some(p.parse::<u16>().ok().filter(|_| !p.starts_with('+'))?),
+        None => None,
+    };
+    (!host.is_empty()).then_some((host, port))
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host == "[::1]"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -114,7 +173,10 @@ mod tests {
         assert!(g.is_cross_site(&parts(Method::DELETE, &[("origin", "null"), ("host", "a")])));
         assert!(!g.is_cross_site(&parts(
             Method::POST,
-            &[("origin", "http://a:3000"), ("host", "a:3000")]
+            &[
+                ("origin", "http://localhost:3000"),
+                ("host", "localhost:3000")
+            ]
         )));
         assert!(!g.is_cross_site(&parts(
             Method::POST,
@@ -124,5 +186,57 @@ mod tests {
             ]
         )));
         assert!(!g.is_cross_site(&parts(Method::POST, &[])));
+    }
+}
+
+#[cfg(test)]
+mod origin_tests {
+    use super::*;
+    use http::Request;
+
+    fn post(origin: &str, host: &str) -> Parts {
+        Request::post("/x")
+            .header("origin", origin)
+            .header("host", host)
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
+    }
+
+    #[test]
+    fn the_origin_fallback_compares_scheme_host_and_port() {
+        let g = CsrfGuard::default();
+        let same = [
+            ("https://app.example", "app.example"),
+            ("https://app.example", "APP.example:443"),
+            ("https://app.example:8443", "app.example:8443"),
+            ("http://127.0.0.1:3000", "127.0.0.1:3000"),
+            ("https://[::1]:3000", "[::1]:3000"),
+            ("http://localhost", "localhost:80"),
+        ];
+        for (o, h) in same {
+            assert!(!g.is_cross_site(&post(o, h)), "{o} vs {h}");
+        }
+        let cross = [
+            ("http://app.example", "app.example"), // plain http on an https site
+            ("http://app.example:443", "app.example"), // scheme differs, port equal
+            ("https://app.example:8443", "app.example"), // port differs
+            ("https://app.example", "app.example:8443"),
+            ("https://evil.example", "app.example"),
+            ("https://app.example.evil", "app.example"),
+            ("ftp://app.example", "app.example"),
+            ("https://user@app.example", "app.example"),
+            ("https://app.example/", "app.example"),
+            ("https://app.example:+443", "app.example"),
+            ("https://app.example:99999", "app.example"),
+            ("null", "app.example"),
+            ("https://", ""),
+        ];
+        for (o, h) in cross {
+            assert!(g.is_cross_site(&post(o, h)), "{o} vs {h}");
+        }
+        let plain_site = CsrfGuard::default().with_trusted_origin("http://intranet:8080");
+        assert!(!plain_site.is_cross_site(&post("http://intranet:8080", "intranet:8080")));
     }
 }

@@ -167,6 +167,11 @@ impl AuthError {
         self.reason = reason;
         self
     }
+    /// Set the `Retry-After` seconds (at least 1), for 429 and 503 answers.
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs.max(1));
+        self
+    }
     /// Add a `WWW-Authenticate` challenge.
     pub fn with_challenge(mut self, challenge: Challenge) -> Self {
         if !self.challenges.contains(&challenge) {

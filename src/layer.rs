@@ -6,7 +6,7 @@ use std::task::{Context, Poll, Waker};
 
 use axum::response::Response;
 use futures_util::future::Either;
-use http::header::{ACCESS_CONTROL_REQUEST_METHOD, AUTHORIZATION};
+use http::header::{ACCESS_CONTROL_REQUEST_METHOD, AUTHORIZATION, ORIGIN};
 use http::request::Parts;
 use http::{Method, Request};
 use tower_layer::Layer;
@@ -45,7 +45,9 @@ struct Shared {
 ///   credentials in one request are rejected with 400, never merged.
 /// - Missing credentials: 401 in [`Mode::Required`]; pass without context in
 ///   [`Mode::Optional`]. Invalid credentials are rejected in both modes.
-/// - CORS preflights (`OPTIONS` with `Access-Control-Request-Method`) pass untouched.
+/// - CORS preflights (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) pass
+///   untouched, for a CORS layer placed *outside* this layer to answer. Anything behind
+///   a [`PolicyLayer`](crate::policy::PolicyLayer) still refuses them.
 /// - An `Authorization` header above the size cap (8 KiB) is rejected before parsing.
 ///
 /// ```
@@ -160,8 +162,14 @@ enum Found {
     Verify(usize),
 }
 
+/// A CORS preflight as browsers send it: `OPTIONS` with both `Origin` and
+/// `Access-Control-Request-Method`. A CORS layer outside the auth layer answers it;
+/// without one, it reaches the inner service unauthenticated (and the policy layer,
+/// which grants it nothing, refuses it).
 pub(crate) fn is_cors_preflight(parts: &Parts) -> bool {
-    parts.method == Method::OPTIONS && parts.headers.contains_key(ACCESS_CONTROL_REQUEST_METHOD)
+    parts.method == Method::OPTIONS
+        && parts.headers.contains_key(ORIGIN)
+        && parts.headers.contains_key(ACCESS_CONTROL_REQUEST_METHOD)
 }
 
 impl Shared {

@@ -4,11 +4,14 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+
+use crate::error::AuthError;
 
 /// Hashes `password` with argon2id (default parameters) into a PHC string.
 ///
@@ -124,31 +127,61 @@ impl User {
     }
 }
 
-/// A user table. Lookups take comparable time for unknown users and wrong passwords:
-/// an unknown name is checked against a decoy of the same kind.
+/// Default cap on concurrent argon2 verifications per table: the number of cores.
+fn default_hash_permits() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
+}
+
+/// A user table. Lookups take comparable time for unknown users, wrong passwords and
+/// known users, whatever their secret's kind: once any user is hashed, every check
+/// costs one argon2 verification (unknown names and plain secrets run a decoy).
+///
+/// Argon2 verifications run on the blocking pool, at most
+/// [`with_max_concurrent_hashes`](Self::with_max_concurrent_hashes) at once (default:
+/// the number of cores). A check that waits longer than
+/// [`with_hash_queue_timeout`](Self::with_hash_queue_timeout) (default 1 s) for its turn
+/// is answered `503` with `Retry-After`, so a flood of guesses costs bounded memory
+/// (about 19 MiB per running verification with argon2's default parameters).
 ///
 /// ```
-/// use portcullis::{User, Users};
+/// use portcullis::{ErrorKind, User, Users};
 /// # tokio_test_block(async {
 /// let users = Users::new().with_user("admin", User::plain("pw"));
-/// assert!(users.verify("admin", "pw").await.is_some());
-/// assert!(users.verify("admin", "nope").await.is_none());
-/// assert!(users.verify("eve", "pw").await.is_none());
+/// assert!(users.verify("admin", "pw").await.is_ok());
+/// assert_eq!(users.verify("admin", "nope").await.unwrap_err().kind(), ErrorKind::InvalidCredentials);
+/// assert!(users.verify("eve", "pw").await.is_err());
 /// # });
 /// # fn tokio_test_block(f: impl std::future::Future<Output = ()>) {
 /// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
 /// # }
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Users {
     users: HashMap<String, User>,
     decoy_phc: Option<Arc<str>>,
+    hashing: Arc<tokio::sync::Semaphore>,
+    max_hashes: usize,
+    queue_timeout: Duration,
+}
+
+impl Default for Users {
+    fn default() -> Self {
+        let max_hashes = default_hash_permits();
+        Users {
+            users: HashMap::new(),
+            decoy_phc: None,
+            hashing: Arc::new(tokio::sync::Semaphore::new(max_hashes)),
+            max_hashes,
+            queue_timeout: Duration::from_secs(1),
+        }
+    }
 }
 
 impl fmt::Debug for Users {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Users")
             .field("count", &self.users.len())
+            .field("max_concurrent_hashes", &self.max_hashes)
             .finish_non_exhaustive()
     }
 }
@@ -166,6 +199,19 @@ impl Users {
         self.users.insert(name.into(), user);
         self
     }
+    /// Run at most `n` argon2 verifications at once (default: the number of cores).
+    /// Each one holds argon2's memory cost (19 MiB by default) while it runs.
+    pub fn with_max_concurrent_hashes(mut self, n: usize) -> Self {
+        self.max_hashes = n.max(1);
+        self.hashing = Arc::new(tokio::sync::Semaphore::new(self.max_hashes));
+        self
+    }
+    /// How long a check may wait for a free verification slot before it is answered
+    /// `503` with `Retry-After` (default 1 s).
+    pub fn with_hash_queue_timeout(mut self, timeout: Duration) -> Self {
+        self.queue_timeout = timeout;
+        self
+    }
     /// Number of users.
     pub fn len(&self) -> usize {
         self.users.len()
@@ -175,46 +221,79 @@ impl Users {
         self.users.is_empty()
     }
 
-    /// Checks a name and password; hashes are verified on the blocking thread pool.
-    pub async fn verify(&self, name: &str, password: &str) -> Option<&User> {
-        let (secret, known) = match self.users.get(name) {
-            Some(u) => (u.secret.clone(), true),
-            None => match &self.decoy_phc {
-                Some(phc) => (Secret::Phc(phc.clone()), false),
-                None => (Secret::Plain([0u8; 32]), false),
-            },
+    /// Checks a name and password.
+    ///
+    /// Errors: [`ErrorKind::InvalidCredentials`](crate::ErrorKind::InvalidCredentials)
+    /// for an unknown name or a wrong password (the two are indistinguishable), and
+    /// [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable) with `Retry-After` when
+    /// every verification slot stayed busy for the queue timeout.
+    pub async fn verify(&self, name: &str, password: &str) -> Result<&User, AuthError> {
+        let user = self.users.get(name);
+        let ok = match (user.map(|u| &u.secret), &self.decoy_phc) {
+            (Some(Secret::Phc(phc)), _) => self.check_phc(phc.clone(), password).await?,
+            (Some(Secret::Plain(expected)), decoy) => {
+                let ok = check_plain(expected, password);
+                if let Some(decoy) = decoy {
+                    self.check_phc(decoy.clone(), password).await?;
+                }
+                ok
+            }
+            (None, Some(decoy)) => {
+                self.check_phc(decoy.clone(), password).await?;
+                false
+            }
+            (None, None) => {
+                check_plain(&[0; 32], password);
+                false
+            }
         };
-        let ok = check_secret(secret, password.to_owned()).await;
-        if ok && known {
-            self.users.get(name)
+        match user {
+            Some(u) if ok => Ok(u),
+            _ => Err(AuthError::invalid("wrong user name or password")),
+        }
+    }
+
+    async fn check_phc(&self, phc: Arc<str>, password: &str) -> Result<bool, AuthError> {
+        let busy = || {
+            AuthError::unavailable("password verification slots busy")
+                .with_retry_after(self.queue_timeout.as_secs().max(1))
+        };
+        let runtime = tokio::runtime::Handle::try_current().is_ok();
+        let permit = if runtime {
+            tokio::time::timeout(self.queue_timeout, self.hashing.clone().acquire_owned())
+                .await
+                .ok()
+                .and_then(Result::ok)
         } else {
-            None
+            // A blocking caller outside any runtime: no waiting, verified inline.
+            self.hashing.clone().try_acquire_owned().ok()
+        };
+        let Some(permit) = permit else {
+            return Err(busy());
+        };
+        let password = password.to_owned();
+        let verify = move || {
+            let ok = PasswordHash::new(&phc)
+                .map(|h| {
+                    Argon2::default()
+                        .verify_password(password.as_bytes(), &h)
+                        .is_ok()
+                })
+                .unwrap_or(false);
+            drop(permit);
+            ok
+        };
+        if runtime {
+            Ok(tokio::task::spawn_blocking(verify).await.unwrap_or(false))
+        } else {
+            Ok(verify())
         }
     }
 }
 
-async fn check_secret(secret: Secret, password: String) -> bool {
-    match secret {
-        Secret::Plain(expected) => {
-            let got: [u8; 32] = Sha256::digest(password.as_bytes()).into();
-            bool::from(got.ct_eq(&expected))
-        }
-        Secret::Phc(phc) => {
-            let verify = move || {
-                PasswordHash::new(&phc)
-                    .map(|h| {
-                        Argon2::default()
-                            .verify_password(password.as_bytes(), &h)
-                            .is_ok()
-                    })
-                    .unwrap_or(false)
-            };
-            match tokio::runtime::Handle::try_current() {
-                Ok(_) => tokio::task::spawn_blocking(verify).await.unwrap_or(false),
-                Err(_) => verify(),
-            }
-        }
-    }
+fn check_plain(expected: &[u8; 32], password: &str) -> bool {
+    let got: [u8; 32] = Sha256::digest(password.as_bytes()).into();
+    bool::from(got.ct_eq(expected))
 }
 
 #[cfg(test)]
@@ -226,9 +305,9 @@ mod tests {
         let phc = hash_password("pw").unwrap();
         let users = Users::new().with_user("a", User::hashed(&phc).unwrap().with_roles(["x"]));
         assert_eq!(users.verify("a", "pw").await.unwrap().roles(), ["x"]);
-        assert!(users.verify("a", "PW").await.is_none());
+        assert!(users.verify("a", "PW").await.is_err());
         // Unknown user checked against the decoy with the right password of another user: still no.
-        assert!(users.verify("b", "pw").await.is_none());
+        assert!(users.verify("b", "pw").await.is_err());
     }
 
     #[test]

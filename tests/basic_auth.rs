@@ -234,6 +234,37 @@ async fn cors_preflight_passes_untouched() {
     )
     .await;
     assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    // Access-Control-Request-Method without Origin is no preflight either.
+    let a = send(
+        &app,
+        get("/me")
+            .method("OPTIONS")
+            .header("access-control-request-method", "POST")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(probe.runs(), 1);
+}
+
+#[tokio::test]
+async fn a_preflight_gets_no_exemption_from_the_policy_layer() {
+    use portcullis::policy::{PolicyLayer, Rule};
+    let probe = Probe::default();
+    let app = probe
+        .router("/admin/purge")
+        .route_layer(PolicyLayer::new(Rule::role("admin")))
+        .layer(AuthLayer::required(auth()));
+    let req = get("/admin/purge")
+        .method("OPTIONS")
+        .header("origin", "https://other.example")
+        .header("access-control-request-method", "DELETE")
+        .body(Body::empty())
+        .unwrap();
+    let a = send(&app, req).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(probe.runs(), 0);
 }
 
 #[tokio::test]

@@ -238,7 +238,7 @@ async fn team_name_validated_and_cookie_needs_opt_in_and_csrf() {
             .status,
         StatusCode::UNAUTHORIZED
     );
-    let with_cookie = app(&probe, cf(&server).with_cookie(CsrfGuard::default()));
+    let with_cookie = app(&probe, cf(&server).with_cookie());
     assert_eq!(
         send(&with_cookie, req().body(Body::empty()).unwrap())
             .await
@@ -255,4 +255,39 @@ async fn team_name_validated_and_cookie_needs_opt_in_and_csrf() {
         StatusCode::FORBIDDEN
     );
     assert_eq!(probe.runs(), 1);
+}
+
+#[tokio::test]
+async fn cross_site_requests_carrying_the_header_are_refused() {
+    let server = KeyServer::start(jwks(&[TestKey::Rs256])).await;
+    let probe = Probe::default();
+    let t = user_token(TestKey::Rs256).sign();
+    let guarded = app(&probe, cf(&server));
+    let cross = |method: &str| {
+        get("/cf/me")
+            .method(method)
+            .header("cf-access-jwt-assertion", &t)
+            .header("origin", "https://evil.example")
+            .header("sec-fetch-site", "cross-site")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let a = send(&guarded, cross("POST")).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    assert_eq!(a.json()["error"], "cross_site_request");
+    let ws = get("/cf/me")
+        .header("cf-access-jwt-assertion", &t)
+        .header("upgrade", "websocket")
+        .header("connection", "upgrade")
+        .header("origin", "https://evil.example")
+        .header("host", "app.example")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&guarded, ws).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(probe.runs(), 0);
+    // A safe cross-site GET passes, and an API that opted out takes the POST.
+    assert_eq!(send(&guarded, cross("GET")).await.status, StatusCode::OK);
+    let api = app(&probe, cf(&server).with_csrf_guard(CsrfGuard::disabled()));
+    assert_eq!(send(&api, cross("POST")).await.status, StatusCode::OK);
+    assert_eq!(probe.runs(), 2);
 }

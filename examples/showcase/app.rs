@@ -248,9 +248,7 @@ async fn login(
     sessions: Sessions,
     Json(body): Json<LoginBody>,
 ) -> Result<impl IntoResponse, AuthError> {
-    let Some(user) = app.users.verify(&body.username, &body.password).await else {
-        return Err(AuthError::invalid("wrong user name or password"));
-    };
+    let user = app.users.verify(&body.username, &body.password).await?;
     let mut new = NewSession::new(body.username.clone()).with_roles(user.roles().iter().cloned());
     if let Some(t) = user.tenant() {
         new = new.with_tenant(t);

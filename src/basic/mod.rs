@@ -15,10 +15,8 @@ mod throttle;
 
 use std::fmt;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::ConnectInfo;
 use http::request::Parts;
 
 pub use self::credentials::{BasicCredentials, parse_basic_header};
@@ -113,7 +111,7 @@ impl BasicAuth {
     async fn check(&self, creds: BasicCredentials) -> Result<AuthContext, AuthError> {
         match &self.source {
             Source::Users(users) => match users.verify(&creds.username, &creds.password).await {
-                Some(user) => {
+                Ok(user) => {
                     let mut b = AuthContext::builder(creds.username, Scheme::Basic)
                         .with_roles(user.roles().iter().cloned());
                     if let Some(e) = user.email() {
@@ -124,7 +122,7 @@ impl BasicAuth {
                     }
                     Ok(b.build())
                 }
-                None => Err(AuthError::invalid("wrong user name or password")),
+                Err(e) => Err(e),
             },
             Source::Verifier(f) => match f(creds.username, creds.password).await? {
                 Some(ctx) => Ok(ctx),
@@ -132,13 +130,6 @@ impl BasicAuth {
             },
         }
     }
-}
-
-fn client_ip(parts: &Parts) -> Option<std::net::IpAddr> {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
 }
 
 impl Authenticator for BasicAuth {
@@ -153,20 +144,16 @@ impl Authenticator for BasicAuth {
     }
     async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
         let creds = parse_basic_header(&parts.headers)?;
-        let key = self
-            .throttle
-            .as_ref()
-            .map(|_| (creds.username.clone(), client_ip(parts)));
-        if let (Some(t), Some(k)) = (&self.throttle, &key) {
-            t.check(k)?;
-        }
+        let Some(throttle) = &self.throttle else {
+            return self.check(creds).await;
+        };
+        let attempt = throttle.reserve((creds.username.clone(), throttle.client(parts)))?;
         let result = self.check(creds).await;
-        if let (Some(t), Some(k)) = (&self.throttle, key) {
-            match &result {
-                Ok(_) => t.succeeded(&k),
-                Err(e) if e.kind() == crate::ErrorKind::InvalidCredentials => t.failed(k),
-                Err(_) => {}
-            }
+        match &result {
+            Ok(_) => attempt.succeeded(),
+            Err(e) if e.kind() == crate::ErrorKind::InvalidCredentials => attempt.failed(),
+            // Anything else (a backend outage): the attempt is given back.
+            Err(_) => drop(attempt),
         }
         result
     }

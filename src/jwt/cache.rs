@@ -27,8 +27,12 @@ struct Entry {
 /// A bounded cache of verified tokens (Envoy's JWT filter has one; no Rust peer does).
 ///
 /// - keyed by the whole token (the hash covers its signature tail, equality the full text);
-/// - `exp` and `nbf` are re-checked on every hit, with the validation leeway;
-/// - entries die with the key set they were verified under (rotation flushes them);
+/// - `exp` (or `iat` + the validation's max age, if sooner) and `nbf` are re-checked on
+///   every hit, with the validation leeway;
+/// - entries die with the key set they were verified under (rotation flushes them, and
+///   a remote set past its staleness bound serves no hit);
+/// - entries belong to one verifier: [`JwtVerifier::with_issuer`](super::JwtVerifier::with_issuer)
+///   starts an empty cache;
 /// - each entry lives at most `max_ttl` (default 5 min);
 /// - tokens over `max_token_bytes` (default 4 KiB) are not cached;
 /// - at most `max_entries` (default 10 000): expired entries are swept when full,
@@ -112,6 +116,16 @@ impl TokenCache {
         self.max_token_bytes = n;
         self
     }
+    /// An empty cache with the same settings.
+    pub(crate) fn empty_like(&self) -> Self {
+        TokenCache {
+            map: RwLock::new(HashMap::default()),
+            hasher: RandomState::new(),
+            max_entries: self.max_entries,
+            max_ttl: self.max_ttl,
+            max_token_bytes: self.max_token_bytes,
+        }
+    }
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.map.read().unwrap_or_else(|p| p.into_inner()).len()
@@ -131,7 +145,7 @@ impl TokenCache {
     pub(crate) fn get(
         &self,
         token: &[u8],
-        generation_of: impl Fn(usize) -> u64,
+        generation_of: impl Fn(usize) -> Option<u64>,
         now: f64,
         leeway: impl Fn(usize) -> f64,
     ) -> Option<AuthContext> {
@@ -141,7 +155,7 @@ impl TokenCache {
         let st = &e.stamp;
         let l = leeway(st.issuer);
         let live = *e.token.as_bytes() == *token
-            && st.generation == generation_of(st.issuer)
+            && generation_of(st.issuer) == Some(st.generation)
             && st.exp + l > now
             && st.nbf.is_none_or(|nbf| nbf <= now + l)
             && e.inserted.elapsed() < self.max_ttl;

@@ -8,8 +8,44 @@ use serde_json::Value;
 use super::crypto::{KeyError, VerifyingKey, parse_alg};
 use super::strict_json::parse_map;
 
-/// Shortest HMAC secret accepted (RFC 7518 §3.2: at least the hash size).
+/// Shortest HMAC secret accepted for HS256; HS384 and HS512 need 48 and 64 bytes
+/// (RFC 7518 §3.2: at least the hash size).
 pub const MIN_HMAC_SECRET_BYTES: usize = 32;
+
+/// The shortest secret RFC 7518 §3.2 allows for `alg`: the size of its hash.
+fn min_hmac_secret_bytes(alg: Algorithm) -> usize {
+    match alg {
+        Algorithm::HS384 => 48,
+        Algorithm::HS512 => 64,
+        _ => MIN_HMAC_SECRET_BYTES,
+    }
+}
+
+/// The size in bits of a big-endian unsigned integer (leading zero bytes and bits
+/// skipped): a 2041-bit modulus is 2041, not 2048.
+fn bit_length(be: &[u8]) -> usize {
+    match be.iter().position(|b| *b != 0) {
+        Some(i) => (be.len() - i) * 8 - be[i].leading_zeros() as usize,
+        None => 0,
+    }
+}
+
+/// The modulus size of a PKCS#1 `RSAPublicKey` (DER), or `None` when it is not one.
+fn pkcs1_modulus_bits(der: &[u8]) -> Option<usize> {
+    use simple_asn1::ASN1Block;
+    let blocks = simple_asn1::from_der(der).ok()?;
+    match blocks.as_slice() {
+        [ASN1Block::Sequence(_, fields)] => match fields.as_slice() {
+            [ASN1Block::Integer(_, n), ASN1Block::Integer(_, _)] => {
+                // Two's complement: a set top bit is a negative modulus, never a key.
+                let bytes = n.to_signed_bytes_be();
+                (bytes.first().is_some_and(|b| b & 0x80 == 0)).then(|| bit_length(&bytes))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
 /// Smallest RSA modulus accepted, in bits.
 pub const MIN_RSA_BITS: usize = 2048;
 
@@ -60,10 +96,11 @@ impl KeySet {
         self.keys.push(key);
         self
     }
-    /// Add an HMAC secret (at least 32 bytes) for `alg` (HS256/384/512).
+    /// Add an HMAC secret for `alg` (HS256/384/512), at least as long as the hash:
+    /// 32, 48 or 64 bytes.
     pub fn with_hmac_secret(self, secret: &[u8], alg: Algorithm) -> Result<Self, KeyError> {
-        if secret.len() < MIN_HMAC_SECRET_BYTES {
-            return Err(KeyError("HMAC secret shorter than 32 bytes"));
+        if secret.len() < min_hmac_secret_bytes(alg) {
+            return Err(KeyError("HMAC secret shorter than the algorithm's hash"));
         }
         Ok(self.with_key(VerifyingKey::new(
             None,
@@ -72,6 +109,7 @@ impl KeySet {
         )?))
     }
     /// Add a PEM public key (RSA, EC or Ed25519) for `alg`, with an optional `kid`.
+    /// RSA moduli under [`MIN_RSA_BITS`] are refused.
     pub fn with_pem(self, kid: Option<&str>, alg: Algorithm, pem: &[u8]) -> Result<Self, KeyError> {
         use jsonwebtoken::AlgorithmFamily as F;
         let key = match alg.family() {
@@ -81,6 +119,17 @@ impl KeySet {
             F::Hmac => return Err(KeyError("use with_hmac_secret for HMAC")),
         }
         .map_err(|_| KeyError("bad PEM key"))?;
+        if alg.family() == F::Rsa {
+            let bits = match key.kind() {
+                jsonwebtoken::DecodingKeyKind::SecretOrDer(der) => pkcs1_modulus_bits(der),
+                jsonwebtoken::DecodingKeyKind::RsaModulusExponent { n, .. } => Some(bit_length(n)),
+            };
+            match bits {
+                Some(b) if b >= MIN_RSA_BITS => {}
+                Some(_) => return Err(KeyError("RSA key too small")),
+                None => return Err(KeyError("bad PEM key")),
+            }
+        }
         Ok(self.with_key(VerifyingKey::new(kid.map(str::to_owned), alg, key)?))
     }
 
@@ -170,11 +219,7 @@ fn jwk_to_keys(
         "RSA" => {
             let n = str_field(jwk, "n")?;
             let n_bytes = URL_SAFE_NO_PAD.decode(n).map_err(|_| KeyError("bad n"))?;
-            let bits = n_bytes
-                .iter()
-                .position(|b| *b != 0)
-                .map_or(0, |i| (n_bytes.len() - i) * 8);
-            if bits < MIN_RSA_BITS {
+            if bit_length(&n_bytes) < MIN_RSA_BITS {
                 return Err(KeyError("RSA key too small"));
             }
             let key = DecodingKey::from_rsa_components(n, str_field(jwk, "e")?)
@@ -204,17 +249,20 @@ fn jwk_to_keys(
             let k = URL_SAFE_NO_PAD
                 .decode(str_field(jwk, "k")?)
                 .map_err(|_| KeyError("bad k"))?;
-            if k.len() < MIN_HMAC_SECRET_BYTES {
+            let algs: Vec<Algorithm> = [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512]
+                .into_iter()
+                .filter(|a| k.len() >= min_hmac_secret_bytes(*a))
+                .collect();
+            if algs.is_empty() {
                 return Err(KeyError("HMAC secret too short"));
             }
-            use Algorithm::*;
-            (vec![HS256, HS384, HS512], DecodingKey::from_secret(&k))
+            (algs, DecodingKey::from_secret(&k))
         }
         _ => return Err(KeyError("unsupported kty")),
     };
     let algs: Vec<Algorithm> = match declared {
         Some(a) if candidates.contains(&a) => vec![a],
-        Some(_) => return Err(KeyError("alg does not match key type")),
+        Some(_) => return Err(KeyError("alg does not match key type or key size")),
         None => candidates,
     };
     let keys: Vec<VerifyingKey> = algs
@@ -226,6 +274,76 @@ fn jwk_to_keys(
         return Err(KeyError("no allowed algorithm for key"));
     }
     Ok(keys)
+}
+
+#[cfg(all(test, feature = "test-util"))]
+mod size_tests {
+    use super::*;
+    use crate::testing::TestKey;
+
+    #[test]
+    fn bit_length_counts_bits_not_bytes() {
+        assert_eq!(bit_length(&[]), 0);
+        assert_eq!(bit_length(&[0, 0]), 0);
+        assert_eq!(bit_length(&[1]), 1);
+        assert_eq!(bit_length(&[0, 0x80, 0]), 16);
+        let mut n = vec![0u8; 256];
+        n[0] = 0x01; // 2041 bits in 256 bytes
+        assert_eq!(bit_length(&n), 2041);
+        n[0] = 0x80;
+        assert_eq!(bit_length(&n), 2048);
+    }
+
+    #[test]
+    fn small_rsa_pem_keys_are_refused() {
+        let small = TestKey::Rs256Weak.public_pem();
+        let err = KeySet::new()
+            .with_pem(None, Algorithm::RS256, small.as_bytes())
+            .unwrap_err();
+        assert_eq!(err, KeyError("RSA key too small"));
+        assert!(
+            KeySet::new()
+                .with_pem(
+                    None,
+                    Algorithm::RS256,
+                    TestKey::Rs256.public_pem().as_bytes()
+                )
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn hmac_secrets_must_be_as_long_as_the_hash() {
+        for (alg, min) in [
+            (Algorithm::HS256, 32),
+            (Algorithm::HS384, 48),
+            (Algorithm::HS512, 64),
+        ] {
+            assert!(
+                KeySet::new()
+                    .with_hmac_secret(&vec![7; min - 1], alg)
+                    .is_err()
+            );
+            assert!(KeySet::new().with_hmac_secret(&vec![7; min], alg).is_ok());
+        }
+        // A 32-byte `oct` JWK serves HS256 only, a 48-byte one HS256 and HS384.
+        let jwk = |len: usize| {
+            let k = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(vec![9u8; len]);
+            format!(r#"{{"keys":[{{"kty":"oct","k":"{k}"}}]}}"#)
+        };
+        let all = [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512];
+        let algs = |len| {
+            KeySet::from_jwks(jwk(len).as_bytes(), &all, true)
+                .unwrap()
+                .keys()
+                .iter()
+                .map(VerifyingKey::algorithm)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(algs(32), [Algorithm::HS256]);
+        assert_eq!(algs(48), [Algorithm::HS256, Algorithm::HS384]);
+        assert_eq!(algs(64), all);
+    }
 }
 
 #[cfg(all(test, feature = "aws-lc-rs", feature = "test-util"))]

@@ -288,7 +288,27 @@ impl RemoteJwks {
         self.inner.fetches.load(Ordering::Relaxed)
     }
 
-    /// Changes whenever the fetched key set's content changes.
+    /// The generation of the key set (it changes whenever the set's content changes),
+    /// or `None` when there is no set within its staleness bound. Starts a background
+    /// refresh once the set is due for one, so cached tokens keep their keys fresh.
+    pub(crate) fn live_generation(&self) -> Option<u64> {
+        let generation = self.generation();
+        let (refresh_at, usable_until) = {
+            let state = self.inner.state.read().unwrap_or_else(|p| p.into_inner());
+            let c = state.as_ref()?;
+            (c.refresh_at(), c.expires_at() + self.inner.opts.max_stale)
+        };
+        let now = Instant::now();
+        if now >= refresh_at {
+            if now >= usable_until {
+                return None;
+            }
+            self.spawn_refresh();
+        }
+        Some(generation)
+    }
+
+    /// The generation of the key set, whatever its age.
     pub(crate) fn generation(&self) -> u64 {
         self.inner.generation.load(Ordering::Acquire)
     }
@@ -365,10 +385,10 @@ impl RemoteJwks {
     /// Single-flight fetch; `seen_version` is the version the caller saw before waiting.
     async fn refresh(&self, seen_version: u64) -> Result<Arc<Cached>, AuthError> {
         let _guard = self.inner.fetch_lock.lock().await;
-        if self.inner.version.load(Ordering::Acquire) != seen_version
-            && let Some(c) = self.snapshot()
-        {
-            return Ok(c);
+        if self.inner.version.load(Ordering::Acquire) != seen_version {
+            // Another caller fetched while this one waited: share its outcome, under the
+            // same staleness bound (a failed fetch leaves the old, possibly too old, set).
+            return self.stale_or_unavailable();
         }
         let backoff = *self
             .inner

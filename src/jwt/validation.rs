@@ -12,7 +12,11 @@ use crate::error::AuthError;
 /// What a token must satisfy besides its signature.
 ///
 /// Secure defaults: `exp` required, 30 s leeway, `iat` and `nbf` checked when
-/// present, `sub` required (a string), no algorithm allowed until you list one.
+/// present, `sub` required (a string), no algorithm allowed until you list one, and an
+/// audience required: until [`with_audience`](Self::with_audience) names yours, every
+/// token is refused (a token minted for another service must not open this one).
+/// [`without_audience_check`](Self::without_audience_check) opts out, for issuers that
+/// mint tokens for this service alone.
 ///
 /// ```
 /// use std::time::Duration;
@@ -31,6 +35,7 @@ pub struct Validation {
     /// Shared with the contexts of verified tokens (no copy of `iss` per token).
     pub(crate) issuers: Vec<Arc<str>>,
     pub(crate) audiences: Vec<String>,
+    pub(crate) any_audience: bool,
     pub(crate) leeway: Duration,
     pub(crate) max_age: Option<Duration>,
     pub(crate) require_iat: bool,
@@ -45,6 +50,7 @@ impl Validation {
             algorithms: algorithms.into_iter().collect(),
             issuers: Vec::new(),
             audiences: Vec::new(),
+            any_audience: false,
             leeway: Duration::from_secs(30),
             max_age: None,
             require_iat: false,
@@ -61,6 +67,17 @@ impl Validation {
     pub fn with_audience(mut self, audience: impl Into<String>) -> Self {
         self.audiences.push(audience.into());
         self
+    }
+    /// Accept tokens whatever their `aud` (its type is still checked). Only for issuers
+    /// whose every token is meant for this service.
+    pub fn without_audience_check(mut self) -> Self {
+        self.any_audience = true;
+        self
+    }
+    /// True when tokens must name an audience of [`with_audience`](Self::with_audience),
+    /// false after [`without_audience_check`](Self::without_audience_check).
+    pub fn checks_audience(&self) -> bool {
+        !self.any_audience
     }
     /// Clock skew allowed for `exp`, `nbf` and `iat` (default 30 s).
     pub fn with_leeway(mut self, leeway: Duration) -> Self {
@@ -132,6 +149,7 @@ impl Validation {
         if nbf.is_some_and(|nbf| nbf > now + leeway) {
             return Err(AuthError::invalid("jwt: not yet valid"));
         }
+        let mut valid_until = exp;
         match numeric_date(claims, "iat")? {
             Some(iat) => {
                 if iat > now + leeway {
@@ -141,6 +159,9 @@ impl Validation {
                     && now - iat > max.as_secs_f64() + leeway
                 {
                     return Err(AuthError::invalid("jwt: too old"));
+                }
+                if let Some(max) = self.max_age {
+                    valid_until = valid_until.min(iat + max.as_secs_f64());
                 }
             }
             None if self.require_iat => return Err(AuthError::invalid("jwt: missing iat")),
@@ -163,18 +184,27 @@ impl Validation {
             Some(_) => return Err(AuthError::invalid("jwt: iss is not a string")),
         }
         let names_ours = audience_matches(claims, &self.audiences)?;
-        if !self.audiences.is_empty() {
+        if !self.any_audience {
+            if self.audiences.is_empty() {
+                return Err(AuthError::invalid(
+                    "jwt: no audience configured (Validation::with_audience)",
+                ));
+            }
             match names_ours {
                 Some(true) => {}
                 Some(false) => return Err(AuthError::invalid("jwt: wrong audience")),
                 None => return Err(AuthError::invalid("jwt: missing aud")),
             }
         }
-        Ok(ValidityWindow { exp, nbf })
+        Ok(ValidityWindow {
+            exp: valid_until,
+            nbf,
+        })
     }
 }
 
-/// A token's checked `exp` and `nbf` (seconds since the epoch).
+/// A token's checked validity window (seconds since the epoch): `exp` is the sooner of
+/// the token's `exp` and `iat` + max age.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ValidityWindow {
     pub exp: f64,
@@ -296,7 +326,9 @@ mod tests {
 
     #[test]
     fn aud_types_are_checked_without_a_wanted_audience() {
-        let any = Validation::new([Algorithm::HS256]).with_issuer("iss");
+        let any = Validation::new([Algorithm::HS256])
+            .with_issuer("iss")
+            .without_audience_check();
         let with = |aud: Value| c(json!({"sub":"s","iss":"iss","aud":aud,"exp":NOW+60.0}));
         for good in [json!("x"), json!(["x", "y"])] {
             assert!(check(&any, &with(good.clone())).is_ok(), "{good}");
@@ -314,6 +346,29 @@ mod tests {
         // A match anywhere in the array is enough; a later non-string still rejects.
         assert!(check(&v(), &with(json!(["aud", "x"]))).is_ok());
         assert!(check(&v(), &with(json!(["aud", null]))).is_err());
+    }
+
+    #[test]
+    fn an_audience_is_required_unless_opted_out() {
+        let token = c(json!({"sub":"s","iss":"iss","aud":"some-other-service","exp":NOW+60.0}));
+        let unset = Validation::new([Algorithm::HS256]).with_issuer("iss");
+        assert!(unset.checks_audience());
+        assert!(check(&unset, &token).is_err());
+        let mut no_aud = token.clone();
+        no_aud.remove("aud");
+        assert!(check(&unset, &no_aud).is_err());
+        let opted_out = unset.without_audience_check();
+        assert!(check(&opted_out, &token).is_ok());
+        assert!(check(&opted_out, &no_aud).is_ok());
+    }
+
+    #[test]
+    fn max_age_bounds_the_validity_window() {
+        let v = v().with_max_age(Duration::from_secs(60));
+        let t = json!({"sub":"s","iss":"iss","aud":"aud","exp":NOW+3600.0,"iat":NOW-10.0});
+        assert_eq!(check(&v, &c(t)).unwrap().exp, NOW + 50.0);
+        let t = json!({"sub":"s","iss":"iss","aud":"aud","exp":NOW+20.0,"iat":NOW-10.0});
+        assert_eq!(check(&v, &c(t)).unwrap().exp, NOW + 20.0);
     }
 
     #[test]

@@ -76,7 +76,19 @@ impl fmt::Debug for Issuer {
 
 impl Issuer {
     /// An issuer with `keys` and `validation`, default claim mapping.
+    ///
+    /// A validation that names no audience (and did not opt out with
+    /// [`Validation::without_audience_check`]) refuses every token; that is logged at
+    /// error level here, once, so the mistake shows at start-up.
     pub fn new(keys: impl Into<KeySource>, validation: Validation) -> Self {
+        if validation.checks_audience() && validation.audiences.is_empty() {
+            tracing::error!(
+                issuers = ?validation.issuers,
+                "JWT issuer has no audience: every token will be refused; call \
+                 Validation::with_audience(\"<your API's audience>\") (or \
+                 without_audience_check() if every token of this issuer is for you)"
+            );
+        }
         Issuer {
             keys: keys.into(),
             validation,
@@ -99,6 +111,15 @@ impl Issuer {
     pub fn validation(&self) -> &Validation {
         &self.validation
     }
+    /// The key set's generation, or `None` when a remote set is past its staleness
+    /// bound (nothing verified under it may be served from the token cache).
+    fn live_generation(&self) -> Option<u64> {
+        match &self.keys {
+            KeySource::Static(_) => Some(0),
+            KeySource::Remote(r) => r.live_generation(),
+        }
+    }
+    /// The key set's generation, whatever its age.
     fn generation(&self) -> u64 {
         match &self.keys {
             KeySource::Static(_) => 0,
@@ -151,7 +172,8 @@ fn lookup_error(l: &Lookup<'_>) -> AuthError {
 /// ```
 /// use portcullis::jwt::{Algorithm, Issuer, JwtVerifier, KeySet, TokenCache, Validation};
 /// let keys = KeySet::new().with_hmac_secret(&[7u8; 32], Algorithm::HS256).unwrap();
-/// let verifier = JwtVerifier::new(Issuer::new(keys, Validation::new([Algorithm::HS256])))
+/// let validation = Validation::new([Algorithm::HS256]).with_audience("api");
+/// let verifier = JwtVerifier::new(Issuer::new(keys, validation))
 ///     .with_token_cache(TokenCache::new());
 /// # let _ = verifier;
 /// ```
@@ -174,10 +196,14 @@ impl JwtVerifier {
         }
     }
     /// Also trust `issuer`; every issuer must then configure its `iss` value.
+    ///
+    /// The result has a token cache of its own (same settings, empty): a verifier that
+    /// trusts other issuers must never see entries verified under this one's.
     pub fn with_issuer(mut self, issuer: Issuer) -> Self {
         let mut v = self.issuers.to_vec();
         v.push(issuer);
         self.issuers = v.into();
+        self.cache = self.cache.map(|c| Arc::new(c.empty_like()));
         self
     }
     /// Cache verified tokens.
@@ -227,7 +253,7 @@ impl JwtVerifier {
         }
         cache.get(
             token,
-            |i| self.issuers.get(i).map_or(u64::MAX, Issuer::generation),
+            |i| self.issuers.get(i).and_then(Issuer::live_generation),
             now_secs(),
             |i| {
                 self.issuers

@@ -15,7 +15,7 @@ use super::rule::{PolicyInput, Rule, Verdict};
 use crate::challenge::Challenge;
 use crate::context::{AuthContext, Scheme};
 use crate::error::AuthError;
-use crate::layer::{AuthFuture, Outcome, gate, is_cors_preflight};
+use crate::layer::{AuthFuture, Outcome, gate};
 use crate::responder::{ErrorResponder, JsonResponder};
 
 #[derive(Clone)]
@@ -34,7 +34,8 @@ struct Shared {
 /// Authorization after authentication: no context → 401, context but denied → 403
 /// (`insufficient_scope` with a Bearer challenge for bearer tokens), resolver error →
 /// its status (fail closed). Each decision is traced at debug level (subject, rule,
-/// outcome), without secrets. CORS preflights pass.
+/// outcome), without secrets. CORS preflights get no exemption: answer them with a CORS
+/// layer outside the auth layer.
 ///
 /// ```
 /// use axum::{Router, routing::get};
@@ -115,9 +116,6 @@ impl<S> fmt::Debug for PolicyService<S> {
 
 impl Shared {
     async fn decide(&self, parts: &mut http::request::Parts) -> Result<(), AuthError> {
-        if is_cors_preflight(parts) {
-            return Ok(());
-        }
         let Some(ctx) = parts.extensions.get::<AuthContext>().cloned() else {
             return Err(AuthError::missing());
         };
