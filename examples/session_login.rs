@@ -35,18 +35,11 @@ struct Next {
 }
 
 /// Only local paths are followed after login (no open redirect).
-fn safe_next(next: Option<String>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
-        _ => "/".into(),
-    }
-}
-
 async fn login_page(Query(q): Query<Next>) -> Html<String> {
-    let next = safe_next(q.next);
+    let next = LoginRedirect::safe_next(q.next.as_deref());
     Html(format!(
         "<form method=post action=\"/login?next={}\"><input name=username><input name=password type=password><button>Sign in</button></form>",
-        percent_encoding::utf8_percent_encode(&next, percent_encoding::NON_ALPHANUMERIC)
+        percent_encoding::utf8_percent_encode(next, percent_encoding::NON_ALPHANUMERIC)
     ))
 }
 
@@ -67,7 +60,11 @@ async fn login(
         .login(NewSession::new(f.username).with_roles(user.roles().iter().cloned()))
         .await
     {
-        Ok(cookie) => (cookie, Redirect::to(&safe_next(q.next))).into_response(),
+        Ok(cookie) => (
+            cookie,
+            Redirect::to(LoginRedirect::safe_next(q.next.as_deref())),
+        )
+            .into_response(),
         Err(e) => e.into_response(),
     }
 }

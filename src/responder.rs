@@ -1,5 +1,6 @@
 //! [`ErrorResponder`]: how rejected requests are rendered (JSON by default).
 
+use axum::extract::OriginalUri;
 use axum::response::{IntoResponse, Response};
 use http::header::{ACCEPT, LOCATION};
 use http::request::Parts;
@@ -53,11 +54,17 @@ impl ErrorResponder for JsonResponder {
 /// For browser apps: a `GET`/`HEAD` that accepts HTML and lacks valid credentials is
 /// redirected (303) to a login page with `?next=<path>`; everything else gets JSON.
 ///
-/// `next` is always the request's own path and query, so it cannot point off-site.
+/// `next` is the request's own path and query as the client sent it (axum's
+/// `OriginalUri`, so routers under `nest` keep their prefix), and only when it is a
+/// same-origin relative path (see [`LoginRedirect::safe_next`]); otherwise `next` is
+/// `/`. Validate `next` again when the login form comes back: it is user input there.
 ///
 /// ```
 /// use portcullis::LoginRedirect;
 /// let responder = LoginRedirect::new("/login");
+/// // In the login handler, after a successful sign-in:
+/// assert_eq!(LoginRedirect::safe_next(Some("/notes/7?tab=2")), "/notes/7?tab=2");
+/// assert_eq!(LoginRedirect::safe_next(Some("//evil.example/x")), "/");
 /// # let _ = responder;
 /// ```
 #[derive(Debug, Clone)]
@@ -80,6 +87,25 @@ impl LoginRedirect {
     }
 }
 
+impl LoginRedirect {
+    /// `next` when it is a same-origin relative path, else `/`: it must start with a
+    /// single `/`, and hold no `//` at the start, no backslash and no control character
+    /// (browsers read `/\\host` and `/<tab>/host` as another site).
+    pub fn safe_next(next: Option<&str>) -> &str {
+        match next {
+            Some(n) if is_local_path(n) => n,
+            _ => "/",
+        }
+    }
+}
+
+fn is_local_path(p: &str) -> bool {
+    p.starts_with('/')
+        && !p.starts_with("//")
+        && p.len() <= 2048
+        && !p.chars().any(|c| c == '\\' || c.is_control())
+}
+
 impl ErrorResponder for LoginRedirect {
     fn respond(&self, error: &AuthError, request: &Parts) -> Response {
         let wants_html = request
@@ -94,11 +120,11 @@ impl ErrorResponder for LoginRedirect {
         if !(wants_html && redirectable && matches!(request.method, Method::GET | Method::HEAD)) {
             return error.to_json_response();
         }
-        let next = request
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/");
+        let uri = request
+            .extensions
+            .get::<OriginalUri>()
+            .map_or(&request.uri, |o| &o.0);
+        let next = Self::safe_next(uri.path_and_query().map(|p| p.as_str()));
         let location = format!(
             "{}?next={}",
             self.login_path,
@@ -112,5 +138,38 @@ impl ErrorResponder for LoginRedirect {
             }
             Err(_) => error.to_json_response(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_is_a_local_path_or_root() {
+        let ok = ["/", "/a", "/a/b?c=d&e=//f", "/%2F%2Fevil.example", "/a//b"];
+        for p in ok {
+            assert_eq!(LoginRedirect::safe_next(Some(p)), p);
+        }
+        let bad = [
+            "",
+            "a",
+            "//evil.example",
+            "///evil.example",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "https://evil.example",
+            "javascript:alert(1)",
+        ];
+        for p in bad {
+            assert_eq!(LoginRedirect::safe_next(Some(p)), "/", "{p:?}");
+        }
+        assert_eq!(LoginRedirect::safe_next(None), "/");
+        assert_eq!(
+            LoginRedirect::safe_next(Some(&format!("/{}", "a".repeat(3000)))),
+            "/"
+        );
     }
 }

@@ -381,6 +381,34 @@ async fn custom_responder_redirects_browsers() {
 }
 
 #[tokio::test]
+async fn login_redirect_never_points_off_site_and_keeps_the_nest_prefix() {
+    let probe = Probe::default();
+    let app = axum::Router::new().fallback_service(
+        probe
+            .router("/{*rest}")
+            .layer(AuthLayer::required(auth()).with_responder(LoginRedirect::new("/login"))),
+    );
+    let html = |path: &str| {
+        get(path)
+            .header("accept", "text/html")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let a = send(&app, html("//evil.example/x")).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert_eq!(a.headers["location"], "/login?next=%2F");
+    let nested = axum::Router::new().nest(
+        "/app",
+        probe
+            .router("/me")
+            .layer(AuthLayer::required(auth()).with_responder(LoginRedirect::new("/login"))),
+    );
+    let a = send(&nested, html("/app/me?tab=1")).await;
+    assert_eq!(a.headers["location"], "/login?next=%2Fapp%2Fme%3Ftab%3D1");
+    assert_eq!(probe.runs(), 0);
+}
+
+#[tokio::test]
 async fn extractor_without_layer_is_401() {
     let app = axum::Router::new().route(
         "/x",

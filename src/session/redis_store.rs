@@ -39,7 +39,9 @@ return n";
 /// Sessions in Redis: one key per session (`<prefix>s:<id hash>`, JSON, native TTL at
 /// the session's expiry) and one set per subject (`<prefix>u:<subject>`) for
 /// logout-everywhere. Multi-key changes run as Lua scripts, so they are atomic.
-/// Needs Redis 7.0 or later.
+/// Needs Redis 7.0 or later, on a single node (or a primary with replicas or Sentinel):
+/// the logout scripts reach keys they find in the data (a session's subject set, a
+/// subject's sessions), which Redis Cluster refuses, so Cluster is not supported.
 ///
 /// ```no_run
 /// # async fn f() -> Result<(), portcullis::session::StoreError> {
