@@ -19,8 +19,8 @@ use http::request::Parts;
 use crate::authenticator::Authenticator;
 use crate::challenge::Challenge;
 use crate::context::{AuthContext, AuthContextBuilder, PrincipalKind, Scheme};
-use crate::cookies::cookie_value;
-use crate::csrf::CsrfGuard;
+use crate::http::cookies::cookie_value;
+use crate::http::csrf::CsrfGuard;
 use crate::error::AuthError;
 use crate::jwt::{
     Algorithm, ConfigError, Issuer, Json, JwksOptions, JwtVerifier, Object, RemoteJwks, TokenCache,

@@ -4,16 +4,12 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod authenticator;
-#[cfg(any(feature = "basic", feature = "jwt"))]
-mod basic_scheme;
 mod challenge;
 mod claims_cell;
 mod context;
-#[cfg(any(feature = "session", feature = "cloudflare"))]
-mod cookies;
-mod csrf;
 mod error;
 mod extract;
+mod http;
 mod layer;
 pub mod policy;
 mod responder;
@@ -34,7 +30,7 @@ pub mod testing;
 pub use authenticator::{Authenticator, BoxFuture};
 pub use challenge::Challenge;
 pub use context::{AuthContext, AuthContextBuilder, PrincipalKind, Scheme};
-pub use csrf::CsrfGuard;
+pub use http::csrf::CsrfGuard;
 pub use error::{AuthError, ErrorKind};
 pub use layer::{AuthFuture, AuthLayer, AuthService, DEFAULT_MAX_CREDENTIAL_BYTES, Mode};
 pub use responder::{ErrorResponder, JsonResponder, LoginRedirect};

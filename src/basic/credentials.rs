@@ -8,7 +8,7 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use http::HeaderMap;
 use http::header::AUTHORIZATION;
 
-use crate::basic_scheme::strip_scheme;
+use crate::http::authorization::strip_scheme;
 use crate::error::AuthError;
 
 const BASE64: GeneralPurpose = GeneralPurpose::new(
@@ -38,12 +38,6 @@ impl fmt::Debug for BasicCredentials {
             .field("password", &"[redacted]")
             .finish()
     }
-}
-
-pub(crate) fn has_basic_scheme(headers: &HeaderMap) -> bool {
-    headers
-        .get(AUTHORIZATION)
-        .is_some_and(|v| strip_scheme(v.as_bytes(), "basic").is_some())
 }
 
 /// Parses the `Authorization` header as Basic credentials.

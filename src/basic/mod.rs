@@ -140,7 +140,7 @@ impl Authenticator for BasicAuth {
         Some(self.challenge.clone())
     }
     fn detect(&self, parts: &Parts) -> bool {
-        credentials::has_basic_scheme(&parts.headers)
+        crate::http::authorization::has_scheme(&parts.headers, "basic")
     }
     async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
         let creds = parse_basic_header(&parts.headers)?;

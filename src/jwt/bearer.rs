@@ -6,7 +6,7 @@ use http::request::Parts;
 
 use super::verifier::JwtVerifier;
 use crate::authenticator::Authenticator;
-use crate::basic_scheme::strip_scheme;
+use crate::http::authorization::{has_scheme, strip_scheme};
 use crate::challenge::Challenge;
 use crate::context::{AuthContext, Scheme};
 use crate::error::AuthError;
@@ -85,13 +85,6 @@ static B68TOKEN: [bool; 256] = {
     t
 };
 
-pub(crate) fn has_bearer(headers: &HeaderMap) -> bool {
-    headers.get(AUTHORIZATION).is_some_and(|v| {
-        let b = v.as_bytes();
-        b.len() >= 6 && b[..6].eq_ignore_ascii_case(b"bearer")
-    })
-}
-
 impl Authenticator for BearerAuth {
     fn scheme(&self) -> Scheme {
         Scheme::Bearer
@@ -100,7 +93,7 @@ impl Authenticator for BearerAuth {
         Some(self.challenge.clone())
     }
     fn detect(&self, parts: &Parts) -> bool {
-        has_bearer(&parts.headers)
+        has_scheme(&parts.headers, "bearer")
     }
     async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
         let token = bearer_token(&parts.headers)?;

@@ -15,7 +15,7 @@ use super::rule::{PolicyInput, Rule, Verdict};
 use crate::challenge::Challenge;
 use crate::context::{AuthContext, Scheme};
 use crate::error::AuthError;
-use crate::layer::{AuthFuture, Outcome, gate};
+use crate::layer::gate::{Outcome, gate, opaque_gate_future};
 use crate::responder::{ErrorResponder, JsonResponder};
 
 #[derive(Clone)]
@@ -101,6 +101,11 @@ impl<S> Layer<S> for PolicyLayer {
     }
 }
 
+opaque_gate_future! {
+    /// The future of [`PolicyService`].
+    PolicyFuture
+}
+
 /// The service made by [`PolicyLayer`].
 #[derive(Clone)]
 pub struct PolicyService<S> {
@@ -183,7 +188,7 @@ where
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = AuthFuture<S::Future, S::Error>;
+    type Future = PolicyFuture<S::Future, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -198,6 +203,6 @@ where
                 Err(err) => Outcome::Respond(shared.responder.respond(&err, &parts)),
             }
         });
-        gate(&mut self.inner, body, decide, |outcome| outcome)
+        PolicyFuture::new(gate(&mut self.inner, body, decide, |outcome| outcome))
     }
 }

@@ -8,6 +8,6 @@ mod layer;
 mod routes;
 mod rule;
 
-pub use self::layer::{PolicyLayer, PolicyService};
+pub use self::layer::{PolicyFuture, PolicyLayer, PolicyService};
 pub use self::routes::RouteRules;
 pub use self::rule::{PolicyInput, Rule, Verdict};

@@ -8,7 +8,7 @@ use super::unix_now;
 use crate::authenticator::Authenticator;
 use crate::challenge::Challenge;
 use crate::context::{AuthContext, Scheme};
-use crate::cookies::cookie_value;
+use crate::http::cookies::cookie_value;
 use crate::error::AuthError;
 
 /// The session cookie authenticator; get it from [`SessionManager::authenticator`].

@@ -9,7 +9,7 @@ use cookie::{Cookie, SameSite};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::csrf::CsrfGuard;
+use crate::http::csrf::CsrfGuard;
 
 /// Cookie and lifetime settings. Defaults: cookie `__Host-session`; `Secure`,
 /// `HttpOnly`, `SameSite=Lax`, `Path=/`, no `Domain`; 30 min idle timeout with sliding

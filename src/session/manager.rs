@@ -19,7 +19,7 @@ use super::config::SessionConfig;
 use super::id::{IdHash, hash_id, new_id};
 use super::store::{SessionRecord, SessionStore, StoreError};
 use super::unix_now;
-use crate::cookies::cookie_value;
+use crate::http::cookies::cookie_value;
 use crate::error::AuthError;
 
 /// Owns a store and a config; hands out the [`SessionAuth`] authenticator and serves

@@ -1,18 +1,20 @@
 //! [`AuthLayer`] and [`AuthService`]: run authenticators, insert the [`AuthContext`].
 
+pub(crate) mod gate;
+
 use std::fmt;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use axum::response::Response;
-use futures_util::future::Either;
-use http::header::{ACCESS_CONTROL_REQUEST_METHOD, AUTHORIZATION, ORIGIN};
+use http::Request;
+use http::header::AUTHORIZATION;
 use http::request::Parts;
-use http::{Method, Request};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::authenticator::{Authenticator, BoxFuture, DynAuthenticator};
+use self::gate::{Outcome, gate, is_cors_preflight, opaque_gate_future, settle};
+use crate::authenticator::{Authenticator, DynAuthenticator};
 use crate::context::AuthContext;
 use crate::error::AuthError;
 use crate::responder::{ErrorResponder, JsonResponder};
@@ -162,16 +164,6 @@ enum Found {
     Verify(usize),
 }
 
-/// A CORS preflight as browsers send it: `OPTIONS` with both `Origin` and
-/// `Access-Control-Request-Method`. A CORS layer outside the auth layer answers it;
-/// without one, it reaches the inner service unauthenticated (and the policy layer,
-/// which grants it nothing, refuses it).
-pub(crate) fn is_cors_preflight(parts: &Parts) -> bool {
-    parts.method == Method::OPTIONS
-        && parts.headers.contains_key(ORIGIN)
-        && parts.headers.contains_key(ACCESS_CONTROL_REQUEST_METHOD)
-}
-
 impl Shared {
     fn with_all_challenges(&self, mut err: AuthError) -> AuthError {
         for a in &self.authenticators {
@@ -252,69 +244,9 @@ impl Shared {
     }
 }
 
-/// What a gate (authentication or policy) decided for one request.
-pub(crate) enum Outcome {
-    /// Call the inner service with these parts.
-    Forward(Parts),
-    /// Answer with this response.
-    Respond(Response),
-}
-
-/// The future of [`AuthService`]: the inner service's own future when authentication
-/// finished without waiting, a boxed one otherwise.
-pub type AuthFuture<F, E> = Either<F, BoxFuture<'static, Result<Response, E>>>;
-
-/// Acts on an outcome that is known now: calls the inner service, or answers.
-pub(crate) fn settle<S, B>(
-    inner: &mut S,
-    body: B,
-    outcome: Outcome,
-) -> AuthFuture<S::Future, S::Error>
-where
-    S: Service<Request<B>, Response = Response>,
-    S::Future: Send + 'static,
-{
-    match outcome {
-        Outcome::Forward(parts) => Either::Left(inner.call(Request::from_parts(parts, body))),
-        Outcome::Respond(response) => Either::Right(Box::pin(async move { Ok(response) })),
-    }
-}
-
-/// Runs a gate's verification future, turns its output into an [`Outcome`] with
-/// `finish`, then calls the inner service (the `call` of both [`AuthService`] and
-/// `PolicyService`).
-///
-/// Most verifications need no waiting (token cache hits, memory sessions, Basic with
-/// plain secrets, rules without async resolvers): the future is polled once here and
-/// the inner service is called directly, without cloning it or boxing a second future.
-/// A pending verification is polled again, with the task's waker, by the boxed future.
-pub(crate) fn gate<S, B, T, F>(
-    inner: &mut S,
-    body: B,
-    mut verify: BoxFuture<'static, T>,
-    finish: F,
-) -> AuthFuture<S::Future, S::Error>
-where
-    S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    B: Send + 'static,
-    T: 'static,
-    F: FnOnce(T) -> Outcome + Send + 'static,
-{
-    if let Poll::Ready(output) = verify
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        return settle(inner, body, finish(output));
-    }
-    let clone = inner.clone();
-    let mut inner = std::mem::replace(inner, clone);
-    Either::Right(Box::pin(async move {
-        match finish(verify.await) {
-            Outcome::Forward(parts) => inner.call(Request::from_parts(parts, body)).await,
-            Outcome::Respond(response) => Ok(response),
-        }
-    }))
+opaque_gate_future! {
+    /// The future of [`AuthService`].
+    AuthFuture
 }
 
 impl<S, B> Service<Request<B>> for AuthService<S>
@@ -335,18 +267,20 @@ where
         let (parts, body) = req.into_parts();
         let index = match self.shared.find(&parts) {
             Found::Verify(index) => index,
-            Found::Pass => return settle(&mut self.inner, body, Outcome::Forward(parts)),
+            Found::Pass => {
+                return AuthFuture::new(settle(&mut self.inner, body, Outcome::Forward(parts)));
+            }
             Found::Reject(err) => {
                 let outcome = self.shared.reject(parts, err);
-                return settle(&mut self.inner, body, outcome);
+                return AuthFuture::new(settle(&mut self.inner, body, outcome));
             }
         };
         let verify = self.shared.authenticators[index]
             .clone()
             .authenticate_owned(parts);
         let shared = self.shared.clone();
-        gate(&mut self.inner, body, verify, move |(parts, result)| {
+        AuthFuture::new(gate(&mut self.inner, body, verify, move |(parts, result)| {
             shared.finish(index, parts, result)
-        })
+        }))
     }
 }
