@@ -6,6 +6,7 @@
 mod authenticator;
 mod challenge;
 mod claims_cell;
+mod clock;
 mod context;
 mod error;
 mod extract;

@@ -74,3 +74,55 @@ async fn a_waiting_authenticator_is_enforced_like_a_ready_one() {
     }
     assert_eq!(probe.runs(), 26);
 }
+
+/// Accepts `Authorization: BearerX <anything>`: a custom scheme whose name starts like a
+/// built-in one.
+struct BearerX;
+
+impl Authenticator for BearerX {
+    fn scheme(&self) -> Scheme {
+        Scheme::Custom
+    }
+    fn challenge(&self) -> Option<Challenge> {
+        None
+    }
+    fn detect(&self, parts: &Parts) -> bool {
+        parts
+            .headers
+            .get("authorization")
+            .is_some_and(|v| v.as_bytes().starts_with(b"BearerX "))
+    }
+    async fn authenticate(&self, _parts: &Parts) -> Result<AuthContext, AuthError> {
+        Ok(AuthContext::builder("x-client", Scheme::Custom).build())
+    }
+}
+
+#[tokio::test]
+async fn scheme_detection_is_exact_so_a_chained_custom_scheme_sees_its_header() {
+    use portcullis::jwt::{Algorithm, BearerAuth, Issuer, JwtVerifier, Validation};
+    let verifier = JwtVerifier::new(Issuer::new(
+        portcullis::testing::TestKey::Hs256.key_set(),
+        Validation::new([Algorithm::HS256]).with_audience("api"),
+    ));
+    let basic = portcullis::basic::BasicAuth::new("r");
+    let probe = Probe::default();
+    let app = probe.router("/me").layer(
+        AuthLayer::required(BearerAuth::new("api", verifier))
+            .or(basic)
+            .or(BearerX),
+    );
+    for header in ["BearerX abc", "BasicX abc"] {
+        let req = get("/me")
+            .header("authorization", header)
+            .body(Body::empty())
+            .unwrap();
+        let a = send(&app, req).await;
+        let want = if header.starts_with("BearerX") {
+            StatusCode::OK
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        assert_eq!(a.status, want, "{header}");
+    }
+    assert_eq!(probe.runs(), 1);
+}

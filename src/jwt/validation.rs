@@ -1,7 +1,7 @@
 //! Strict registered-claim validation (RFC 7519 §4.1, RFC 8725, RFC 9068).
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
 
@@ -244,14 +244,6 @@ pub(crate) fn numeric_date(claims: &Object<'_>, name: &str) -> Result<Option<f64
         Some(Json::Number(_)) => Err(AuthError::invalid("jwt: bad numeric date")),
         Some(_) => Err(AuthError::invalid("jwt: date claim is not a number")),
     }
-}
-
-/// Seconds since the Unix epoch.
-pub(crate) fn now_secs() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }
 
 #[cfg(test)]

@@ -10,7 +10,8 @@ use super::mapping::ClaimsMapping;
 use super::remote::RemoteJwks;
 use super::strict_json::{Json, Object};
 use super::token::{UnverifiedToken, parse, parse_claims};
-use super::validation::{Validation, now_secs};
+use super::validation::Validation;
+use crate::clock::unix_secs_f64;
 use crate::context::{AuthContext, AuthContextBuilder, Scheme};
 use crate::error::AuthError;
 
@@ -254,7 +255,7 @@ impl JwtVerifier {
         cache.get(
             token,
             |i| self.issuers.get(i).and_then(Issuer::live_generation),
-            now_secs(),
+            unix_secs_f64(),
             |i| {
                 self.issuers
                     .get(i)
@@ -265,7 +266,7 @@ impl JwtVerifier {
 
     /// Verifies `token` in full (no cache lookup) and caches the result.
     pub(crate) async fn verify_uncached(&self, token: &str) -> Result<AuthContext, AuthError> {
-        let now = now_secs();
+        let now = unix_secs_f64();
         if token.len() > self.max_token_bytes {
             return Err(AuthError::invalid("jwt: token too large"));
         }

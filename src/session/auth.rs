@@ -4,7 +4,7 @@ use http::request::Parts;
 
 use super::id::hash_id;
 use super::manager::SessionManager;
-use super::unix_now;
+use crate::clock::unix_secs;
 use crate::authenticator::Authenticator;
 use crate::challenge::Challenge;
 use crate::context::{AuthContext, Scheme};
@@ -59,7 +59,7 @@ impl Authenticator for SessionAuth {
             .timed(m.store.load(id_hash))
             .await?
             .ok_or_else(|| AuthError::invalid("session: unknown"))?;
-        let now = unix_now();
+        let now = unix_secs();
         if rec.is_expired(now) {
             let _ = m.timed(m.store.delete(id_hash)).await;
             return Err(AuthError::invalid("session: expired"));

@@ -18,7 +18,7 @@ use super::auth::SessionAuth;
 use super::config::SessionConfig;
 use super::id::{IdHash, hash_id, new_id};
 use super::store::{SessionRecord, SessionStore, StoreError};
-use super::unix_now;
+use crate::clock::unix_secs;
 use crate::http::cookies::cookie_value;
 use crate::error::AuthError;
 
@@ -200,7 +200,7 @@ impl SessionManager {
         new: NewSession,
         absolute_expires_at: Option<u64>,
     ) -> Result<SessionCookie, AuthError> {
-        let now = unix_now();
+        let now = unix_secs();
         let id = new_id().map_err(unavailable)?;
         let absolute = absolute_expires_at.unwrap_or(now + self.config.absolute_timeout.as_secs());
         let record = SessionRecord {
@@ -254,7 +254,7 @@ impl SessionManager {
         let rec = self
             .timed(self.store.load(old.as_str()))
             .await?
-            .filter(|r| !r.is_expired(unix_now()))
+            .filter(|r| !r.is_expired(unix_secs()))
             .ok_or_else(|| AuthError::invalid("session: unknown or expired"))?;
         self.timed(self.store.delete(old.as_str())).await?;
         let mut new = NewSession::new(rec.subject).with_roles(rec.roles);

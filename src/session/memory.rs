@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::store::{SessionRecord, SessionStore, StoreError};
-use super::unix_now;
+use crate::clock::unix_secs;
 use crate::authenticator::BoxFuture;
 
 /// Sessions in process memory, swept of expired records every 64 creations (and on
@@ -45,7 +45,7 @@ impl MemoryStore {
     }
     /// Removes expired records; returns how many.
     pub fn sweep(&self) -> usize {
-        let now = unix_now();
+        let now = unix_secs();
         let mut map = self.map();
         let before = map.len();
         map.retain(|_, r| !r.is_expired(now));

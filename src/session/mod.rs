@@ -34,10 +34,3 @@ pub use self::postgres_store::PostgresStore;
 #[cfg(feature = "redis")]
 pub use self::redis_store::RedisStore;
 pub use self::store::{SessionRecord, SessionStore, StoreError};
-
-pub(crate) fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}

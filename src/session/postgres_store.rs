@@ -8,7 +8,7 @@ use sqlx::Row;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use super::store::{SessionRecord, SessionStore, StoreError, load_touched};
-use super::unix_now;
+use crate::clock::unix_secs;
 use crate::authenticator::BoxFuture;
 
 fn err(e: sqlx::Error) -> StoreError {
@@ -124,7 +124,7 @@ impl PostgresStore {
             "DELETE FROM {} WHERE expires_at <= $1",
             self.table
         ))
-        .bind(unix_now() as i64)
+        .bind(unix_secs() as i64)
         .execute(&self.pool)
         .await
         .map_err(err)?;

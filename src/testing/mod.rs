@@ -14,7 +14,6 @@
 
 mod key_server;
 
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -150,10 +149,7 @@ pub fn jwks(keys: &[TestKey]) -> Value {
 
 /// Seconds since the Unix epoch.
 pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    crate::clock::unix_secs()
 }
 
 /// Mints tokens. Defaults: header `{"alg": <key alg>, "typ": "JWT", "kid": <kid>}`,
