@@ -1,6 +1,7 @@
 //! Reading what browsers and clients send: the `Authorization` header, cookies, and the
 //! cross-site signals (`Sec-Fetch-Site`, `Origin`) of the CSRF guard.
 
+#[cfg(any(feature = "basic", feature = "jwt"))]
 pub(crate) mod authorization;
 #[cfg(any(feature = "session", feature = "cloudflare"))]
 pub(crate) mod cookies;
