@@ -19,12 +19,11 @@ use http::request::Parts;
 use crate::authenticator::Authenticator;
 use crate::challenge::Challenge;
 use crate::context::{AuthContext, AuthContextBuilder, PrincipalKind, Scheme};
+use crate::error::{AuthError, ConfigError};
 use crate::http::cookies::cookie_value;
 use crate::http::csrf::CsrfGuard;
-use crate::error::AuthError;
 use crate::jwt::{
-    Algorithm, ConfigError, Issuer, Json, JwksOptions, JwtVerifier, Object, RemoteJwks, TokenCache,
-    Validation,
+    Algorithm, Issuer, Json, JwksOptions, JwtVerifier, Object, RemoteJwks, TokenCache, Validation,
 };
 
 /// The header Cloudflare Access sets on every proxied request.
@@ -126,12 +125,12 @@ impl CloudflareAccess {
     /// Access for `team` (the `<team>.cloudflareaccess.com` name) and application `aud` tag.
     pub fn new(team: &str, aud: &str) -> Result<Self, ConfigError> {
         if !valid_team(team) {
-            return Err(ConfigError(format!(
+            return Err(ConfigError::new(format!(
                 "invalid Cloudflare Access team name: {team:?}"
             )));
         }
         if aud.is_empty() || aud.len() > 256 {
-            return Err(ConfigError("invalid Cloudflare Access AUD tag".into()));
+            return Err(ConfigError::new("invalid Cloudflare Access AUD tag"));
         }
         let cfg = Config {
             team: team.to_owned(),

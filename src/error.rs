@@ -276,3 +276,34 @@ impl IntoResponse for AuthError {
         self.to_json_response()
     }
 }
+
+/// A configuration value was refused (a key, URL, password hash, secret or name), when
+/// it was given. The message says what is wrong; it never holds a secret.
+///
+/// ```
+/// use portcullis::jwt::{Algorithm, KeySet};
+/// let err = KeySet::new().with_hmac_secret(b"short", Algorithm::HS256).unwrap_err();
+/// assert!(err.to_string().contains("HMAC secret"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("portcullis configuration error: {message}")]
+#[non_exhaustive]
+pub struct ConfigError {
+    message: Cow<'static, str>,
+}
+
+impl ConfigError {
+    #[cfg_attr(
+        not(any(feature = "basic", feature = "session", feature = "jwt")),
+        allow(dead_code)
+    )]
+    pub(crate) fn new(message: impl Into<Cow<'static, str>>) -> Self {
+        ConfigError {
+            message: message.into(),
+        }
+    }
+    /// What is wrong.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}

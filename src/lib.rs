@@ -31,9 +31,9 @@ pub mod testing;
 pub use authenticator::{Authenticator, BoxFuture};
 pub use challenge::Challenge;
 pub use context::{AuthContext, AuthContextBuilder, PrincipalKind, Scheme};
+pub use error::{AuthError, ConfigError, ErrorKind};
 pub use http::csrf::CsrfGuard;
-pub use error::{AuthError, ErrorKind};
 pub use layer::{AuthFuture, AuthLayer, AuthService, DEFAULT_MAX_CREDENTIAL_BYTES, Mode};
 pub use responder::{ErrorResponder, JsonResponder, LoginRedirect};
 #[cfg(any(feature = "basic", feature = "session"))]
-pub use users::{PasswordError, User, Users, hash_password};
+pub use users::{User, Users, hash_password};

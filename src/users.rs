@@ -11,7 +11,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::error::AuthError;
+use crate::error::{AuthError, ConfigError};
 
 /// Hashes `password` with argon2id (default parameters) into a PHC string.
 ///
@@ -19,27 +19,15 @@ use crate::error::AuthError;
 /// let phc = portcullis::hash_password("hunter2").unwrap();
 /// assert!(phc.starts_with("$argon2id$"));
 /// ```
-pub fn hash_password(password: &str) -> Result<String, PasswordError> {
+pub fn hash_password(password: &str) -> Result<String, ConfigError> {
     let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|_| PasswordError("no randomness"))?;
-    let salt = SaltString::encode_b64(&salt).map_err(|_| PasswordError("salt"))?;
+    getrandom::fill(&mut salt).map_err(|_| ConfigError::new("no randomness"))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|_| ConfigError::new("salt"))?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|_| PasswordError("hashing failed"))
+        .map_err(|_| ConfigError::new("hashing failed"))
 }
-
-/// A password could not be hashed or a PHC string is not usable.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct PasswordError(&'static str);
-
-impl fmt::Display for PasswordError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "password error: {}", self.0)
-    }
-}
-impl std::error::Error for PasswordError {}
 
 #[derive(Clone)]
 enum Secret {
@@ -79,10 +67,10 @@ impl User {
         Self::from_secret(Secret::Plain(Sha256::digest(secret.as_ref()).into()))
     }
     /// A user with a PHC password hash (`$argon2id$...`), checked now for syntax and algorithm.
-    pub fn hashed(phc: &str) -> Result<Self, PasswordError> {
-        let parsed = PasswordHash::new(phc).map_err(|_| PasswordError("not a PHC string"))?;
+    pub fn hashed(phc: &str) -> Result<Self, ConfigError> {
+        let parsed = PasswordHash::new(phc).map_err(|_| ConfigError::new("not a PHC string"))?;
         if !parsed.algorithm.as_str().starts_with("argon2") {
-            return Err(PasswordError("only argon2 hashes are supported"));
+            return Err(ConfigError::new("only argon2 hashes are supported"));
         }
         Ok(Self::from_secret(Secret::Phc(phc.into())))
     }

@@ -6,10 +6,10 @@ use http::request::Parts;
 
 use super::verifier::JwtVerifier;
 use crate::authenticator::Authenticator;
-use crate::http::authorization::{has_scheme, strip_scheme};
 use crate::challenge::Challenge;
 use crate::context::{AuthContext, Scheme};
 use crate::error::AuthError;
+use crate::http::authorization::{has_scheme, strip_scheme};
 
 /// Bearer JWT authentication. Errors carry RFC 6750 codes in `WWW-Authenticate`:
 /// `invalid_request` (400) for a malformed header, `invalid_token` (401) for a bad token.

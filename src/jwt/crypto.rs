@@ -6,6 +6,8 @@ use std::str::FromStr;
 use jsonwebtoken::crypto::CryptoProvider;
 use jsonwebtoken::{Algorithm, DecodingKey};
 
+use crate::error::ConfigError;
+
 #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
 compile_error!(
     "portcullis: the `jwt` feature needs a crypto backend: enable `aws-lc-rs` (default) or `rust-crypto`"
@@ -51,9 +53,9 @@ impl fmt::Debug for VerifyingKey {
 
 impl VerifyingKey {
     /// Binds `key` to `alg`; fails when the key's family does not match the algorithm.
-    pub fn new(kid: Option<String>, alg: Algorithm, key: DecodingKey) -> Result<Self, KeyError> {
+    pub fn new(kid: Option<String>, alg: Algorithm, key: DecodingKey) -> Result<Self, ConfigError> {
         if key.family() != alg.family() {
-            return Err(KeyError("key type does not match algorithm"));
+            return Err(ConfigError::new("key type does not match algorithm"));
         }
         Ok(VerifyingKey {
             kid,
@@ -90,15 +92,3 @@ impl VerifyingKey {
         }
     }
 }
-
-/// A key could not be used.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct KeyError(pub(crate) &'static str);
-
-impl fmt::Display for KeyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "key error: {}", self.0)
-    }
-}
-impl std::error::Error for KeyError {}

@@ -5,8 +5,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::Value;
 
-use super::crypto::{KeyError, VerifyingKey, parse_alg};
+use super::crypto::{VerifyingKey, parse_alg};
 use super::strict_json::parse_map;
+use crate::error::ConfigError;
 
 /// Shortest HMAC secret accepted for HS256; HS384 and HS512 need 48 and 64 bytes
 /// (RFC 7518 §3.2: at least the hash size).
@@ -98,9 +99,11 @@ impl KeySet {
     }
     /// Add an HMAC secret for `alg` (HS256/384/512), at least as long as the hash:
     /// 32, 48 or 64 bytes.
-    pub fn with_hmac_secret(self, secret: &[u8], alg: Algorithm) -> Result<Self, KeyError> {
+    pub fn with_hmac_secret(self, secret: &[u8], alg: Algorithm) -> Result<Self, ConfigError> {
         if secret.len() < min_hmac_secret_bytes(alg) {
-            return Err(KeyError("HMAC secret shorter than the algorithm's hash"));
+            return Err(ConfigError::new(
+                "HMAC secret shorter than the algorithm's hash",
+            ));
         }
         Ok(self.with_key(VerifyingKey::new(
             None,
@@ -110,15 +113,20 @@ impl KeySet {
     }
     /// Add a PEM public key (RSA, EC or Ed25519) for `alg`, with an optional `kid`.
     /// RSA moduli under [`MIN_RSA_BITS`] are refused.
-    pub fn with_pem(self, kid: Option<&str>, alg: Algorithm, pem: &[u8]) -> Result<Self, KeyError> {
+    pub fn with_pem(
+        self,
+        kid: Option<&str>,
+        alg: Algorithm,
+        pem: &[u8],
+    ) -> Result<Self, ConfigError> {
         use jsonwebtoken::AlgorithmFamily as F;
         let key = match alg.family() {
             F::Rsa => DecodingKey::from_rsa_pem(pem),
             F::Ec => DecodingKey::from_ec_pem(pem),
             F::Ed => DecodingKey::from_ed_pem(pem),
-            F::Hmac => return Err(KeyError("use with_hmac_secret for HMAC")),
+            F::Hmac => return Err(ConfigError::new("use with_hmac_secret for HMAC")),
         }
-        .map_err(|_| KeyError("bad PEM key"))?;
+        .map_err(|_| ConfigError::new("bad PEM key"))?;
         if alg.family() == F::Rsa {
             let bits = match key.kind() {
                 jsonwebtoken::DecodingKeyKind::SecretOrDer(der) => pkcs1_modulus_bits(der),
@@ -126,8 +134,8 @@ impl KeySet {
             };
             match bits {
                 Some(b) if b >= MIN_RSA_BITS => {}
-                Some(_) => return Err(KeyError("RSA key too small")),
-                None => return Err(KeyError("bad PEM key")),
+                Some(_) => return Err(ConfigError::new("RSA key too small")),
+                None => return Err(ConfigError::new("bad PEM key")),
             }
         }
         Ok(self.with_key(VerifyingKey::new(kid.map(str::to_owned), alg, key)?))
@@ -142,16 +150,16 @@ impl KeySet {
         json: &[u8],
         allowed: &[Algorithm],
         allow_symmetric: bool,
-    ) -> Result<Self, KeyError> {
-        let doc = parse_map(json).ok_or(KeyError("JWKS is not a JSON object"))?;
+    ) -> Result<Self, ConfigError> {
+        let doc = parse_map(json).ok_or(ConfigError::new("JWKS is not a JSON object"))?;
         let Some(Value::Array(items)) = doc.get("keys") else {
-            return Err(KeyError("JWKS has no keys array"));
+            return Err(ConfigError::new("JWKS has no keys array"));
         };
         let mut set = KeySet::new();
         for item in items {
             match jwk_to_keys(item, allowed, allow_symmetric) {
                 Ok(keys) => set.keys.extend(keys),
-                Err(e) => tracing::debug!(reason = e.0, "JWK skipped"),
+                Err(e) => tracing::debug!(reason = e.message(), "JWK skipped"),
             }
         }
         Ok(set)
@@ -182,48 +190,55 @@ impl KeySet {
     }
 }
 
-fn str_field<'a>(jwk: &'a serde_json::Map<String, Value>, name: &str) -> Result<&'a str, KeyError> {
+fn str_field<'a>(
+    jwk: &'a serde_json::Map<String, Value>,
+    name: &str,
+) -> Result<&'a str, ConfigError> {
     jwk.get(name)
         .and_then(Value::as_str)
-        .ok_or(KeyError("missing key parameter"))
+        .ok_or(ConfigError::new("missing key parameter"))
 }
 
 fn jwk_to_keys(
     item: &Value,
     allowed: &[Algorithm],
     allow_symmetric: bool,
-) -> Result<Vec<VerifyingKey>, KeyError> {
-    let jwk = item.as_object().ok_or(KeyError("JWK is not an object"))?;
+) -> Result<Vec<VerifyingKey>, ConfigError> {
+    let jwk = item
+        .as_object()
+        .ok_or(ConfigError::new("JWK is not an object"))?;
     match jwk.get("use") {
         None => {}
         Some(Value::String(u)) if u == "sig" => {}
-        Some(_) => return Err(KeyError("use is not sig")),
+        Some(_) => return Err(ConfigError::new("use is not sig")),
     }
     match jwk.get("key_ops") {
         None => {}
         Some(Value::Array(ops)) if ops.iter().any(|o| o == "verify") => {}
-        Some(_) => return Err(KeyError("key_ops lacks verify")),
+        Some(_) => return Err(ConfigError::new("key_ops lacks verify")),
     }
     let kid = match jwk.get("kid") {
         None => None,
         Some(Value::String(k)) => Some(k.clone()),
-        Some(_) => return Err(KeyError("kid is not a string")),
+        Some(_) => return Err(ConfigError::new("kid is not a string")),
     };
     let declared = match jwk.get("alg") {
         None => None,
-        Some(Value::String(a)) => Some(parse_alg(a).ok_or(KeyError("unknown alg"))?),
-        Some(_) => return Err(KeyError("alg is not a string")),
+        Some(Value::String(a)) => Some(parse_alg(a).ok_or(ConfigError::new("unknown alg"))?),
+        Some(_) => return Err(ConfigError::new("alg is not a string")),
     };
     let kty = str_field(jwk, "kty")?;
     let (candidates, key): (Vec<Algorithm>, DecodingKey) = match kty {
         "RSA" => {
             let n = str_field(jwk, "n")?;
-            let n_bytes = URL_SAFE_NO_PAD.decode(n).map_err(|_| KeyError("bad n"))?;
+            let n_bytes = URL_SAFE_NO_PAD
+                .decode(n)
+                .map_err(|_| ConfigError::new("bad n"))?;
             if bit_length(&n_bytes) < MIN_RSA_BITS {
-                return Err(KeyError("RSA key too small"));
+                return Err(ConfigError::new("RSA key too small"));
             }
             let key = DecodingKey::from_rsa_components(n, str_field(jwk, "e")?)
-                .map_err(|_| KeyError("bad RSA key"))?;
+                .map_err(|_| ConfigError::new("bad RSA key"))?;
             use Algorithm::*;
             (vec![RS256, RS384, RS512, PS256, PS384, PS512], key)
         }
@@ -231,38 +246,38 @@ fn jwk_to_keys(
             let alg = match str_field(jwk, "crv")? {
                 "P-256" => Algorithm::ES256,
                 "P-384" => Algorithm::ES384,
-                _ => return Err(KeyError("unsupported curve")),
+                _ => return Err(ConfigError::new("unsupported curve")),
             };
             let key = DecodingKey::from_ec_components(str_field(jwk, "x")?, str_field(jwk, "y")?)
-                .map_err(|_| KeyError("bad EC key"))?;
+                .map_err(|_| ConfigError::new("bad EC key"))?;
             (vec![alg], key)
         }
         "OKP" => {
             if str_field(jwk, "crv")? != "Ed25519" {
-                return Err(KeyError("unsupported curve"));
+                return Err(ConfigError::new("unsupported curve"));
             }
             let key = DecodingKey::from_ed_components(str_field(jwk, "x")?)
-                .map_err(|_| KeyError("bad OKP key"))?;
+                .map_err(|_| ConfigError::new("bad OKP key"))?;
             (vec![Algorithm::EdDSA], key)
         }
         "oct" if allow_symmetric => {
             let k = URL_SAFE_NO_PAD
                 .decode(str_field(jwk, "k")?)
-                .map_err(|_| KeyError("bad k"))?;
+                .map_err(|_| ConfigError::new("bad k"))?;
             let algs: Vec<Algorithm> = [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512]
                 .into_iter()
                 .filter(|a| k.len() >= min_hmac_secret_bytes(*a))
                 .collect();
             if algs.is_empty() {
-                return Err(KeyError("HMAC secret too short"));
+                return Err(ConfigError::new("HMAC secret too short"));
             }
             (algs, DecodingKey::from_secret(&k))
         }
-        _ => return Err(KeyError("unsupported kty")),
+        _ => return Err(ConfigError::new("unsupported kty")),
     };
     let algs: Vec<Algorithm> = match declared {
         Some(a) if candidates.contains(&a) => vec![a],
-        Some(_) => return Err(KeyError("alg does not match key type or key size")),
+        Some(_) => return Err(ConfigError::new("alg does not match key type or key size")),
         None => candidates,
     };
     let keys: Vec<VerifyingKey> = algs
@@ -271,7 +286,7 @@ fn jwk_to_keys(
         .map(|a| VerifyingKey::new(kid.clone(), a, key.clone()))
         .collect::<Result<_, _>>()?;
     if keys.is_empty() {
-        return Err(KeyError("no allowed algorithm for key"));
+        return Err(ConfigError::new("no allowed algorithm for key"));
     }
     Ok(keys)
 }
@@ -300,7 +315,7 @@ mod size_tests {
         let err = KeySet::new()
             .with_pem(None, Algorithm::RS256, small.as_bytes())
             .unwrap_err();
-        assert_eq!(err, KeyError("RSA key too small"));
+        assert_eq!(err.message(), "RSA key too small");
         assert!(
             KeySet::new()
                 .with_pem(

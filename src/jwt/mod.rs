@@ -40,10 +40,10 @@ pub use self::bearer::BearerAuth;
 pub use self::cache::TokenCache;
 #[cfg(feature = "test-util")]
 pub(crate) use self::crypto::PROVIDER;
-pub use self::crypto::{KeyError, VerifyingKey};
+pub use self::crypto::VerifyingKey;
 pub use self::keys::{KeySet, MIN_HMAC_SECRET_BYTES, MIN_RSA_BITS};
 pub use self::mapping::ClaimsMapping;
-pub use self::remote::{ConfigError, JwksOptions, RemoteJwks};
+pub use self::remote::{JwksOptions, RemoteJwks};
 #[cfg(feature = "cloudflare")]
 pub(crate) use self::strict_json::{Json, Object};
 pub use self::validation::Validation;

@@ -14,19 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::keys::KeySet;
 use super::strict_json::parse_map;
-use crate::error::AuthError;
-
-/// A remote key endpoint could not be configured.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ConfigError(pub(crate) String);
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "configuration error: {}", self.0)
-    }
-}
-impl std::error::Error for ConfigError {}
+use crate::error::{AuthError, ConfigError};
 
 /// Fetch and cache settings for [`RemoteJwks`]. Defaults: 5 s timeout, 256 KiB cap,
 /// 30 s unknown-`kid` cooldown, TTL from `Cache-Control: max-age` clamped to
@@ -194,11 +182,11 @@ fn is_loopback(url: &Url) -> bool {
 }
 
 fn check_url(raw: &str, opts: &JwksOptions) -> Result<Url, ConfigError> {
-    let url = Url::parse(raw).map_err(|_| ConfigError(format!("not a URL: {raw}")))?;
+    let url = Url::parse(raw).map_err(|_| ConfigError::new(format!("not a URL: {raw}")))?;
     match url.scheme() {
         "https" => Ok(url),
         "http" if opts.allow_http || is_loopback(&url) => Ok(url),
-        _ => Err(ConfigError(format!("key URL must be https: {raw}"))),
+        _ => Err(ConfigError::new(format!("key URL must be https: {raw}"))),
     }
 }
 
@@ -264,7 +252,7 @@ impl RemoteJwks {
             .redirect(policy)
             .no_proxy()
             .build()
-            .map_err(|_| ConfigError("HTTP client could not be built".into()))?;
+            .map_err(|_| ConfigError::new("HTTP client could not be built"))?;
         Ok(RemoteJwks {
             inner: Arc::new(Inner {
                 endpoint,
@@ -478,7 +466,8 @@ impl RemoteJwks {
             *jwks.write().unwrap_or_else(|p| p.into_inner()) = None;
         }
         let (body, max_age) = result?;
-        let keys = KeySet::from_jwks(&body, &self.inner.allowed, false).map_err(|e| e.0)?;
+        let keys = KeySet::from_jwks(&body, &self.inner.allowed, false)
+            .map_err(|_| "JWKS is not a JSON object with a keys array")?;
         if keys.is_empty() {
             return Err("JWKS has no usable keys");
         }

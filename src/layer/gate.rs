@@ -62,7 +62,11 @@ where
 }
 
 /// Acts on an outcome that is known now: calls the inner service, or answers.
-pub(crate) fn settle<S, B>(inner: &mut S, body: B, outcome: Outcome) -> GateFuture<S::Future, S::Error>
+pub(crate) fn settle<S, B>(
+    inner: &mut S,
+    body: B,
+    outcome: Outcome,
+) -> GateFuture<S::Future, S::Error>
 where
     S: Service<Request<B>, Response = Response>,
     S::Future: Send + 'static,

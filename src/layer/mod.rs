@@ -279,8 +279,11 @@ where
             .clone()
             .authenticate_owned(parts);
         let shared = self.shared.clone();
-        AuthFuture::new(gate(&mut self.inner, body, verify, move |(parts, result)| {
-            shared.finish(index, parts, result)
-        }))
+        AuthFuture::new(gate(
+            &mut self.inner,
+            body,
+            verify,
+            move |(parts, result)| shared.finish(index, parts, result),
+        ))
     }
 }

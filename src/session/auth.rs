@@ -4,12 +4,12 @@ use http::request::Parts;
 
 use super::id::hash_id;
 use super::manager::SessionManager;
-use crate::clock::unix_secs;
 use crate::authenticator::Authenticator;
 use crate::challenge::Challenge;
+use crate::clock::unix_secs;
 use crate::context::{AuthContext, Scheme};
-use crate::http::cookies::cookie_value;
 use crate::error::AuthError;
+use crate::http::cookies::cookie_value;
 
 /// The session cookie authenticator; get it from [`SessionManager::authenticator`].
 ///

@@ -110,9 +110,9 @@ impl SessionConfig {
     }
     /// Sign cookie values with HMAC-SHA256 over the cookie name and the id, with a key of
     /// at least 32 bytes: a value minted for one cookie name is refused under another.
-    pub fn with_signing_key(mut self, key: &[u8]) -> Result<Self, super::StoreError> {
+    pub fn with_signing_key(mut self, key: &[u8]) -> Result<Self, crate::ConfigError> {
         if key.len() < 32 {
-            return Err(super::StoreError::new(
+            return Err(crate::ConfigError::new(
                 "signing key needs at least 32 bytes",
             ));
         }

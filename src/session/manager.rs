@@ -19,8 +19,8 @@ use super::config::SessionConfig;
 use super::id::{IdHash, hash_id, new_id};
 use super::store::{SessionRecord, SessionStore, StoreError};
 use crate::clock::unix_secs;
-use crate::http::cookies::cookie_value;
 use crate::error::AuthError;
+use crate::http::cookies::cookie_value;
 
 /// Owns a store and a config; hands out the [`SessionAuth`] authenticator and serves
 /// the [`Sessions`] extractor (add it to the router with `axum::Extension(manager)`).

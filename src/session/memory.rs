@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::store::{SessionRecord, SessionStore, StoreError};
-use crate::clock::unix_secs;
 use crate::authenticator::BoxFuture;
+use crate::clock::unix_secs;
 
 /// Sessions in process memory, swept of expired records every 64 creations (and on
 /// [`sweep`](MemoryStore::sweep)). Sessions vanish on restart and are not shared

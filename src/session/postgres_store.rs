@@ -8,8 +8,8 @@ use sqlx::Row;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use super::store::{SessionRecord, SessionStore, StoreError, load_touched};
-use crate::clock::unix_secs;
 use crate::authenticator::BoxFuture;
+use crate::clock::unix_secs;
 
 fn err(e: sqlx::Error) -> StoreError {
     let kind = match &e {
