@@ -71,20 +71,6 @@ struct Inner {
     claims: ClaimsCell,
 }
 
-/// What a claims mapping takes out of a verified token: a context without its claims.
-#[cfg(feature = "jwt")]
-#[derive(Debug)]
-pub(crate) struct TokenIdentity {
-    pub subject: String,
-    pub scheme: Scheme,
-    pub roles: Vec<String>,
-    pub scopes: Vec<String>,
-    pub tenant: Option<String>,
-    pub email: Option<String>,
-    pub issuer: Option<Arc<str>>,
-    pub expires_at: Option<u64>,
-}
-
 /// The authenticated identity of a request, the same for every scheme.
 ///
 /// Layers insert it into the request extensions; handlers take it as an extractor
@@ -108,7 +94,7 @@ pub struct AuthContext(Arc<Inner>);
 impl AuthContext {
     /// Start building a context for `subject` authenticated by `scheme`.
     pub fn builder(subject: impl Into<String>, scheme: Scheme) -> AuthContextBuilder {
-        AuthContextBuilder(Inner {
+        AuthContextBuilder(Arc::new(Inner {
             subject: subject.into(),
             scheme,
             kind: PrincipalKind::User,
@@ -120,52 +106,6 @@ impl AuthContext {
             expires_at: None,
             session_id: None,
             claims: ClaimsCell::default(),
-        })
-    }
-
-    /// A session's context in one step (the request path; the builder would move the
-    /// context once per setter).
-    #[cfg(feature = "session")]
-    pub(crate) fn session(
-        subject: String,
-        roles: Vec<String>,
-        tenant: Option<String>,
-        email: Option<String>,
-        session_id: String,
-        expires_at: u64,
-        claims: Map<String, Value>,
-    ) -> Self {
-        AuthContext(Arc::new(Inner {
-            subject,
-            scheme: Scheme::Session,
-            kind: PrincipalKind::User,
-            roles,
-            scopes: Vec::new(),
-            email,
-            tenant,
-            issuer: None,
-            expires_at: Some(expires_at),
-            session_id: Some(session_id),
-            claims: ClaimsCell::Map(claims),
-        }))
-    }
-
-    /// A verified token's context in one step, with its payload kept as the raw claims
-    /// (the request path; the builder would move the context once per setter).
-    #[cfg(feature = "jwt")]
-    pub(crate) fn from_token(id: TokenIdentity, raw_claims: Vec<u8>) -> Self {
-        AuthContext(Arc::new(Inner {
-            subject: id.subject,
-            scheme: id.scheme,
-            kind: PrincipalKind::User,
-            roles: id.roles,
-            scopes: id.scopes,
-            email: id.email,
-            tenant: id.tenant,
-            issuer: id.issuer,
-            expires_at: id.expires_at,
-            session_id: None,
-            claims: ClaimsCell::from_raw(raw_claims),
         }))
     }
 
@@ -350,18 +290,25 @@ impl Serialize for AuthContext {
 }
 
 /// Builder for [`AuthContext`]; see [`AuthContext::builder`].
+///
+/// It holds the `Arc` the context will live in, so each setter moves a pointer and
+/// [`build`](Self::build) allocates nothing: cheap enough for every request.
 #[derive(Debug, Clone)]
 #[must_use]
-pub struct AuthContextBuilder(Inner);
+pub struct AuthContextBuilder(Arc<Inner>);
 
 impl AuthContextBuilder {
+    /// The context under construction (unshared until `build`, so no copy is made).
+    fn inner(&mut self) -> &mut Inner {
+        Arc::make_mut(&mut self.0)
+    }
     /// Set the roles.
     pub fn with_roles<I, S>(mut self, roles: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.0.roles = roles.into_iter().map(Into::into).collect();
+        self.inner().roles = roles.into_iter().map(Into::into).collect();
         self
     }
     /// Set the scopes.
@@ -370,58 +317,61 @@ impl AuthContextBuilder {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.0.scopes = scopes.into_iter().map(Into::into).collect();
+        self.inner().scopes = scopes.into_iter().map(Into::into).collect();
         self
     }
     /// Mark the principal as a user or a service.
     pub fn with_principal_kind(mut self, kind: PrincipalKind) -> Self {
-        self.0.kind = kind;
+        self.inner().kind = kind;
         self
     }
     /// Set the e-mail address.
     pub fn with_email(mut self, email: impl Into<String>) -> Self {
-        self.0.email = Some(email.into());
+        self.inner().email = Some(email.into());
         self
     }
     /// Set the tenant.
     pub fn with_tenant(mut self, tenant: impl Into<String>) -> Self {
-        self.0.tenant = Some(tenant.into());
+        self.inner().tenant = Some(tenant.into());
         self
     }
     /// Set the issuer.
-    pub fn with_issuer(mut self, issuer: impl Into<String>) -> Self {
-        self.0.issuer = Some(issuer.into().into());
+    pub fn with_issuer(mut self, issuer: impl Into<Arc<str>>) -> Self {
+        self.inner().issuer = Some(issuer.into());
         self
     }
     /// Set the expiry (seconds since the Unix epoch).
     pub fn with_expires_at(mut self, secs: u64) -> Self {
-        self.0.expires_at = Some(secs);
+        self.inner().expires_at = Some(secs);
         self
     }
     /// Set the (non-secret) session identifier.
     pub fn with_session_id(mut self, id: impl Into<String>) -> Self {
-        self.0.session_id = Some(id.into());
+        self.inner().session_id = Some(id.into());
         self
     }
     /// Add one raw claim.
     pub fn with_claim(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
-        self.0.claims.get_mut().insert(name.into(), value.into());
+        self.inner()
+            .claims
+            .get_mut()
+            .insert(name.into(), value.into());
         self
     }
     /// Replace all raw claims.
     pub fn with_claims(mut self, claims: Map<String, Value>) -> Self {
-        self.0.claims = ClaimsCell::Map(claims);
+        self.inner().claims = ClaimsCell::Map(claims);
         self
     }
     /// Replace all raw claims with a JSON object that passed the strict parser.
     #[cfg(feature = "jwt")]
     pub(crate) fn with_raw_claims(mut self, json: Vec<u8>) -> Self {
-        self.0.claims = ClaimsCell::from_raw(json);
+        self.inner().claims = ClaimsCell::from_raw(json);
         self
     }
     /// Finish.
     pub fn build(self) -> AuthContext {
-        AuthContext(Arc::new(self.0))
+        AuthContext(self.0)
     }
 }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::strict_json::{Json, Object};
 use super::validation::numeric_date;
-use crate::context::{Scheme, TokenIdentity};
+use crate::context::{AuthContext, AuthContextBuilder, Scheme};
 use crate::error::AuthError;
 
 /// Which claims fill the context. A name is first looked up as a literal key (so
@@ -82,7 +82,7 @@ impl ClaimsMapping {
         claims: &Object<'_>,
         scheme: Scheme,
         known_issuers: &[Arc<str>],
-    ) -> Result<TokenIdentity, AuthError> {
+    ) -> Result<AuthContextBuilder, AuthError> {
         let subject = match claims.lookup(&self.subject) {
             Some(Json::String(s)) if !s.is_empty() => s.as_ref().to_owned(),
             _ => return Err(AuthError::invalid("jwt: missing or bad subject claim")),
@@ -116,16 +116,22 @@ impl ClaimsMapping {
             _ => None,
         };
         let expires_at = numeric_date(claims, "exp")?.map(|exp| exp as u64);
-        Ok(TokenIdentity {
-            subject,
-            scheme,
-            roles,
-            scopes,
-            tenant,
-            email,
-            issuer,
-            expires_at,
-        })
+        let mut b = AuthContext::builder(subject, scheme)
+            .with_roles(roles)
+            .with_scopes(scopes);
+        if let Some(t) = tenant {
+            b = b.with_tenant(t);
+        }
+        if let Some(e) = email {
+            b = b.with_email(e);
+        }
+        if let Some(i) = issuer {
+            b = b.with_issuer(i);
+        }
+        if let Some(exp) = expires_at {
+            b = b.with_expires_at(exp);
+        }
+        Ok(b)
     }
 }
 
@@ -151,14 +157,13 @@ fn string_list(v: &Json<'_>, allow_space_separated: bool) -> Result<Vec<String>,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::context::AuthContext;
     use crate::jwt::strict_json::parse_object;
     use serde_json::{Value, json};
 
     fn ctx(m: &ClaimsMapping, claims: Value) -> Result<AuthContext, AuthError> {
         let bytes = serde_json::to_vec(&claims).unwrap();
-        let id = m.identity(&parse_object(&bytes).unwrap(), Scheme::Bearer, &[])?;
-        Ok(AuthContext::from_token(id, bytes))
+        let b = m.identity(&parse_object(&bytes).unwrap(), Scheme::Bearer, &[])?;
+        Ok(b.with_raw_claims(bytes).build())
     }
 
     #[test]
@@ -187,10 +192,11 @@ mod tests {
         let known: Vec<Arc<str>> = vec!["https://a.test".into()];
         let build = |iss: &str| {
             let bytes = serde_json::to_vec(&json!({"sub":"u","iss":iss})).unwrap();
-            let id = ClaimsMapping::default()
+            ClaimsMapping::default()
                 .identity(&parse_object(&bytes).unwrap(), Scheme::Bearer, &known)
-                .unwrap();
-            AuthContext::from_token(id, bytes)
+                .unwrap()
+                .with_raw_claims(bytes)
+                .build()
         };
         let ours = build("https://a.test");
         assert_eq!(ours.issuer(), Some("https://a.test"));

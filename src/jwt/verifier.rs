@@ -284,9 +284,9 @@ impl JwtVerifier {
         let window = issuer.validation.check_claims(&claims, now)?;
         let ctx = match &issuer.mapping {
             Mapping::Claims(m) => {
-                let id = m.identity(&claims, issuer.scheme, &issuer.validation.issuers)?;
+                let builder = m.identity(&claims, issuer.scheme, &issuer.validation.issuers)?;
                 drop(claims);
-                AuthContext::from_token(id, parsed.payload)
+                builder.with_raw_claims(parsed.payload).build()
             }
             Mapping::Custom(f) => {
                 let builder = f(&claims)?;

@@ -74,14 +74,17 @@ impl Authenticator for SessionAuth {
         let mut session_id = rec.id_hash;
         session_id.clear();
         session_id.push_str(&id_hash[..16]);
-        Ok(AuthContext::session(
-            rec.subject,
-            rec.roles,
-            rec.tenant,
-            rec.email,
-            session_id,
-            idle.min(rec.absolute_expires_at),
-            rec.data,
-        ))
+        let mut b = AuthContext::builder(rec.subject, Scheme::Session)
+            .with_roles(rec.roles)
+            .with_session_id(session_id)
+            .with_expires_at(idle.min(rec.absolute_expires_at))
+            .with_claims(rec.data);
+        if let Some(t) = rec.tenant {
+            b = b.with_tenant(t);
+        }
+        if let Some(e) = rec.email {
+            b = b.with_email(e);
+        }
+        Ok(b.build())
     }
 }
