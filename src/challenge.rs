@@ -4,8 +4,6 @@ use std::sync::Arc;
 
 use http::HeaderValue;
 
-use crate::error::ErrorKind;
-
 /// A `WWW-Authenticate` challenge an authenticator sends with its 401s.
 ///
 /// ```
@@ -51,31 +49,46 @@ impl Challenge {
         }
     }
 
-    /// The header value for an error of `kind`, or `None` when this challenge does not apply.
-    pub fn render(&self, kind: ErrorKind, scope: Option<&str>) -> Option<HeaderValue> {
+    /// The header value, with the RFC 6750 `error` (and `scope`) a Bearer challenge
+    /// carries; `None` when this challenge has no place in such an answer (a Basic
+    /// challenge in an `insufficient_scope` answer).
+    pub(crate) fn header_value(
+        &self,
+        bearer_error: Option<BearerError<'_>>,
+    ) -> Option<HeaderValue> {
         let text = match self {
             Challenge::Custom(v) => return Some(v.clone()),
-            Challenge::Basic { realm } => match kind {
-                ErrorKind::InsufficientScope => return None,
+            Challenge::Basic { realm } => match bearer_error {
+                Some(BearerError::InsufficientScope(_)) => return None,
                 _ => format!("Basic realm=\"{realm}\", charset=\"UTF-8\""),
             },
-            Challenge::Bearer { realm } => match kind {
-                ErrorKind::MissingCredentials => format!("Bearer realm=\"{realm}\""),
-                ErrorKind::MalformedRequest => {
+            Challenge::Bearer { realm } => match bearer_error {
+                None => format!("Bearer realm=\"{realm}\""),
+                Some(BearerError::InvalidRequest) => {
                     format!("Bearer realm=\"{realm}\", error=\"invalid_request\"")
                 }
-                ErrorKind::InsufficientScope => match scope {
-                    Some(s) => format!(
-                        "Bearer realm=\"{realm}\", error=\"insufficient_scope\", scope=\"{}\"",
-                        escape_quoted(s)
-                    ),
-                    None => format!("Bearer realm=\"{realm}\", error=\"insufficient_scope\""),
-                },
-                _ => format!("Bearer realm=\"{realm}\", error=\"invalid_token\""),
+                Some(BearerError::InvalidToken) => {
+                    format!("Bearer realm=\"{realm}\", error=\"invalid_token\"")
+                }
+                Some(BearerError::InsufficientScope(Some(s))) => format!(
+                    "Bearer realm=\"{realm}\", error=\"insufficient_scope\", scope=\"{}\"",
+                    escape_quoted(s)
+                ),
+                Some(BearerError::InsufficientScope(None)) => {
+                    format!("Bearer realm=\"{realm}\", error=\"insufficient_scope\"")
+                }
             },
         };
         HeaderValue::from_str(&text).ok()
     }
+}
+
+/// The RFC 6750 §3.1 error codes of a Bearer challenge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BearerError<'a> {
+    InvalidRequest,
+    InvalidToken,
+    InsufficientScope(Option<&'a str>),
 }
 
 /// Escapes a string for use inside an HTTP quoted-string; drops control characters.
@@ -108,23 +121,23 @@ mod tests {
     #[test]
     fn bearer_codes() {
         let c = Challenge::bearer("api");
-        let v = |k| c.render(k, Some("x y")).unwrap();
-        assert_eq!(v(ErrorKind::MissingCredentials), "Bearer realm=\"api\"");
+        let v = |e| c.header_value(e).unwrap();
+        assert_eq!(v(None), "Bearer realm=\"api\"");
         assert_eq!(
-            v(ErrorKind::InvalidCredentials),
+            v(Some(BearerError::InvalidToken)),
             "Bearer realm=\"api\", error=\"invalid_token\""
         );
         assert_eq!(
-            v(ErrorKind::MalformedRequest),
+            v(Some(BearerError::InvalidRequest)),
             "Bearer realm=\"api\", error=\"invalid_request\""
         );
         assert_eq!(
-            v(ErrorKind::InsufficientScope),
+            v(Some(BearerError::InsufficientScope(Some("x y")))),
             "Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"x y\""
         );
         assert!(
             Challenge::basic("r")
-                .render(ErrorKind::InsufficientScope, None)
+                .header_value(Some(BearerError::InsufficientScope(None)))
                 .is_none()
         );
     }

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, StatusCode};
 
-use crate::challenge::Challenge;
+use crate::challenge::{BearerError, Challenge};
 
 /// What went wrong, independent of the scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -211,19 +211,18 @@ impl AuthError {
 
     /// The `WWW-Authenticate` header values for this error.
     pub fn www_authenticate(&self) -> Vec<HeaderValue> {
-        let applies = matches!(
-            self.kind,
-            ErrorKind::MissingCredentials
-                | ErrorKind::InvalidCredentials
-                | ErrorKind::MalformedRequest
-                | ErrorKind::InsufficientScope
-        );
-        if !applies {
-            return Vec::new();
-        }
+        let bearer_error = match self.kind {
+            ErrorKind::MissingCredentials => None,
+            ErrorKind::InvalidCredentials => Some(BearerError::InvalidToken),
+            ErrorKind::MalformedRequest => Some(BearerError::InvalidRequest),
+            ErrorKind::InsufficientScope => {
+                Some(BearerError::InsufficientScope(self.scope.as_deref()))
+            }
+            _ => return Vec::new(),
+        };
         self.challenges
             .iter()
-            .filter_map(|c| c.render(self.kind, self.scope.as_deref()))
+            .filter_map(|c| c.header_value(bearer_error))
             .collect()
     }
 

@@ -48,7 +48,7 @@ fn b64(segment: &str) -> Result<Vec<u8>, AuthError> {
 pub(crate) fn parse<'a>(
     token: &'a str,
     max_bytes: usize,
-    headers: &HeaderCache,
+    headers: &HeaderCache<Header>,
 ) -> Result<UnverifiedToken<'a>, AuthError> {
     if token.len() > max_bytes {
         return Err(AuthError::invalid("jwt: token too large"));

@@ -9,7 +9,7 @@ use super::keys::{KeySet, Lookup};
 use super::mapping::ClaimsMapping;
 use super::remote::RemoteJwks;
 use super::strict_json::{Json, Object};
-use super::token::{UnverifiedToken, parse, parse_claims};
+use super::token::{Header, UnverifiedToken, parse, parse_claims};
 use super::validation::Validation;
 use crate::clock::unix_secs_f64;
 use crate::context::{AuthContext, AuthContextBuilder, Scheme};
@@ -182,7 +182,7 @@ fn lookup_error(l: &Lookup<'_>) -> AuthError {
 pub struct JwtVerifier {
     issuers: Arc<[Issuer]>,
     cache: Option<Arc<TokenCache>>,
-    headers: Arc<HeaderCache>,
+    headers: Arc<HeaderCache<Header>>,
     max_token_bytes: usize,
 }
 

@@ -1,9 +1,14 @@
 //! [`SessionAuth`]: session cookie → [`AuthContext`].
 
+use std::fmt;
+use std::sync::Arc;
+
 use http::request::Parts;
 
-use super::id::hash_id;
-use super::manager::SessionManager;
+use super::config::SessionConfig;
+use super::cookie::session_key;
+use super::store::SessionStore;
+use super::timed::timed;
 use crate::authenticator::Authenticator;
 use crate::challenge::Challenge;
 use crate::clock::unix_secs;
@@ -11,20 +16,30 @@ use crate::context::{AuthContext, Scheme};
 use crate::error::AuthError;
 use crate::http::cookies::cookie_value;
 
-/// The session cookie authenticator; get it from [`SessionManager::authenticator`].
+/// The session cookie authenticator; get it from
+/// [`SessionManager::authenticator`](super::SessionManager::authenticator).
 ///
 /// Order of checks: cross-site guard (403) → one well-formed cookie (401, no store
 /// lookup for garbage, duplicates or oversize) → store lookup (503 when down or slow)
 /// → idle and absolute expiry (401, expired record deleted) → sliding renewal, written
 /// at most once per touch interval.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SessionAuth {
-    manager: SessionManager,
+    store: Arc<dyn SessionStore>,
+    config: Arc<SessionConfig>,
+}
+
+impl fmt::Debug for SessionAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionAuth")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SessionAuth {
-    pub(crate) fn new(manager: SessionManager) -> Self {
-        SessionAuth { manager }
+    pub(crate) fn new(store: Arc<dyn SessionStore>, config: Arc<SessionConfig>) -> Self {
+        SessionAuth { store, config }
     }
 }
 
@@ -37,43 +52,36 @@ impl Authenticator for SessionAuth {
     }
     fn detect(&self, parts: &Parts) -> bool {
         !matches!(
-            cookie_value(&parts.headers, &self.manager.config.cookie_name),
+            cookie_value(&parts.headers, &self.config.cookie_name),
             Ok(None)
         )
     }
     async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
-        let m = &self.manager;
-        let cfg = &m.config;
+        let cfg = &*self.config;
+        let wait = cfg.store_timeout;
         if cfg.csrf.is_cross_site(parts) {
             return Err(AuthError::cross_site());
         }
-        let raw = cookie_value(&parts.headers, &cfg.cookie_name)
-            .map_err(|_| AuthError::invalid("session: duplicate cookie"))?
-            .ok_or_else(AuthError::missing)?;
-        let id = cfg
-            .id_from_cookie(raw)
-            .ok_or_else(|| AuthError::invalid("session: malformed cookie"))?;
-        let id_hash = hash_id(id);
-        let id_hash = id_hash.as_str();
-        let rec = m
-            .timed(m.store.load(id_hash))
+        let key = session_key(&parts.headers, cfg)?.ok_or_else(AuthError::missing)?;
+        let key = key.as_str();
+        let rec = timed(wait, self.store.load(key))
             .await?
             .ok_or_else(|| AuthError::invalid("session: unknown"))?;
         let now = unix_secs();
         if rec.is_expired(now) {
-            let _ = m.timed(m.store.delete(id_hash)).await;
+            let _ = timed(wait, self.store.delete(key)).await;
             return Err(AuthError::invalid("session: expired"));
         }
         let mut idle = rec.idle_expires_at;
         if now.saturating_sub(rec.touched_at) >= cfg.touch_interval.as_secs() {
             idle = (now + cfg.idle_timeout.as_secs()).min(rec.absolute_expires_at);
-            m.timed(m.store.touch(id_hash, now, idle)).await?;
+            timed(wait, self.store.touch(key, now, idle)).await?;
         }
         // The context's session id is the hash's first 16 characters, written into the
         // record's own copy of the hash (no allocation per request).
         let mut session_id = rec.id_hash;
         session_id.clear();
-        session_id.push_str(&id_hash[..16]);
+        session_id.push_str(&key[..16]);
         let mut b = AuthContext::builder(rec.subject, Scheme::Session)
             .with_roles(rec.roles)
             .with_session_id(session_id)

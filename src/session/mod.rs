@@ -14,21 +14,26 @@
 
 mod auth;
 mod config;
+mod cookie;
+mod extractor;
 mod id;
 mod manager;
 mod memory;
+mod new_session;
 #[cfg(feature = "postgres")]
 mod postgres_store;
 #[cfg(feature = "redis")]
 mod redis_store;
 mod store;
+mod timed;
 
 pub use self::auth::SessionAuth;
 pub use self::config::SessionConfig;
-pub use self::manager::{
-    MissingSessionManager, NewSession, SessionCookie, SessionManager, Sessions,
-};
+pub use self::cookie::SessionCookie;
+pub use self::extractor::{MissingSessionManager, Sessions};
+pub use self::manager::SessionManager;
 pub use self::memory::MemoryStore;
+pub use self::new_session::NewSession;
 #[cfg(feature = "postgres")]
 pub use self::postgres_store::PostgresStore;
 #[cfg(feature = "redis")]

@@ -1,0 +1,72 @@
+//! [`SessionCookie`], and reading the session id back out of a request's cookies.
+
+use axum::response::{IntoResponse, IntoResponseParts, Response, ResponseParts};
+use http::header::SET_COOKIE;
+use http::{HeaderMap, HeaderValue};
+
+use super::config::SessionConfig;
+use super::id::{IdHash, hash_id};
+use crate::error::AuthError;
+use crate::http::cookies::cookie_value;
+
+/// The store key of the session a request's cookies name: the one cookie of the
+/// configured name, its signature checked, its id well-formed, hashed. `Ok(None)` when
+/// there is no such cookie; an error (401) for a duplicated, oversized, forged or
+/// malformed one, found without touching the store.
+pub(crate) fn session_key(
+    headers: &HeaderMap,
+    config: &SessionConfig,
+) -> Result<Option<IdHash>, AuthError> {
+    let Some(raw) = cookie_value(headers, &config.cookie_name)
+        .map_err(|_| AuthError::invalid("session: duplicate cookie"))?
+    else {
+        return Ok(None);
+    };
+    let id = config
+        .id_from_cookie(raw)
+        .ok_or_else(|| AuthError::invalid("session: malformed cookie"))?;
+    Ok(Some(hash_id(id)))
+}
+
+/// A `Set-Cookie` to send: use it as a response part (`(cookie, Json(..))`) or alone.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct SessionCookie(pub(crate) HeaderValue);
+
+impl SessionCookie {
+    /// The header value.
+    pub fn header_value(&self) -> &HeaderValue {
+        &self.0
+    }
+    /// The `name=value` part: what a client sends back in its `Cookie` header.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use portcullis::session::{MemoryStore, NewSession, SessionConfig, SessionManager};
+    /// let m = SessionManager::new(MemoryStore::new(), SessionConfig::default());
+    /// let cookie = m.login(&http::HeaderMap::new(), NewSession::new("alice")).await.unwrap();
+    /// assert!(cookie.pair().starts_with("__Host-session="));
+    /// # });
+    /// ```
+    pub fn pair(&self) -> &str {
+        self.0
+            .to_str()
+            .ok()
+            .and_then(|v| v.split(';').next())
+            .unwrap_or_default()
+    }
+}
+
+impl IntoResponseParts for SessionCookie {
+    type Error = std::convert::Infallible;
+    fn into_response_parts(self, mut res: ResponseParts) -> Result<ResponseParts, Self::Error> {
+        res.headers_mut().append(SET_COOKIE, self.0);
+        Ok(res)
+    }
+}
+
+impl IntoResponse for SessionCookie {
+    fn into_response(self) -> Response {
+        (self, http::StatusCode::NO_CONTENT).into_response()
+    }
+}
