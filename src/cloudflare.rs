@@ -23,7 +23,7 @@ use crate::error::{AuthError, ConfigError};
 use crate::http::cookies::cookie_value;
 use crate::http::csrf::CsrfGuard;
 use crate::jwt::{
-    Algorithm, Issuer, Json, JwksOptions, JwtVerifier, Object, RemoteJwks, TokenCache, Validation,
+    Algorithm, Claims, Issuer, JwksOptions, JwtVerifier, RemoteJwks, TokenCache, Validation,
 };
 
 /// The header Cloudflare Access sets on every proxied request.
@@ -82,41 +82,36 @@ fn valid_team(team: &str) -> bool {
 }
 
 fn to_context(
-    claims: &Object<'_>,
+    claims: &Claims<'_>,
     service_tokens: &[String],
 ) -> Result<AuthContextBuilder, AuthError> {
-    match claims.get("type") {
-        Some(Json::String(t)) if t == "app" => {}
-        _ => return Err(AuthError::invalid("cloudflare: token type is not app")),
+    if claims.string("type").ok().flatten() != Some("app") {
+        return Err(AuthError::invalid("cloudflare: token type is not app"));
     }
-    let sub = match claims.get("sub") {
-        Some(Json::String(s)) => s.as_ref(),
-        None => "",
-        Some(_) => return Err(AuthError::invalid("cloudflare: sub is not a string")),
-    };
+    let sub = claims.string("sub")?.unwrap_or("");
     let mut builder = if sub.is_empty() {
-        let Some(Json::String(cn)) = claims.get("common_name") else {
-            return Err(AuthError::invalid("cloudflare: no subject"));
-        };
+        let cn = claims
+            .string("common_name")
+            .ok()
+            .flatten()
+            .ok_or_else(|| AuthError::invalid("cloudflare: no subject"))?;
         if cn.is_empty() || !service_tokens.iter().any(|t| t == cn) {
             return Err(AuthError::invalid("cloudflare: service token not allowed"));
         }
-        AuthContext::builder(cn.as_ref(), Scheme::CloudflareAccess)
+        AuthContext::builder(cn, Scheme::CloudflareAccess)
             .with_principal_kind(PrincipalKind::Service)
     } else {
         let mut b = AuthContext::builder(sub, Scheme::CloudflareAccess);
-        match claims.get("email") {
-            Some(Json::String(e)) => b = b.with_email(e.as_ref()),
-            None => {}
-            Some(_) => return Err(AuthError::invalid("cloudflare: email is not a string")),
+        if let Some(e) = claims.string("email")? {
+            b = b.with_email(e);
         }
         b
     };
-    if let Some(Json::String(iss)) = claims.get("iss") {
-        builder = builder.with_issuer(iss.as_ref());
+    if let Some(iss) = claims.string("iss")? {
+        builder = builder.with_issuer(iss);
     }
-    if let Some(Json::Number(exp)) = claims.get("exp") {
-        builder = builder.with_expires_at(*exp as u64);
+    if let Some(exp) = claims.number("exp")? {
+        builder = builder.with_expires_at(exp as u64);
     }
     Ok(builder)
 }
@@ -155,10 +150,8 @@ impl CloudflareAccess {
             .with_leeway(cfg.leeway)
             .with_required_sub(false);
         let tokens = cfg.service_tokens.clone();
-        let issuer = Issuer::new(jwks.clone(), validation).with_custom_mapping(
-            Scheme::CloudflareAccess,
-            Arc::new(move |claims| to_context(claims, &tokens)),
-        );
+        let issuer = Issuer::new(jwks.clone(), validation)
+            .with_context_mapper(move |claims| to_context(claims, &tokens));
         let mut verifier = JwtVerifier::new(issuer);
         if cfg.cache {
             verifier = verifier.with_token_cache(TokenCache::new());

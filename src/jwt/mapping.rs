@@ -2,8 +2,7 @@
 
 use std::sync::Arc;
 
-use super::strict_json::{Json, Object};
-use super::validation::numeric_date;
+use super::claims::Claims;
 use crate::context::{AuthContext, AuthContextBuilder, Scheme};
 use crate::error::AuthError;
 
@@ -79,43 +78,37 @@ impl ClaimsMapping {
     /// the raw claims.
     pub(crate) fn identity(
         &self,
-        claims: &Object<'_>,
+        claims: &Claims<'_>,
         scheme: Scheme,
         known_issuers: &[Arc<str>],
     ) -> Result<AuthContextBuilder, AuthError> {
-        let subject = match claims.lookup(&self.subject) {
-            Some(Json::String(s)) if !s.is_empty() => s.as_ref().to_owned(),
+        let subject = match claims.string(&self.subject) {
+            Ok(Some(s)) if !s.is_empty() => s,
             _ => return Err(AuthError::invalid("jwt: missing or bad subject claim")),
         };
-        let roles = match self.roles.as_deref().and_then(|name| claims.lookup(name)) {
-            Some(v) => string_list(v, false)?,
+        let roles = match self.roles.as_deref() {
+            Some(name) => claims.strings(name)?.unwrap_or_default(),
             None => Vec::new(),
         };
-        let scopes = match self.scopes.iter().find_map(|n| claims.lookup(n)) {
-            Some(v) => string_list(v, true)?,
+        let scopes = match self.scopes.iter().find(|n| claims.contains(n)) {
+            Some(name) => claims.space_separated(name)?.unwrap_or_default(),
             None => Vec::new(),
         };
-        let text = |name: &Option<String>, what: &'static str| match name
-            .as_deref()
-            .and_then(|n| claims.lookup(n))
-        {
+        let text = |name: &Option<String>| match name.as_deref() {
+            Some(n) => claims.string(n),
             None => Ok(None),
-            Some(Json::String(s)) => Ok(Some(s.as_ref().to_owned())),
-            Some(_) => Err(AuthError::invalid(what)),
         };
-        let tenant = text(&self.tenant, "jwt: tenant is not a string")?;
-        let email = text(&self.email, "jwt: email is not a string")?;
-        let issuer = match claims.get("iss") {
-            Some(Json::String(iss)) => Some(
-                known_issuers
-                    .iter()
-                    .find(|k| ***k == **iss)
-                    .cloned()
-                    .unwrap_or_else(|| Arc::from(iss.as_ref())),
-            ),
-            _ => None,
-        };
-        let expires_at = numeric_date(claims, "exp")?.map(|exp| exp as u64);
+        let tenant = text(&self.tenant)?;
+        let email = text(&self.email)?;
+        let issuer = claims.string("iss")?.map(|iss| {
+            known_issuers
+                .iter()
+                .find(|k| ***k == *iss)
+                .cloned()
+                .unwrap_or_else(|| Arc::from(iss))
+        });
+        // `exp` was checked by the validation (a finite, non-negative number).
+        let expires_at = claims.number("exp")?.map(|exp| exp as u64);
         let mut b = AuthContext::builder(subject, scheme)
             .with_roles(roles)
             .with_scopes(scopes);
@@ -135,25 +128,6 @@ impl ClaimsMapping {
     }
 }
 
-fn string_list(v: &Json<'_>, allow_space_separated: bool) -> Result<Vec<String>, AuthError> {
-    match v {
-        Json::Array(items) => items
-            .iter()
-            .map(|i| {
-                i.as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| AuthError::invalid("jwt: list claim has a non-string"))
-            })
-            .collect(),
-        Json::String(s) if allow_space_separated => Ok(s
-            .split(' ')
-            .filter(|x| !x.is_empty())
-            .map(str::to_owned)
-            .collect()),
-        _ => Err(AuthError::invalid("jwt: list claim has the wrong type")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,7 +136,11 @@ mod tests {
 
     fn ctx(m: &ClaimsMapping, claims: Value) -> Result<AuthContext, AuthError> {
         let bytes = serde_json::to_vec(&claims).unwrap();
-        let b = m.identity(&parse_object(&bytes).unwrap(), Scheme::Bearer, &[])?;
+        let b = m.identity(
+            &Claims::new(&parse_object(&bytes).unwrap()),
+            Scheme::Bearer,
+            &[],
+        )?;
         Ok(b.with_raw_claims(bytes).build())
     }
 
@@ -193,7 +171,11 @@ mod tests {
         let build = |iss: &str| {
             let bytes = serde_json::to_vec(&json!({"sub":"u","iss":iss})).unwrap();
             ClaimsMapping::default()
-                .identity(&parse_object(&bytes).unwrap(), Scheme::Bearer, &known)
+                .identity(
+                    &Claims::new(&parse_object(&bytes).unwrap()),
+                    Scheme::Bearer,
+                    &known,
+                )
                 .unwrap()
                 .with_raw_claims(bytes)
                 .build()

@@ -22,6 +22,7 @@
 
 mod bearer;
 mod cache;
+mod claims;
 mod crypto;
 mod header_cache;
 mod keys;
@@ -38,13 +39,12 @@ pub use jsonwebtoken::{Algorithm, DecodingKey};
 
 pub use self::bearer::BearerAuth;
 pub use self::cache::TokenCache;
+pub use self::claims::Claims;
 #[cfg(feature = "test-util")]
 pub(crate) use self::crypto::PROVIDER;
 pub use self::crypto::VerifyingKey;
 pub use self::keys::{KeySet, MIN_HMAC_SECRET_BYTES, MIN_RSA_BITS};
 pub use self::mapping::ClaimsMapping;
 pub use self::remote::{JwksOptions, RemoteJwks};
-#[cfg(feature = "cloudflare")]
-pub(crate) use self::strict_json::{Json, Object};
 pub use self::validation::Validation;
 pub use self::verifier::{DEFAULT_MAX_TOKEN_BYTES, Issuer, JwtVerifier, KeySource};

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::cache::{Stamp, TokenCache};
+use super::claims::Claims;
 use super::header_cache::HeaderCache;
 use super::keys::{KeySet, Lookup};
 use super::mapping::ClaimsMapping;
@@ -40,11 +41,10 @@ impl From<RemoteJwks> for KeySource {
 }
 
 /// Maps verified claims to a context builder; the verifier attaches the raw claims.
-pub(crate) type ContextMapper =
-    Arc<dyn Fn(&Object<'_>) -> Result<AuthContextBuilder, AuthError> + Send + Sync>;
+type ContextMapper =
+    Arc<dyn Fn(&Claims<'_>) -> Result<AuthContextBuilder, AuthError> + Send + Sync>;
 
 #[derive(Clone)]
-#[cfg_attr(not(feature = "cloudflare"), allow(dead_code))]
 enum Mapping {
     Claims(ClaimsMapping),
     Custom(ContextMapper),
@@ -63,7 +63,6 @@ pub struct Issuer {
     keys: KeySource,
     validation: Validation,
     mapping: Mapping,
-    scheme: Scheme,
 }
 
 impl fmt::Debug for Issuer {
@@ -94,7 +93,6 @@ impl Issuer {
             keys: keys.into(),
             validation,
             mapping: Mapping::Claims(ClaimsMapping::default()),
-            scheme: Scheme::Bearer,
         }
     }
     /// Change how claims fill the context.
@@ -102,10 +100,14 @@ impl Issuer {
         self.mapping = Mapping::Claims(mapping);
         self
     }
-    #[cfg_attr(not(feature = "cloudflare"), allow(dead_code))]
-    pub(crate) fn with_custom_mapping(mut self, scheme: Scheme, f: ContextMapper) -> Self {
-        self.scheme = scheme;
-        self.mapping = Mapping::Custom(f);
+    /// Build the context with your own function instead of a [`ClaimsMapping`]; it sees
+    /// the claims of tokens that passed every check, and the raw claims are attached to
+    /// whatever it builds. See [`Claims`] for an example.
+    pub fn with_context_mapper<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&Claims<'_>) -> Result<AuthContextBuilder, AuthError> + Send + Sync + 'static,
+    {
+        self.mapping = Mapping::Custom(Arc::new(f));
         self
     }
     /// The validation rules.
@@ -284,12 +286,16 @@ impl JwtVerifier {
         let window = issuer.validation.check_claims(&claims, now)?;
         let ctx = match &issuer.mapping {
             Mapping::Claims(m) => {
-                let builder = m.identity(&claims, issuer.scheme, &issuer.validation.issuers)?;
+                let builder = m.identity(
+                    &Claims::new(&claims),
+                    Scheme::Bearer,
+                    &issuer.validation.issuers,
+                )?;
                 drop(claims);
                 builder.with_raw_claims(parsed.payload).build()
             }
             Mapping::Custom(f) => {
-                let builder = f(&claims)?;
+                let builder = f(&Claims::new(&claims))?;
                 drop(claims);
                 builder.with_raw_claims(parsed.payload).build()
             }

@@ -1,0 +1,123 @@
+//! [`Claims`]: a verified token's claims, as a context mapper reads them.
+
+use super::strict_json::{Json, Object};
+use crate::error::AuthError;
+
+/// The claims of a token that passed every check, handed to a context mapper
+/// ([`Issuer::with_context_mapper`](super::Issuer::with_context_mapper)).
+///
+/// A name is looked up as a literal key first (namespaced claims such as
+/// `https://example.com/roles`), then as a dotted path through nested objects
+/// (`realm_access.roles`). Every getter refuses a claim of the wrong type with an
+/// invalid-token error rather than skipping it.
+///
+/// ```
+/// use portcullis::{AuthContext, Scheme};
+/// use portcullis::jwt::{Algorithm, Issuer, KeySet, Validation};
+/// let keys = KeySet::new().with_hmac_secret(&[7u8; 32], Algorithm::HS256).unwrap();
+/// let issuer = Issuer::new(keys, Validation::new([Algorithm::HS256]).with_audience("api"))
+///     .with_context_mapper(|claims| {
+///         let sub = claims.string("sub")?.unwrap_or("anonymous");
+///         let roles = claims.strings("realm_access.roles")?.unwrap_or_default();
+///         Ok(AuthContext::builder(sub, Scheme::Bearer).with_roles(roles))
+///     });
+/// # let _ = issuer;
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Claims<'a> {
+    object: &'a Object<'a>,
+}
+
+impl<'a> Claims<'a> {
+    pub(crate) fn new(object: &'a Object<'a>) -> Self {
+        Claims { object }
+    }
+
+    fn lookup(&self, name: &str) -> Option<&'a Json<'a>> {
+        self.object.lookup(name)
+    }
+
+    /// True when the claim is present (whatever its type).
+    pub fn contains(&self, name: &str) -> bool {
+        self.lookup(name).is_some()
+    }
+    /// A string claim; an error when it has another type.
+    pub fn string(&self, name: &str) -> Result<Option<&'a str>, AuthError> {
+        match self.lookup(name) {
+            None => Ok(None),
+            Some(Json::String(s)) => Ok(Some(s.as_ref())),
+            Some(_) => Err(AuthError::invalid("jwt: claim is not a string")),
+        }
+    }
+    /// A numeric claim; an error when it has another type.
+    pub fn number(&self, name: &str) -> Result<Option<f64>, AuthError> {
+        match self.lookup(name) {
+            None => Ok(None),
+            Some(Json::Number(n)) => Ok(Some(*n)),
+            Some(_) => Err(AuthError::invalid("jwt: claim is not a number")),
+        }
+    }
+    /// A boolean claim; an error when it has another type.
+    pub fn boolean(&self, name: &str) -> Result<Option<bool>, AuthError> {
+        match self.lookup(name) {
+            None => Ok(None),
+            Some(Json::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(AuthError::invalid("jwt: claim is not a boolean")),
+        }
+    }
+    /// An array of strings; an error for any other type or a non-string element.
+    pub fn strings(&self, name: &str) -> Result<Option<Vec<String>>, AuthError> {
+        self.lookup(name).map(|v| string_list(v, false)).transpose()
+    }
+    /// An array of strings or one space-separated string (as OAuth `scope` is sent).
+    pub fn space_separated(&self, name: &str) -> Result<Option<Vec<String>>, AuthError> {
+        self.lookup(name).map(|v| string_list(v, true)).transpose()
+    }
+}
+
+fn string_list(v: &Json<'_>, allow_space_separated: bool) -> Result<Vec<String>, AuthError> {
+    match v {
+        Json::Array(items) => items
+            .iter()
+            .map(|i| {
+                i.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| AuthError::invalid("jwt: list claim has a non-string"))
+            })
+            .collect(),
+        Json::String(s) if allow_space_separated => Ok(s
+            .split(' ')
+            .filter(|x| !x.is_empty())
+            .map(str::to_owned)
+            .collect()),
+        _ => Err(AuthError::invalid("jwt: list claim has the wrong type")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jwt::strict_json::parse_object;
+
+    #[test]
+    fn typed_getters_refuse_wrong_types() {
+        let bytes = br#"{"s":"x","n":5,"b":true,"l":["a","b"],"sp":"r w","bad":["a",1],"o":{"in":"y"},"https://x.io/r":["z"]}"#;
+        let obj = parse_object(bytes).unwrap();
+        let c = Claims::new(&obj);
+        assert_eq!(c.string("s").unwrap(), Some("x"));
+        assert_eq!(c.string("o.in").unwrap(), Some("y"));
+        assert_eq!(c.string("missing").unwrap(), None);
+        assert!(c.string("n").is_err());
+        assert_eq!(c.number("n").unwrap(), Some(5.0));
+        assert!(c.number("s").is_err());
+        assert_eq!(c.boolean("b").unwrap(), Some(true));
+        assert!(c.boolean("s").is_err());
+        assert_eq!(c.strings("l").unwrap().unwrap(), ["a", "b"]);
+        assert_eq!(c.strings("https://x.io/r").unwrap().unwrap(), ["z"]);
+        assert!(c.strings("bad").is_err());
+        assert!(c.strings("sp").is_err());
+        assert_eq!(c.space_separated("sp").unwrap().unwrap(), ["r", "w"]);
+        assert!(c.contains("o"));
+        assert!(!c.contains("p"));
+    }
+}
