@@ -63,10 +63,8 @@ fn router(mode: &str, token: &str) -> (axum::Router, Option<(&'static str, Strin
             (app, Some(("cookie", pair)))
         }
         _ => {
-            let basic = portcullis::basic::BasicAuth::new("b").with_user(
-                "alice",
-                portcullis::basic::BasicUser::plain("alice-password"),
-            );
+            let basic = portcullis::basic::BasicAuth::new("b")
+                .with_user("alice", portcullis::User::plain("alice-password"));
             let app = guarded(AuthLayer::required(basic), per_handler);
             (
                 app,

@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use axum::routing::get;
 use axum::{Json, Router};
-use portcullis::basic::{BasicAuth, BasicUser, Throttle};
+use portcullis::User;
+use portcullis::basic::{BasicAuth, Throttle};
 use portcullis::{AuthContext, AuthLayer, hash_password};
 
 #[tokio::main]
@@ -25,7 +26,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         p
     });
     // Store only the argon2id hash; the plain password is dropped here.
-    let admin = BasicUser::hashed(&hash_password(&password)?)?.with_roles(["admin"]);
+    let admin = User::hashed(&hash_password(&password)?)?.with_roles(["admin"]);
     let basic = BasicAuth::new("admin area")
         .with_user("admin", admin)
         .with_throttle(Throttle::new(5, Duration::from_secs(60)));

@@ -11,7 +11,8 @@
 use axum::http::{HeaderValue, Method, header};
 use axum::routing::get;
 use axum::{Json, Router};
-use portcullis::basic::{BasicAuth, BasicUser};
+use portcullis::User;
+use portcullis::basic::BasicAuth;
 use portcullis::{AuthContext, AuthLayer};
 use tower_http::cors::CorsLayer;
 
@@ -24,7 +25,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
         .allow_credentials(true);
-    let basic = BasicAuth::new("api").with_user("alice", BasicUser::plain("alice-pass"));
+    let basic = BasicAuth::new("api").with_user("alice", User::plain("alice-pass"));
     let app = Router::new()
         .route("/api/me", get(|ctx: AuthContext| async move { Json(ctx) }))
         .layer(AuthLayer::required(basic))

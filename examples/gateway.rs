@@ -15,7 +15,8 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::{Json, Router};
-use portcullis::basic::{BasicAuth, BasicUser};
+use portcullis::User;
+use portcullis::basic::BasicAuth;
 use portcullis::{AuthContext, AuthLayer};
 
 /// Identity headers set by the gateway (and removed from incoming requests).
@@ -131,7 +132,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let basic = BasicAuth::new("gateway").with_user(
         "alice",
-        BasicUser::plain("alice-pass")
+        User::plain("alice-pass")
             .with_roles(["member"])
             .with_email("alice@example.com"),
     );

@@ -14,7 +14,8 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use common::send;
 use http::{Request, StatusCode};
-use portcullis::basic::{BasicAuth, BasicUser};
+use portcullis::User;
+use portcullis::basic::BasicAuth;
 use portcullis::cloudflare::CloudflareAccess;
 use portcullis::jwt::{
     Algorithm, BearerAuth, Issuer, JwksOptions, JwtVerifier, RemoteJwks, Validation,
@@ -54,11 +55,8 @@ async fn world() -> World {
         }
     };
     let basic = BasicAuth::new("adv")
-        .with_user(
-            "admin",
-            BasicUser::plain("correct horse").with_roles(["admin"]),
-        )
-        .with_user("eve", BasicUser::plain("eve-pass"));
+        .with_user("admin", User::plain("correct horse").with_roles(["admin"]))
+        .with_user("eve", User::plain("eve-pass"));
     let remote = RemoteJwks::new(
         &jwks_server.url("/jwks.json"),
         [Algorithm::RS256, Algorithm::ES256, Algorithm::HS256],

@@ -12,7 +12,8 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use common::{Probe, basic, get, send};
 use http::StatusCode;
-use portcullis::basic::{BasicAuth, BasicUser, Throttle, Users};
+use portcullis::Users;
+use portcullis::basic::{BasicAuth, Throttle};
 use portcullis::jwt::{
     Algorithm, BearerAuth, Issuer, JwksOptions, JwtVerifier, RemoteJwks, TokenCache, Validation,
 };
@@ -52,7 +53,7 @@ fn bearer_app(probe: &Probe, verifier: JwtVerifier) -> Router {
 async fn password_hashing_is_bounded_and_overflow_is_503() {
     let phc = hash_password("right").unwrap();
     let users = Users::new()
-        .with_user("admin", BasicUser::hashed(&phc).unwrap())
+        .with_user("admin", User::hashed(&phc).unwrap())
         .with_max_concurrent_hashes(1)
         .with_hash_queue_timeout(Duration::from_millis(5));
     let probe = Probe::default();
@@ -88,7 +89,7 @@ async fn parallel_guesses_cannot_pass_the_throttle() {
     let auth = BasicAuth::new("r")
         .with_users(
             Users::new()
-                .with_user("admin", BasicUser::hashed(&phc).unwrap())
+                .with_user("admin", User::hashed(&phc).unwrap())
                 .with_hash_queue_timeout(Duration::from_secs(30)),
         )
         .with_throttle(Throttle::new(3, Duration::from_secs(60)));

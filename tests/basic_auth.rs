@@ -7,18 +7,19 @@ use std::time::Duration;
 use axum::body::Body;
 use common::{Probe, basic, get, send};
 use http::StatusCode;
-use portcullis::basic::{BasicAuth, BasicUser, Throttle};
+use portcullis::User;
+use portcullis::basic::{BasicAuth, Throttle};
 use portcullis::{AuthContext, AuthError, AuthLayer, LoginRedirect, Scheme, hash_password};
 
 fn auth() -> BasicAuth {
     BasicAuth::new("admin \"zone\"")
         .with_user(
             "admin",
-            BasicUser::plain("s3cret:with:colons").with_roles(["admin"]),
+            User::plain("s3cret:with:colons").with_roles(["admin"]),
         )
         .with_user(
             "hashed",
-            BasicUser::hashed(&hash_password("pw").unwrap()).unwrap(),
+            User::hashed(&hash_password("pw").unwrap()).unwrap(),
         )
 }
 

@@ -11,7 +11,8 @@ use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
 use http::{HeaderValue, Request, StatusCode};
-use portcullis::basic::{BasicAuth, BasicUser};
+use portcullis::User;
+use portcullis::basic::BasicAuth;
 use portcullis::jwt::{Algorithm, BearerAuth, Issuer, JwtVerifier, Validation};
 use portcullis::session::{MemoryStore, SessionConfig, SessionManager};
 use portcullis::testing::{TestKey, TokenBuilder, now};
@@ -45,7 +46,7 @@ fn build_harness() -> Harness {
             .unwrap();
         let with_context = Arc::new(AtomicUsize::new(0));
         let counter = with_context.clone();
-        let basic = BasicAuth::new("f").with_user("admin", BasicUser::plain("pw"));
+        let basic = BasicAuth::new("f").with_user("admin", User::plain("pw"));
         let bearer = BearerAuth::new(
             "f",
             JwtVerifier::new(Issuer::new(

@@ -49,7 +49,8 @@ pub fn jsonwebtoken_key(key: TestKey) -> jsonwebtoken::DecodingKey {
 
 /// `jsonwebtoken`'s validation of the benchmark token: `iss` and `aud` as ours checks them.
 pub fn jsonwebtoken_validation(key: TestKey) -> jsonwebtoken::Validation {
-    let mut v = jsonwebtoken::Validation::new(key.algorithm());
+    let alg = key.algorithm().as_str().parse().unwrap();
+    let mut v = jsonwebtoken::Validation::new(alg);
     v.set_issuer(&[ISS]);
     v.set_audience(&[AUD]);
     v

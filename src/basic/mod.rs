@@ -3,10 +3,10 @@
 //!
 //! ```
 //! use axum::{Router, routing::get};
-//! use portcullis::{AuthLayer, basic::{BasicAuth, BasicUser}};
+//! use portcullis::{AuthLayer, User, basic::BasicAuth};
 //!
 //! let basic = BasicAuth::new("admin area")
-//!     .with_user("admin", BasicUser::plain("correct horse").with_roles(["admin"]));
+//!     .with_user("admin", User::plain("correct horse").with_roles(["admin"]));
 //! let app: Router = Router::new().route("/admin", get(|| async { "hi" })).layer(AuthLayer::required(basic));
 //! ```
 
@@ -21,12 +21,12 @@ use http::request::Parts;
 
 pub use self::credentials::{BasicCredentials, parse_basic_header};
 pub use self::throttle::Throttle;
-pub use crate::users::{User as BasicUser, Users};
 
 use crate::authenticator::{Authenticator, BoxFuture};
 use crate::challenge::Challenge;
 use crate::context::{AuthContext, Scheme};
 use crate::error::AuthError;
+use crate::users::{User, Users};
 
 type VerifyFn = dyn Fn(String, String) -> BoxFuture<'static, Result<Option<AuthContext>, AuthError>>
     + Send
@@ -65,7 +65,7 @@ impl BasicAuth {
     }
 
     /// Add a user to the table (replaces a verifier set before).
-    pub fn with_user(mut self, name: impl Into<String>, user: BasicUser) -> Self {
+    pub fn with_user(mut self, name: impl Into<String>, user: User) -> Self {
         let users = match self.source {
             Source::Users(u) => Arc::unwrap_or_clone(u),
             Source::Verifier(_) => Users::new(),

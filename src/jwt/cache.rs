@@ -34,7 +34,7 @@ struct Entry {
 /// - entries belong to one verifier: [`JwtVerifier::with_issuer`](super::JwtVerifier::with_issuer)
 ///   starts an empty cache;
 /// - each entry lives at most `max_ttl` (default 5 min);
-/// - tokens over `max_token_bytes` (default 4 KiB) are not cached;
+/// - tokens over `max_token_bytes` (default 8 KiB, as every credential cap) are not cached;
 /// - at most `max_entries` (default 10 000): expired entries are swept when full,
 ///   and the cache is cleared if that is not enough.
 ///
@@ -98,7 +98,7 @@ impl TokenCache {
             hasher: RandomState::new(),
             max_entries: 10_000,
             max_ttl: Duration::from_secs(300),
-            max_token_bytes: 4096,
+            max_token_bytes: crate::DEFAULT_MAX_CREDENTIAL_BYTES,
         }
     }
     /// Bound the number of entries.

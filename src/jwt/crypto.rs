@@ -1,10 +1,11 @@
 //! Crypto backend selection and algorithm-bound verifying keys.
 
 use std::fmt;
-use std::str::FromStr;
 
+use jsonwebtoken::DecodingKey;
 use jsonwebtoken::crypto::CryptoProvider;
-use jsonwebtoken::{Algorithm, DecodingKey};
+
+use super::algorithm::Algorithm;
 
 use crate::error::ConfigError;
 
@@ -20,16 +21,6 @@ compile_error!(
 pub(crate) static PROVIDER: &CryptoProvider = &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER;
 #[cfg(all(feature = "rust-crypto", not(feature = "aws-lc-rs")))]
 pub(crate) static PROVIDER: &CryptoProvider = &jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER;
-
-/// Parses an algorithm name exactly as written in a JOSE header (case-sensitive).
-/// `none` and unknown names are `None`.
-pub(crate) fn parse_alg(name: &str) -> Option<Algorithm> {
-    match name {
-        "HS256" | "HS384" | "HS512" | "RS256" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512"
-        | "ES256" | "ES384" | "EdDSA" => Algorithm::from_str(name).ok(),
-        _ => None,
-    }
-}
 
 /// A public key (or HMAC secret) bound to exactly one algorithm.
 #[derive(Clone)]
@@ -53,8 +44,12 @@ impl fmt::Debug for VerifyingKey {
 
 impl VerifyingKey {
     /// Binds `key` to `alg`; fails when the key's family does not match the algorithm.
-    pub fn new(kid: Option<String>, alg: Algorithm, key: DecodingKey) -> Result<Self, ConfigError> {
-        if key.family() != alg.family() {
+    pub(crate) fn new(
+        kid: Option<String>,
+        alg: Algorithm,
+        key: DecodingKey,
+    ) -> Result<Self, ConfigError> {
+        if key.family() != alg.to_jsonwebtoken().family() {
             return Err(ConfigError::new("key type does not match algorithm"));
         }
         Ok(VerifyingKey {
@@ -86,7 +81,7 @@ impl VerifyingKey {
         if let Some(p) = &self.prepared {
             return p.verify(message, signature);
         }
-        match (PROVIDER.verifier_factory)(&self.alg, &self.key) {
+        match (PROVIDER.verifier_factory)(&self.alg.to_jsonwebtoken(), &self.key) {
             Ok(v) => v.verify(message, &signature.to_vec()).is_ok(),
             Err(_) => false,
         }

@@ -2,10 +2,11 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, DecodingKey};
+use jsonwebtoken::DecodingKey;
 use serde_json::Value;
 
-use super::crypto::{VerifyingKey, parse_alg};
+use super::algorithm::{Algorithm, Family};
+use super::crypto::VerifyingKey;
 use super::strict_json::parse_map;
 use crate::error::ConfigError;
 
@@ -92,8 +93,7 @@ impl KeySet {
     pub fn keys(&self) -> &[VerifyingKey] {
         &self.keys
     }
-    /// Add a bound key.
-    pub fn with_key(mut self, key: VerifyingKey) -> Self {
+    fn with_key(mut self, key: VerifyingKey) -> Self {
         self.keys.push(key);
         self
     }
@@ -119,15 +119,14 @@ impl KeySet {
         alg: Algorithm,
         pem: &[u8],
     ) -> Result<Self, ConfigError> {
-        use jsonwebtoken::AlgorithmFamily as F;
         let key = match alg.family() {
-            F::Rsa => DecodingKey::from_rsa_pem(pem),
-            F::Ec => DecodingKey::from_ec_pem(pem),
-            F::Ed => DecodingKey::from_ed_pem(pem),
-            F::Hmac => return Err(ConfigError::new("use with_hmac_secret for HMAC")),
+            Family::Rsa => DecodingKey::from_rsa_pem(pem),
+            Family::Ec => DecodingKey::from_ec_pem(pem),
+            Family::Ed => DecodingKey::from_ed_pem(pem),
+            Family::Hmac => return Err(ConfigError::new("use with_hmac_secret for HMAC")),
         }
         .map_err(|_| ConfigError::new("bad PEM key"))?;
-        if alg.family() == F::Rsa {
+        if alg.family() == Family::Rsa {
             let bits = match key.kind() {
                 jsonwebtoken::DecodingKeyKind::SecretOrDer(der) => pkcs1_modulus_bits(der),
                 jsonwebtoken::DecodingKeyKind::RsaModulusExponent { n, .. } => Some(bit_length(n)),
@@ -224,7 +223,9 @@ fn jwk_to_keys(
     };
     let declared = match jwk.get("alg") {
         None => None,
-        Some(Value::String(a)) => Some(parse_alg(a).ok_or(ConfigError::new("unknown alg"))?),
+        Some(Value::String(a)) => {
+            Some(Algorithm::from_jose(a).ok_or(ConfigError::new("unknown alg"))?)
+        }
         Some(_) => return Err(ConfigError::new("alg is not a string")),
     };
     let kty = str_field(jwk, "kty")?;

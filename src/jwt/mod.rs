@@ -20,6 +20,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod algorithm;
 mod bearer;
 mod cache;
 mod claims;
@@ -35,8 +36,7 @@ mod token;
 mod validation;
 mod verifier;
 
-pub use jsonwebtoken::{Algorithm, DecodingKey};
-
+pub use self::algorithm::Algorithm;
 pub use self::bearer::BearerAuth;
 pub use self::cache::TokenCache;
 pub use self::claims::Claims;
@@ -47,4 +47,4 @@ pub use self::keys::{KeySet, MIN_HMAC_SECRET_BYTES, MIN_RSA_BITS};
 pub use self::mapping::ClaimsMapping;
 pub use self::remote::{JwksOptions, RemoteJwks};
 pub use self::validation::Validation;
-pub use self::verifier::{DEFAULT_MAX_TOKEN_BYTES, Issuer, JwtVerifier, KeySource};
+pub use self::verifier::{Issuer, JwtVerifier, KeySource};

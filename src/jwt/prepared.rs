@@ -2,7 +2,9 @@
 
 use aws_lc_rs::hmac;
 use aws_lc_rs::signature::{self as sig, ParsedPublicKey, VerificationAlgorithm};
-use jsonwebtoken::{Algorithm, DecodingKey, DecodingKeyKind};
+use jsonwebtoken::{DecodingKey, DecodingKeyKind};
+
+use super::algorithm::Algorithm;
 
 pub(crate) enum PreparedKey {
     Hmac(Box<hmac::Key>),
@@ -37,7 +39,6 @@ impl PreparedKey {
             ES256 => public(&sig::ECDSA_P256_SHA256_FIXED, bytes()?),
             ES384 => public(&sig::ECDSA_P384_SHA384_FIXED, bytes()?),
             EdDSA => public(&sig::ED25519, bytes()?),
-            _ => None,
         }
     }
 

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use super::algorithm::Algorithm;
 use http::header::{ACCEPT, CACHE_CONTROL};
-use jsonwebtoken::Algorithm;
 use reqwest::{Client, Url, redirect};
 use serde_json::Value;
 use sha2::{Digest, Sha256};

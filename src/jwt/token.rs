@@ -4,9 +4,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use std::sync::Arc;
 
-use jsonwebtoken::Algorithm;
-
-use super::crypto::parse_alg;
+use super::algorithm::Algorithm;
 use super::header_cache::HeaderCache;
 use super::strict_json::{Json, Object, parse_object};
 use crate::error::AuthError;
@@ -79,7 +77,9 @@ pub(crate) fn parse_header(segment: &str) -> Result<Header, AuthError> {
     let header =
         parse_object(&header_bytes).ok_or_else(|| AuthError::invalid("jwt: bad header"))?;
     let alg = match header.get("alg") {
-        Some(Json::String(a)) => parse_alg(a).ok_or_else(|| AuthError::invalid("jwt: bad alg"))?,
+        Some(Json::String(a)) => {
+            Algorithm::from_jose(a).ok_or_else(|| AuthError::invalid("jwt: bad alg"))?
+        }
         _ => return Err(AuthError::invalid("jwt: missing alg")),
     };
     for forbidden in ["crit", "b64", "zip", "enc"] {

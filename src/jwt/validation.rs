@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use jsonwebtoken::Algorithm;
+use super::algorithm::Algorithm;
 
 use super::strict_json::{Json, Object};
 

@@ -16,9 +16,6 @@ use crate::clock::unix_secs_f64;
 use crate::context::{AuthContext, AuthContextBuilder, Scheme};
 use crate::error::AuthError;
 
-/// Default cap on a token's length.
-pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
-
 /// Where an issuer's keys come from.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -195,7 +192,7 @@ impl JwtVerifier {
             issuers: Arc::from(vec![issuer]),
             cache: None,
             headers: Arc::default(),
-            max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
+            max_token_bytes: crate::DEFAULT_MAX_CREDENTIAL_BYTES,
         }
     }
     /// Also trust `issuer`; every issuer must then configure its `iss` value.
@@ -214,7 +211,8 @@ impl JwtVerifier {
         self.cache = Some(Arc::new(cache));
         self
     }
-    /// Reject tokens longer than `n` bytes before parsing (default 8 KiB).
+    /// Reject tokens longer than `n` bytes before parsing (default
+    /// [`DEFAULT_MAX_CREDENTIAL_BYTES`](crate::DEFAULT_MAX_CREDENTIAL_BYTES), 8 KiB).
     pub fn with_max_token_bytes(mut self, n: usize) -> Self {
         self.max_token_bytes = n;
         self

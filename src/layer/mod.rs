@@ -19,7 +19,8 @@ use crate::context::AuthContext;
 use crate::error::AuthError;
 use crate::responder::{ErrorResponder, JsonResponder};
 
-/// Default cap on the `Authorization` header, checked before any parsing.
+/// The default cap on a credential: the `Authorization` header (checked before any
+/// parsing), a JWT, a cached token.
 pub const DEFAULT_MAX_CREDENTIAL_BYTES: usize = 8 * 1024;
 
 /// Whether requests without credentials may reach the handler.
@@ -54,11 +55,11 @@ struct Shared {
 ///
 /// ```
 /// use axum::{Router, routing::get};
-/// use portcullis::{AuthContext, AuthLayer, basic::{BasicAuth, BasicUser}};
+/// use portcullis::{AuthContext, AuthLayer, User, basic::BasicAuth};
 ///
 /// async fn me(ctx: AuthContext) -> String { ctx.subject().to_owned() }
 ///
-/// let basic = BasicAuth::new("admin").with_user("admin", BasicUser::plain("correct horse"));
+/// let basic = BasicAuth::new("admin").with_user("admin", User::plain("correct horse"));
 /// let app: Router = Router::new()
 ///     .route("/me", get(me))
 ///     .layer(AuthLayer::required(basic));

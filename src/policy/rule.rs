@@ -51,7 +51,6 @@ type OwnerResolver =
     dyn Fn(String) -> BoxFuture<'static, Result<Option<String>, AuthError>> + Send + Sync;
 
 enum Kind {
-    Allow,
     Deny,
     Authenticated,
     Role(String),
@@ -86,10 +85,6 @@ pub struct Rule(Arc<Kind>);
 impl Rule {
     fn new(kind: Kind) -> Self {
         Rule(Arc::new(kind))
-    }
-    /// Always allow (any authenticated context).
-    pub fn allow() -> Self {
-        Self::new(Kind::Allow)
     }
     /// Always deny.
     pub fn deny() -> Self {
@@ -212,7 +207,7 @@ impl Rule {
         let ctx = input.ctx;
         let yes = |b: bool| Ok(if b { Verdict::Allow } else { Verdict::Deny });
         match &*self.0 {
-            Kind::Allow | Kind::Authenticated => yes(true),
+            Kind::Authenticated => yes(true),
             Kind::Deny => yes(false),
             Kind::Role(r) => yes(ctx.has_role(r)),
             Kind::AnyRole(rs) => yes(rs.iter().any(|r| ctx.has_role(r))),
@@ -277,7 +272,6 @@ impl fmt::Display for Rule {
             f.write_str(")")
         };
         match &*self.0 {
-            Kind::Allow => f.write_str("allow"),
             Kind::Deny => f.write_str("deny"),
             Kind::Authenticated => f.write_str("authenticated"),
             Kind::Role(r) => write!(f, "role({r})"),

@@ -18,7 +18,7 @@ use crate::clock::unix_secs;
 use crate::error::AuthError;
 
 /// Owns a store and a config; hands out the [`SessionAuth`] authenticator and serves
-/// the [`Sessions`] extractor (add it to the router with `axum::Extension(manager)`).
+/// the [`Sessions`](super::Sessions) extractor (add it to the router with `axum::Extension(manager)`).
 ///
 /// ```
 /// use axum::{Extension, Router, routing::post};

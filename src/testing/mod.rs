@@ -16,12 +16,12 @@ mod key_server;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, EncodingKey};
+use jsonwebtoken::EncodingKey;
 use serde_json::{Map, Value, json};
 
 pub use self::key_server::KeyServer;
 use crate::context::{AuthContext, AuthContextBuilder, Scheme};
-use crate::jwt::{KeySet, PROVIDER};
+use crate::jwt::{Algorithm, KeySet, PROVIDER};
 
 /// The HMAC secret of [`TestKey::Hs256`].
 pub const HMAC_SECRET: &[u8; 32] = b"portcullis-test-secret-32-bytes!";
@@ -110,7 +110,7 @@ impl TestKey {
         };
         if let Some(m) = jwk.as_object_mut() {
             m.insert("kid".into(), self.kid().into());
-            m.insert("alg".into(), format!("{:?}", self.algorithm()).into());
+            m.insert("alg".into(), self.algorithm().as_str().into());
             m.insert("use".into(), "sig".into());
         }
         jwk
@@ -135,7 +135,7 @@ impl TestKey {
     /// key cannot sign with `alg`.
     pub fn sign_message(self, message: &[u8], alg: Algorithm) -> Option<String> {
         let key = self.encoding_key()?;
-        let signer = (PROVIDER.signer_factory)(&alg, &key).ok()?;
+        let signer = (PROVIDER.signer_factory)(&alg.to_jsonwebtoken(), &key).ok()?;
         let sig = signer.try_sign(message).ok()?;
         Some(URL_SAFE_NO_PAD.encode(sig))
     }
@@ -168,7 +168,7 @@ impl TokenBuilder {
     pub fn new(key: TestKey) -> Self {
         let now = now();
         let mut header = Map::new();
-        header.insert("alg".into(), format!("{:?}", key.algorithm()).into());
+        header.insert("alg".into(), key.algorithm().as_str().into());
         header.insert("typ".into(), "JWT".into());
         header.insert("kid".into(), key.kid().into());
         let mut claims = Map::new();
@@ -205,7 +205,7 @@ impl TokenBuilder {
     /// Sign with `alg` (and put it in the header), e.g. HS256 keyed with an RSA key's bytes.
     pub fn with_signing_algorithm(mut self, alg: Algorithm) -> Self {
         self.alg = alg;
-        self.header.insert("alg".into(), format!("{alg:?}").into());
+        self.header.insert("alg".into(), alg.as_str().into());
         self
     }
     /// The header and claims JSON, base64url-encoded and joined: the signing input.

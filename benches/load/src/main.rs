@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use axum::{Router, http::HeaderMap};
 use portcullis::AuthLayer;
-use portcullis::basic::{BasicAuth, BasicUser};
+use portcullis::User;
+use portcullis::basic::BasicAuth;
 use portcullis::jwt::{BearerAuth, Issuer, JwtVerifier, TokenCache, Validation};
 use portcullis::session::{
     MemoryStore, NewSession, PostgresStore, RedisStore, SessionConfig, SessionManager, SessionStore,
@@ -91,8 +92,7 @@ async fn setup(mode: &str) -> (Router, String) {
     match mode {
         "none" => (apps::no_auth(), String::new()),
         "basic" => {
-            let basic =
-                BasicAuth::new("load").with_user("alice", BasicUser::plain("alice-password"));
+            let basic = BasicAuth::new("load").with_user("alice", User::plain("alice-password"));
             (
                 guarded(AuthLayer::required(basic), per_handler),
                 "Authorization: Basic YWxpY2U6YWxpY2UtcGFzc3dvcmQ=".into(),
