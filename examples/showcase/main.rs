@@ -7,7 +7,33 @@
 //! Serves on `PORTCULLIS_ADDR` (default `127.0.0.1:3000`) and prints ready-to-paste curl
 //! lines. With no environment it runs fully embedded: a generated admin password, an
 //! in-process dev issuer (JWKS and Cloudflare-style certs on a loopback port), and the
-//! memory session store. See `app.rs` for the variables and routes.
+//! memory session store.
+//!
+//! Routes:
+//!
+//! | route | guard |
+//! |---|---|
+//! | `GET /health` | none |
+//! | `GET /whoami` | optional, any scheme: `{"authenticated":false}` or the context JSON |
+//! | `GET /basic/me` | Basic |
+//! | `GET /api/me` | JWT bearer |
+//! | `GET /cf/me` | Cloudflare Access |
+//! | `POST /session/login` (JSON `username`, `password`), `GET /session/me`, `POST /session/logout` | session cookie |
+//! | `GET /admin` | any scheme + role `admin` |
+//! | `GET, PUT, DELETE /posts/{id}` | read: owner, shared or admin; write: owner or admin |
+//!
+//! Context JSON fields: `subject`, `scheme` (`basic`, `bearer`, `session`,
+//! `cloudflare_access`), `roles`, `scopes`, `email`, `tenant`, `issuer`, `expires_at`.
+//!
+//! Environment:
+//!
+//! | variable | meaning |
+//! |---|---|
+//! | `ADMIN_USER`, `ADMIN_PASSWORD` | the Basic admin (password generated when unset) |
+//! | `AUTH_JWKS_URL`, `AUTH_ISSUER`, `AUTH_AUDIENCE` | a real JWT issuer (or `AUTH_OIDC_ISSUER` for discovery) |
+//! | `CF_ACCESS_TEAM`, `CF_ACCESS_AUD`, `CF_ACCESS_CERTS_URL` | Cloudflare Access (the certs URL override is for tests and egress proxies) |
+//! | `SESSION_STORE_URL` | `memory` (default), `redis://...` or `postgres://...` |
+//! | `SESSION_SECURE_COOKIE=1` | `Secure` session cookie, behind TLS |
 
 mod app;
 

@@ -24,7 +24,7 @@ struct Entry {
     inserted: Instant,
 }
 
-/// A bounded cache of verified tokens (Envoy's JWT filter has one; no Rust peer does).
+/// A bounded cache of verified tokens, so repeat requests skip the signature check.
 ///
 /// - keyed by the whole token (the hash covers its signature tail, equality the full text);
 /// - `exp` (or `iat` + the validation's max age, if sooner) and `nbf` are re-checked on
