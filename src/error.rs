@@ -32,6 +32,9 @@ pub enum ErrorKind {
     TooManyAttempts,
     /// A dependency (key server, session store) is unavailable (503).
     Unavailable,
+    /// The layers are wired wrongly (500), e.g. a policy layer with no auth layer in
+    /// front; the log says what to change.
+    Misconfigured,
 }
 
 impl ErrorKind {
@@ -49,6 +52,7 @@ impl ErrorKind {
             }
             ErrorKind::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Misconfigured => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -64,6 +68,7 @@ impl ErrorKind {
             ErrorKind::CrossSiteRequest => "cross_site_request",
             ErrorKind::TooManyAttempts => "too_many_attempts",
             ErrorKind::Unavailable => "temporarily_unavailable",
+            ErrorKind::Misconfigured => "server_misconfigured",
         }
     }
 
@@ -78,6 +83,7 @@ impl ErrorKind {
             ErrorKind::CrossSiteRequest => "Cross-site request refused.",
             ErrorKind::TooManyAttempts => "Too many failed attempts. Try again later.",
             ErrorKind::Unavailable => "Authentication is temporarily unavailable.",
+            ErrorKind::Misconfigured => "The server's authentication is misconfigured.",
         }
     }
 }

@@ -360,3 +360,93 @@ async fn resolvers_that_wait_are_enforced_the_same() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// Captures everything logged at error level while it is the default subscriber.
+#[derive(Clone, Default)]
+struct ErrorLog(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for ErrorLog {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl ErrorLog {
+    fn install(&self) -> tracing::subscriber::DefaultGuard {
+        let writer = self.clone();
+        tracing::subscriber::set_default(
+            tracing_subscriber::fmt()
+                .with_writer(move || writer.clone())
+                .with_max_level(tracing::Level::ERROR)
+                .finish(),
+        )
+    }
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_policy_layer_without_an_auth_layer_in_front_is_a_logged_500() {
+    let log = ErrorLog::default();
+    let _guard = log.install();
+    let handler = || get(|| async { "secret" });
+    // Wrong order: the policy layer wraps the auth layer, so it runs first.
+    let wrong: Router = Router::new()
+        .route("/admin", handler())
+        .layer(AuthLayer::required(HeaderUser))
+        .layer(PolicyLayer::new(Rule::role("admin")));
+    let call = |app: Router, user: Option<&'static str>| async move {
+        let mut r = req("/admin");
+        if let Some(u) = user {
+            r = r.header("x-user", u);
+        }
+        send(&app, r.body(Body::empty()).unwrap()).await
+    };
+    for _ in 0..3 {
+        let a = call(wrong.clone(), Some("root|admin")).await;
+        assert_eq!(a.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(a.json()["error"], "server_misconfigured");
+    }
+    let text = log.text();
+    assert_eq!(text.matches("no AuthLayer in front").count(), 1, "{text}");
+    // Right order; and anonymous through an optional layer is a 401, not a 500.
+    let right: Router = Router::new()
+        .route(
+            "/admin",
+            handler().route_layer(PolicyLayer::new(Rule::role("admin"))),
+        )
+        .layer(AuthLayer::optional(HeaderUser));
+    assert_eq!(
+        call(right.clone(), Some("root|admin")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(call(right, None).await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_rule_written_relative_to_a_nested_router_is_reported_with_the_fix() {
+    let log = ErrorLog::default();
+    let _guard = log.install();
+    let rules = RouteRules::new().with_rule(Method::GET, "/notes/{id}", Rule::authenticated());
+    let inner: Router = Router::new()
+        .route("/notes/{id}", get(|| async { "note" }))
+        .route_layer(PolicyLayer::routes(rules));
+    let app = Router::new()
+        .nest("/app", inner)
+        .layer(AuthLayer::required(HeaderUser));
+    for _ in 0..2 {
+        let r = req("/app/notes/7").header("x-user", "alice");
+        assert_eq!(
+            send(&app, r.body(Body::empty()).unwrap()).await.status,
+            StatusCode::FORBIDDEN
+        );
+    }
+    let text = log.text();
+    assert_eq!(text.matches("no rule for this route").count(), 1, "{text}");
+    assert!(text.contains("/app/notes/{id}"), "{text}");
+}

@@ -153,6 +153,11 @@ impl<S> fmt::Debug for AuthService<S> {
     }
 }
 
+/// Left in the extensions of a request the auth layer passed without a context, so a
+/// policy layer can tell "anonymous" from "no auth layer in front".
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AuthLayerRan;
+
 /// What the checks that need no waiting found, before any credential is verified.
 enum Found {
     /// Nothing to verify and nothing wrong: a CORS preflight, or no credential in
@@ -269,6 +274,8 @@ where
         let index = match self.shared.find(&parts) {
             Found::Verify(index) => index,
             Found::Pass => {
+                let mut parts = parts;
+                parts.extensions.insert(AuthLayerRan);
                 return AuthFuture::new(settle(&mut self.inner, body, Outcome::Forward(parts)));
             }
             Found::Reject(err) => {

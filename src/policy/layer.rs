@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use axum::extract::{FromRequestParts, MatchedPath, RawPathParams};
@@ -14,7 +15,8 @@ use super::routes::RouteRules;
 use super::rule::{PolicyInput, Rule, Verdict};
 use crate::challenge::Challenge;
 use crate::context::{AuthContext, Scheme};
-use crate::error::AuthError;
+use crate::error::{AuthError, ErrorKind};
+use crate::layer::AuthLayerRan;
 use crate::layer::gate::{Outcome, gate, opaque_gate_future};
 use crate::responder::{ErrorResponder, JsonResponder};
 
@@ -29,6 +31,7 @@ struct Shared {
     source: Source,
     responder: Arc<dyn ErrorResponder>,
     bearer_realm: Arc<str>,
+    warned_no_auth_layer: Arc<AtomicBool>,
 }
 
 /// Authorization after authentication: no context → 401, context but denied → 403
@@ -62,6 +65,7 @@ impl PolicyLayer {
                 source,
                 responder: Arc::new(JsonResponder),
                 bearer_realm: "api".into(),
+                warned_no_auth_layer: Arc::default(),
             }),
         }
     }
@@ -122,7 +126,17 @@ impl<S> fmt::Debug for PolicyService<S> {
 impl Shared {
     async fn decide(&self, parts: &mut http::request::Parts) -> Result<(), AuthError> {
         let Some(ctx) = parts.extensions.get::<AuthContext>().cloned() else {
-            return Err(AuthError::missing());
+            if parts.extensions.get::<AuthLayerRan>().is_some() {
+                return Err(AuthError::missing());
+            }
+            if !self.warned_no_auth_layer.swap(true, Ordering::Relaxed) {
+                tracing::error!(
+                    "PolicyLayer found no AuthLayer in front of it (every request is answered \
+                     500): add .layer(AuthLayer::required(..)) or AuthLayer::optional(..) \
+                     *after* .route_layer(PolicyLayer::..), so that it wraps the policy layer"
+                );
+            }
+            return Err(AuthError::new(ErrorKind::Misconfigured));
         };
         let params: Vec<(String, String)> =
             match RawPathParams::from_request_parts(parts, &()).await {
@@ -148,11 +162,7 @@ impl Shared {
                 match rules.rule_for(&parts.method, &route) {
                     Some(r) => r,
                     None => {
-                        tracing::debug!(
-                            subject = ctx.subject(),
-                            route,
-                            "no rule for route: denied"
-                        );
+                        rules.report_missing(&parts.method, &route);
                         return Err(AuthError::forbidden());
                     }
                 }
