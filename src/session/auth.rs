@@ -8,7 +8,7 @@ use http::request::Parts;
 use super::config::SessionConfig;
 use super::cookie::session_key;
 use super::store::SessionStore;
-use super::timed::timed;
+use super::timed::{timed, unavailable};
 use crate::authenticator::Authenticator;
 use crate::challenge::Challenge;
 use crate::clock::unix_secs;
@@ -64,35 +64,22 @@ impl Authenticator for SessionAuth {
         }
         let key = session_key(&parts.headers, cfg)?.ok_or_else(AuthError::missing)?;
         let key = key.as_str();
-        let rec = timed(wait, self.store.load(key))
-            .await?
-            .ok_or_else(|| AuthError::invalid("session: unknown"))?;
+        // An in-process store lends its record at once; others are asked (and waited on).
+        let rec = match self.store.load_now(key) {
+            Some(lent) => lent.map_err(unavailable)?,
+            None => timed(wait, self.store.load(key)).await?.map(Arc::new),
+        };
+        let mut rec = rec.ok_or_else(|| AuthError::invalid("session: unknown"))?;
         let now = unix_secs();
         if rec.is_expired(now) {
             let _ = timed(wait, self.store.delete(key)).await;
             return Err(AuthError::invalid("session: expired"));
         }
-        let mut idle = rec.idle_expires_at;
         if now.saturating_sub(rec.touched_at) >= cfg.touch_interval.as_secs() {
-            idle = (now + cfg.idle_timeout.as_secs()).min(rec.absolute_expires_at);
+            let idle = now + cfg.idle_timeout.as_secs();
             timed(wait, self.store.touch(key, now, idle)).await?;
+            Arc::make_mut(&mut rec).touch(now, idle);
         }
-        // The context's session id is the hash's first 16 characters, written into the
-        // record's own copy of the hash (no allocation per request).
-        let mut session_id = rec.id_hash;
-        session_id.clear();
-        session_id.push_str(&key[..16]);
-        let mut b = AuthContext::builder(rec.subject, Scheme::Session)
-            .with_roles(rec.roles)
-            .with_session_id(session_id)
-            .with_expires_at(idle.min(rec.absolute_expires_at))
-            .with_claims(rec.data);
-        if let Some(t) = rec.tenant {
-            b = b.with_tenant(t);
-        }
-        if let Some(e) = rec.email {
-            b = b.with_email(e);
-        }
-        Ok(b.build())
+        Ok(rec.context())
     }
 }

@@ -84,18 +84,17 @@ impl SessionManager {
         let now = unix_secs();
         let id = new_id().map_err(unavailable)?;
         let absolute = absolute_expires_at.unwrap_or(now + self.config.absolute_timeout.as_secs());
-        let record = SessionRecord {
-            id_hash: hash_id(&id).as_str().to_owned(),
-            subject: new.subject,
-            roles: new.roles,
-            tenant: new.tenant,
-            email: new.email,
-            data: new.data,
-            created_at: now,
-            touched_at: now,
-            idle_expires_at: (now + self.config.idle_timeout.as_secs()).min(absolute),
-            absolute_expires_at: absolute,
-        };
+        let mut record = SessionRecord::new(
+            hash_id(&id).as_str().to_owned(),
+            new.subject,
+            now,
+            now + self.config.idle_timeout.as_secs(),
+            absolute,
+        );
+        record.roles = new.roles;
+        record.tenant = new.tenant;
+        record.email = new.email;
+        record.data = new.data;
         self.timed(self.store.create(&record)).await?;
         let cookie = self
             .config

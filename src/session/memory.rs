@@ -1,6 +1,7 @@
 //! [`MemoryStore`]: the embedded default, for one process.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -21,9 +22,36 @@ pub struct MemoryStore {
     inner: Arc<Inner>,
 }
 
+/// Records by id hash. The keys are SHA-256 hex of random ids, so the map hashes only
+/// their first 16 characters (already uniform; nobody can choose them).
+type Records = HashMap<String, Arc<SessionRecord>, BuildHasherDefault<PrefixHasher>>;
+
+#[derive(Default)]
+struct PrefixHasher(u64);
+
+impl Hasher for PrefixHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        if self.0 == 0
+            && let Some(head) = bytes.get(..16)
+        {
+            let (a, b) = head.split_at(8);
+            let word = |w: &[u8]| u64::from_le_bytes(w.try_into().unwrap_or_default());
+            // A multiply spreads the hex digits' low bits into the high bits hashbrown uses.
+            self.0 = (word(a) ^ word(b).rotate_left(32)).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        } else {
+            for b in bytes {
+                self.0 = self.0.rotate_left(5) ^ u64::from(*b);
+            }
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Inner {
-    records: Mutex<HashMap<String, SessionRecord>>,
+    records: Mutex<Records>,
     creates: AtomicU64,
 }
 
@@ -32,7 +60,7 @@ impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
     }
-    fn map(&self) -> MutexGuard<'_, HashMap<String, SessionRecord>> {
+    fn map(&self) -> MutexGuard<'_, Records> {
         self.inner.records.lock().unwrap_or_else(|p| p.into_inner())
     }
     /// Number of records (expired ones included until swept).
@@ -59,7 +87,8 @@ impl SessionStore for MemoryStore {
             if self.inner.creates.fetch_add(1, Ordering::Relaxed) % 64 == 63 {
                 self.sweep();
             }
-            self.map().insert(record.id_hash.clone(), record.clone());
+            self.map()
+                .insert(record.id_hash.clone(), Arc::new(record.clone()));
             Ok(())
         })
     }
@@ -67,7 +96,10 @@ impl SessionStore for MemoryStore {
         &'a self,
         id_hash: &'a str,
     ) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>> {
-        Box::pin(async move { Ok(self.map().get(id_hash).cloned()) })
+        Box::pin(async move { Ok(self.map().get(id_hash).map(|r| (**r).clone())) })
+    }
+    fn load_now(&self, id_hash: &str) -> Option<Result<Option<Arc<SessionRecord>>, StoreError>> {
+        Some(Ok(self.map().get(id_hash).cloned()))
     }
     fn touch<'a>(
         &'a self,
@@ -77,7 +109,8 @@ impl SessionStore for MemoryStore {
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             if let Some(r) = self.map().get_mut(id_hash) {
-                r.touch(touched_at, idle_expires_at);
+                // A copy if a request still holds the old version: lent records never change.
+                Arc::make_mut(r).touch(touched_at, idle_expires_at);
             }
             Ok(())
         })

@@ -1,11 +1,13 @@
 //! The [`SessionStore`] trait and the record it keeps.
 
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::authenticator::BoxFuture;
+use crate::context::{AuthContext, Scheme};
 
 /// What a store keeps per session. The key is the SHA-256 of the cookie's id
 /// (hex, 64 chars): a leaked store dump holds no usable cookie.
@@ -36,9 +38,80 @@ pub struct SessionRecord {
     pub idle_expires_at: u64,
     /// Absolute expiry (Unix seconds); never extended.
     pub absolute_expires_at: u64,
+    /// The context built from this record, kept while the record is unchanged.
+    #[serde(skip)]
+    context: ContextSlot,
+}
+
+/// A record's memoized context: empty again whenever the record is cloned or touched,
+/// and invisible to equality and `Debug`.
+#[derive(Default)]
+struct ContextSlot(OnceLock<AuthContext>);
+
+impl Clone for ContextSlot {
+    fn clone(&self) -> Self {
+        ContextSlot::default()
+    }
+}
+impl PartialEq for ContextSlot {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl fmt::Debug for ContextSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("..")
+    }
 }
 
 impl SessionRecord {
+    /// A record for `subject` created at `now` (Unix seconds), idle until
+    /// `idle_expires_at`, ending no later than `absolute_expires_at`.
+    pub(crate) fn new(
+        id_hash: String,
+        subject: String,
+        now: u64,
+        idle_expires_at: u64,
+        absolute_expires_at: u64,
+    ) -> Self {
+        SessionRecord {
+            id_hash,
+            subject,
+            roles: Vec::new(),
+            tenant: None,
+            email: None,
+            data: Map::new(),
+            created_at: now,
+            touched_at: now,
+            idle_expires_at: idle_expires_at.min(absolute_expires_at),
+            absolute_expires_at,
+            context: ContextSlot::default(),
+        }
+    }
+
+    /// The context of this session, built once per record version: a second request
+    /// with the same unchanged record gets the same `Arc`, without allocating.
+    pub(crate) fn context(&self) -> AuthContext {
+        self.context.0.get_or_init(|| self.build_context()).clone()
+    }
+
+    /// The context with the record's current expiry; its session id is the first 16
+    /// characters of the id hash (safe to log, useless as a cookie).
+    pub(crate) fn build_context(&self) -> AuthContext {
+        let mut b = AuthContext::builder(self.subject.as_str(), Scheme::Session)
+            .with_roles(self.roles.iter().map(String::as_str))
+            .with_session_id(self.id_hash.get(..16).unwrap_or_default())
+            .with_expires_at(self.expires_at())
+            .with_claims(self.data.clone());
+        if let Some(t) = &self.tenant {
+            b = b.with_tenant(t.as_str());
+        }
+        if let Some(e) = &self.email {
+            b = b.with_email(e.as_str());
+        }
+        b.build()
+    }
+
     /// When the session ends if untouched: the earlier of the two expiries.
     pub fn expires_at(&self) -> u64 {
         self.idle_expires_at.min(self.absolute_expires_at)
@@ -48,6 +121,7 @@ impl SessionRecord {
     pub fn touch(&mut self, touched_at: u64, idle_expires_at: u64) {
         self.touched_at = touched_at;
         self.idle_expires_at = idle_expires_at.min(self.absolute_expires_at);
+        self.context = ContextSlot::default();
     }
     /// JSON for stores that keep records as text (Redis, Postgres).
     #[cfg(any(feature = "redis", feature = "postgres"))]
@@ -105,6 +179,14 @@ pub trait SessionStore: Send + Sync + 'static {
         &'a self,
         id_hash: &'a str,
     ) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>>;
+    /// Lends a record without waiting and without copying it, for stores that hold their
+    /// records in process memory: `Some` with the answer, or `None` (the default) to
+    /// have the caller use [`load`](Self::load). A lent record must not change under
+    /// its holder: a store changes a record by replacing its `Arc`.
+    fn load_now(&self, id_hash: &str) -> Option<Result<Option<Arc<SessionRecord>>, StoreError>> {
+        let _ = id_hash;
+        None
+    }
     /// Moves the idle expiry forward; a missing record is not an error.
     fn touch<'a>(
         &'a self,
