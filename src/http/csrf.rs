@@ -43,6 +43,9 @@ impl CsrfGuard {
     }
 
     fn is_websocket(parts: &Parts) -> bool {
+        if !parts.headers.contains_key(UPGRADE) {
+            return false;
+        }
         let has = |name: HeaderName, token: &str| {
             parts.headers.get_all(name).iter().any(|v| {
                 v.to_str()

@@ -7,14 +7,15 @@ use http::request::Parts;
 
 use super::config::SessionConfig;
 use super::cookie::session_key;
-use super::store::SessionStore;
+use super::id::IdHash;
+use super::store::{SessionRecord, SessionStore};
 use super::timed::{timed, unavailable};
 use crate::authenticator::Authenticator;
 use crate::challenge::Challenge;
 use crate::clock::unix_secs;
 use crate::context::{AuthContext, Scheme};
 use crate::error::AuthError;
-use crate::http::cookies::cookie_value;
+use crate::http::cookies::has_cookie;
 
 /// The session cookie authenticator; get it from
 /// [`SessionManager::authenticator`](super::SessionManager::authenticator).
@@ -51,31 +52,57 @@ impl Authenticator for SessionAuth {
         None
     }
     fn detect(&self, parts: &Parts) -> bool {
-        !matches!(
-            cookie_value(&parts.headers, &self.config.cookie_name),
-            Ok(None)
-        )
+        has_cookie(&parts.headers, &self.config.cookie_name)
     }
     async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
         let cfg = &*self.config;
-        let wait = cfg.store_timeout;
         if cfg.csrf.is_cross_site(parts) {
             return Err(AuthError::cross_site());
         }
         let key = session_key(&parts.headers, cfg)?.ok_or_else(AuthError::missing)?;
+        // An in-process store lends its record at once: a live, recently touched record
+        // answers here, with the context it memoizes, and nothing is boxed or waited on.
+        if let Some(lent) = self.store.load_now(key.as_str()) {
+            let rec = lent
+                .map_err(unavailable)?
+                .ok_or_else(|| AuthError::invalid("session: unknown"))?;
+            let now = unix_secs();
+            if !rec.is_expired(now) && !self.due_for_touch(&rec, now) {
+                return Ok(rec.context());
+            }
+            return Box::pin(self.finish(key, Some(rec), now)).await;
+        }
+        // Boxed apart, so the future the layer boxes for every request stays small.
+        Box::pin(self.finish(key, None, unix_secs())).await
+    }
+}
+
+impl SessionAuth {
+    fn due_for_touch(&self, rec: &SessionRecord, now: u64) -> bool {
+        now.saturating_sub(rec.touched_at) >= self.config.touch_interval.as_secs()
+    }
+
+    /// The path that waits on the store: loading (unless lent), deleting an expired
+    /// record, sliding the idle expiry.
+    async fn finish(
+        &self,
+        key: IdHash,
+        lent: Option<Arc<SessionRecord>>,
+        now: u64,
+    ) -> Result<AuthContext, AuthError> {
+        let cfg = &*self.config;
+        let wait = cfg.store_timeout;
         let key = key.as_str();
-        // An in-process store lends its record at once; others are asked (and waited on).
-        let rec = match self.store.load_now(key) {
-            Some(lent) => lent.map_err(unavailable)?,
+        let rec = match lent {
+            Some(rec) => Some(rec),
             None => timed(wait, self.store.load(key)).await?.map(Arc::new),
         };
         let mut rec = rec.ok_or_else(|| AuthError::invalid("session: unknown"))?;
-        let now = unix_secs();
         if rec.is_expired(now) {
             let _ = timed(wait, self.store.delete(key)).await;
             return Err(AuthError::invalid("session: expired"));
         }
-        if now.saturating_sub(rec.touched_at) >= cfg.touch_interval.as_secs() {
+        if self.due_for_touch(&rec, now) {
             let idle = now + cfg.idle_timeout.as_secs();
             timed(wait, self.store.touch(key, now, idle)).await?;
             Arc::make_mut(&mut rec).touch(now, idle);

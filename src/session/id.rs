@@ -2,7 +2,6 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sha2::{Digest, Sha256};
 
 use super::StoreError;
 
@@ -58,9 +57,27 @@ impl IdHash {
     }
 }
 
+/// SHA-256 of `bytes`: aws-lc's (assembly, SHA extensions when the CPU has them) when
+/// that backend is compiled in, RustCrypto's otherwise. The same hash either way, so
+/// store keys do not depend on the feature set.
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    #[cfg(feature = "aws-lc-rs")]
+    {
+        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(d.as_ref());
+        out
+    }
+    #[cfg(not(feature = "aws-lc-rs"))]
+    {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(bytes).into()
+    }
+}
+
 /// Hex SHA-256 of the id.
 pub(crate) fn hash_id(id: &str) -> IdHash {
-    let digest = Sha256::digest(id.as_bytes());
+    let digest = sha256(id.as_bytes());
     let mut out = [0u8; 64];
     for (pair, b) in out.chunks_exact_mut(2).zip(digest) {
         pair.copy_from_slice(&HEX_PAIRS[usize::from(b)]);
