@@ -608,3 +608,55 @@ async fn signed_value_is_bound_to_the_cookie_name() {
     let moved = pair.replacen("__Host-a=", "__Host-b=", 1);
     assert_eq!(me(&app_b, &moved).await.status, StatusCode::UNAUTHORIZED);
 }
+
+/// The memory store lends its records and each record memoizes its context: the
+/// memo must follow every change (a touch slides the expiry; logout and rotation end
+/// the old id at once).
+#[tokio::test]
+async fn a_lent_record_memoizes_its_context_but_never_past_a_change() {
+    let cfg = SessionConfig::default()
+        .with_touch_interval(Duration::from_secs(1))
+        .with_idle_timeout(Duration::from_secs(600));
+    let app = app_for(manager(MemoryStore::new(), cfg));
+    let expiry = |a: common::Answer| {
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        a.json()["expires_at"].as_u64().unwrap()
+    };
+    let (_, pair, _) = login(&app, "alice", None).await;
+    let first = expiry(me(&app, &pair).await);
+    assert_eq!(expiry(me(&app, &pair).await), first);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let slid = expiry(me(&app, &pair).await);
+    assert!(slid > first, "a touch must rebuild the context ({first} -> {slid})");
+    assert_eq!(expiry(me(&app, &pair).await), slid);
+
+    let rotated = send(
+        &app,
+        req("/session/rotate")
+            .method("POST")
+            .header("cookie", &pair)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    let new_pair = rotated.headers["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(me(&app, &pair).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(me(&app, &new_pair).await.status, StatusCode::OK);
+    let out = send(
+        &app,
+        req("/session/logout")
+            .method("POST")
+            .header("cookie", &new_pair)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert!(out.status.is_success());
+    assert_eq!(me(&app, &new_pair).await.status, StatusCode::UNAUTHORIZED);
+}
