@@ -879,3 +879,39 @@ async fn token_cache_hits_only_the_exact_token_and_syntax_is_still_checked() {
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
     assert_eq!(probe.runs(), 2);
 }
+
+#[tokio::test]
+async fn oidc_short_path_discovers_at_start_and_fails_fast() {
+    use portcullis::testing::TEST_AUDIENCE;
+    let server = KeyServer::start(jwks(&[TestKey::Es256])).await;
+    let bearer = BearerAuth::oidc(&server.issuer(), TEST_AUDIENCE)
+        .await
+        .unwrap();
+    assert_eq!(server.hits("/.well-known/openid-configuration"), 1);
+    assert_eq!(server.hits("/jwks.json"), 1);
+    let probe = Probe::default();
+    let app = probe.router("/api/me").layer(AuthLayer::required(bearer));
+    let a = call(&app, &server.token_for("alice")).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(a.json()["subject"], "alice");
+    let other_aud = server
+        .token_builder_for("alice")
+        .with_claim("aud", "other")
+        .sign();
+    assert_eq!(
+        call(&app, &other_aud).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // Nothing was fetched again for these requests.
+    assert_eq!(server.hits("/jwks.json"), 1);
+
+    // A wrong URL and an issuer mismatch fail now, saying what to check.
+    let err = BearerAuth::oidc("http://127.0.0.1:1", "api")
+        .await
+        .unwrap_err();
+    assert!(err.message().contains("check the issuer"), "{err}");
+    server.set_discovery_issuer(Some("https://elsewhere.example"));
+    let err = BearerAuth::oidc(&server.issuer(), "api").await.unwrap_err();
+    assert!(err.message().contains("issuer"), "{err}");
+    assert_eq!(probe.runs(), 1);
+}

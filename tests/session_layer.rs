@@ -627,7 +627,10 @@ async fn a_lent_record_memoizes_its_context_but_never_past_a_change() {
     assert_eq!(expiry(me(&app, &pair).await), first);
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let slid = expiry(me(&app, &pair).await);
-    assert!(slid > first, "a touch must rebuild the context ({first} -> {slid})");
+    assert!(
+        slid > first,
+        "a touch must rebuild the context ({first} -> {slid})"
+    );
     assert_eq!(expiry(me(&app, &pair).await), slid);
 
     let rotated = send(

@@ -119,13 +119,12 @@ async fn redis_expires_records_natively() {
         eprintln!("skip: PORTCULLIS_TEST_REDIS_URL not set");
         return;
     };
-    let store = portcullis::session::RedisStore::connect_with(
-        &url,
-        &common::stores::unique("pctest:"),
-        std::time::Duration::from_secs(2),
-    )
-    .await
-    .unwrap();
+    let store = portcullis::session::RedisStore::builder(&url)
+        .with_prefix(&common::stores::unique("pctest:"))
+        .with_connect_timeout(std::time::Duration::from_secs(2))
+        .connect()
+        .await
+        .unwrap();
     let mut r = record("short", "eve", 1);
     r.idle_expires_at = now() + 1;
     store.create(&r).await.unwrap();
@@ -139,13 +138,12 @@ async fn postgres_cleanup_deletes_expired_rows() {
         eprintln!("skip: PORTCULLIS_TEST_POSTGRES_URL not set");
         return;
     };
-    let store = portcullis::session::PostgresStore::connect_with(
-        &url,
-        common::stores::PG_TABLE,
-        std::time::Duration::from_secs(2),
-    )
-    .await
-    .unwrap();
+    let store = portcullis::session::PostgresStore::builder(&url)
+        .with_table(common::stores::PG_TABLE)
+        .with_connect_timeout(std::time::Duration::from_secs(2))
+        .connect()
+        .await
+        .unwrap();
     let (old, fresh) = (
         common::stores::unique("old-"),
         common::stores::unique("fresh-"),
@@ -162,18 +160,16 @@ async fn postgres_cleanup_deletes_expired_rows() {
 
 #[tokio::test]
 async fn unreachable_stores_fail_at_connect() {
-    let r = portcullis::session::RedisStore::connect_with(
-        "redis://127.0.0.1:1",
-        "x:",
-        std::time::Duration::from_millis(300),
-    )
-    .await;
+    let r = portcullis::session::RedisStore::builder("redis://127.0.0.1:1")
+        .with_prefix("x:")
+        .with_connect_timeout(std::time::Duration::from_millis(300))
+        .connect()
+        .await;
     assert!(r.is_err());
-    let p = portcullis::session::PostgresStore::connect_with(
-        "postgres://127.0.0.1:1/test",
-        "x",
-        std::time::Duration::from_millis(300),
-    )
-    .await;
+    let p = portcullis::session::PostgresStore::builder("postgres://127.0.0.1:1/test")
+        .with_table("x")
+        .with_connect_timeout(std::time::Duration::from_millis(300))
+        .connect()
+        .await;
     assert!(p.is_err());
 }

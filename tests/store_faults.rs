@@ -198,13 +198,12 @@ async fn redis_outage_fails_closed_and_recovers() {
         return;
     };
     let proxy = Proxy::start(host_port(&url, 6379)).await;
-    let store = RedisStore::connect_with(
-        &format!("redis://{}", proxy.addr),
-        &common::stores::unique("pcfault:"),
-        Duration::from_millis(400),
-    )
-    .await
-    .unwrap();
+    let store = RedisStore::builder(&format!("redis://{}", proxy.addr))
+        .with_prefix(&common::stores::unique("pcfault:"))
+        .with_connect_timeout(Duration::from_millis(400))
+        .connect()
+        .await
+        .unwrap();
     exercise("redis", &proxy, Arc::new(store)).await;
 }
 
@@ -229,12 +228,11 @@ async fn postgres_outage_fails_closed_and_recovers() {
         &proxy.addr.to_string(),
         1,
     );
-    let store = PostgresStore::connect_with(
-        &proxied,
-        common::stores::PG_TABLE,
-        Duration::from_millis(400),
-    )
-    .await
-    .unwrap();
+    let store = PostgresStore::builder(&proxied)
+        .with_table(common::stores::PG_TABLE)
+        .with_connect_timeout(Duration::from_millis(400))
+        .connect()
+        .await
+        .unwrap();
     exercise("postgres", &proxy, Arc::new(store)).await;
 }

@@ -8,7 +8,7 @@ use super::verifier::JwtVerifier;
 use crate::authenticator::Authenticator;
 use crate::challenge::Challenge;
 use crate::context::{AuthContext, Scheme};
-use crate::error::AuthError;
+use crate::error::{AuthError, ConfigError};
 use crate::http::authorization::{has_scheme, strip_scheme};
 
 /// Bearer JWT authentication. Errors carry RFC 6750 codes in `WWW-Authenticate`:
@@ -37,6 +37,37 @@ impl BearerAuth {
             challenge: Challenge::bearer(realm),
             verifier,
         }
+    }
+    /// Bearer auth for the tokens of an OpenID Connect `issuer`, meant for `audience`,
+    /// ready to use: discovery and the first key fetch happen now, so a wrong issuer URL
+    /// fails here with an error that says so, not as 503s on the first requests.
+    ///
+    /// Tokens must carry `iss` equal to `issuer` and `aud` naming `audience`; the
+    /// asymmetric algorithms are accepted (RS256..RS512, PS256..PS512, ES256, ES384,
+    /// EdDSA), each key bound to the algorithm its JWK names; verified tokens are cached.
+    /// For other rules, build a [`JwtVerifier`] from [`Issuer`](super::Issuer) and
+    /// [`RemoteJwks::discover`](super::RemoteJwks::discover).
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), portcullis::ConfigError> {
+    /// use portcullis::{AuthLayer, jwt::BearerAuth};
+    /// let bearer = BearerAuth::oidc("https://login.example.com", "my-api").await?;
+    /// let layer = AuthLayer::required(bearer);
+    /// # Ok(()) }
+    /// ```
+    pub async fn oidc(issuer: &str, audience: &str) -> Result<Self, ConfigError> {
+        use super::{Algorithm::*, Issuer, JwksOptions, RemoteJwks, TokenCache, Validation};
+        let algorithms = [
+            RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA,
+        ];
+        let jwks = RemoteJwks::discover(issuer, algorithms, JwksOptions::default())?;
+        jwks.fetch_now().await?;
+        let validation = Validation::new(algorithms)
+            .with_issuer(issuer)
+            .with_audience(audience);
+        let verifier =
+            JwtVerifier::new(Issuer::new(jwks, validation)).with_token_cache(TokenCache::new());
+        Ok(BearerAuth::new(audience, verifier))
     }
     /// The verifier.
     pub fn verifier(&self) -> &JwtVerifier {

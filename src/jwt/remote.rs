@@ -389,25 +389,7 @@ impl RemoteJwks {
             return self.stale_or_unavailable();
         }
         match self.fetch_keys().await {
-            Ok(cached) => {
-                let cached = Arc::new(cached);
-                let mut state = self.inner.state.write().unwrap_or_else(|p| p.into_inner());
-                let changed = state
-                    .as_ref()
-                    .is_none_or(|old| old.body_hash != cached.body_hash);
-                *state = Some(cached.clone());
-                drop(state);
-                if changed {
-                    self.inner.generation.fetch_add(1, Ordering::AcqRel);
-                }
-                self.inner.version.fetch_add(1, Ordering::AcqRel);
-                *self
-                    .inner
-                    .last_failure
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner()) = None;
-                Ok(cached)
-            }
+            Ok(cached) => Ok(self.install(cached)),
             Err(reason) => {
                 tracing::warn!(endpoint = ?self, reason, "fetching signing keys failed");
                 *self
@@ -418,6 +400,40 @@ impl RemoteJwks {
                 self.inner.version.fetch_add(1, Ordering::AcqRel);
                 self.stale_or_unavailable()
             }
+        }
+    }
+
+    /// Makes a freshly fetched set the current one.
+    fn install(&self, cached: Cached) -> Arc<Cached> {
+        let cached = Arc::new(cached);
+        let mut state = self.inner.state.write().unwrap_or_else(|p| p.into_inner());
+        let changed = state
+            .as_ref()
+            .is_none_or(|old| old.body_hash != cached.body_hash);
+        *state = Some(cached.clone());
+        drop(state);
+        if changed {
+            self.inner.generation.fetch_add(1, Ordering::AcqRel);
+        }
+        self.inner.version.fetch_add(1, Ordering::AcqRel);
+        *self
+            .inner
+            .last_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = None;
+        cached
+    }
+
+    /// Fetches the key set now (through discovery for an issuer), so that a wrong URL, an
+    /// issuer mismatch or an empty key set shows at start-up; returns how many keys are
+    /// usable. Afterwards the usual cache rules apply.
+    pub async fn fetch_now(&self) -> Result<usize, ConfigError> {
+        let _guard = self.inner.fetch_lock.lock().await;
+        match self.fetch_keys().await {
+            Ok(cached) => Ok(self.install(cached).keys.len()),
+            Err(reason) => Err(ConfigError::new(format!(
+                "signing keys from {self:?} could not be fetched: {reason}; check the issuer or JWKS URL"
+            ))),
         }
     }
 

@@ -34,6 +34,26 @@ pub(crate) fn session_key(
 pub struct SessionCookie(pub(crate) HeaderValue);
 
 impl SessionCookie {
+    /// The session cookie a response sets: its first `Set-Cookie` header, for tests and
+    /// clients that replay it with [`pair`](Self::pair).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use axum::response::IntoResponse;
+    /// use portcullis::session::{MemoryStore, NewSession, SessionConfig, SessionCookie, SessionManager};
+    /// let m = SessionManager::new(MemoryStore::new(), SessionConfig::default());
+    /// let response = m.login(&http::HeaderMap::new(), NewSession::new("alice")).await.unwrap().into_response();
+    /// let cookie = SessionCookie::from_response(&response).unwrap();
+    /// assert!(cookie.pair().starts_with("__Host-session="));
+    /// # });
+    /// ```
+    pub fn from_response<B>(response: &http::Response<B>) -> Option<Self> {
+        response
+            .headers()
+            .get(SET_COOKIE)
+            .cloned()
+            .map(SessionCookie)
+    }
     /// The header value.
     pub fn header_value(&self) -> &HeaderValue {
         &self.0

@@ -35,7 +35,7 @@ pub use self::manager::SessionManager;
 pub use self::memory::MemoryStore;
 pub use self::new_session::NewSession;
 #[cfg(feature = "postgres")]
-pub use self::postgres_store::PostgresStore;
+pub use self::postgres_store::{PostgresStore, PostgresStoreBuilder};
 #[cfg(feature = "redis")]
-pub use self::redis_store::RedisStore;
+pub use self::redis_store::{RedisStore, RedisStoreBuilder};
 pub use self::store::{SessionRecord, SessionStore, StoreError};

@@ -30,6 +30,24 @@ impl NewSession {
             data: Map::new(),
         }
     }
+    /// A session for `name`, carrying the roles, e-mail and tenant of `user` (as
+    /// returned by [`Users::verify`](crate::Users::verify)).
+    ///
+    /// ```
+    /// use portcullis::{User, session::NewSession};
+    /// let user = User::plain("pw").with_roles(["admin"]).with_tenant("acme");
+    /// let s = NewSession::for_user("alice", &user);
+    /// # let _ = s;
+    /// ```
+    pub fn for_user(name: impl Into<String>, user: &crate::User) -> Self {
+        NewSession {
+            subject: name.into(),
+            roles: user.roles().to_vec(),
+            tenant: user.tenant().map(str::to_owned),
+            email: user.email().map(str::to_owned),
+            data: Map::new(),
+        }
+    }
     /// Roles.
     pub fn with_roles<I, S>(mut self, roles: I) -> Self
     where

@@ -44,18 +44,32 @@ pub struct PostgresStore {
     creates: Arc<AtomicU64>,
 }
 
-impl PostgresStore {
-    /// Connects (pool of 10, 2 s acquire timeout) and creates the `portcullis_sessions` table.
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        Self::connect_with(url, "portcullis_sessions", Duration::from_secs(2)).await
-    }
+/// Settings for [`PostgresStore`]; see [`PostgresStore::builder`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct PostgresStoreBuilder {
+    url: String,
+    table: String,
+    connect_timeout: Duration,
+}
 
-    /// Connects with your own table name (`[a-z_][a-z0-9_]*`) and acquire timeout.
-    pub async fn connect_with(
-        url: &str,
-        table: &str,
-        timeout: Duration,
-    ) -> Result<Self, StoreError> {
+impl PostgresStoreBuilder {
+    /// Table name (`[a-z_][a-z0-9_]*`, at most 63 bytes; default `portcullis_sessions`).
+    pub fn with_table(mut self, table: &str) -> Self {
+        self.table = table.to_owned();
+        self
+    }
+    /// How long getting a pooled connection may take (default 5 s). The deadline a
+    /// request waits on the store is
+    /// [`SessionConfig::with_store_timeout`](super::SessionConfig::with_store_timeout).
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+    /// Connects (a pool of 10) and creates the table if missing; fails on a bad table
+    /// name or when PostgreSQL does not answer.
+    pub async fn connect(self) -> Result<PostgresStore, StoreError> {
+        let table = self.table.as_str();
         let valid = !table.is_empty()
             && table.len() <= 63
             && table
@@ -63,12 +77,14 @@ impl PostgresStore {
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
             && !table.as_bytes()[0].is_ascii_digit();
         if !valid {
-            return Err(StoreError::new("invalid table name"));
+            return Err(StoreError::new(
+                "invalid table name (use [a-z_][a-z0-9_]*, at most 63 bytes)",
+            ));
         }
         let pool = PgPoolOptions::new()
             .max_connections(10)
-            .acquire_timeout(timeout)
-            .connect(url)
+            .acquire_timeout(self.connect_timeout)
+            .connect(&self.url)
             .await
             .map_err(err)?;
         let store = PostgresStore {
@@ -78,6 +94,29 @@ impl PostgresStore {
         };
         store.migrate().await?;
         Ok(store)
+    }
+}
+
+impl PostgresStore {
+    /// Connects to `url` with the defaults and creates the `portcullis_sessions` table.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::builder(url).connect().await
+    }
+
+    /// A store to configure before connecting.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), portcullis::session::StoreError> {
+    /// use portcullis::session::PostgresStore;
+    /// let store = PostgresStore::builder("postgres://127.0.0.1/app").with_table("app_sessions").connect().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn builder(url: &str) -> PostgresStoreBuilder {
+        PostgresStoreBuilder {
+            url: url.to_owned(),
+            table: "portcullis_sessions".to_owned(),
+            connect_timeout: Duration::from_secs(5),
+        }
     }
 
     /// Uses an existing pool (the table is created if missing).

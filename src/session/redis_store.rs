@@ -67,22 +67,39 @@ fn err(e: redis::RedisError) -> StoreError {
     StoreError::new(format!("redis: {:?}", e.kind()))
 }
 
-impl RedisStore {
-    /// Connects (2 s connect and response timeouts, automatic reconnects) with key prefix `portcullis:`.
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        Self::connect_with(url, "portcullis:", Duration::from_secs(2)).await
-    }
+/// Settings for [`RedisStore`]; see [`RedisStore::builder`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct RedisStoreBuilder {
+    url: String,
+    prefix: String,
+    connect_timeout: Duration,
+}
 
-    /// Connects with your own key prefix and timeout.
-    pub async fn connect_with(
-        url: &str,
-        prefix: &str,
-        timeout: Duration,
-    ) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url).map_err(err)?;
+impl RedisStoreBuilder {
+    /// Key prefix (default `portcullis`); a `:` is added unless it ends with one, so
+    /// `app` gives keys `app:s:<hash>` and `app:u:<subject>`.
+    pub fn with_prefix(mut self, prefix: &str) -> Self {
+        self.prefix = if prefix.is_empty() || prefix.ends_with(':') {
+            prefix.to_owned()
+        } else {
+            format!("{prefix}:")
+        };
+        self
+    }
+    /// How long connecting (at start and on every reconnect) and one round trip may take
+    /// at the connection level (default 5 s). The deadline a request waits on the store
+    /// is [`SessionConfig::with_store_timeout`](super::SessionConfig::with_store_timeout).
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+    /// Connects (automatic reconnects); fails when Redis does not answer.
+    pub async fn connect(self) -> Result<RedisStore, StoreError> {
+        let client = redis::Client::open(self.url.as_str()).map_err(err)?;
         let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
+            .set_connection_timeout(Some(self.connect_timeout))
+            .set_response_timeout(Some(self.connect_timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
         let conn = ConnectionManager::new_with_config(client, config)
@@ -90,8 +107,31 @@ impl RedisStore {
             .map_err(err)?;
         Ok(RedisStore {
             conn,
-            prefix: prefix.to_owned(),
+            prefix: self.prefix,
         })
+    }
+}
+
+impl RedisStore {
+    /// Connects to `url` with the defaults (prefix `portcullis:`).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::builder(url).connect().await
+    }
+
+    /// A store to configure before connecting.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), portcullis::session::StoreError> {
+    /// use portcullis::session::RedisStore;
+    /// let store = RedisStore::builder("redis://127.0.0.1:6379").with_prefix("app").connect().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn builder(url: &str) -> RedisStoreBuilder {
+        RedisStoreBuilder {
+            url: url.to_owned(),
+            prefix: "portcullis:".to_owned(),
+            connect_timeout: Duration::from_secs(5),
+        }
     }
 
     fn session_key(&self, id_hash: &str) -> String {
@@ -189,5 +229,19 @@ impl SessionStore for RedisStore {
                 .map_err(err)?;
             Ok(n.max(0) as u64)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_prefix_gets_its_separator() {
+        let p = |s: &str| RedisStore::builder("redis://x").with_prefix(s).prefix;
+        assert_eq!(p("app"), "app:");
+        assert_eq!(p("app:"), "app:");
+        assert_eq!(p(""), "");
+        assert_eq!(RedisStore::builder("redis://x").prefix, "portcullis:");
     }
 }

@@ -126,6 +126,46 @@ impl KeyServer {
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
     }
+    /// The issuer its discovery document advertises (the base URL), for
+    /// `Validation::with_issuer` or [`BearerAuth::oidc`](crate::jwt::BearerAuth::oidc).
+    pub fn issuer(&self) -> String {
+        self.base_url()
+    }
+    /// A token for `subject` that this server's keys verify: issuer [`issuer`](Self::issuer),
+    /// audience [`TEST_AUDIENCE`](super::TEST_AUDIENCE), ten minutes to live, signed by
+    /// the first [`TestKey`](super::TestKey) the served key set holds (RS256 when none).
+    /// Add claims with [`token_builder_for`](Self::token_builder_for).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use portcullis::testing::{KeyServer, TestKey, jwks};
+    /// let server = KeyServer::start(jwks(&[TestKey::Es256])).await;
+    /// let token = server.token_for("alice");
+    /// assert_eq!(token.split('.').count(), 3);
+    /// # });
+    /// ```
+    pub fn token_for(&self, subject: &str) -> String {
+        self.token_builder_for(subject).sign()
+    }
+    /// The builder behind [`token_for`](Self::token_for), to add roles, scopes or
+    /// anything else before signing.
+    pub fn token_builder_for(&self, subject: &str) -> super::TokenBuilder {
+        let key = {
+            let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            super::TestKey::ALL
+                .into_iter()
+                .find(|k| {
+                    state.jwks["keys"]
+                        .as_array()
+                        .is_some_and(|keys| keys.iter().any(|j| j["kid"] == k.kid()))
+                })
+                .unwrap_or(super::TestKey::Rs256)
+        };
+        super::TokenBuilder::new(key)
+            .with_claim("sub", subject)
+            .with_claim("iss", self.issuer())
+            .with_claim("aud", super::TEST_AUDIENCE)
+    }
     /// `base_url() + path`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)

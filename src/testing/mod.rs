@@ -23,6 +23,10 @@ pub use self::key_server::KeyServer;
 use crate::context::{AuthContext, AuthContextBuilder, Scheme};
 use crate::jwt::{Algorithm, KeySet, PROVIDER};
 
+/// The audience of the tokens [`KeyServer::token_for`] mints (pass it to
+/// `Validation::with_audience`).
+pub const TEST_AUDIENCE: &str = "api";
+
 /// The HMAC secret of [`TestKey::Hs256`].
 pub const HMAC_SECRET: &[u8; 32] = b"portcullis-test-secret-32-bytes!";
 
@@ -47,6 +51,14 @@ pub enum TestKey {
 const PUBLIC_JWKS: &str = include_str!("keys/public_jwks.json");
 
 impl TestKey {
+    /// Every test key that can sign usable tokens (the weak key is left out).
+    pub const ALL: [TestKey; 5] = [
+        TestKey::Rs256,
+        TestKey::Es256,
+        TestKey::EdDsa,
+        TestKey::Hs256,
+        TestKey::Rs256Next,
+    ];
     /// The key id.
     pub fn kid(self) -> &'static str {
         match self {

@@ -29,26 +29,24 @@ pub async fn all_stores() -> Vec<(&'static str, Arc<dyn SessionStore>)> {
         vec![("memory", Arc::new(MemoryStore::new()))];
     match std::env::var("PORTCULLIS_TEST_REDIS_URL") {
         Ok(url) => {
-            let store = portcullis::session::RedisStore::connect_with(
-                &url,
-                &unique("pctest:"),
-                std::time::Duration::from_secs(2),
-            )
-            .await
-            .expect("PORTCULLIS_TEST_REDIS_URL is set but Redis does not answer");
+            let store = portcullis::session::RedisStore::builder(&url)
+                .with_prefix(&unique("pctest:"))
+                .with_connect_timeout(std::time::Duration::from_secs(2))
+                .connect()
+                .await
+                .expect("PORTCULLIS_TEST_REDIS_URL is set but Redis does not answer");
             out.push(("redis", Arc::new(store)));
         }
         Err(_) => eprintln!("skip: PORTCULLIS_TEST_REDIS_URL not set, Redis store not tested"),
     }
     match std::env::var("PORTCULLIS_TEST_POSTGRES_URL") {
         Ok(url) => {
-            let store = portcullis::session::PostgresStore::connect_with(
-                &url,
-                PG_TABLE,
-                std::time::Duration::from_secs(2),
-            )
-            .await
-            .expect("PORTCULLIS_TEST_POSTGRES_URL is set but PostgreSQL does not answer");
+            let store = portcullis::session::PostgresStore::builder(&url)
+                .with_table(PG_TABLE)
+                .with_connect_timeout(std::time::Duration::from_secs(2))
+                .connect()
+                .await
+                .expect("PORTCULLIS_TEST_POSTGRES_URL is set but PostgreSQL does not answer");
             out.push(("postgres", Arc::new(store)));
         }
         Err(_) => {
