@@ -144,11 +144,11 @@ fn session(c: &mut Criterion) {
     match std::env::var("PORTCULLIS_TEST_REDIS_URL") {
         Ok(url) => {
             let store = rt
-                .block_on(RedisStore::connect_with(
-                    &url,
-                    "portcullis-bench:",
-                    Duration::from_secs(2),
-                ))
+                .block_on(
+                    RedisStore::builder(&url)
+                        .with_prefix("portcullis-bench")
+                        .connect(),
+                )
                 .unwrap();
             session_lookup(
                 c,
@@ -162,11 +162,11 @@ fn session(c: &mut Criterion) {
     match std::env::var("PORTCULLIS_TEST_POSTGRES_URL") {
         Ok(url) => {
             let store = rt
-                .block_on(PostgresStore::connect_with(
-                    &url,
-                    "portcullis_bench_sessions",
-                    Duration::from_secs(2),
-                ))
+                .block_on(
+                    PostgresStore::builder(&url)
+                        .with_table("portcullis_bench_sessions")
+                        .connect(),
+                )
                 .unwrap();
             session_lookup(
                 c,

@@ -117,7 +117,9 @@ async fn setup(mode: &str) -> (Router, String) {
         "session-redis" => {
             let url = env("PORTCULLIS_TEST_REDIS_URL");
             session(
-                RedisStore::connect_with(&url, "portcullis-load:", Duration::from_secs(2))
+                RedisStore::builder(&url)
+                    .with_prefix("portcullis-load")
+                    .connect()
                     .await
                     .unwrap(),
                 per_handler,
@@ -127,13 +129,11 @@ async fn setup(mode: &str) -> (Router, String) {
         "session-postgres" => {
             let url = env("PORTCULLIS_TEST_POSTGRES_URL");
             session(
-                PostgresStore::connect_with(
-                    &url,
-                    "portcullis_load_sessions",
-                    Duration::from_secs(2),
-                )
-                .await
-                .unwrap(),
+                PostgresStore::builder(&url)
+                    .with_table("portcullis_load_sessions")
+                    .connect()
+                    .await
+                    .unwrap(),
                 per_handler,
             )
             .await
