@@ -67,6 +67,12 @@ impl SessionStore for Instrumented {
             self.inner.touch(id, t, idle).await
         })
     }
+    fn replace<'a>(&'a self, r: &'a SessionRecord) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            self.gate().await?;
+            self.inner.replace(r).await
+        })
+    }
     fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
             self.gate().await?;
@@ -662,4 +668,137 @@ async fn a_lent_record_memoizes_its_context_but_never_past_a_change() {
     .await;
     assert!(out.status.is_success());
     assert_eq!(me(&app, &new_pair).await.status, StatusCode::UNAUTHORIZED);
+}
+
+/// Per-session data: set, read back in the next request's claims and through
+/// `Sessions::get`, removed; never written for a session that has ended.
+#[tokio::test]
+async fn session_data_can_change_but_never_revives_a_session() {
+    let m = manager(MemoryStore::new(), SessionConfig::default());
+    let app = app_for(m.clone()).merge(
+        Router::new()
+            .route(
+                "/prefs",
+                post(|s: Sessions, Json(b): Json<serde_json::Value>| async move {
+                    match b["theme"].as_str() {
+                        Some(t) => s.set("theme", t).await,
+                        None => s.remove("theme").await,
+                    }
+                })
+                .get(|s: Sessions| async move {
+                    s.get::<String>("theme")
+                        .await
+                        .map(|t| Json(json!({ "theme": t })))
+                }),
+            )
+            .layer(Extension(m)),
+    );
+    let (_, pair, _) = login(&app, "alice", None).await;
+    let call = |method: &str, body: serde_json::Value| {
+        req("/prefs")
+            .method(method)
+            .header("cookie", &pair)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    assert!(
+        send(&app, call("POST", json!({"theme": "light"})))
+            .await
+            .status
+            .is_success()
+    );
+    assert_eq!(
+        send(&app, call("GET", json!({}))).await.json()["theme"],
+        "light"
+    );
+    assert_eq!(me(&app, &pair).await.status, StatusCode::OK);
+    assert!(
+        send(&app, call("POST", json!({})))
+            .await
+            .status
+            .is_success()
+    );
+    assert_eq!(
+        send(&app, call("GET", json!({}))).await.json()["theme"],
+        serde_json::Value::Null
+    );
+    // After logout, a write is a 401 and the session stays gone.
+    let out = send(
+        &app,
+        req("/session/logout")
+            .method("POST")
+            .header("cookie", &pair)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert!(out.status.is_success());
+    assert_eq!(
+        send(&app, call("POST", json!({"theme": "dark"})))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(me(&app, &pair).await.status, StatusCode::UNAUTHORIZED);
+    // A cross-site write is refused.
+    let (_, pair2, _) = login(&app, "alice", None).await;
+    let cross = req("/prefs")
+        .method("POST")
+        .header("cookie", &pair2)
+        .header("sec-fetch-site", "cross-site")
+        .header("content-type", "application/json")
+        .body(Body::from(json!({"theme": "evil"}).to_string()))
+        .unwrap();
+    assert_eq!(send(&app, cross).await.status, StatusCode::FORBIDDEN);
+}
+
+/// The refresh hook: new roles reach a live session, a refused user is logged out, an
+/// error fails closed; with the interval the hook runs once per session per interval.
+#[tokio::test]
+async fn the_refresh_hook_changes_roles_and_ends_sessions() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let verdict = Arc::new(std::sync::Mutex::new(Ok(Some(vec!["editor".to_owned()]))));
+    let cfg = {
+        let (calls, verdict) = (calls.clone(), verdict.clone());
+        SessionConfig::default().with_refresh(Duration::ZERO, move |_ctx: AuthContext| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            let v: Result<Option<Vec<String>>, AuthError> = verdict.lock().unwrap().clone();
+            async move { v }
+        })
+    };
+    let app = app_for(manager(MemoryStore::new(), cfg));
+    let (_, pair, _) = login(&app, "alice", None).await;
+    let a = me(&app, &pair).await;
+    assert_eq!(a.json()["roles"], json!(["editor"]), "{}", a.body);
+    *verdict.lock().unwrap() = Err(AuthError::unavailable("directory down"));
+    assert_eq!(
+        me(&app, &pair).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    *verdict.lock().unwrap() = Ok(None);
+    assert_eq!(me(&app, &pair).await.status, StatusCode::UNAUTHORIZED);
+    *verdict.lock().unwrap() = Ok(Some(vec!["member".to_owned()]));
+    assert_eq!(
+        me(&app, &pair).await.status,
+        StatusCode::UNAUTHORIZED,
+        "ended for good"
+    );
+
+    // With a 60 s interval, many requests cost one hook call (at login the session
+    // counts as fresh).
+    calls.store(0, Ordering::SeqCst);
+    let cfg = {
+        let calls = calls.clone();
+        SessionConfig::default().with_refresh(Duration::from_secs(60), move |_ctx: AuthContext| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async { Ok::<_, AuthError>(Some(vec!["x".to_owned()])) }
+        })
+    };
+    let app = app_for(manager(MemoryStore::new(), cfg));
+    let (_, pair, _) = login(&app, "bob", None).await;
+    for _ in 0..5 {
+        assert_eq!(me(&app, &pair).await.status, StatusCode::OK);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
 }

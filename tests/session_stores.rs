@@ -48,6 +48,60 @@ async fn crud(name: &str, store: &Arc<dyn SessionStore>) {
     assert_eq!(store.load(&r.id_hash).await.unwrap(), None, "{name}");
 }
 
+async fn replace_never_resurrects(name: &str, store: &Arc<dyn SessionStore>) {
+    let r = record(&common::stores::unique("id-"), "erin", 60);
+    store.create(&r).await.unwrap();
+    let mut changed = r.clone();
+    changed.roles = vec!["editor".into()];
+    changed.data.insert("theme".into(), json!("dark"));
+    assert!(store.replace(&changed).await.unwrap(), "{name}");
+    let loaded = store.load(&r.id_hash).await.unwrap().unwrap();
+    assert_eq!(loaded.roles, ["editor"], "{name}");
+    assert_eq!(loaded.data["theme"], "dark", "{name}");
+    assert!(store.delete(&r.id_hash).await.unwrap(), "{name}");
+    assert!(
+        !store.replace(&changed).await.unwrap(),
+        "{name}: replace recreated it"
+    );
+    assert_eq!(store.load(&r.id_hash).await.unwrap(), None, "{name}");
+}
+
+/// Replaces (a data write, a role refresh) racing a logout-everywhere: once the
+/// subject's sessions are deleted, no replace brings one back.
+async fn replace_races_logout(name: &str, store: &Arc<dyn SessionStore>) {
+    let subject = common::stores::unique("frank-");
+    let ids: Vec<String> = (0..20).map(|_| common::stores::unique("id-")).collect();
+    for id in &ids {
+        store.create(&record(id, &subject, 60)).await.unwrap();
+    }
+    let mut writers = Vec::new();
+    for id in ids.clone() {
+        let store = store.clone();
+        let subject = subject.clone();
+        writers.push(tokio::spawn(async move {
+            let mut r = record(&id, &subject, 60);
+            for n in 0..10 {
+                r.data.insert("n".into(), json!(n));
+                let _ = store.replace(&r).await.unwrap();
+            }
+        }));
+    }
+    tokio::task::yield_now().await;
+    store.delete_all_for_subject(&subject).await.unwrap();
+    for w in writers {
+        w.await.unwrap();
+    }
+    // Writes before the deletion were deleted with the rest; writes after it found
+    // nothing to replace.
+    for id in &ids {
+        assert_eq!(
+            store.load(id).await.unwrap(),
+            None,
+            "{name}: {id} resurrected"
+        );
+    }
+}
+
 async fn logout_everywhere(name: &str, store: &Arc<dyn SessionStore>) {
     let subject = common::stores::unique("bob-");
     let other = common::stores::unique("carol-");
@@ -107,6 +161,8 @@ async fn concurrent(name: &str, store: &Arc<dyn SessionStore>) {
 async fn same_suite_for_every_store() {
     for (name, store) in all_stores().await {
         crud(name, &store).await;
+        replace_never_resurrects(name, &store).await;
+        replace_races_logout(name, &store).await;
         logout_everywhere(name, &store).await;
         concurrent(name, &store).await;
         eprintln!("store suite passed: {name}");

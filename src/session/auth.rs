@@ -67,7 +67,10 @@ impl Authenticator for SessionAuth {
                 .map_err(unavailable)?
                 .ok_or_else(|| AuthError::invalid("session: unknown"))?;
             let now = unix_secs();
-            if !rec.is_expired(now) && !self.due_for_touch(&rec, now) {
+            if !rec.is_expired(now)
+                && !self.due_for_touch(&rec, now)
+                && !self.due_for_refresh(&rec, now)
+            {
                 return Ok(rec.context());
             }
             return Box::pin(self.finish(key, Some(rec), now)).await;
@@ -77,9 +80,20 @@ impl Authenticator for SessionAuth {
     }
 }
 
+/// The idle expiry a touch at `now` sets.
+fn idle_until(cfg: &SessionConfig, now: u64) -> u64 {
+    now + cfg.idle_timeout.as_secs()
+}
+
 impl SessionAuth {
     fn due_for_touch(&self, rec: &SessionRecord, now: u64) -> bool {
         now.saturating_sub(rec.touched_at) >= self.config.touch_interval.as_secs()
+    }
+    fn due_for_refresh(&self, rec: &SessionRecord, now: u64) -> bool {
+        self.config
+            .refresh
+            .as_ref()
+            .is_some_and(|r| now.saturating_sub(rec.refreshed_at) >= r.every.as_secs())
     }
 
     /// The path that waits on the store: loading (unless lent), deleting an expired
@@ -102,10 +116,33 @@ impl SessionAuth {
             let _ = timed(wait, self.store.delete(key)).await;
             return Err(AuthError::invalid("session: expired"));
         }
-        if self.due_for_touch(&rec, now) {
-            let idle = now + cfg.idle_timeout.as_secs();
-            timed(wait, self.store.touch(key, now, idle)).await?;
-            Arc::make_mut(&mut rec).touch(now, idle);
+        let touch = self.due_for_touch(&rec, now);
+        if touch {
+            Arc::make_mut(&mut rec).touch(now, idle_until(cfg, now));
+        }
+        match cfg
+            .refresh
+            .as_ref()
+            .filter(|_| self.due_for_refresh(&rec, now))
+        {
+            Some(refresh) => {
+                let Some(roles) = (refresh.hook)(rec.build_context()).await? else {
+                    let _ = timed(wait, self.store.delete(key)).await;
+                    return Err(AuthError::invalid("session: ended by the refresh hook"));
+                };
+                let r = Arc::make_mut(&mut rec);
+                r.roles = roles;
+                r.refreshed_at = now;
+                r.changed();
+                // One write for both: the replaced record carries the touch too.
+                if !timed(wait, self.store.replace(&rec)).await? {
+                    return Err(AuthError::invalid("session: ended meanwhile"));
+                }
+            }
+            None if touch => {
+                timed(wait, self.store.touch(key, now, rec.idle_expires_at)).await?;
+            }
+            None => {}
         }
         Ok(rec.context())
     }

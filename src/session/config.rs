@@ -1,6 +1,8 @@
 //! [`SessionConfig`]: cookie attributes, lifetimes and guards, with secure defaults.
 
 use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
@@ -9,6 +11,9 @@ use cookie::{Cookie, SameSite};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::authenticator::BoxFuture;
+use crate::context::AuthContext;
+use crate::error::AuthError;
 use crate::http::csrf::CsrfGuard;
 
 /// Cookie and lifetime settings. Defaults: cookie `__Host-session`; `Secure`,
@@ -38,6 +43,18 @@ pub struct SessionConfig {
     pub(crate) max_cookie_bytes: usize,
     pub(crate) signing_key: Option<std::sync::Arc<[u8]>>,
     pub(crate) csrf: CsrfGuard,
+    pub(crate) refresh: Option<Refresh>,
+}
+
+/// What [`SessionConfig::with_refresh`] calls: the session's current context in, the
+/// roles it should have now out (`None` ends the session).
+type RefreshHook =
+    dyn Fn(AuthContext) -> BoxFuture<'static, Result<Option<Vec<String>>, AuthError>> + Send + Sync;
+
+#[derive(Clone)]
+pub(crate) struct Refresh {
+    pub(crate) every: Duration,
+    pub(crate) hook: Arc<RefreshHook>,
 }
 
 impl fmt::Debug for SessionConfig {
@@ -48,6 +65,7 @@ impl fmt::Debug for SessionConfig {
             .field("idle_timeout", &self.idle_timeout)
             .field("absolute_timeout", &self.absolute_timeout)
             .field("signed", &self.signing_key.is_some())
+            .field("refresh_every", &self.refresh.as_ref().map(|r| r.every))
             .finish_non_exhaustive()
     }
 }
@@ -65,6 +83,7 @@ impl Default for SessionConfig {
             max_cookie_bytes: 512,
             signing_key: None,
             csrf: CsrfGuard::default(),
+            refresh: None,
         }
     }
 }
@@ -106,6 +125,32 @@ impl SessionConfig {
     /// Per-operation store timeout (then 503).
     pub fn with_store_timeout(mut self, d: Duration) -> Self {
         self.store_timeout = d;
+        self
+    }
+    /// Re-check every live session at most once per `every`: `hook` gets the session's
+    /// context and answers the roles it should hold now (`Ok(Some(roles))`), that it
+    /// must end (`Ok(None)`: deleted, 401), or an error (that status, the session kept).
+    /// A role change or a disabled account then reaches sessions within `every`, at the
+    /// cost of one hook call per session per interval.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use portcullis::{AuthContext, AuthError, session::SessionConfig};
+    /// let config = SessionConfig::default().with_refresh(Duration::from_secs(60), |ctx: AuthContext| async move {
+    ///     // Look the user up again (a database in a real app).
+    ///     Ok::<_, AuthError>((ctx.subject() != "disabled").then(|| vec!["member".to_owned()]))
+    /// });
+    /// # let _ = config;
+    /// ```
+    pub fn with_refresh<F, Fut>(mut self, every: Duration, hook: F) -> Self
+    where
+        F: Fn(AuthContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Option<Vec<String>>, AuthError>> + Send + 'static,
+    {
+        self.refresh = Some(Refresh {
+            every,
+            hook: Arc::new(move |ctx| Box::pin(hook(ctx))),
+        });
         self
     }
     /// Sign cookie values with HMAC-SHA256 over the cookie name and the id, with a key of

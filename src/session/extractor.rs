@@ -5,6 +5,8 @@ use axum::response::{IntoResponse, Response};
 use http::HeaderMap;
 use http::header::COOKIE;
 use http::request::Parts;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use super::cookie::SessionCookie;
 use super::manager::SessionManager;
@@ -60,6 +62,41 @@ impl Sessions {
     pub async fn logout_everywhere(&self, subject: &str) -> Result<u64, AuthError> {
         self.guard()?;
         self.manager.logout_everywhere(subject).await
+    }
+    /// One value of this session's data, as `T` (read from the store; handlers that
+    /// only read can use `AuthContext::claim` instead, which costs nothing).
+    /// `Ok(None)` when absent or of another type; 401 without a live session.
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, AuthError> {
+        let rec = self.manager.current_record(&self.cookies).await?;
+        Ok(rec.data.get(key).and_then(|v| T::deserialize(v).ok()))
+    }
+    /// Sets one value of this session's data; refused (403) for cross-site requests,
+    /// 401 without a live session, and never recreates a session ended meanwhile.
+    ///
+    /// ```
+    /// use portcullis::{AuthError, session::Sessions};
+    /// async fn set_theme(sessions: Sessions) -> Result<(), AuthError> {
+    ///     sessions.set("theme", "dark").await
+    /// }
+    /// ```
+    pub async fn set(&self, key: &str, value: impl Serialize) -> Result<(), AuthError> {
+        self.guard()?;
+        let value = serde_json::to_value(value)
+            .map_err(|_| AuthError::malformed("session: value is not JSON"))?;
+        self.manager
+            .update_data(&self.cookies, |data| {
+                data.insert(key.to_owned(), value);
+            })
+            .await
+    }
+    /// Removes one value of this session's data (as [`set`](Self::set)).
+    pub async fn remove(&self, key: &str) -> Result<(), AuthError> {
+        self.guard()?;
+        self.manager
+            .update_data(&self.cookies, |data| {
+                data.remove(key);
+            })
+            .await
     }
     /// The manager.
     pub fn manager(&self) -> &SessionManager {

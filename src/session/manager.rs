@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue};
+use serde_json::{Map, Value};
 
 use super::auth::SessionAuth;
 use super::config::SessionConfig;
@@ -145,6 +146,36 @@ impl SessionManager {
             data: rec.data,
         };
         self.start(new, Some(rec.absolute_expires_at)).await
+    }
+
+    /// Changes the data of the session the request carries (through `change`) and
+    /// writes it back, only if the session still exists: 401 when there is none or it
+    /// ended meanwhile. The data shows in the context's claims from the next request on.
+    pub async fn update_data(
+        &self,
+        request_headers: &HeaderMap,
+        change: impl FnOnce(&mut Map<String, Value>),
+    ) -> Result<(), AuthError> {
+        let mut rec = self.current_record(request_headers).await?;
+        change(&mut rec.data);
+        rec.changed();
+        if self.timed(self.store.replace(&rec)).await? {
+            Ok(())
+        } else {
+            Err(AuthError::invalid("session: ended meanwhile"))
+        }
+    }
+
+    /// The live record of the session the request carries (401 when none).
+    pub(crate) async fn current_record(
+        &self,
+        request_headers: &HeaderMap,
+    ) -> Result<SessionRecord, AuthError> {
+        let key = session_key(request_headers, &self.config)?.ok_or_else(AuthError::missing)?;
+        self.timed(self.store.load(key.as_str()))
+            .await?
+            .filter(|r| !r.is_expired(unix_secs()))
+            .ok_or_else(|| AuthError::invalid("session: unknown or expired"))
     }
 
     /// Deletes every session of `subject` (all devices); returns how many.

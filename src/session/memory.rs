@@ -115,6 +115,17 @@ impl SessionStore for MemoryStore {
             Ok(())
         })
     }
+    fn replace<'a>(&'a self, record: &'a SessionRecord) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            Ok(match self.map().get_mut(&record.id_hash) {
+                Some(r) => {
+                    *r = Arc::new(record.clone());
+                    true
+                }
+                None => false,
+            })
+        })
+    }
     fn delete<'a>(&'a self, id_hash: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move { Ok(self.map().remove(id_hash).is_some()) })
     }

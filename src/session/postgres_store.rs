@@ -7,7 +7,7 @@ use std::time::Duration;
 use sqlx::Row;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
-use super::store::{SessionRecord, SessionStore, StoreError, load_touched};
+use super::store::{SessionRecord, SessionStore, StoreError, touch_by_replace};
 use crate::authenticator::BoxFuture;
 use crate::clock::unix_secs;
 
@@ -222,22 +222,24 @@ impl SessionStore for PostgresStore {
         touched_at: u64,
         idle_expires_at: u64,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(touch_by_replace(self, id_hash, touched_at, idle_expires_at))
+    }
+
+    fn replace<'a>(&'a self, record: &'a SessionRecord) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
-            let Some(rec) = load_touched(self, id_hash, touched_at, idle_expires_at).await? else {
-                return Ok(());
-            };
-            let json = rec.to_json()?;
-            sqlx::query(&format!(
+            let json = record.to_json()?;
+            // UPDATE, never INSERT: a session deleted meanwhile stays deleted.
+            let r = sqlx::query(&format!(
                 "UPDATE {} SET record = $2, expires_at = $3 WHERE id_hash = $1",
                 self.table
             ))
-            .bind(id_hash)
+            .bind(&record.id_hash)
             .bind(json)
-            .bind(rec.expires_at() as i64)
+            .bind(record.expires_at() as i64)
             .execute(&self.pool)
             .await
             .map_err(err)?;
-            Ok(())
+            Ok(r.rows_affected() > 0)
         })
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
-use super::store::{SessionRecord, SessionStore, StoreError, load_touched};
+use super::store::{SessionRecord, SessionStore, StoreError, touch_by_replace};
 use crate::authenticator::BoxFuture;
 
 const CREATE: &str = r"
@@ -181,23 +181,24 @@ impl SessionStore for RedisStore {
         touched_at: u64,
         idle_expires_at: u64,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(touch_by_replace(self, id_hash, touched_at, idle_expires_at))
+    }
+
+    fn replace<'a>(&'a self, record: &'a SessionRecord) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
-            let Some(rec) = load_touched(self, id_hash, touched_at, idle_expires_at).await? else {
-                return Ok(());
-            };
-            let json = rec.to_json()?;
+            let json = record.to_json()?;
             let mut conn = self.conn.clone();
             // XX: never resurrect a session deleted meanwhile.
-            let _: Option<String> = redis::cmd("SET")
-                .arg(self.session_key(id_hash))
+            let set: Option<String> = redis::cmd("SET")
+                .arg(self.session_key(&record.id_hash))
                 .arg(json)
                 .arg("XX")
                 .arg("EXAT")
-                .arg(rec.expires_at())
+                .arg(record.expires_at())
                 .query_async(&mut conn)
                 .await
                 .map_err(err)?;
-            Ok(())
+            Ok(set.is_some())
         })
     }
 

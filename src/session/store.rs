@@ -38,6 +38,10 @@ pub struct SessionRecord {
     pub idle_expires_at: u64,
     /// Absolute expiry (Unix seconds); never extended.
     pub absolute_expires_at: u64,
+    /// Last time the roles were refreshed through
+    /// [`SessionConfig::with_refresh`](super::SessionConfig::with_refresh) (Unix seconds).
+    #[serde(default)]
+    pub refreshed_at: u64,
     /// The context built from this record, kept while the record is unchanged.
     #[serde(skip)]
     context: ContextSlot,
@@ -85,6 +89,7 @@ impl SessionRecord {
             touched_at: now,
             idle_expires_at: idle_expires_at.min(absolute_expires_at),
             absolute_expires_at,
+            refreshed_at: now,
             context: ContextSlot::default(),
         }
     }
@@ -121,6 +126,10 @@ impl SessionRecord {
     pub fn touch(&mut self, touched_at: u64, idle_expires_at: u64) {
         self.touched_at = touched_at;
         self.idle_expires_at = idle_expires_at.min(self.absolute_expires_at);
+        self.context = ContextSlot::default();
+    }
+    /// Forgets the memoized context (after changing a field in place).
+    pub(crate) fn changed(&mut self) {
         self.context = ContextSlot::default();
     }
     /// JSON for stores that keep records as text (Redis, Postgres).
@@ -194,6 +203,10 @@ pub trait SessionStore: Send + Sync + 'static {
         touched_at: u64,
         idle_expires_at: u64,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Replaces the record stored under `record.id_hash` with `record` (its expiry
+    /// included), only if one is still there: a session deleted meanwhile (logout,
+    /// logout everywhere) must stay deleted. True when it was replaced.
+    fn replace<'a>(&'a self, record: &'a SessionRecord) -> BoxFuture<'a, Result<bool, StoreError>>;
     /// Deletes one record; true when it existed.
     fn delete<'a>(&'a self, id_hash: &'a str) -> BoxFuture<'a, Result<bool, StoreError>>;
     /// Deletes every record of `subject`; returns how many.
@@ -204,17 +217,17 @@ pub trait SessionStore: Send + Sync + 'static {
 }
 
 #[cfg(any(feature = "redis", feature = "postgres"))]
-/// Loads a record and applies [`SessionRecord::touch`], for stores whose `touch` is a
-/// read-modify-write; `None` when the record is gone.
-pub(crate) async fn load_touched(
+/// `touch` as a read-modify-write through `load` and `replace`, for stores that keep
+/// records as text.
+pub(crate) async fn touch_by_replace(
     store: &impl SessionStore,
     id_hash: &str,
     touched_at: u64,
     idle_expires_at: u64,
-) -> Result<Option<SessionRecord>, StoreError> {
-    let Some(mut rec) = store.load(id_hash).await? else {
-        return Ok(None);
-    };
-    rec.touch(touched_at, idle_expires_at);
-    Ok(Some(rec))
+) -> Result<(), StoreError> {
+    if let Some(mut rec) = store.load(id_hash).await? {
+        rec.touch(touched_at, idle_expires_at);
+        store.replace(&rec).await?;
+    }
+    Ok(())
 }
