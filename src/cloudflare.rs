@@ -214,6 +214,15 @@ impl CloudflareAccess {
     pub fn with_csrf_guard(self, csrf: CsrfGuard) -> Self {
         self.edit(|c| c.csrf = csrf)
     }
+    /// True when the team's certs are at hand, fetching them if needed (for a
+    /// readiness probe).
+    pub async fn ready(&self) -> bool {
+        self.jwks.ready().await
+    }
+    /// How the certs are doing (last fetch, key count, staleness).
+    pub fn health(&self) -> crate::jwt::JwksHealth {
+        self.jwks.health()
+    }
     /// Turn the verified-token cache off (on by default).
     pub fn without_token_cache(self) -> Self {
         self.edit(|c| c.cache = false)

@@ -12,6 +12,7 @@ mod error;
 mod extract;
 mod http;
 mod layer;
+mod metrics;
 pub mod policy;
 mod responder;
 #[cfg(any(feature = "basic", feature = "session"))]

@@ -291,3 +291,70 @@ async fn showcase_with_postgres_store() {
     assert_eq!(r.showcase.store_kind, "postgres");
     drive(&r).await;
 }
+
+/// The sum of every sample of `name` whose labels include all of `labels`, in a
+/// Prometheus text exposition.
+fn sample_sum(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && labels.iter().all(|want| l.contains(want)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn showcase_serves_ready_and_metrics() {
+    let r = start(None).await;
+    let (status, ready) = r.get("/ready", &Auth::None).await;
+    assert_eq!(status, StatusCode::OK, "{ready}");
+    assert_eq!(ready["ready"], true);
+    let scrape = || async {
+        let res = r.client.get(r.url("/metrics")).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        res.text().await.unwrap()
+    };
+    let before = scrape().await;
+    assert_eq!(
+        r.get("/api/me", &Auth::None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (_, cookie) = r.login("alice", &r.showcase.demo_password).await;
+    let cookie = cookie.unwrap();
+    assert_eq!(
+        r.get("/admin", &Auth::Cookie(&cookie)).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let after = scrape().await;
+    if cfg!(feature = "metrics") {
+        // Other tests in this process share the recorder: the counters move by at least one.
+        let refused =
+            |t: &str| sample_sum(t, "portcullis_auth_total", &["outcome=\"unauthorized\""]);
+        let denied = |t: &str| {
+            sample_sum(
+                t,
+                "portcullis_policy_decisions_total",
+                &["route=\"/admin\"", "outcome=\"forbidden\""],
+            )
+        };
+        assert!(refused(&after) >= refused(&before) + 1.0, "{after}");
+        assert!(denied(&after) >= denied(&before) + 1.0, "{after}");
+    }
+}
+
+#[tokio::test]
+async fn showcase_is_not_ready_while_its_issuer_is_down() {
+    let config = app::Config {
+        jwks_url: Some("http://127.0.0.1:1/jwks.json".into()),
+        issuer: Some("https://issuer.example".into()),
+        audience: Some("api".into()),
+        ..app::Config::default()
+    };
+    let showcase = app::build(config).await.expect("showcase builds");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, showcase.router).await.unwrap() });
+    let res = reqwest::get(format!("{base}/ready")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["checks"]["jwt_keys"], false);
+    assert_eq!(body["checks"]["session_store"], true);
+}

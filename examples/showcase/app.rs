@@ -13,19 +13,20 @@
 //! | `SESSION_STORE_URL` | `memory` (default), `redis://...` or `postgres://...` |
 //! | `SESSION_SECURE_COOKIE` | `1` behind TLS: `__Host-session` with `Secure` |
 //!
-//! Routes: `GET /health`, `GET /whoami`, `GET /basic/me`, `GET /api/me`, `GET /cf/me`,
+//! Routes: `GET /health`, `GET /ready`, `GET /metrics`, `GET /whoami`, `GET /basic/me`, `GET /api/me`, `GET /cf/me`,
 //! `POST /session/login`, `GET /session/me`, `POST /session/logout`, `GET /admin`,
 //! `GET|PUT|DELETE /posts/{id}`.
 
 use std::collections::HashMap;
 use std::env;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use portcullis::basic::BasicAuth;
 use portcullis::cloudflare::CloudflareAccess;
 use portcullis::jwt::{
@@ -305,6 +306,20 @@ async fn delete_post(State(app): State<AppState>, Path(id): Path<String>) -> Sta
     StatusCode::NO_CONTENT
 }
 
+/// The process's Prometheus recorder, installed by the first showcase built (a process
+/// has one global recorder; later builds, as in tests, share it).
+fn prometheus() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("another metrics recorder is installed; /metrics stays empty");
+        }
+        handle
+    })
+}
+
 /// A built showcase: the router plus what `main` prints.
 pub struct Showcase {
     pub router: Router,
@@ -355,6 +370,7 @@ pub async fn build(c: Config) -> Result<Showcase, Error> {
     } else {
         None
     };
+    prometheus();
     let (bearer, dev_token) = bearer_auth(&c, &dev).await?;
     let (cf, dev_cf_token) = cloudflare(&c, &dev)?;
     let basic = BasicAuth::new("portcullis showcase").with_users(users.clone());
@@ -419,6 +435,31 @@ pub async fn build(c: Config) -> Result<Showcase, Error> {
 
     let router = Router::new()
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/metrics", get(|| async { prometheus().render() }))
+        .route(
+            "/ready",
+            get({
+                let (bearer, cf, sessions) = (bearer.clone(), cf.clone(), sessions.clone());
+                move || async move {
+                    let checks = json!({
+                        "jwt_keys": bearer.ready().await,
+                        "cloudflare_certs": cf.ready().await,
+                        "session_store": sessions.ready().await,
+                    });
+                    let ready = checks
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .all(|(_, v)| v == true);
+                    let status = if ready {
+                        StatusCode::OK
+                    } else {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    };
+                    (status, Json(json!({"ready": ready, "checks": checks})))
+                }
+            }),
+        )
         .merge(
             Router::new()
                 .route("/whoami", get(whoami))
@@ -484,6 +525,8 @@ impl Showcase {
         let (u, p, d) = (&self.admin_user, &self.admin_password, &self.demo_password);
         let mut out = vec![
             format!("curl -s {base}/health"),
+            format!("curl -s {base}/ready"),
+            format!("curl -s {base}/metrics"),
             format!("curl -s {base}/whoami"),
             format!("curl -s -u '{u}:{p}' {base}/basic/me"),
             format!("curl -s -u '{u}:{p}' {base}/admin"),

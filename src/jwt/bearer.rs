@@ -69,6 +69,10 @@ impl BearerAuth {
             JwtVerifier::new(Issuer::new(jwks, validation)).with_token_cache(TokenCache::new());
         Ok(BearerAuth::new(audience, verifier))
     }
+    /// True when the issuers' keys are at hand (for a readiness probe).
+    pub async fn ready(&self) -> bool {
+        self.verifier.ready().await
+    }
     /// The verifier.
     pub fn verifier(&self) -> &JwtVerifier {
         &self.verifier

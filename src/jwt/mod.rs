@@ -45,6 +45,6 @@ pub(crate) use self::crypto::PROVIDER;
 pub use self::crypto::VerifyingKey;
 pub use self::keys::{KeySet, MIN_HMAC_SECRET_BYTES, MIN_RSA_BITS};
 pub use self::mapping::ClaimsMapping;
-pub use self::remote::{JwksOptions, RemoteJwks};
+pub use self::remote::{JwksHealth, JwksOptions, RemoteJwks};
 pub use self::validation::Validation;
 pub use self::verifier::{Issuer, JwtVerifier, KeySource};

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::algorithm::Algorithm;
 use http::header::{ACCEPT, CACHE_CONTROL};
@@ -14,7 +14,9 @@ use sha2::{Digest, Sha256};
 
 use super::keys::KeySet;
 use super::strict_json::parse_map;
+use crate::clock::unix_secs;
 use crate::error::{AuthError, ConfigError};
+use crate::metrics;
 
 /// Fetch and cache settings for [`RemoteJwks`]. Defaults: 5 s timeout, 256 KiB cap,
 /// 30 s unknown-`kid` cooldown, TTL from `Cache-Control: max-age` clamped to
@@ -130,10 +132,25 @@ struct Inner {
     fetch_lock: tokio::sync::Mutex<()>,
     last_failure: Mutex<Option<Instant>>,
     last_kid_refetch: Mutex<Option<Instant>>,
+    last_success: Mutex<Option<SystemTime>>,
     version: AtomicU64,
     generation: AtomicU64,
     refreshing: AtomicBool,
     fetches: AtomicU64,
+}
+
+/// The state of a [`RemoteJwks`] key set, from [`RemoteJwks::health`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct JwksHealth {
+    /// When a fetch last succeeded.
+    pub last_success: Option<SystemTime>,
+    /// Usable keys in the current set.
+    pub keys: usize,
+    /// The set is past its TTL (refreshes are failing or under way).
+    pub stale: bool,
+    /// A set within the staleness bound is at hand: tokens can be verified.
+    pub usable: bool,
 }
 
 /// Keys from a JWKS URL or from OIDC discovery, cached.
@@ -263,6 +280,7 @@ impl RemoteJwks {
                 fetch_lock: tokio::sync::Mutex::new(()),
                 last_failure: Mutex::new(None),
                 last_kid_refetch: Mutex::new(None),
+                last_success: Mutex::new(None),
                 version: AtomicU64::new(0),
                 generation: AtomicU64::new(0),
                 refreshing: AtomicBool::new(false),
@@ -316,6 +334,9 @@ impl RemoteJwks {
         match self.snapshot() {
             Some(c) if now < c.refresh_at() => Ok(c),
             Some(c) if now < c.expires_at() + self.inner.opts.max_stale => {
+                if now >= c.expires_at() {
+                    metrics::jwks_stale_served(self.url());
+                }
                 self.spawn_refresh();
                 Ok(c)
             }
@@ -351,6 +372,7 @@ impl RemoteJwks {
             *last = Some(now);
         }
         let version = self.inner.version.load(Ordering::Acquire);
+        metrics::jwks_unknown_kid(self.url());
         self.refresh(version).await.ok()
     }
 
@@ -391,6 +413,7 @@ impl RemoteJwks {
         match self.fetch_keys().await {
             Ok(cached) => Ok(self.install(cached)),
             Err(reason) => {
+                metrics::jwks_fetched(self.url(), None, 0);
                 tracing::warn!(endpoint = ?self, reason, "fetching signing keys failed");
                 *self
                     .inner
@@ -405,6 +428,12 @@ impl RemoteJwks {
 
     /// Makes a freshly fetched set the current one.
     fn install(&self, cached: Cached) -> Arc<Cached> {
+        metrics::jwks_fetched(self.url(), Some(cached.keys.len()), unix_secs());
+        *self
+            .inner
+            .last_success
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(SystemTime::now());
         let cached = Arc::new(cached);
         let mut state = self.inner.state.write().unwrap_or_else(|p| p.into_inner());
         let changed = state
@@ -431,15 +460,57 @@ impl RemoteJwks {
         let _guard = self.inner.fetch_lock.lock().await;
         match self.fetch_keys().await {
             Ok(cached) => Ok(self.install(cached).keys.len()),
-            Err(reason) => Err(ConfigError::new(format!(
-                "signing keys from {self:?} could not be fetched: {reason}; check the issuer or JWKS URL"
-            ))),
+            Err(reason) => {
+                metrics::jwks_fetched(self.url(), None, 0);
+                Err(ConfigError::new(format!(
+                    "signing keys from {self:?} could not be fetched: {reason}; check the issuer or JWKS URL"
+                )))
+            }
         }
+    }
+
+    /// The URL fetched: the JWKS, or the discovery document.
+    fn url(&self) -> &str {
+        match &self.inner.endpoint {
+            Endpoint::Jwks(u) => u.as_str(),
+            Endpoint::Oidc { discovery, .. } => discovery.as_str(),
+        }
+    }
+
+    /// How the key set is doing, for dashboards and readiness checks.
+    pub fn health(&self) -> JwksHealth {
+        let now = Instant::now();
+        let snapshot = self.snapshot();
+        let last_success = *self
+            .inner
+            .last_success
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        JwksHealth {
+            last_success,
+            keys: snapshot.as_ref().map_or(0, |c| c.keys.len()),
+            stale: snapshot.as_ref().is_some_and(|c| now >= c.expires_at()),
+            usable: snapshot
+                .as_ref()
+                .is_some_and(|c| now < c.expires_at() + self.inner.opts.max_stale),
+        }
+    }
+
+    /// True when a key set within its staleness bound is at hand, fetching one first if
+    /// there is none (for a readiness probe: `/ready` answers 503 until the IdP has
+    /// answered once, and again once its keys are too old).
+    pub async fn ready(&self) -> bool {
+        self.current().await.is_ok()
     }
 
     fn stale_or_unavailable(&self) -> Result<Arc<Cached>, AuthError> {
         match self.snapshot() {
-            Some(c) if Instant::now() < c.expires_at() + self.inner.opts.max_stale => Ok(c),
+            Some(c) if Instant::now() < c.expires_at() + self.inner.opts.max_stale => {
+                if Instant::now() >= c.expires_at() {
+                    metrics::jwks_stale_served(self.url());
+                }
+                Ok(c)
+            }
             _ => Err(AuthError::unavailable("signing keys unavailable")),
         }
     }

@@ -15,6 +15,7 @@ use super::validation::Validation;
 use crate::clock::unix_secs_f64;
 use crate::context::{AuthContext, AuthContextBuilder, Scheme};
 use crate::error::AuthError;
+use crate::metrics;
 
 /// Where an issuer's keys come from.
 #[derive(Debug, Clone)]
@@ -221,6 +222,18 @@ impl JwtVerifier {
     pub fn issuers(&self) -> &[Issuer] {
         &self.issuers
     }
+    /// True when every issuer's keys are at hand (remote sets are fetched if needed);
+    /// see [`RemoteJwks::ready`].
+    pub async fn ready(&self) -> bool {
+        for issuer in self.issuers.iter() {
+            if let KeySource::Remote(r) = &issuer.keys
+                && !r.ready().await
+            {
+                return false;
+            }
+        }
+        true
+    }
 
     fn pick(&self, claims: &Object<'_>) -> Result<(usize, &Issuer), AuthError> {
         if self.issuers.len() == 1 {
@@ -252,7 +265,7 @@ impl JwtVerifier {
         if token.len() > self.max_token_bytes {
             return None;
         }
-        cache.get(
+        let hit = cache.get(
             token,
             |i| self.issuers.get(i).and_then(Issuer::live_generation),
             unix_secs_f64(),
@@ -261,11 +274,14 @@ impl JwtVerifier {
                     .get(i)
                     .map_or(0.0, |x| x.validation.leeway.as_secs_f64())
             },
-        )
+        );
+        metrics::token_cache(if hit.is_some() { "hit" } else { "miss" }, 1);
+        hit
     }
 
     /// Verifies `token` in full (no cache lookup) and caches the result.
     pub(crate) async fn verify_uncached(&self, token: &str) -> Result<AuthContext, AuthError> {
+        let timer = metrics::Timer::start();
         let now = unix_secs_f64();
         if token.len() > self.max_token_bytes {
             return Err(AuthError::invalid("jwt: token too large"));
@@ -281,6 +297,7 @@ impl JwtVerifier {
         // leave an entry marked with the new generation.
         let generation = issuer.generation();
         issuer.check_signature(&parsed).await?;
+        metrics::jwt_verified(parsed.header.alg.as_str(), timer);
         let window = issuer.validation.check_claims(&claims, now)?;
         let ctx = match &issuer.mapping {
             Mapping::Claims(m) => {

@@ -14,9 +14,12 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use self::gate::{Outcome, gate, is_cors_preflight, opaque_gate_future, settle};
+#[cfg(feature = "metrics")]
+use crate::authenticator::{Authenticated, BoxFuture};
 use crate::authenticator::{Authenticator, DynAuthenticator};
-use crate::context::AuthContext;
+use crate::context::{AuthContext, Scheme};
 use crate::error::AuthError;
+use crate::metrics;
 use crate::responder::{ErrorResponder, JsonResponder};
 
 /// The default cap on a credential: the `Authorization` header (checked before any
@@ -39,6 +42,7 @@ struct Shared {
     mode: Mode,
     responder: Arc<dyn ErrorResponder>,
     max_credential_bytes: usize,
+    subject_in_spans: bool,
 }
 
 /// Authenticates requests with one or more schemes and inserts an [`AuthContext`]
@@ -85,6 +89,7 @@ impl AuthLayer {
                 mode,
                 responder: Arc::new(JsonResponder),
                 max_credential_bytes: DEFAULT_MAX_CREDENTIAL_BYTES,
+                subject_in_spans: false,
             }),
         }
     }
@@ -108,6 +113,11 @@ impl AuthLayer {
     /// Change the `Authorization` header size cap (default 8 KiB).
     pub fn with_max_credential_bytes(self, bytes: usize) -> Self {
         self.edit(|s| s.max_credential_bytes = bytes)
+    }
+    /// Record the subject in each authentication's tracing span (feature `metrics`;
+    /// off by default: subjects are personal data).
+    pub fn with_subject_in_spans(self, on: bool) -> Self {
+        self.edit(|s| s.subject_in_spans = on)
     }
     /// The mode.
     pub fn mode(&self) -> Mode {
@@ -160,9 +170,10 @@ pub(crate) struct AuthLayerRan;
 
 /// What the checks that need no waiting found, before any credential is verified.
 enum Found {
-    /// Nothing to verify and nothing wrong: a CORS preflight, or no credential in
-    /// [`Mode::Optional`].
-    Pass,
+    /// A CORS preflight: passed untouched.
+    Preflight,
+    /// No credential in [`Mode::Optional`]: passed without a context.
+    Anonymous,
     /// Refused before verifying anything (no credential in [`Mode::Required`], two
     /// credentials, an oversized header).
     Reject(AuthError),
@@ -183,7 +194,7 @@ impl Shared {
     /// Preflight, header count and size, and which single scheme carries a credential.
     fn find(&self, parts: &Parts) -> Found {
         if is_cors_preflight(parts) {
-            return Found::Pass;
+            return Found::Preflight;
         }
         let mut auth_headers = parts.headers.get_all(AUTHORIZATION).iter();
         if let Some(first) = auth_headers.next() {
@@ -209,7 +220,7 @@ impl Shared {
         }
         match (found, self.mode) {
             (Some(i), _) => Found::Verify(i),
-            (None, Mode::Optional) => Found::Pass,
+            (None, Mode::Optional) => Found::Anonymous,
             (None, Mode::Required) => Found::Reject(self.with_all_challenges(AuthError::missing())),
         }
     }
@@ -222,8 +233,10 @@ impl Shared {
         mut parts: Parts,
         result: Result<AuthContext, AuthError>,
     ) -> Outcome {
+        let scheme = self.authenticators[index].scheme();
         match result {
             Ok(ctx) => {
+                metrics::auth(Some(scheme), "success", "");
                 tracing::trace!(scheme = %ctx.scheme(), subject = ctx.subject(), "authenticated");
                 parts.extensions.insert(ctx);
                 Outcome::Forward(parts)
@@ -233,12 +246,53 @@ impl Shared {
                     Some(c) => err.with_challenge(c),
                     None => err,
                 };
-                self.reject(parts, err)
+                self.reject(Some(scheme), parts, err)
             }
         }
     }
 
-    fn reject(&self, parts: Parts, err: AuthError) -> Outcome {
+    #[cfg(feature = "metrics")]
+    fn instrument(
+        &self,
+        index: usize,
+        route: Option<String>,
+        verify: BoxFuture<'static, Authenticated>,
+    ) -> BoxFuture<'static, Authenticated> {
+        use tracing::Instrument;
+        use tracing::field::Empty;
+        let span = tracing::debug_span!(
+            "portcullis.auth",
+            scheme = self.authenticators[index].scheme().as_str(),
+            route = route.as_deref().unwrap_or(""),
+            outcome = Empty,
+            reason = Empty,
+            subject = Empty,
+        );
+        let record = span.clone();
+        let subject_in_spans = self.subject_in_spans;
+        Box::pin(
+            async move {
+                let out = verify.await;
+                match &out.1 {
+                    Ok(ctx) => {
+                        record.record("outcome", "success");
+                        if subject_in_spans {
+                            record.record("subject", ctx.subject());
+                        }
+                    }
+                    Err(e) => {
+                        record.record("outcome", e.kind().code());
+                        record.record("reason", e.reason());
+                    }
+                }
+                out
+            }
+            .instrument(span),
+        )
+    }
+
+    fn reject(&self, scheme: Option<Scheme>, parts: Parts, err: AuthError) -> Outcome {
+        metrics::auth(scheme, err.kind().code(), err.reason());
         tracing::debug!(
             kind = err.kind().code(),
             reason = err.reason(),
@@ -273,19 +327,32 @@ where
         let (parts, body) = req.into_parts();
         let index = match self.shared.find(&parts) {
             Found::Verify(index) => index,
-            Found::Pass => {
+            Found::Preflight => {
+                return AuthFuture::new(settle(&mut self.inner, body, Outcome::Forward(parts)));
+            }
+            Found::Anonymous => {
+                metrics::auth(None, "anonymous", "");
                 let mut parts = parts;
                 parts.extensions.insert(AuthLayerRan);
                 return AuthFuture::new(settle(&mut self.inner, body, Outcome::Forward(parts)));
             }
             Found::Reject(err) => {
-                let outcome = self.shared.reject(parts, err);
+                let outcome = self.shared.reject(None, parts, err);
                 return AuthFuture::new(settle(&mut self.inner, body, outcome));
             }
         };
+        // One span per verification (feature `metrics`): scheme and route, then the
+        // outcome; the subject only when asked for.
+        #[cfg(feature = "metrics")]
+        let route = parts
+            .extensions
+            .get::<axum::extract::MatchedPath>()
+            .map(|m| m.as_str().to_owned());
         let verify = self.shared.authenticators[index]
             .clone()
             .authenticate_owned(parts);
+        #[cfg(feature = "metrics")]
+        let verify = self.shared.instrument(index, route, verify);
         let shared = self.shared.clone();
         AuthFuture::new(gate(
             &mut self.inner,

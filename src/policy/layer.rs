@@ -18,6 +18,7 @@ use crate::context::{AuthContext, Scheme};
 use crate::error::{AuthError, ErrorKind};
 use crate::layer::AuthLayerRan;
 use crate::layer::gate::{Outcome, gate, opaque_gate_future};
+use crate::metrics;
 use crate::responder::{ErrorResponder, JsonResponder};
 
 #[derive(Clone)]
@@ -208,9 +209,20 @@ where
         let (mut parts, body) = req.into_parts();
         let shared = self.shared.clone();
         let decide = Box::pin(async move {
-            match shared.decide(&mut parts).await {
-                Ok(()) => Outcome::Forward(parts),
-                Err(err) => Outcome::Respond(shared.responder.respond(&err, &parts)),
+            let decision = shared.decide(&mut parts).await;
+            let route = parts
+                .extensions
+                .get::<MatchedPath>()
+                .map_or("", |m| m.as_str());
+            match decision {
+                Ok(()) => {
+                    metrics::policy(route, "allow");
+                    Outcome::Forward(parts)
+                }
+                Err(err) => {
+                    metrics::policy(route, err.kind().code());
+                    Outcome::Respond(shared.responder.respond(&err, &parts))
+                }
             }
         });
         PolicyFuture::new(gate(&mut self.inner, body, decide, |outcome| outcome))

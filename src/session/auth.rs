@@ -109,11 +109,13 @@ impl SessionAuth {
         let key = key.as_str();
         let rec = match lent {
             Some(rec) => Some(rec),
-            None => timed(wait, self.store.load(key)).await?.map(Arc::new),
+            None => timed("load", wait, self.store.load(key))
+                .await?
+                .map(Arc::new),
         };
         let mut rec = rec.ok_or_else(|| AuthError::invalid("session: unknown"))?;
         if rec.is_expired(now) {
-            let _ = timed(wait, self.store.delete(key)).await;
+            let _ = timed("delete", wait, self.store.delete(key)).await;
             return Err(AuthError::invalid("session: expired"));
         }
         let touch = self.due_for_touch(&rec, now);
@@ -127,7 +129,7 @@ impl SessionAuth {
         {
             Some(refresh) => {
                 let Some(roles) = (refresh.hook)(rec.build_context()).await? else {
-                    let _ = timed(wait, self.store.delete(key)).await;
+                    let _ = timed("delete", wait, self.store.delete(key)).await;
                     return Err(AuthError::invalid("session: ended by the refresh hook"));
                 };
                 let r = Arc::make_mut(&mut rec);
@@ -135,12 +137,17 @@ impl SessionAuth {
                 r.refreshed_at = now;
                 r.changed();
                 // One write for both: the replaced record carries the touch too.
-                if !timed(wait, self.store.replace(&rec)).await? {
+                if !timed("replace", wait, self.store.replace(&rec)).await? {
                     return Err(AuthError::invalid("session: ended meanwhile"));
                 }
             }
             None if touch => {
-                timed(wait, self.store.touch(key, now, rec.idle_expires_at)).await?;
+                timed(
+                    "touch",
+                    wait,
+                    self.store.touch(key, now, rec.idle_expires_at),
+                )
+                .await?;
             }
             None => {}
         }

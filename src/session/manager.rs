@@ -60,6 +60,12 @@ impl SessionManager {
     pub fn authenticator(&self) -> SessionAuth {
         SessionAuth::new(self.store.clone(), self.config.clone())
     }
+    /// True when the store answers a lookup within the store timeout (for a readiness
+    /// probe).
+    pub async fn ready(&self) -> bool {
+        let probe = "0".repeat(64);
+        self.timed("ready", self.store.load(&probe)).await.is_ok()
+    }
     /// The config.
     pub fn config(&self) -> &SessionConfig {
         &self.config
@@ -67,9 +73,10 @@ impl SessionManager {
 
     pub(crate) async fn timed<T>(
         &self,
+        op: &'static str,
         f: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, AuthError> {
-        timed(self.config.store_timeout, f).await
+        timed(op, self.config.store_timeout, f).await
     }
 
     /// The session the request carries, if its cookie is well-formed.
@@ -96,7 +103,7 @@ impl SessionManager {
         record.tenant = new.tenant;
         record.email = new.email;
         record.data = new.data;
-        self.timed(self.store.create(&record)).await?;
+        self.timed("create", self.store.create(&record)).await?;
         let cookie = self
             .config
             .set_cookie(&id, Duration::from_secs(absolute.saturating_sub(now)));
@@ -112,7 +119,8 @@ impl SessionManager {
         new: NewSession,
     ) -> Result<SessionCookie, AuthError> {
         if let Some(old) = self.current_id_hash(request_headers) {
-            self.timed(self.store.delete(old.as_str())).await?;
+            self.timed("delete", self.store.delete(old.as_str()))
+                .await?;
         }
         self.start(new, None).await
     }
@@ -120,7 +128,8 @@ impl SessionManager {
     /// Logs out: deletes the session server-side and clears the cookie (same attributes).
     pub async fn logout(&self, request_headers: &HeaderMap) -> Result<SessionCookie, AuthError> {
         if let Some(old) = self.current_id_hash(request_headers) {
-            self.timed(self.store.delete(old.as_str())).await?;
+            self.timed("delete", self.store.delete(old.as_str()))
+                .await?;
         }
         HeaderValue::from_str(&self.config.removal_cookie())
             .map(SessionCookie)
@@ -133,11 +142,12 @@ impl SessionManager {
             .current_id_hash(request_headers)
             .ok_or_else(|| AuthError::invalid("session: no session to rotate"))?;
         let rec = self
-            .timed(self.store.load(old.as_str()))
+            .timed("load", self.store.load(old.as_str()))
             .await?
             .filter(|r| !r.is_expired(unix_secs()))
             .ok_or_else(|| AuthError::invalid("session: unknown or expired"))?;
-        self.timed(self.store.delete(old.as_str())).await?;
+        self.timed("delete", self.store.delete(old.as_str()))
+            .await?;
         let new = NewSession {
             subject: rec.subject,
             roles: rec.roles,
@@ -159,7 +169,7 @@ impl SessionManager {
         let mut rec = self.current_record(request_headers).await?;
         change(&mut rec.data);
         rec.changed();
-        if self.timed(self.store.replace(&rec)).await? {
+        if self.timed("replace", self.store.replace(&rec)).await? {
             Ok(())
         } else {
             Err(AuthError::invalid("session: ended meanwhile"))
@@ -172,7 +182,7 @@ impl SessionManager {
         request_headers: &HeaderMap,
     ) -> Result<SessionRecord, AuthError> {
         let key = session_key(request_headers, &self.config)?.ok_or_else(AuthError::missing)?;
-        self.timed(self.store.load(key.as_str()))
+        self.timed("load", self.store.load(key.as_str()))
             .await?
             .filter(|r| !r.is_expired(unix_secs()))
             .ok_or_else(|| AuthError::invalid("session: unknown or expired"))
@@ -180,6 +190,7 @@ impl SessionManager {
 
     /// Deletes every session of `subject` (all devices); returns how many.
     pub async fn logout_everywhere(&self, subject: &str) -> Result<u64, AuthError> {
-        self.timed(self.store.delete_all_for_subject(subject)).await
+        self.timed("delete_all", self.store.delete_all_for_subject(subject))
+            .await
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::store::StoreError;
 use crate::error::AuthError;
+use crate::metrics;
 
 pub(crate) fn unavailable(e: StoreError) -> AuthError {
     tracing::warn!(error = %e, "session store failed");
@@ -17,9 +18,11 @@ pub(crate) fn unavailable(e: StoreError) -> AuthError {
 /// never arms a timer; the first poll gets the task's waker, so a pending store is
 /// woken as usual.
 pub(crate) async fn timed<T>(
+    op: &'static str,
     timeout: Duration,
     f: impl Future<Output = Result<T, StoreError>>,
 ) -> Result<T, AuthError> {
+    let timer = metrics::Timer::start();
     let mut f = pin!(f);
     let first = poll_fn(|cx| Poll::Ready(f.as_mut().poll(cx))).await;
     let result = match first {
@@ -27,8 +30,17 @@ pub(crate) async fn timed<T>(
         Poll::Pending => tokio::time::timeout(timeout, f).await,
     };
     match result {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(unavailable(e)),
-        Err(_) => Err(unavailable(StoreError::new("timed out"))),
+        Ok(Ok(v)) => {
+            metrics::store_call(op, "ok", timer);
+            Ok(v)
+        }
+        Ok(Err(e)) => {
+            metrics::store_call(op, "error", timer);
+            Err(unavailable(e))
+        }
+        Err(_) => {
+            metrics::store_call(op, "timeout", timer);
+            Err(unavailable(StoreError::new("timed out")))
+        }
     }
 }
