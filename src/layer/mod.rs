@@ -328,6 +328,8 @@ where
         let index = match self.shared.find(&parts) {
             Found::Verify(index) => index,
             Found::Preflight => {
+                let mut parts = parts;
+                parts.extensions.insert(AuthLayerRan);
                 return AuthFuture::new(settle(&mut self.inner, body, Outcome::Forward(parts)));
             }
             Found::Anonymous => {
