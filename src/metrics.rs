@@ -19,6 +19,8 @@ pub(crate) const POLICY_TOTAL: &str = "portcullis_policy_decisions_total";
 pub(crate) const JWT_VERIFY_SECONDS: &str = "portcullis_jwt_verify_seconds";
 /// Verified-token cache: `portcullis_token_cache_total{result}` (`hit`, `miss`, `evict`).
 pub(crate) const TOKEN_CACHE_TOTAL: &str = "portcullis_token_cache_total";
+/// Parsed JWS headers: `portcullis_header_cache_total{result}` (`hit`, `miss`).
+pub(crate) const HEADER_CACHE_TOTAL: &str = "portcullis_header_cache_total";
 /// JWKS fetches: `portcullis_jwks_fetches_total{url, result}` (`ok`, `error`).
 pub(crate) const JWKS_FETCHES_TOTAL: &str = "portcullis_jwks_fetches_total";
 /// Keys in the current set: `portcullis_jwks_keys{url}` (gauge).
@@ -89,6 +91,15 @@ pub(crate) fn token_cache(result: &'static str, n: u64) {
     metrics::counter!(TOKEN_CACHE_TOTAL, "result" => result).increment(n);
     #[cfg(not(feature = "metrics"))]
     let _ = (result, n);
+}
+
+/// A header cache lookup (`hit`, `miss`).
+#[inline(always)]
+pub(crate) fn header_cache(result: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(HEADER_CACHE_TOTAL, "result" => result).increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = result;
 }
 
 /// A JWKS fetch from `url` finished; on success with `keys` keys at Unix time `now`.
