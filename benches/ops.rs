@@ -102,6 +102,13 @@ fn main() {
     let _ = jsonwebtoken::crypto::CryptoProvider::install_default(
         &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER,
     );
+    // PORTCULLIS_BENCH_PROMETHEUS=1: count with the Prometheus recorder installed (what
+    // feature `metrics` costs in production; without it the facade records nothing).
+    if std::env::var_os("PORTCULLIS_BENCH_PROMETHEUS").is_some() {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .expect("no other recorder");
+    }
     match what {
         "portcullis" | "cache_hit" => {
             let mut v = JwtVerifier::new(Issuer::new(

@@ -57,11 +57,27 @@ impl Timer {
 #[inline(always)]
 pub(crate) fn auth(scheme: Option<Scheme>, outcome: &'static str, reason: &'static str) {
     #[cfg(feature = "metrics")]
-    metrics::counter!(AUTH_TOTAL,
-        "scheme" => scheme.map_or("none", Scheme::as_str),
-        "outcome" => outcome,
-        "reason" => reason)
-    .increment(1);
+    {
+        // The success path uses literal labels: the facade keeps them static (no
+        // allocation per request).
+        macro_rules! success {
+            ($scheme:literal) => {
+                metrics::counter!(AUTH_TOTAL, "scheme" => $scheme, "outcome" => "success", "reason" => "")
+                    .increment(1)
+            };
+        }
+        match (scheme, outcome) {
+            (Some(Scheme::Bearer), "success") => success!("bearer"),
+            (Some(Scheme::Session), "success") => success!("session"),
+            (Some(Scheme::Basic), "success") => success!("basic"),
+            (Some(Scheme::CloudflareAccess), "success") => success!("cloudflare_access"),
+            _ => metrics::counter!(AUTH_TOTAL,
+                "scheme" => scheme.map_or("none", Scheme::as_str),
+                "outcome" => outcome,
+                "reason" => reason)
+            .increment(1),
+        }
+    }
     #[cfg(not(feature = "metrics"))]
     let _ = (scheme, outcome, reason);
 }
@@ -84,22 +100,39 @@ pub(crate) fn jwt_verified(alg: &'static str, timer: Timer) {
     let _ = (alg, timer);
 }
 
-/// A token cache lookup or eviction (`hit`, `miss`, `evict`).
+/// A token cache lookup: a hit or a miss.
 #[inline(always)]
-pub(crate) fn token_cache(result: &'static str, n: u64) {
+pub(crate) fn token_cache_lookup(hit: bool) {
     #[cfg(feature = "metrics")]
-    metrics::counter!(TOKEN_CACHE_TOTAL, "result" => result).increment(n);
+    if hit {
+        metrics::counter!(TOKEN_CACHE_TOTAL, "result" => "hit").increment(1);
+    } else {
+        metrics::counter!(TOKEN_CACHE_TOTAL, "result" => "miss").increment(1);
+    }
     #[cfg(not(feature = "metrics"))]
-    let _ = (result, n);
+    let _ = hit;
 }
 
-/// A header cache lookup (`hit`, `miss`).
+/// Token cache entries evicted because the cache was full.
 #[inline(always)]
-pub(crate) fn header_cache(result: &'static str) {
+pub(crate) fn token_cache_evicted(n: u64) {
     #[cfg(feature = "metrics")]
-    metrics::counter!(HEADER_CACHE_TOTAL, "result" => result).increment(1);
+    metrics::counter!(TOKEN_CACHE_TOTAL, "result" => "evict").increment(n);
     #[cfg(not(feature = "metrics"))]
-    let _ = result;
+    let _ = n;
+}
+
+/// A header cache lookup: a hit or a miss.
+#[inline(always)]
+pub(crate) fn header_cache_lookup(hit: bool) {
+    #[cfg(feature = "metrics")]
+    if hit {
+        metrics::counter!(HEADER_CACHE_TOTAL, "result" => "hit").increment(1);
+    } else {
+        metrics::counter!(HEADER_CACHE_TOTAL, "result" => "miss").increment(1);
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = hit;
 }
 
 /// A JWKS fetch from `url` finished; on success with `keys` keys at Unix time `now`.

@@ -172,7 +172,7 @@ impl TokenCache {
             let ttl = self.max_ttl;
             map.retain(|_, e| e.stamp.exp > now && e.inserted.elapsed() < ttl);
             if map.len() >= self.max_entries {
-                crate::metrics::token_cache("evict", map.len() as u64);
+                crate::metrics::token_cache_evicted(map.len() as u64);
                 map.clear();
             }
         }

@@ -49,10 +49,10 @@ impl<H> HeaderCache<H> {
             .find(|(s, _)| **s == *segment)
             .map(|(_, h)| h.clone());
         if let Some(header) = found {
-            crate::metrics::header_cache("hit");
+            crate::metrics::header_cache_lookup(true);
             return Ok(header);
         }
-        crate::metrics::header_cache("miss");
+        crate::metrics::header_cache_lookup(false);
         let header = Arc::new(parse(segment)?);
         if segment.len() <= MAX_SEGMENT_BYTES {
             let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());

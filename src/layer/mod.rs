@@ -268,6 +268,10 @@ impl Shared {
             reason = Empty,
             subject = Empty,
         );
+        if span.is_disabled() {
+            // Nobody listens: no wrapper, no second box.
+            return verify;
+        }
         let record = span.clone();
         let subject_in_spans = self.subject_in_spans;
         Box::pin(
@@ -346,9 +350,9 @@ where
         // One span per verification (feature `metrics`): scheme and route, then the
         // outcome; the subject only when asked for.
         #[cfg(feature = "metrics")]
-        let route = parts
-            .extensions
-            .get::<axum::extract::MatchedPath>()
+        let route = tracing::enabled!(tracing::Level::DEBUG)
+            .then(|| parts.extensions.get::<axum::extract::MatchedPath>())
+            .flatten()
             .map(|m| m.as_str().to_owned());
         let verify = self.shared.authenticators[index]
             .clone()
