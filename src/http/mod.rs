@@ -3,6 +3,7 @@
 
 #[cfg(any(feature = "basic", feature = "jwt"))]
 pub(crate) mod authorization;
+pub(crate) mod client;
 #[cfg(any(feature = "session", feature = "cloudflare"))]
 pub(crate) mod cookies;
 pub(crate) mod csrf;
