@@ -34,6 +34,20 @@ pub(crate) const JWKS_UNKNOWN_KID_TOTAL: &str = "portcullis_jwks_unknown_kid_ref
 /// Session store calls: `portcullis_session_store_seconds{op, result}` (histogram).
 pub(crate) const STORE_SECONDS: &str = "portcullis_session_store_seconds";
 
+/// A counter handle registered with the recorder on first use and reused after that:
+/// the recorder's key lookup happens once, not once per request (the `metrics` crate's
+/// intended use). Install your recorder before serving requests. Empty without the
+/// feature.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CachedCounter(#[cfg(feature = "metrics")] std::sync::OnceLock<metrics::Counter>);
+
+impl CachedCounter {
+    #[cfg(feature = "metrics")]
+    fn increment(&self, register: impl FnOnce() -> metrics::Counter) {
+        self.0.get_or_init(register).increment(1);
+    }
+}
+
 /// Starts timing when the feature is on; nothing otherwise.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Timer(#[cfg(feature = "metrics")] Instant);
@@ -52,34 +66,31 @@ impl Timer {
     }
 }
 
-/// One authentication decided: `outcome` is `success`, `anonymous` or an error code;
-/// `reason` the code's own static reason (empty on success).
+/// One authentication decided other than by success: `outcome` is `anonymous` or an
+/// error code; `reason` the code's own static reason.
 #[inline(always)]
 pub(crate) fn auth(scheme: Option<Scheme>, outcome: &'static str, reason: &'static str) {
     #[cfg(feature = "metrics")]
-    {
-        // The success path uses literal labels: the facade keeps them static (no
-        // allocation per request).
-        macro_rules! success {
-            ($scheme:literal) => {
-                metrics::counter!(AUTH_TOTAL, "scheme" => $scheme, "outcome" => "success", "reason" => "")
-                    .increment(1)
-            };
-        }
-        match (scheme, outcome) {
-            (Some(Scheme::Bearer), "success") => success!("bearer"),
-            (Some(Scheme::Session), "success") => success!("session"),
-            (Some(Scheme::Basic), "success") => success!("basic"),
-            (Some(Scheme::CloudflareAccess), "success") => success!("cloudflare_access"),
-            _ => metrics::counter!(AUTH_TOTAL,
-                "scheme" => scheme.map_or("none", Scheme::as_str),
-                "outcome" => outcome,
-                "reason" => reason)
-            .increment(1),
-        }
-    }
+    metrics::counter!(AUTH_TOTAL,
+        "scheme" => scheme.map_or("none", Scheme::as_str),
+        "outcome" => outcome,
+        "reason" => reason)
+    .increment(1);
     #[cfg(not(feature = "metrics"))]
     let _ = (scheme, outcome, reason);
+}
+
+/// One successful authentication by `scheme`, counted through `handles[index]`.
+#[inline(always)]
+pub(crate) fn auth_success(handles: &[CachedCounter], index: usize, scheme: Scheme) {
+    #[cfg(feature = "metrics")]
+    if let Some(handle) = handles.get(index) {
+        handle.increment(|| {
+            metrics::counter!(AUTH_TOTAL, "scheme" => scheme.as_str(), "outcome" => "success", "reason" => "")
+        });
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = (handles, index, scheme);
 }
 
 /// One policy decision on `route` (the matched template, or `""`).
@@ -100,17 +111,28 @@ pub(crate) fn jwt_verified(alg: &'static str, timer: Timer) {
     let _ = (alg, timer);
 }
 
+/// Hit and miss handles of one cache.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct HitMiss {
+    hit: CachedCounter,
+    miss: CachedCounter,
+}
+
 /// A token cache lookup: a hit or a miss.
 #[inline(always)]
-pub(crate) fn token_cache_lookup(hit: bool) {
+pub(crate) fn token_cache_lookup(handles: &HitMiss, hit: bool) {
     #[cfg(feature = "metrics")]
     if hit {
-        metrics::counter!(TOKEN_CACHE_TOTAL, "result" => "hit").increment(1);
+        handles
+            .hit
+            .increment(|| metrics::counter!(TOKEN_CACHE_TOTAL, "result" => "hit"));
     } else {
-        metrics::counter!(TOKEN_CACHE_TOTAL, "result" => "miss").increment(1);
+        handles
+            .miss
+            .increment(|| metrics::counter!(TOKEN_CACHE_TOTAL, "result" => "miss"));
     }
     #[cfg(not(feature = "metrics"))]
-    let _ = hit;
+    let _ = (handles, hit);
 }
 
 /// Token cache entries evicted because the cache was full.
@@ -124,15 +146,19 @@ pub(crate) fn token_cache_evicted(n: u64) {
 
 /// A header cache lookup: a hit or a miss.
 #[inline(always)]
-pub(crate) fn header_cache_lookup(hit: bool) {
+pub(crate) fn header_cache_lookup(handles: &HitMiss, hit: bool) {
     #[cfg(feature = "metrics")]
     if hit {
-        metrics::counter!(HEADER_CACHE_TOTAL, "result" => "hit").increment(1);
+        handles
+            .hit
+            .increment(|| metrics::counter!(HEADER_CACHE_TOTAL, "result" => "hit"));
     } else {
-        metrics::counter!(HEADER_CACHE_TOTAL, "result" => "miss").increment(1);
+        handles
+            .miss
+            .increment(|| metrics::counter!(HEADER_CACHE_TOTAL, "result" => "miss"));
     }
     #[cfg(not(feature = "metrics"))]
-    let _ = hit;
+    let _ = (handles, hit);
 }
 
 /// A JWKS fetch from `url` finished; on success with `keys` keys at Unix time `now`.

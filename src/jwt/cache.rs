@@ -50,6 +50,7 @@ pub struct TokenCache {
     max_entries: usize,
     max_ttl: Duration,
     max_token_bytes: usize,
+    pub(crate) lookups: crate::metrics::HitMiss,
 }
 
 impl fmt::Debug for TokenCache {
@@ -99,6 +100,7 @@ impl TokenCache {
             max_entries: 10_000,
             max_ttl: Duration::from_secs(300),
             max_token_bytes: crate::DEFAULT_MAX_CREDENTIAL_BYTES,
+            lookups: Default::default(),
         }
     }
     /// Bound the number of entries.
@@ -124,6 +126,7 @@ impl TokenCache {
             max_entries: self.max_entries,
             max_ttl: self.max_ttl,
             max_token_bytes: self.max_token_bytes,
+            lookups: Default::default(),
         }
     }
     /// Number of entries.

@@ -18,12 +18,14 @@ const MAX_SEGMENT_BYTES: usize = 512;
 /// Parsed headers of type `H` (the JWS header), by segment.
 pub(crate) struct HeaderCache<H> {
     entries: RwLock<Vec<(Box<str>, Arc<H>)>>,
+    lookups: crate::metrics::HitMiss,
 }
 
 impl<H> Default for HeaderCache<H> {
     fn default() -> Self {
         HeaderCache {
             entries: RwLock::new(Vec::new()),
+            lookups: Default::default(),
         }
     }
 }
@@ -49,10 +51,10 @@ impl<H> HeaderCache<H> {
             .find(|(s, _)| **s == *segment)
             .map(|(_, h)| h.clone());
         if let Some(header) = found {
-            crate::metrics::header_cache_lookup(true);
+            crate::metrics::header_cache_lookup(&self.lookups, true);
             return Ok(header);
         }
-        crate::metrics::header_cache_lookup(false);
+        crate::metrics::header_cache_lookup(&self.lookups, false);
         let header = Arc::new(parse(segment)?);
         if segment.len() <= MAX_SEGMENT_BYTES {
             let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());

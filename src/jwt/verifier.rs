@@ -275,7 +275,7 @@ impl JwtVerifier {
                     .map_or(0.0, |x| x.validation.leeway.as_secs_f64())
             },
         );
-        metrics::token_cache_lookup(hit.is_some());
+        metrics::token_cache_lookup(&cache.lookups, hit.is_some());
         hit
     }
 

@@ -43,6 +43,8 @@ struct Shared {
     responder: Arc<dyn ErrorResponder>,
     max_credential_bytes: usize,
     subject_in_spans: bool,
+    /// Success counters, one per authenticator (feature `metrics`).
+    successes: Vec<metrics::CachedCounter>,
 }
 
 /// Authenticates requests with one or more schemes and inserts an [`AuthContext`]
@@ -90,6 +92,7 @@ impl AuthLayer {
                 responder: Arc::new(JsonResponder),
                 max_credential_bytes: DEFAULT_MAX_CREDENTIAL_BYTES,
                 subject_in_spans: false,
+                successes: vec![metrics::CachedCounter::default()],
             }),
         }
     }
@@ -104,7 +107,10 @@ impl AuthLayer {
 
     /// Also accept `authenticator`'s scheme (checked in the order added).
     pub fn or<A: Authenticator>(self, authenticator: A) -> Self {
-        self.edit(|s| s.authenticators.push(Arc::new(authenticator)))
+        self.edit(|s| {
+            s.authenticators.push(Arc::new(authenticator));
+            s.successes.push(metrics::CachedCounter::default());
+        })
     }
     /// Render rejections with `responder` instead of JSON.
     pub fn with_responder<R: ErrorResponder>(self, responder: R) -> Self {
@@ -236,7 +242,7 @@ impl Shared {
         let scheme = self.authenticators[index].scheme();
         match result {
             Ok(ctx) => {
-                metrics::auth(Some(scheme), "success", "");
+                metrics::auth_success(&self.successes, index, scheme);
                 tracing::trace!(scheme = %ctx.scheme(), subject = ctx.subject(), "authenticated");
                 parts.extensions.insert(ctx);
                 Outcome::Forward(parts)
