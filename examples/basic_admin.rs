@@ -15,7 +15,8 @@ use std::time::Duration;
 use axum::routing::get;
 use axum::{Json, Router};
 use portcullis::User;
-use portcullis::basic::{BasicAuth, Throttle};
+use portcullis::basic::BasicAuth;
+use portcullis::limit::{AttemptLimiter, Limits};
 use portcullis::{AuthContext, AuthLayer, hash_password};
 
 #[tokio::main]
@@ -29,7 +30,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let admin = User::hashed(&hash_password(&password)?)?.with_roles(["admin"]);
     let basic = BasicAuth::new("admin area")
         .with_user("admin", admin)
-        .with_throttle(Throttle::new(5, Duration::from_secs(60)));
+        .with_limiter(
+            AttemptLimiter::memory()
+                .with_limits(Limits::default().per_user_client(5, Duration::from_secs(60))),
+        );
 
     let app = Router::new()
         .route("/", get(|| async { "public page" }))

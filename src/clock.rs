@@ -19,3 +19,12 @@ pub(crate) fn unix_secs() -> u64 {
         .map(|d| d.as_secs())
         .unwrap_or(0)
 }
+
+/// Milliseconds since the epoch (attempt-limit windows).
+#[cfg_attr(not(any(feature = "basic", feature = "session")), allow(dead_code))]
+pub(crate) fn unix_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

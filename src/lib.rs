@@ -24,6 +24,8 @@ pub mod basic;
 pub mod cloudflare;
 #[cfg(feature = "jwt")]
 pub mod jwt;
+#[cfg(any(feature = "basic", feature = "session"))]
+pub mod limit;
 #[cfg(feature = "session")]
 pub mod session;
 #[cfg(feature = "test-util")]

@@ -13,10 +13,11 @@ use axum::extract::ConnectInfo;
 use common::{Probe, basic, get, send};
 use http::StatusCode;
 use portcullis::Users;
-use portcullis::basic::{BasicAuth, Throttle};
+use portcullis::basic::BasicAuth;
 use portcullis::jwt::{
     Algorithm, BearerAuth, Issuer, JwksOptions, JwtVerifier, RemoteJwks, TokenCache, Validation,
 };
+use portcullis::limit::{AttemptLimiter, Limits};
 use portcullis::testing::{KeyServer, TestKey, TokenBuilder, jwks, now};
 use portcullis::{AuthLayer, ErrorKind, User, hash_password};
 
@@ -39,6 +40,12 @@ async fn bearer(app: &Router, token: &str) -> common::Answer {
             .unwrap(),
     )
     .await
+}
+
+/// A memory limiter allowing `n` failures per user and client per minute.
+fn limiter(n: u32) -> AttemptLimiter {
+    AttemptLimiter::memory()
+        .with_limits(Limits::default().per_user_client(n, Duration::from_secs(60)))
 }
 
 fn bearer_app(probe: &Probe, verifier: JwtVerifier) -> Router {
@@ -92,7 +99,7 @@ async fn parallel_guesses_cannot_pass_the_throttle() {
                 .with_user("admin", User::hashed(&phc).unwrap())
                 .with_hash_queue_timeout(Duration::from_secs(30)),
         )
-        .with_throttle(Throttle::new(3, Duration::from_secs(60)));
+        .with_limiter(limiter(3));
     let probe = Probe::default();
     let app = probe.router("/me").layer(AuthLayer::required(auth));
     let guesses = (0..40).map(|i| {
@@ -134,7 +141,7 @@ async fn throttle_without_addresses_warns_and_takes_a_client_key() {
     let users = || Users::new().with_user("alice", User::plain("right"));
     let plain = BasicAuth::new("r")
         .with_users(users())
-        .with_throttle(Throttle::new(2, Duration::from_secs(60)));
+        .with_limiter(limiter(2));
     let probe = Probe::default();
     let app = probe.router("/me").layer(AuthLayer::required(plain));
     let no_addr = |pass: &str| {
@@ -150,15 +157,15 @@ async fn throttle_without_addresses_warns_and_takes_a_client_key() {
     assert_eq!(log.matches("no client address").count(), 1, "{log}");
     assert!(log.contains("with_client_key"), "{log}");
 
-    let keyed = BasicAuth::new("r").with_users(users()).with_throttle(
-        Throttle::new(2, Duration::from_secs(60)).with_client_key(|req| {
+    let keyed = BasicAuth::new("r")
+        .with_users(users())
+        .with_limiter(limiter(2).with_client_key(|req| {
             req.headers
                 .get("x-client")?
                 .to_str()
                 .ok()
                 .map(str::to_owned)
-        }),
-    );
+        }));
     let app = probe.router("/me").layer(AuthLayer::required(keyed));
     let as_client = |client: &str, pass: &str| {
         get("/me")

@@ -8,7 +8,8 @@ use axum::body::Body;
 use common::{Probe, basic, get, send};
 use http::StatusCode;
 use portcullis::User;
-use portcullis::basic::{BasicAuth, Throttle};
+use portcullis::basic::BasicAuth;
+use portcullis::limit::{AttemptLimiter, Limits};
 use portcullis::{AuthContext, AuthError, AuthLayer, LoginRedirect, Scheme, hash_password};
 
 fn auth() -> BasicAuth {
@@ -316,7 +317,10 @@ async fn async_verifier_and_store_outage() {
 
 #[tokio::test]
 async fn throttle_returns_429_with_retry_after_then_recovers_on_window() {
-    let auth = auth().with_throttle(Throttle::new(3, Duration::from_secs(60)));
+    let auth = auth().with_limiter(
+        AttemptLimiter::memory()
+            .with_limits(Limits::default().per_user_client(3, Duration::from_secs(60))),
+    );
     let probe = Probe::default();
     let app = probe.router("/me").layer(AuthLayer::required(auth));
     for _ in 0..3 {

@@ -1,5 +1,5 @@
 //! HTTP Basic authentication (RFC 7617): a [`Users`] table or an async verifier,
-//! with optional failed-attempt throttling.
+//! with optional failed-attempt limits ([`AttemptLimiter`]).
 //!
 //! ```
 //! use axum::{Router, routing::get};
@@ -11,7 +11,6 @@
 //! ```
 
 mod credentials;
-mod throttle;
 
 use std::fmt;
 use std::future::Future;
@@ -20,12 +19,12 @@ use std::sync::Arc;
 use http::request::Parts;
 
 pub use self::credentials::{BasicCredentials, parse_basic_header};
-pub use self::throttle::Throttle;
 
 use crate::authenticator::{Authenticator, BoxFuture};
 use crate::challenge::Challenge;
 use crate::context::{AuthContext, Scheme};
 use crate::error::AuthError;
+use crate::limit::AttemptLimiter;
 use crate::users::{User, Users};
 
 type VerifyFn = dyn Fn(String, String) -> BoxFuture<'static, Result<Option<AuthContext>, AuthError>>
@@ -43,7 +42,7 @@ enum Source {
 pub struct BasicAuth {
     challenge: Challenge,
     source: Source,
-    throttle: Option<Throttle>,
+    limiter: Option<AttemptLimiter>,
 }
 
 impl fmt::Debug for BasicAuth {
@@ -60,7 +59,7 @@ impl BasicAuth {
         BasicAuth {
             challenge: Challenge::basic(realm),
             source: Source::Users(Arc::new(Users::new())),
-            throttle: None,
+            limiter: None,
         }
     }
 
@@ -102,9 +101,10 @@ impl BasicAuth {
         self
     }
 
-    /// Throttle failed attempts per user and client IP (429 with `Retry-After`).
-    pub fn with_throttle(mut self, throttle: Throttle) -> Self {
-        self.throttle = Some(throttle);
+    /// Limit failed attempts with `limiter` (per user and client, per client, per user;
+    /// 429 with `Retry-After`): an attempt counts before its password is checked.
+    pub fn with_limiter(mut self, limiter: AttemptLimiter) -> Self {
+        self.limiter = Some(limiter);
         self
     }
 
@@ -144,17 +144,12 @@ impl Authenticator for BasicAuth {
     }
     async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
         let creds = parse_basic_header(&parts.headers)?;
-        let Some(throttle) = &self.throttle else {
+        let Some(limiter) = &self.limiter else {
             return self.check(creds).await;
         };
-        let attempt = throttle.reserve((creds.username.clone(), throttle.client(parts)))?;
+        let attempt = limiter.begin(&creds.username, parts).await?;
         let result = self.check(creds).await;
-        match &result {
-            Ok(_) => attempt.succeeded(),
-            Err(e) if e.kind() == crate::ErrorKind::InvalidCredentials => attempt.failed(),
-            // Anything else (a backend outage): the attempt is given back.
-            Err(_) => drop(attempt),
-        }
+        attempt.finish(&result).await;
         result
     }
 }

@@ -143,7 +143,7 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-#[allow(dead_code)] // used by the attempt limiter
+#[cfg_attr(not(any(feature = "basic", feature = "session")), allow(dead_code))]
 /// The key a limiter counts a client under: the address for IPv4, its /64 network
 /// for IPv6 (one host usually holds a whole /64).
 pub(crate) fn client_key(ip: IpAddr) -> String {

@@ -1,0 +1,321 @@
+//! [`MemoryLimits`]: the attempt counters in process memory, bounded.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::{Backend, BackendError, Keys, Limits, Settle, Verdict};
+use crate::authenticator::BoxFuture;
+
+/// One counter: failures in the current window, when the window ends, the last attempt.
+#[derive(Debug, Clone, Copy)]
+struct Counter {
+    n: u32,
+    ends_ms: u64,
+    last_ms: u64,
+}
+
+/// Attempt counters in process memory, at most `max_keys` of them (default 100 000).
+/// A counter costs about 100 bytes plus its key (the user name and client address), so
+/// the default bound is about 15 MiB for 50-byte keys, however many distinct users and
+/// clients a flood invents. When full, ended windows go first, then the counters
+/// closest to their end that refuse nothing; counters that refuse are never dropped
+/// early: a table full of them refuses new keys (429) until one ends.
+///
+/// ```
+/// use portcullis::limit::{AttemptLimiter, MemoryLimits};
+/// let limiter = AttemptLimiter::in_memory(MemoryLimits::default().with_max_keys(10_000));
+/// # let _ = limiter;
+/// ```
+#[derive(Clone)]
+pub struct MemoryLimits {
+    table: Arc<Mutex<HashMap<String, Counter>>>,
+    max_keys: usize,
+}
+
+impl Default for MemoryLimits {
+    fn default() -> Self {
+        MemoryLimits {
+            table: Arc::default(),
+            max_keys: 100_000,
+        }
+    }
+}
+
+impl fmt::Debug for MemoryLimits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryLimits")
+            .field("max_keys", &self.max_keys)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MemoryLimits {
+    /// Keep at most `n` counters.
+    pub fn with_max_keys(mut self, n: usize) -> Self {
+        self.max_keys = n.max(3);
+        self
+    }
+    /// Counters held now.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+    /// True when no counter is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Counter>> {
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Checks and counts synchronously (the memory backend never waits).
+    fn attempt_now(&self, keys: &Keys, limits: &Limits, now: u64) -> Verdict {
+        let mut table = self.lock();
+        let live = |table: &HashMap<String, Counter>, k: &str| {
+            table.get(k).copied().filter(|c| c.ends_ms > now)
+        };
+        let windows = [
+            (&keys.user_client, limits.per_user_client),
+            (&keys.client, limits.per_client),
+        ];
+        for (key, (max, _)) in windows {
+            if let Some(c) = live(&table, key)
+                && c.n >= max
+            {
+                return Verdict::Refused(c.ends_ms - now);
+            }
+        }
+        if let Some(c) = live(&table, &keys.user)
+            && c.n >= limits.per_user.0
+        {
+            let ready = c.last_ms + limits.backoff_ms(c.n - limits.per_user.0);
+            if now < ready {
+                return Verdict::Refused(ready - now);
+            }
+        }
+        let needed = [&keys.user_client, &keys.client, &keys.user]
+            .iter()
+            .filter(|k| !table.contains_key(k.as_str()))
+            .count();
+        if table.len() + needed > self.max_keys && !self.make_room(&mut table, limits, now, needed)
+        {
+            let soonest = table
+                .values()
+                .map(|c| c.ends_ms)
+                .min()
+                .unwrap_or(now + 1000);
+            tracing::warn!("attempt limiter table full of refusing counters; refusing new ones");
+            return Verdict::Refused(soonest.saturating_sub(now).max(1000));
+        }
+        let all = [
+            (&keys.user_client, limits.per_user_client.1),
+            (&keys.client, limits.per_client.1),
+            (&keys.user, limits.per_user.1),
+        ];
+        for (key, window) in all {
+            let c = table.entry(key.clone()).or_insert(Counter {
+                n: 0,
+                ends_ms: 0,
+                last_ms: 0,
+            });
+            if c.ends_ms <= now {
+                *c = Counter {
+                    n: 0,
+                    ends_ms: now + window.as_millis() as u64,
+                    last_ms: now,
+                };
+            }
+            c.n += 1;
+            c.last_ms = now;
+        }
+        Verdict::Allowed
+    }
+
+    /// Frees room for `needed` counters; false when only refusing counters are left.
+    fn make_room(
+        &self,
+        table: &mut HashMap<String, Counter>,
+        limits: &Limits,
+        now: u64,
+        needed: usize,
+    ) -> bool {
+        table.retain(|_, c| c.ends_ms > now);
+        if table.len() + needed <= self.max_keys {
+            return true;
+        }
+        // Counters that refuse nothing, soonest to end first. Which limit a key is
+        // under shows in its prefix.
+        let refusing = |k: &str, c: &Counter| {
+            let max = match k.as_bytes().first() {
+                Some(b'u') if k.starts_with("uc:") => limits.per_user_client.0,
+                Some(b'c') => limits.per_client.0,
+                _ => limits.per_user.0,
+            };
+            c.n >= max
+        };
+        let mut spare: Vec<(u64, String)> = table
+            .iter()
+            .filter(|(k, c)| !refusing(k, c))
+            .map(|(k, c)| (c.ends_ms, k.clone()))
+            .collect();
+        // A quarter of the table at a time, so a flood pays this rarely.
+        let goal = (self.max_keys / 4).max(needed).min(spare.len());
+        if goal > 0 && goal < spare.len() {
+            spare.select_nth_unstable(goal - 1);
+        }
+        for (_, k) in spare.into_iter().take(goal) {
+            table.remove(&k);
+        }
+        table.len() + needed <= self.max_keys
+    }
+
+    fn settle_now(&self, keys: &Keys, how: Settle) {
+        let mut table = self.lock();
+        let mut give_back = |k: &str| {
+            if let Some(c) = table.get_mut(k) {
+                c.n = c.n.saturating_sub(1);
+            }
+        };
+        match how {
+            Settle::Success => {
+                give_back(&keys.client);
+                table.remove(&keys.user_client);
+                table.remove(&keys.user);
+            }
+            Settle::GiveBack => {
+                give_back(&keys.user_client);
+                give_back(&keys.client);
+                give_back(&keys.user);
+            }
+        }
+    }
+}
+
+impl Backend for MemoryLimits {
+    fn attempt<'a>(
+        &'a self,
+        keys: &'a Keys,
+        limits: &'a Limits,
+        now_ms: u64,
+    ) -> BoxFuture<'a, Result<Verdict, BackendError>> {
+        let v = self.attempt_now(keys, limits, now_ms);
+        Box::pin(std::future::ready(Ok(v)))
+    }
+    fn settle<'a>(
+        &'a self,
+        keys: &'a Keys,
+        how: Settle,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        self.settle_now(keys, how);
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn keys(user: &str, client: &str) -> Keys {
+        Keys {
+            user_client: format!("uc:{}:{user}:{client}", user.len()),
+            client: format!("c:{client}"),
+            user: format!("u:{user}"),
+        }
+    }
+
+    #[test]
+    fn per_user_and_client_then_reset_on_success() {
+        let m = MemoryLimits::default();
+        let l = Limits::default().per_user_client(3, Duration::from_secs(60));
+        let k = keys("alice", "1.2.3.4");
+        for _ in 0..3 {
+            assert_eq!(m.attempt_now(&k, &l, 1_000), Verdict::Allowed);
+        }
+        assert_eq!(m.attempt_now(&k, &l, 2_000), Verdict::Refused(59_000));
+        // Another client is not affected; the window's end lifts the refusal.
+        assert_eq!(
+            m.attempt_now(&keys("alice", "5.6.7.8"), &l, 2_000),
+            Verdict::Allowed
+        );
+        assert_eq!(m.attempt_now(&k, &l, 61_000), Verdict::Allowed);
+        m.settle_now(&k, Settle::Success);
+        for _ in 0..3 {
+            assert_eq!(m.attempt_now(&k, &l, 62_000), Verdict::Allowed);
+        }
+    }
+
+    #[test]
+    fn one_client_trying_many_users_is_stopped() {
+        let m = MemoryLimits::default();
+        let l = Limits::default().per_client(10, Duration::from_secs(60));
+        for i in 0..10 {
+            assert_eq!(
+                m.attempt_now(&keys(&format!("user{i}"), "6.6.6.6"), &l, 0),
+                Verdict::Allowed
+            );
+        }
+        assert!(matches!(
+            m.attempt_now(&keys("user99", "6.6.6.6"), &l, 0),
+            Verdict::Refused(_)
+        ));
+    }
+
+    #[test]
+    fn a_sprayed_user_is_slowed_never_locked() {
+        let m = MemoryLimits::default();
+        let l = Limits::default().per_user(5, Duration::from_secs(900));
+        for i in 0..5 {
+            assert_eq!(
+                m.attempt_now(&keys("bob", &format!("10.0.0.{i}")), &l, 0),
+                Verdict::Allowed
+            );
+        }
+        // Over the limit: 1 s, then 2 s, 4 s... apart, at most 30 s.
+        assert_eq!(
+            m.attempt_now(&keys("bob", "10.0.1.1"), &l, 500),
+            Verdict::Refused(500)
+        );
+        assert_eq!(
+            m.attempt_now(&keys("bob", "10.0.1.1"), &l, 1_000),
+            Verdict::Allowed
+        );
+        assert_eq!(
+            m.attempt_now(&keys("bob", "10.0.1.2"), &l, 2_000),
+            Verdict::Refused(1_000)
+        );
+        let mut t = 3_000;
+        for _ in 0..20 {
+            match m.attempt_now(&keys("bob", "10.0.1.3"), &l, t) {
+                Verdict::Allowed => {}
+                Verdict::Refused(ms) => {
+                    assert!(ms <= 30_000, "backed off {ms} ms");
+                    t += ms;
+                    continue;
+                }
+            }
+            t += 1;
+        }
+    }
+
+    #[test]
+    fn a_spray_of_distinct_keys_stays_bounded_and_keeps_refusals() {
+        let m = MemoryLimits::default().with_max_keys(3_000);
+        let l = Limits::default().per_user_client(2, Duration::from_secs(60));
+        let victim = keys("victim", "9.9.9.9");
+        for _ in 0..2 {
+            assert_eq!(m.attempt_now(&victim, &l, 0), Verdict::Allowed);
+        }
+        for i in 0..1_000_000u32 {
+            let k = keys(&format!("u{i}"), &format!("c{}", i % 5_000));
+            let _ = m.attempt_now(&k, &l, 1);
+            if i % 100_000 == 0 {
+                assert!(m.len() <= 3_000);
+                assert!(matches!(m.attempt_now(&victim, &l, 2), Verdict::Refused(_)));
+            }
+        }
+        assert!(m.len() <= 3_000);
+        assert!(matches!(m.attempt_now(&victim, &l, 2), Verdict::Refused(_)));
+    }
+}

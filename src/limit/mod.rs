@@ -1,0 +1,340 @@
+//! [`AttemptLimiter`]: failed-attempt limits per user and client, per client and per
+//! user, in process or shared by every instance through Redis.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use portcullis::{User, Users, limit::AttemptLimiter};
+//! let users = Users::new().with_user("alice", User::plain("pw"));
+//! let limiter = AttemptLimiter::memory();
+//! # let mut parts = http::Request::new(()).into_parts().0;
+//! # parts.extensions.insert(axum::extract::ConnectInfo(std::net::SocketAddr::from(([198, 51, 100, 1], 9))));
+//! // In a login handler, with the request head (`http::request::Parts` is an extractor):
+//! assert!(limiter.verify(&users, "alice", "pw", &parts).await.is_ok());
+//! # });
+//! ```
+
+mod memory;
+#[cfg(feature = "redis")]
+mod redis;
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use http::request::Parts;
+
+pub use self::memory::MemoryLimits;
+#[cfg(feature = "redis")]
+pub use self::redis::RedisLimits;
+
+use crate::authenticator::BoxFuture;
+use crate::error::{AuthError, ErrorKind};
+use crate::http::client::{TrustedProxies, client_key};
+use crate::users::{User, Users};
+
+/// The thresholds. Defaults: 5 failures per user and client per minute (then 429 until
+/// the minute ends); 100 failures per client per 10 minutes, whatever the user names
+/// (credential stuffing); 20 failures per user per 15 minutes from any client (password
+/// spraying), after which that user's attempts are spaced out, 1 s doubling to at most
+/// 30 s apart: slowed, never locked, so nobody can lock a real user out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Failures per (user, client) per window.
+    pub per_user_client: (u32, Duration),
+    /// Failures per client per window.
+    pub per_client: (u32, Duration),
+    /// Failures per user per window before backing off.
+    pub per_user: (u32, Duration),
+    /// The longest gap the per-user back-off asks for.
+    pub max_backoff: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            per_user_client: (5, Duration::from_secs(60)),
+            per_client: (100, Duration::from_secs(600)),
+            per_user: (20, Duration::from_secs(900)),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Limits {
+    /// `n` failures per user and client per `window` (the showcase's 5 per minute).
+    pub fn per_user_client(mut self, n: u32, window: Duration) -> Self {
+        self.per_user_client = (n.max(1), window);
+        self
+    }
+    /// `n` failures per client per `window`, over all user names.
+    pub fn per_client(mut self, n: u32, window: Duration) -> Self {
+        self.per_client = (n.max(1), window);
+        self
+    }
+    /// `n` failures per user per `window` before that user's attempts back off.
+    pub fn per_user(mut self, n: u32, window: Duration) -> Self {
+        self.per_user = (n.max(1), window);
+        self
+    }
+    /// The back-off delay: 1 s after the per-user limit, doubling up to `max`.
+    pub(crate) fn backoff_ms(&self, excess: u32) -> u64 {
+        let max = self.max_backoff.as_millis() as u64;
+        1000u64.saturating_mul(1u64 << excess.min(30)).min(max)
+    }
+}
+
+/// The three counters one attempt touches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Keys {
+    pub user_client: String,
+    pub client: String,
+    pub user: String,
+}
+
+/// A backend's answer to one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Counted against all three counters.
+    Allowed,
+    /// Refused (and not counted); retry after this many milliseconds.
+    Refused(u64),
+}
+
+/// How an attempt ended, for its counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Settle {
+    /// The password was right: the user's counters start from zero, the client's gets
+    /// this attempt back.
+    Success,
+    /// Nothing was verified (a backend outage, a dropped request): every counter gets
+    /// the attempt back.
+    GiveBack,
+}
+
+/// A backend failed (unreachable, timed out); the text is for logs.
+#[derive(Debug, Clone)]
+pub(crate) struct BackendError(pub String);
+
+impl fmt::Display for BackendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where the counters live.
+pub(crate) trait Backend: Send + Sync + 'static {
+    /// Checks all three limits and, when none refuses, counts the attempt on all three,
+    /// atomically.
+    fn attempt<'a>(
+        &'a self,
+        keys: &'a Keys,
+        limits: &'a Limits,
+        now_ms: u64,
+    ) -> BoxFuture<'a, Result<Verdict, BackendError>>;
+    /// Records how a counted attempt ended.
+    fn settle<'a>(&'a self, keys: &'a Keys, how: Settle)
+    -> BoxFuture<'a, Result<(), BackendError>>;
+}
+
+/// Limits failed authentication attempts. Cheap to clone (shared state); one limiter can
+/// serve every login route and Basic. See [`Limits`] for the rules and defaults.
+///
+/// - The client is the connection's address ([`TrustedProxies`] for proxies); IPv6
+///   clients count per /64. Without any address, every client shares one budget per
+///   user, and an error is logged once.
+/// - An attempt counts before its password is checked, so parallel guesses cannot
+///   slip past. Refusals are 429 with `Retry-After`, the same for known and unknown
+///   user names.
+/// - Backends: [`MemoryLimits`] (bounded, per process) or `RedisLimits` (feature
+///   `redis`, one atomic round trip per attempt, shared by every instance). When Redis
+///   is unreachable attempts fail closed (503) unless
+///   [`with_memory_fallback`](Self::with_memory_fallback) was set.
+#[derive(Clone)]
+pub struct AttemptLimiter {
+    backend: Arc<dyn Backend>,
+    fallback: Option<Arc<MemoryLimits>>,
+    limits: Limits,
+    proxies: TrustedProxies,
+    client_key: Option<Arc<ClientKeyFn>>,
+    warned_unknown: Arc<AtomicBool>,
+}
+
+type ClientKeyFn = dyn Fn(&Parts) -> Option<String> + Send + Sync;
+
+impl fmt::Debug for AttemptLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AttemptLimiter")
+            .field("limits", &self.limits)
+            .field("fallback", &self.fallback.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AttemptLimiter {
+    fn with_backend(backend: Arc<dyn Backend>) -> Self {
+        AttemptLimiter {
+            backend,
+            fallback: None,
+            limits: Limits::default(),
+            proxies: TrustedProxies::default(),
+            client_key: None,
+            warned_unknown: Arc::default(),
+        }
+    }
+    /// An in-process limiter ([`MemoryLimits::default`]), default [`Limits`].
+    pub fn memory() -> Self {
+        Self::in_memory(MemoryLimits::default())
+    }
+    /// An in-process limiter over `counters`, default [`Limits`].
+    pub fn in_memory(counters: MemoryLimits) -> Self {
+        Self::with_backend(Arc::new(counters))
+    }
+    /// A limiter shared through Redis by every instance, default [`Limits`].
+    #[cfg(feature = "redis")]
+    pub fn redis(counters: RedisLimits) -> Self {
+        Self::with_backend(Arc::new(counters))
+    }
+    /// Other thresholds.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+    /// Read client addresses through these proxies.
+    pub fn with_trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.proxies = proxies;
+        self
+    }
+    /// Identify clients with your own function (an API key id, a header your proxy
+    /// sets) instead of their address; `None` falls back to the address.
+    pub fn with_client_key<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&Parts) -> Option<String> + Send + Sync + 'static,
+    {
+        self.client_key = Some(Arc::new(f));
+        self
+    }
+    /// When the backend fails (Redis unreachable), count in this process instead of
+    /// answering 503: each instance then enforces the limits on its own.
+    pub fn with_memory_fallback(mut self) -> Self {
+        self.fallback = Some(Arc::new(MemoryLimits::default()));
+        self
+    }
+
+    fn keys(&self, user: &str, parts: &Parts) -> Keys {
+        let custom = self.client_key.as_ref().and_then(|f| f(parts));
+        let client = match (custom, self.proxies.client(parts)) {
+            (Some(key), _) => format!("k:{key}"),
+            (None, Some(ip)) => client_key(ip),
+            (None, None) => {
+                if !self.warned_unknown.swap(true, Ordering::Relaxed) {
+                    tracing::error!(
+                        "attempt limiter: the request has no client address, so every client \
+                         shares one budget per user name and anyone can slow a user down; \
+                         serve with `into_make_service_with_connect_info::<SocketAddr>()` or set \
+                         `AttemptLimiter::with_client_key`"
+                    );
+                }
+                "unknown".to_owned()
+            }
+        };
+        // Lengths first: no user name can forge another pair's key.
+        Keys {
+            user_client: format!("uc:{}:{user}:{client}", user.len()),
+            client: format!("c:{client}"),
+            user: format!("u:{user}"),
+        }
+    }
+
+    /// Counts one attempt for `user` from the client of `parts`, or refuses it: 429
+    /// with `Retry-After`, or 503 when the backend is down (and no fallback is set).
+    pub async fn begin(&self, user: &str, parts: &Parts) -> Result<LimitedAttempt, AuthError> {
+        let keys = self.keys(user, parts);
+        let now = crate::clock::unix_millis();
+        let (verdict, backend) = match self.backend.attempt(&keys, &self.limits, now).await {
+            Ok(v) => (v, self.backend.clone()),
+            Err(e) => match &self.fallback {
+                Some(memory) => {
+                    tracing::warn!(error = %e, "attempt limiter backend failed; counting in this process");
+                    let memory: Arc<dyn Backend> = memory.clone();
+                    let v = memory.attempt(&keys, &self.limits, now).await;
+                    (v.unwrap_or(Verdict::Allowed), memory)
+                }
+                None => {
+                    tracing::warn!(error = %e, "attempt limiter backend failed");
+                    return Err(AuthError::unavailable("attempt limiter unavailable"));
+                }
+            },
+        };
+        match verdict {
+            Verdict::Allowed => Ok(LimitedAttempt {
+                backend,
+                keys,
+                open: true,
+            }),
+            Verdict::Refused(ms) => Err(AuthError::too_many_attempts(ms.div_ceil(1000))),
+        }
+    }
+
+    /// Checks `name` and `password` against `users` within the limits: the helper for
+    /// login handlers. Errors: 429 when limited, 401 for a wrong name or password (the
+    /// same answer for both), 503 when the limiter or the password check is unavailable.
+    pub async fn verify<'u>(
+        &self,
+        users: &'u Users,
+        name: &str,
+        password: &str,
+        parts: &Parts,
+    ) -> Result<&'u User, AuthError> {
+        let attempt = self.begin(name, parts).await?;
+        let result = users.verify(name, password).await;
+        attempt.finish(&result).await;
+        result
+    }
+}
+
+/// One counted attempt; dropped without an outcome, it is given back.
+#[must_use]
+pub struct LimitedAttempt {
+    backend: Arc<dyn Backend>,
+    keys: Keys,
+    open: bool,
+}
+
+impl fmt::Debug for LimitedAttempt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LimitedAttempt").finish_non_exhaustive()
+    }
+}
+
+impl LimitedAttempt {
+    /// Records the outcome of the check this attempt was counted for: a success resets
+    /// the user's counters, invalid credentials stay counted, anything else (an outage)
+    /// gives the attempt back.
+    pub async fn finish<T>(mut self, result: &Result<T, AuthError>) {
+        self.open = false;
+        let how = match result {
+            Ok(_) => Settle::Success,
+            Err(e) if e.kind() == ErrorKind::InvalidCredentials => return,
+            Err(_) => Settle::GiveBack,
+        };
+        if let Err(e) = self.backend.settle(&self.keys, how).await {
+            tracing::warn!(error = %e, "attempt limiter could not record an outcome");
+        }
+    }
+}
+
+impl Drop for LimitedAttempt {
+    fn drop(&mut self) {
+        if !self.open {
+            return;
+        }
+        let (backend, keys) = (self.backend.clone(), self.keys.clone());
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let _ = backend.settle(&keys, Settle::GiveBack).await;
+            });
+        }
+    }
+}

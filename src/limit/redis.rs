@@ -1,0 +1,156 @@
+//! [`RedisLimits`] (feature `redis`): attempt counters shared by every instance.
+
+use std::fmt;
+use std::time::Duration;
+
+use redis::Script;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::{Backend, BackendError, Keys, Limits, Settle, Verdict};
+use crate::authenticator::BoxFuture;
+
+/// Checks the three limits and counts the attempt, in one atomic step. Each counter is
+/// a hash (`n`: failures, `last`: last attempt, ms) that expires with its window.
+/// Returns {1, 0} when counted, {0, retry_ms} when refused (and not counted).
+const ATTEMPT: &str = r"
+local now = tonumber(ARGV[1])
+local function count(k) return tonumber(redis.call('HGET', k, 'n')) or 0 end
+if count(KEYS[1]) >= tonumber(ARGV[2]) then return {0, redis.call('PTTL', KEYS[1])} end
+if count(KEYS[2]) >= tonumber(ARGV[4]) then return {0, redis.call('PTTL', KEYS[2])} end
+local n = count(KEYS[3])
+local max = tonumber(ARGV[6])
+if n >= max then
+  local last = tonumber(redis.call('HGET', KEYS[3], 'last')) or 0
+  local wait = math.min(1000 * 2 ^ math.min(n - max, 30), tonumber(ARGV[8]))
+  if now < last + wait then return {0, last + wait - now} end
+end
+local windows = {ARGV[3], ARGV[5], ARGV[7]}
+for i = 1, 3 do
+  redis.call('HINCRBY', KEYS[i], 'n', 1)
+  redis.call('HSET', KEYS[i], 'last', now)
+  if redis.call('PTTL', KEYS[i]) < 0 then redis.call('PEXPIRE', KEYS[i], windows[i]) end
+end
+return {1, 0}";
+
+/// Records an outcome: ARGV[1] = 1 for a success (the user's counters deleted, the
+/// client's given one back), 0 to give the attempt back on all three.
+const SETTLE: &str = r"
+local function give_back(k)
+  if redis.call('HGET', k, 'n') then redis.call('HINCRBY', k, 'n', -1) end
+end
+if ARGV[1] == '1' then
+  redis.call('DEL', KEYS[1], KEYS[3])
+  give_back(KEYS[2])
+else
+  give_back(KEYS[1]); give_back(KEYS[2]); give_back(KEYS[3])
+end
+return 1";
+
+/// Attempt counters in Redis, under `<prefix>` (default `portcullis:limit:`), shared by
+/// every instance that uses the same Redis and prefix: attempts spread over instances
+/// draw on one budget. One round trip per attempt (a Lua script, atomic). Single-node
+/// Redis (or a primary with replicas), like `RedisStore`.
+///
+/// ```no_run
+/// # async fn f() -> Result<(), portcullis::session::StoreError> {
+/// use portcullis::limit::{AttemptLimiter, RedisLimits};
+/// let limiter = AttemptLimiter::redis(RedisLimits::connect("redis://127.0.0.1:6379", "app:limit:").await?);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisLimits {
+    conn: ConnectionManager,
+    prefix: String,
+}
+
+impl fmt::Debug for RedisLimits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisLimits")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+fn err(e: redis::RedisError) -> BackendError {
+    // The kind only: redis error text can echo arguments (user names).
+    BackendError(format!("redis: {:?}", e.kind()))
+}
+
+impl RedisLimits {
+    /// Connects (2 s connection and response timeouts, automatic reconnects); keys get
+    /// `prefix` (a `:` is added unless it ends with one).
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, crate::session::StoreError> {
+        let client =
+            redis::Client::open(url).map_err(|e| crate::session::StoreError::new(err(e).0))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let conn = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(|e| crate::session::StoreError::new(err(e).0))?;
+        let prefix = if prefix.is_empty() || prefix.ends_with(':') {
+            prefix.to_owned()
+        } else {
+            format!("{prefix}:")
+        };
+        Ok(RedisLimits { conn, prefix })
+    }
+
+    fn script<'a>(&self, script: &'a Script, keys: &Keys) -> redis::ScriptInvocation<'a> {
+        let mut inv = script.prepare_invoke();
+        for k in [&keys.user_client, &keys.client, &keys.user] {
+            inv.key(format!("{}{k}", self.prefix));
+        }
+        inv
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+impl Backend for RedisLimits {
+    fn attempt<'a>(
+        &'a self,
+        keys: &'a Keys,
+        limits: &'a Limits,
+        now_ms: u64,
+    ) -> BoxFuture<'a, Result<Verdict, BackendError>> {
+        Box::pin(async move {
+            let script = Script::new(ATTEMPT);
+            let mut inv = self.script(&script, keys);
+            inv.arg(now_ms)
+                .arg(limits.per_user_client.0)
+                .arg(ms(limits.per_user_client.1))
+                .arg(limits.per_client.0)
+                .arg(ms(limits.per_client.1))
+                .arg(limits.per_user.0)
+                .arg(ms(limits.per_user.1))
+                .arg(ms(limits.max_backoff));
+            let mut conn = self.conn.clone();
+            let (ok, retry): (i64, i64) = inv.invoke_async(&mut conn).await.map_err(err)?;
+            Ok(if ok == 1 {
+                Verdict::Allowed
+            } else {
+                Verdict::Refused(retry.max(1) as u64)
+            })
+        })
+    }
+
+    fn settle<'a>(
+        &'a self,
+        keys: &'a Keys,
+        how: Settle,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            let script = Script::new(SETTLE);
+            let mut inv = self.script(&script, keys);
+            inv.arg(u8::from(how == Settle::Success));
+            let mut conn = self.conn.clone();
+            let _: i64 = inv.invoke_async(&mut conn).await.map_err(err)?;
+            Ok(())
+        })
+    }
+}
