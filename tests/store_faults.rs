@@ -5,9 +5,7 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -19,82 +17,8 @@ use portcullis::session::{
     NewSession, PostgresStore, RedisStore, SessionConfig, SessionManager, SessionStore, Sessions,
 };
 use portcullis::{AuthContext, AuthError, AuthLayer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
 
-const UP: u8 = 0;
-const DOWN: u8 = 1;
-const SLOW: u8 = 2;
-
-/// A loopback TCP proxy: UP forwards, DOWN drops every connection, SLOW stalls traffic.
-struct Proxy {
-    addr: SocketAddr,
-    mode: Arc<AtomicU8>,
-    cut: watch::Sender<u64>,
-}
-
-impl Proxy {
-    async fn start(upstream: SocketAddr) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let mode = Arc::new(AtomicU8::new(UP));
-        let (cut, _) = watch::channel(0u64);
-        let (m, c) = (mode.clone(), cut.clone());
-        tokio::spawn(async move {
-            loop {
-                let Ok((client, _)) = listener.accept().await else {
-                    return;
-                };
-                if m.load(Ordering::SeqCst) == DOWN {
-                    drop(client);
-                    continue;
-                }
-                let (m, mut cut_rx) = (m.clone(), c.subscribe());
-                tokio::spawn(async move {
-                    let Ok(server) = TcpStream::connect(upstream).await else {
-                        return;
-                    };
-                    let (cr, cw) = client.into_split();
-                    let (sr, sw) = server.into_split();
-                    let up = tokio::spawn(pump(m.clone(), cr, sw));
-                    let down = tokio::spawn(pump(m, sr, cw));
-                    let _ = cut_rx.changed().await;
-                    up.abort();
-                    down.abort();
-                });
-            }
-        });
-        Proxy { addr, mode, cut }
-    }
-    fn set(&self, mode: u8) {
-        self.mode.store(mode, Ordering::SeqCst);
-        if mode == DOWN {
-            self.cut.send_modify(|v| *v += 1);
-        }
-    }
-}
-
-/// Copies one direction, stalling while the proxy is SLOW.
-async fn pump(
-    m: Arc<AtomicU8>,
-    mut r: tokio::net::tcp::OwnedReadHalf,
-    mut w: tokio::net::tcp::OwnedWriteHalf,
-) {
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        let n = match r.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        while m.load(Ordering::SeqCst) == SLOW {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        if w.write_all(&buf[..n]).await.is_err() {
-            return;
-        }
-    }
-}
+use common::proxy::{DOWN, Proxy, SLOW, UP, host_port};
 
 fn app(store: Arc<dyn SessionStore>) -> Router {
     let m = SessionManager::from_arc(
@@ -178,17 +102,6 @@ async fn exercise(name: &str, proxy: &Proxy, store: Arc<dyn SessionStore>) {
         assert!(Instant::now() < deadline, "{name}: did not recover");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-fn host_port(url: &str, default: u16) -> SocketAddr {
-    let rest = url.split("://").nth(1).unwrap();
-    let hostport = rest.rsplit('@').next().unwrap().split('/').next().unwrap();
-    let hp = if hostport.contains(':') {
-        hostport.to_owned()
-    } else {
-        format!("{hostport}:{default}")
-    };
-    hp.replace("localhost", "127.0.0.1").parse().unwrap()
 }
 
 #[tokio::test]

@@ -87,5 +87,6 @@ pub fn basic(user: &str, pass: &str) -> String {
     )
 }
 
+pub mod proxy;
 #[cfg(all(feature = "redis", feature = "postgres"))]
 pub mod stores;
