@@ -24,7 +24,8 @@ async fn start(store_url: Option<String>) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let router = showcase.router.clone();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let client = Client::builder()
         .timeout(std::time::Duration::from_secs(10))
         .build()
@@ -357,4 +358,26 @@ async fn showcase_is_not_ready_while_its_issuer_is_down() {
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["checks"]["jwt_keys"], false);
     assert_eq!(body["checks"]["session_store"], true);
+}
+
+#[tokio::test]
+async fn showcase_limits_login_and_basic_attempts() {
+    let r = start(None).await;
+    for _ in 0..5 {
+        assert_eq!(r.login("bob", "wrong").await.0, StatusCode::UNAUTHORIZED);
+    }
+    let res = r
+        .client
+        .post(r.url("/session/login"))
+        .json(&json!({"username": "bob", "password": r.showcase.demo_password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(res.headers().contains_key("retry-after"));
+    // Basic shares the limiter: bob from this client is limited there too.
+    let basic = Auth::Basic("bob", &r.showcase.demo_password);
+    assert_eq!(r.get("/basic/me", &basic).await.0, StatusCode::TOO_MANY_REQUESTS);
+    // Another user is not.
+    assert_eq!(r.login("alice", &r.showcase.demo_password).await.0, StatusCode::OK);
 }

@@ -11,6 +11,7 @@
 //! | `AUTH_OIDC_ISSUER` | discover the JWKS from this issuer instead of `AUTH_JWKS_URL` |
 //! | `CF_ACCESS_TEAM`, `CF_ACCESS_AUD`, `CF_ACCESS_CERTS_URL` | Cloudflare Access for `/cf/me` |
 //! | `SESSION_STORE_URL` | `memory` (default), `redis://...` or `postgres://...` |
+//! | `RATE_LIMIT_URL` | `memory` (default) or `redis://...`: login and Basic attempt limits (5 failures per user and client per minute) |
 //! | `SESSION_SECURE_COOKIE` | `1` behind TLS: `__Host-session` with `Secure` |
 //!
 //! Routes: `GET /health`, `GET /ready`, `GET /metrics`, `GET /whoami`, `GET /basic/me`, `GET /api/me`, `GET /cf/me`,
@@ -22,6 +23,7 @@ use std::env;
 use std::sync::{Arc, OnceLock, RwLock};
 
 use axum::extract::{Path, State};
+use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -33,6 +35,7 @@ use portcullis::jwt::{
     Algorithm, BearerAuth, ClaimsMapping, Issuer, JwksOptions, JwtVerifier, RemoteJwks, TokenCache,
     Validation,
 };
+use portcullis::limit::{AttemptLimiter, Limits, RedisLimits};
 use portcullis::policy::{PolicyLayer, RouteRules, Rule};
 use portcullis::session::{
     MemoryStore, NewSession, SessionConfig, SessionManager, SessionStore, Sessions,
@@ -54,6 +57,7 @@ struct Post {
 #[derive(Clone)]
 struct AppState {
     users: Arc<Users>,
+    limiter: AttemptLimiter,
     posts: Arc<RwLock<HashMap<String, Post>>>,
 }
 
@@ -83,6 +87,7 @@ pub struct Config {
     pub cf_aud: Option<String>,
     pub cf_certs_url: Option<String>,
     pub session_store_url: Option<String>,
+    pub rate_limit_url: Option<String>,
     pub secure_cookie: bool,
 }
 
@@ -100,6 +105,7 @@ impl Config {
             cf_aud: var("CF_ACCESS_AUD"),
             cf_certs_url: var("CF_ACCESS_CERTS_URL"),
             session_store_url: var("SESSION_STORE_URL"),
+            rate_limit_url: var("RATE_LIMIT_URL"),
             secure_cookie: var("SESSION_SECURE_COOKIE").as_deref() == Some("1"),
         }
     }
@@ -227,6 +233,21 @@ async fn session_store(c: &Config) -> Result<(Arc<dyn SessionStore>, String), Er
     Ok((store, kind))
 }
 
+/// 5 failures per user and client per minute, counted in process or, with
+/// `RATE_LIMIT_URL=redis://...`, shared by every instance on that Redis.
+async fn attempt_limiter(c: &Config) -> Result<AttemptLimiter, Error> {
+    let url = c.rate_limit_url.clone().unwrap_or_else(|| "memory".into());
+    let limiter = if url == "memory" {
+        AttemptLimiter::memory()
+    } else if url.starts_with("redis://") || url.starts_with("rediss://") {
+        AttemptLimiter::redis(RedisLimits::connect(&url, "portcullis:limit").await?)
+    } else {
+        return Err(format!("RATE_LIMIT_URL must be memory or redis://..., got {url}").into());
+    };
+    Ok(limiter
+        .with_limits(Limits::default().per_user_client(5, std::time::Duration::from_secs(60))))
+}
+
 async fn whoami(ctx: Option<AuthContext>) -> Json<Value> {
     match ctx {
         Some(c) => Json(json!(c)),
@@ -247,14 +268,16 @@ struct LoginBody {
 async fn login(
     State(app): State<AppState>,
     sessions: Sessions,
+    parts: Parts,
     Json(body): Json<LoginBody>,
 ) -> Result<impl IntoResponse, AuthError> {
-    let user = app.users.verify(&body.username, &body.password).await?;
-    let mut new = NewSession::new(body.username.clone()).with_roles(user.roles().iter().cloned());
-    if let Some(t) = user.tenant() {
-        new = new.with_tenant(t);
-    }
-    let cookie = sessions.login(new).await?;
+    let user = app
+        .limiter
+        .verify(&app.users, &body.username, &body.password, &parts)
+        .await?;
+    let cookie = sessions
+        .login(NewSession::for_user(body.username.clone(), user))
+        .await?;
     Ok((cookie, Json(json!({"ok": true, "subject": body.username}))))
 }
 
@@ -373,7 +396,10 @@ pub async fn build(c: Config) -> Result<Showcase, Error> {
     prometheus();
     let (bearer, dev_token) = bearer_auth(&c, &dev).await?;
     let (cf, dev_cf_token) = cloudflare(&c, &dev)?;
-    let basic = BasicAuth::new("portcullis showcase").with_users(users.clone());
+    let limiter = attempt_limiter(&c).await?;
+    let basic = BasicAuth::new("portcullis showcase")
+        .with_users(users.clone())
+        .with_limiter(limiter.clone());
 
     let (store, store_kind) = session_store(&c).await?;
     let mut session_config = SessionConfig::default();
@@ -403,6 +429,7 @@ pub async fn build(c: Config) -> Result<Showcase, Error> {
     ]);
     let state = AppState {
         users: Arc::new(users),
+        limiter: limiter.clone(),
         posts: Arc::new(RwLock::new(posts)),
     };
 

@@ -20,7 +20,7 @@
 //! | `GET /basic/me` | Basic |
 //! | `GET /api/me` | JWT bearer |
 //! | `GET /cf/me` | Cloudflare Access |
-//! | `POST /session/login` (JSON `username`, `password`), `GET /session/me`, `POST /session/logout` | session cookie |
+//! | `POST /session/login` (JSON `username`, `password`), `GET /session/me`, `POST /session/logout` | session cookie; login attempts limited (5 failures per user and client per minute → 429 with `Retry-After`) |
 //! | `GET /admin` | any scheme + role `admin` |
 //! | `GET, PUT, DELETE /posts/{id}` | read: owner, shared or admin; write: owner or admin |
 //!
@@ -35,6 +35,7 @@
 //! | `AUTH_JWKS_URL`, `AUTH_ISSUER`, `AUTH_AUDIENCE` | a real JWT issuer (or `AUTH_OIDC_ISSUER` for discovery) |
 //! | `CF_ACCESS_TEAM`, `CF_ACCESS_AUD`, `CF_ACCESS_CERTS_URL` | Cloudflare Access (the certs URL override is for tests and egress proxies) |
 //! | `SESSION_STORE_URL` | `memory` (default), `redis://...` or `postgres://...` |
+//! | `RATE_LIMIT_URL` | `memory` (default) or `redis://...`: login and Basic attempt limits (5 failures per user and client per minute, shared by instances on that Redis) |
 //! | `SESSION_SECURE_COOKIE=1` | `Secure` session cookie, behind TLS |
 
 mod app;
@@ -75,6 +76,10 @@ async fn main() -> Result<(), app::Error> {
             "note: the dev issuer signs with a public test key; set AUTH_* and CF_ACCESS_* for real issuers."
         );
     }
-    axum::serve(listener, showcase.router).await?;
+    // Connection info gives the attempt limiter each client's address.
+    let app = showcase
+        .router
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).await?;
     Ok(())
 }
