@@ -69,6 +69,7 @@ struct Config {
     allow_cookie: bool,
     csrf: CsrfGuard,
     cache: bool,
+    revocations: Option<crate::revocation::Revocations>,
 }
 
 fn valid_team(team: &str) -> bool {
@@ -137,6 +138,7 @@ impl CloudflareAccess {
             allow_cookie: false,
             csrf: CsrfGuard::default(),
             cache: true,
+            revocations: None,
         };
         let jwks = RemoteJwks::new(&cfg.certs_url, [Algorithm::RS256], cfg.options.clone())?;
         Ok(Self::assemble(cfg, jwks))
@@ -155,6 +157,9 @@ impl CloudflareAccess {
         let mut verifier = JwtVerifier::new(issuer);
         if cfg.cache {
             verifier = verifier.with_token_cache(TokenCache::new());
+        }
+        if let Some(r) = &cfg.revocations {
+            verifier = verifier.with_revocations(r.clone());
         }
         CloudflareAccess {
             cfg,
@@ -222,6 +227,10 @@ impl CloudflareAccess {
     /// How the certs are doing (last fetch, key count, staleness).
     pub fn health(&self) -> crate::jwt::JwksHealth {
         self.jwks.health()
+    }
+    /// Refuse tokens revoked in `revocations` (by `jti`, hash or subject, per issuer).
+    pub fn with_revocations(self, revocations: crate::revocation::Revocations) -> Self {
+        self.edit(|c| c.revocations = Some(revocations))
     }
     /// Turn the verified-token cache off (on by default).
     pub fn without_token_cache(self) -> Self {

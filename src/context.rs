@@ -67,6 +67,8 @@ struct Inner {
     tenant: Option<String>,
     issuer: Option<Arc<str>>,
     expires_at: Option<u64>,
+    issued_at: Option<u64>,
+    token_id: Option<Box<str>>,
     session_id: Option<String>,
     claims: ClaimsCell,
 }
@@ -104,6 +106,8 @@ impl AuthContext {
             tenant: None,
             issuer: None,
             expires_at: None,
+            issued_at: None,
+            token_id: None,
             session_id: None,
             claims: ClaimsCell::default(),
         }))
@@ -144,6 +148,15 @@ impl AuthContext {
     /// Expiry as seconds since the Unix epoch.
     pub fn expires_at(&self) -> Option<u64> {
         self.0.expires_at
+    }
+    /// When the credential was issued (a token's `iat`, a session's login), as seconds
+    /// since the Unix epoch.
+    pub fn issued_at(&self) -> Option<u64> {
+        self.0.issued_at
+    }
+    /// The token's `jti`, when it has one.
+    pub fn token_id(&self) -> Option<&str> {
+        self.0.token_id.as_deref()
     }
     /// A non-secret identifier of the session (for session contexts), safe to log.
     pub fn session_id(&self) -> Option<&str> {
@@ -343,6 +356,16 @@ impl AuthContextBuilder {
     /// Set the expiry (seconds since the Unix epoch).
     pub fn with_expires_at(mut self, secs: u64) -> Self {
         self.inner().expires_at = Some(secs);
+        self
+    }
+    /// Set when the credential was issued (seconds since the Unix epoch).
+    pub fn with_issued_at(mut self, secs: u64) -> Self {
+        self.inner().issued_at = Some(secs);
+        self
+    }
+    /// Set the token id (`jti`).
+    pub fn with_token_id(mut self, id: impl Into<Box<str>>) -> Self {
+        self.inner().token_id = Some(id.into());
         self
     }
     /// Set the (non-secret) session identifier.

@@ -26,6 +26,8 @@ pub mod cloudflare;
 pub mod jwt;
 #[cfg(any(feature = "basic", feature = "session"))]
 pub mod limit;
+#[cfg(any(feature = "jwt", feature = "session"))]
+pub mod revocation;
 #[cfg(feature = "session")]
 pub mod session;
 #[cfg(feature = "test-util")]

@@ -377,7 +377,13 @@ async fn showcase_limits_login_and_basic_attempts() {
     assert!(res.headers().contains_key("retry-after"));
     // Basic shares the limiter: bob from this client is limited there too.
     let basic = Auth::Basic("bob", &r.showcase.demo_password);
-    assert_eq!(r.get("/basic/me", &basic).await.0, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        r.get("/basic/me", &basic).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
     // Another user is not.
-    assert_eq!(r.login("alice", &r.showcase.demo_password).await.0, StatusCode::OK);
+    assert_eq!(
+        r.login("alice", &r.showcase.demo_password).await.0,
+        StatusCode::OK
+    );
 }

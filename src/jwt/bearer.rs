@@ -133,7 +133,7 @@ impl Authenticator for BearerAuth {
     async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
         let token = bearer_token(&parts.headers)?;
         if let Some(ctx) = self.verifier.cached(token) {
-            return Ok(ctx);
+            return self.verifier.admit(ctx, token);
         }
         // Boxed so that this future stays small: the full verification (with a remote
         // key fetch) is a large state machine, and the layer boxes this future whole on

@@ -16,6 +16,7 @@ use crate::clock::unix_secs_f64;
 use crate::context::{AuthContext, AuthContextBuilder, Scheme};
 use crate::error::AuthError;
 use crate::metrics;
+use crate::revocation::Revocations;
 
 /// Where an issuer's keys come from.
 #[derive(Debug, Clone)]
@@ -184,6 +185,7 @@ pub struct JwtVerifier {
     cache: Option<Arc<TokenCache>>,
     headers: Arc<HeaderCache<Header>>,
     max_token_bytes: usize,
+    revocations: Option<Revocations>,
 }
 
 impl JwtVerifier {
@@ -194,6 +196,7 @@ impl JwtVerifier {
             cache: None,
             headers: Arc::default(),
             max_token_bytes: crate::DEFAULT_MAX_CREDENTIAL_BYTES,
+            revocations: None,
         }
     }
     /// Also trust `issuer`; every issuer must then configure its `iss` value.
@@ -205,6 +208,12 @@ impl JwtVerifier {
         v.push(issuer);
         self.issuers = v.into();
         self.cache = self.cache.map(|c| Arc::new(c.empty_like()));
+        self
+    }
+    /// Refuse tokens revoked in `revocations` (checked on every request, cache hits
+    /// included).
+    pub fn with_revocations(mut self, revocations: Revocations) -> Self {
+        self.revocations = Some(revocations);
         self
     }
     /// Cache verified tokens.
@@ -252,8 +261,16 @@ impl JwtVerifier {
     /// Verifies `token` and returns its context.
     pub async fn verify(&self, token: &str) -> Result<AuthContext, AuthError> {
         match self.cached(token.as_bytes()) {
-            Some(ctx) => Ok(ctx),
+            Some(ctx) => self.admit(ctx, token.as_bytes()),
             None => self.verify_uncached(token).await,
+        }
+    }
+
+    /// `ctx` (of `token`), unless it is revoked.
+    pub(crate) fn admit(&self, ctx: AuthContext, token: &[u8]) -> Result<AuthContext, AuthError> {
+        match &self.revocations {
+            Some(r) => r.check_token(&ctx, token).map(|()| ctx),
+            None => Ok(ctx),
         }
     }
 
@@ -299,22 +316,20 @@ impl JwtVerifier {
         issuer.check_signature(&parsed).await?;
         metrics::jwt_verified(parsed.header.alg.as_str(), timer);
         let window = issuer.validation.check_claims(&claims, now)?;
-        let ctx = match &issuer.mapping {
-            Mapping::Claims(m) => {
-                let builder = m.identity(
-                    &Claims::new(&claims),
-                    Scheme::Bearer,
-                    &issuer.validation.issuers,
-                )?;
-                drop(claims);
-                builder.with_raw_claims(parsed.payload).build()
-            }
-            Mapping::Custom(f) => {
-                let builder = f(&Claims::new(&claims))?;
-                drop(claims);
-                builder.with_raw_claims(parsed.payload).build()
-            }
+        let view = Claims::new(&claims);
+        let mut builder = match &issuer.mapping {
+            Mapping::Claims(m) => m.identity(&view, Scheme::Bearer, &issuer.validation.issuers)?,
+            Mapping::Custom(f) => f(&view)?,
         };
+        // What revocation checks need on every request, cache hits included.
+        if let Some(iat) = view.number("iat")? {
+            builder = builder.with_issued_at(iat as u64);
+        }
+        if let Some(jti) = view.string("jti")? {
+            builder = builder.with_token_id(jti);
+        }
+        drop(claims);
+        let ctx = builder.with_raw_claims(parsed.payload).build();
         if let Some(cache) = &self.cache {
             let stamp = Stamp {
                 exp: window.exp,
@@ -324,6 +339,6 @@ impl JwtVerifier {
             };
             cache.insert(token, ctx.clone(), stamp, now);
         }
-        Ok(ctx)
+        self.admit(ctx, token.as_bytes())
     }
 }

@@ -71,12 +71,22 @@ impl Authenticator for SessionAuth {
                 && !self.due_for_touch(&rec, now)
                 && !self.due_for_refresh(&rec, now)
             {
-                return Ok(rec.context());
+                return self.admit(rec.context());
             }
             return Box::pin(self.finish(key, Some(rec), now)).await;
         }
         // Boxed apart, so the future the layer boxes for every request stays small.
         Box::pin(self.finish(key, None, unix_secs())).await
+    }
+}
+
+impl SessionAuth {
+    /// `ctx`, unless its session or subject is revoked.
+    fn admit(&self, ctx: AuthContext) -> Result<AuthContext, AuthError> {
+        match &self.config.revocations {
+            Some(r) => r.check_session(&ctx).map(|()| ctx),
+            None => Ok(ctx),
+        }
     }
 }
 
@@ -151,6 +161,6 @@ impl SessionAuth {
             }
             None => {}
         }
-        Ok(rec.context())
+        self.admit(rec.context())
     }
 }

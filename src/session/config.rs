@@ -44,6 +44,7 @@ pub struct SessionConfig {
     pub(crate) signing_key: Option<std::sync::Arc<[u8]>>,
     pub(crate) csrf: CsrfGuard,
     pub(crate) refresh: Option<Refresh>,
+    pub(crate) revocations: Option<crate::revocation::Revocations>,
 }
 
 /// What [`SessionConfig::with_refresh`] calls: the session's current context in, the
@@ -84,6 +85,7 @@ impl Default for SessionConfig {
             signing_key: None,
             csrf: CsrfGuard::default(),
             refresh: None,
+            revocations: None,
         }
     }
 }
@@ -151,6 +153,12 @@ impl SessionConfig {
             every,
             hook: Arc::new(move |ctx| Box::pin(hook(ctx))),
         });
+        self
+    }
+    /// Refuse sessions revoked in `revocations` (one session, or every session of a
+    /// subject created before a time), checked on every request.
+    pub fn with_revocations(mut self, revocations: crate::revocation::Revocations) -> Self {
+        self.revocations = Some(revocations);
         self
     }
     /// Sign cookie values with HMAC-SHA256 over the cookie name and the id, with a key of

@@ -107,6 +107,7 @@ impl SessionRecord {
             .with_roles(self.roles.iter().map(String::as_str))
             .with_session_id(self.id_hash.get(..16).unwrap_or_default())
             .with_expires_at(self.expires_at())
+            .with_issued_at(self.created_at)
             .with_claims(self.data.clone());
         if let Some(t) = &self.tenant {
             b = b.with_tenant(t.as_str());

@@ -1,0 +1,548 @@
+//! [`Revocations`]: tokens, subjects and sessions refused before they expire, checked on
+//! every request by every scheme, in process or shared by every instance through Redis.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use portcullis::revocation::Revocations;
+//! let revocations = Revocations::memory();
+//! // Sign out everywhere: every token of `alice` issued before now, and her sessions.
+//! revocations.revoke_subject(None, "alice", portcullis::testing::now()).await.unwrap();
+//! # });
+//! ```
+
+#[cfg(feature = "redis")]
+mod redis;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use crate::authenticator::BoxFuture;
+use crate::clock::unix_secs;
+use crate::context::AuthContext;
+use crate::error::AuthError;
+
+#[cfg(feature = "redis")]
+pub use self::redis::RedisRevocations;
+
+/// One revocation, as it is stored and broadcast.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Entry {
+    /// The token with this `jti` (or SHA-256 of the token, hex) from `issuer` (empty for
+    /// tokens without `iss`), until `expires` (the token's `exp`).
+    Token {
+        issuer: String,
+        id: String,
+        expires: u64,
+    },
+    /// Every credential of `subject` issued before `as_of`; `issuer` `None` for all.
+    Subject {
+        issuer: Option<String>,
+        subject: String,
+        as_of: u64,
+    },
+    /// The session whose context's `session_id` is `id`, until `expires`.
+    Session { id: String, expires: u64 },
+}
+
+/// How long a subject revocation is kept: longer than any credential it can refuse
+/// (sessions live at most 12 h by default, tokens usually less).
+const SUBJECT_TTL: u64 = 30 * 24 * 3600;
+
+impl Entry {
+    /// The field it is stored under, and its value (`expires` or `as_of`).
+    pub(crate) fn encode(&self) -> (String, u64) {
+        match self {
+            Entry::Token {
+                issuer,
+                id,
+                expires,
+            } => (format!("t\u{1f}{issuer}\u{1f}{id}"), *expires),
+            Entry::Subject {
+                issuer,
+                subject,
+                as_of,
+            } => (
+                format!("s\u{1f}{}\u{1f}{subject}", issuer.as_deref().unwrap_or("*")),
+                *as_of,
+            ),
+            Entry::Session { id, expires } => (format!("x\u{1f}{id}"), *expires),
+        }
+    }
+    /// The inverse of [`encode`](Self::encode); `None` for anything else.
+    pub(crate) fn decode(field: &str, value: u64) -> Option<Entry> {
+        let mut parts = field.split('\u{1f}');
+        let entry = match (parts.next()?, parts.next()?, parts.next()) {
+            ("t", issuer, Some(id)) => Entry::Token {
+                issuer: issuer.to_owned(),
+                id: id.to_owned(),
+                expires: value,
+            },
+            ("s", issuer, Some(subject)) => Entry::Subject {
+                issuer: (issuer != "*").then(|| issuer.to_owned()),
+                subject: subject.to_owned(),
+                as_of: value,
+            },
+            ("x", id, None) => Entry::Session {
+                id: id.to_owned(),
+                expires: value,
+            },
+            _ => return None,
+        };
+        parts.next().is_none().then_some(entry)
+    }
+    /// The Unix time after which the entry can refuse nothing.
+    pub(crate) fn useless_after(&self) -> u64 {
+        match self {
+            Entry::Token { expires, .. } | Entry::Session { expires, .. } => *expires,
+            Entry::Subject { as_of, .. } => as_of.saturating_add(SUBJECT_TTL),
+        }
+    }
+}
+
+/// The local copy every check reads.
+#[derive(Debug, Default)]
+pub(crate) struct Set {
+    tokens: HashMap<(String, String), u64>,
+    subjects: HashMap<(Option<String>, String), u64>,
+    sessions: HashMap<String, u64>,
+}
+
+impl Set {
+    pub(crate) fn apply(&mut self, e: Entry) {
+        match e {
+            Entry::Token {
+                issuer,
+                id,
+                expires,
+            } => {
+                self.tokens.insert((issuer, id), expires);
+            }
+            Entry::Subject {
+                issuer,
+                subject,
+                as_of,
+            } => {
+                let at = self.subjects.entry((issuer, subject)).or_insert(0);
+                *at = (*at).max(as_of);
+            }
+            Entry::Session { id, expires } => {
+                self.sessions.insert(id, expires);
+            }
+        }
+    }
+    fn sweep(&mut self, now: u64) {
+        self.tokens.retain(|_, exp| *exp > now);
+        self.sessions.retain(|_, exp| *exp > now);
+        self.subjects
+            .retain(|_, as_of| as_of.saturating_add(SUBJECT_TTL) > now);
+    }
+    fn len(&self) -> usize {
+        self.tokens.len() + self.subjects.len() + self.sessions.len()
+    }
+}
+
+/// Where revocations are written and how they reach every instance.
+pub(crate) trait Backend: Send + Sync + 'static {
+    /// Stores `entry` for every instance (and, through the subscription, for this one).
+    fn publish<'a>(&'a self, entry: &'a Entry) -> BoxFuture<'a, Result<(), String>>;
+}
+
+/// The local copy and its freshness, shared with a backend's sync task.
+pub(crate) struct Local {
+    pub(crate) set: RwLock<Set>,
+    /// True once anything was ever revoked: checks skip everything until then.
+    pub(crate) any: AtomicBool,
+    /// The copy is complete and being kept current.
+    pub(crate) synced: AtomicBool,
+    /// When it was last known complete (Unix seconds).
+    pub(crate) synced_at: AtomicU64,
+    writes: AtomicU64,
+}
+
+impl Local {
+    fn new(synced: bool) -> Self {
+        Local {
+            set: RwLock::new(Set::default()),
+            any: AtomicBool::new(false),
+            synced: AtomicBool::new(synced),
+            synced_at: AtomicU64::new(unix_secs()),
+            writes: AtomicU64::new(0),
+        }
+    }
+    pub(crate) fn apply(&self, e: Entry) {
+        let mut set = self.set.write().unwrap_or_else(|p| p.into_inner());
+        set.apply(e);
+        // Expired entries go every 1024 writes, so the copy stays bounded by what is live.
+        if self.writes.fetch_add(1, Ordering::Relaxed) % 1024 == 1023 {
+            set.sweep(unix_secs());
+        }
+        self.any.store(true, Ordering::Release);
+    }
+    /// Replaces the whole copy (a resync) and marks it current.
+    pub(crate) fn replace(&self, entries: Vec<Entry>) {
+        let mut fresh = Set::default();
+        let now = unix_secs();
+        for e in entries.into_iter().filter(|e| e.useless_after() > now) {
+            fresh.apply(e);
+        }
+        let any = fresh.len() > 0;
+        *self.set.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        if any {
+            self.any.store(true, Ordering::Release);
+        }
+        self.synced_at.store(now, Ordering::Release);
+        self.synced.store(true, Ordering::Release);
+    }
+    pub(crate) fn lost(&self) {
+        if self.synced.swap(false, Ordering::AcqRel) {
+            self.synced_at.store(unix_secs(), Ordering::Release);
+        }
+    }
+}
+
+/// Revoked tokens, subjects and sessions. Cheap to clone; attach one to
+/// [`JwtVerifier::with_revocations`](crate::jwt::JwtVerifier::with_revocations),
+/// Cloudflare Access and [`SessionConfig::with_revocations`](crate::session::SessionConfig::with_revocations).
+///
+/// - Scoped per issuer: two issuers' `sub` or `jti` values never collide.
+/// - Checked on every request, verified-token cache hits included, from an in-process
+///   copy: no round trip. A revoked credential is a 401 (`invalid_token` for bearer).
+/// - [`Revocations::memory`] keeps the list in this process; `RedisRevocations`
+///   (feature `redis`) shares it with every instance and keeps each copy current.
+#[derive(Clone)]
+pub struct Revocations {
+    local: Arc<Local>,
+    backend: Option<Arc<dyn Backend>>,
+    max_staleness: Option<Duration>,
+}
+
+impl fmt::Debug for Revocations {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Revocations")
+            .field("synced", &self.local.synced.load(Ordering::Relaxed))
+            .field("max_staleness", &self.max_staleness)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Revocations {
+    /// A list kept in this process only.
+    pub fn memory() -> Self {
+        Revocations {
+            local: Arc::new(Local::new(true)),
+            backend: None,
+            max_staleness: None,
+        }
+    }
+
+    /// While the shared list cannot be kept current (Redis unreachable, subscription
+    /// lost), keep trusting the local copy for at most `bound` instead of answering 503.
+    pub fn with_max_staleness(mut self, bound: Duration) -> Self {
+        self.max_staleness = Some(bound);
+        self
+    }
+
+    /// Revokes the token with `jti` `id` (or, for a token without `jti`, the hex SHA-256
+    /// of the token) from `issuer` (`""` when the token has no `iss`) until `expires`
+    /// (its `exp`; the entry is dropped afterwards).
+    pub async fn revoke_token(
+        &self,
+        issuer: &str,
+        id: &str,
+        expires: u64,
+    ) -> Result<(), AuthError> {
+        self.write(Entry::Token {
+            issuer: issuer.to_owned(),
+            id: id.to_owned(),
+            expires,
+        })
+        .await
+    }
+    /// Revokes the token a context was verified from (its `jti`, or the hash of `token`).
+    pub async fn revoke_context(&self, ctx: &AuthContext, token: &str) -> Result<(), AuthError> {
+        let id = match ctx.token_id() {
+            Some(jti) => jti.to_owned(),
+            None => token_hash(token.as_bytes()),
+        };
+        let expires = ctx.expires_at().unwrap_or(unix_secs() + SUBJECT_TTL);
+        self.revoke_token(ctx.issuer().unwrap_or(""), &id, expires)
+            .await
+    }
+    /// Refuses every token of `subject` issued before `as_of` (or without `iat`) and
+    /// every session created before it: "sign out everywhere". `issuer` `None`: all
+    /// issuers and sessions.
+    pub async fn revoke_subject(
+        &self,
+        issuer: Option<&str>,
+        subject: &str,
+        as_of: u64,
+    ) -> Result<(), AuthError> {
+        self.write(Entry::Subject {
+            issuer: issuer.map(str::to_owned),
+            subject: subject.to_owned(),
+            as_of,
+        })
+        .await
+    }
+    /// Revokes one session by the `session_id` of its context, until `expires`.
+    pub async fn revoke_session(&self, session_id: &str, expires: u64) -> Result<(), AuthError> {
+        self.write(Entry::Session {
+            id: session_id.to_owned(),
+            expires,
+        })
+        .await
+    }
+
+    async fn write(&self, entry: Entry) -> Result<(), AuthError> {
+        if let Some(b) = &self.backend {
+            b.publish(&entry).await.map_err(|e| {
+                tracing::warn!(error = %e, "revocation could not be stored");
+                AuthError::unavailable("revocation store unavailable")
+            })?;
+        }
+        // Applied here at once too (the broadcast brings it to the others).
+        self.local.apply(entry);
+        Ok(())
+    }
+
+    /// How many entries the local copy holds.
+    pub fn len(&self) -> usize {
+        self.local
+            .set
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+    /// True when nothing is revoked.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// True when the local copy is current (or within the staleness bound).
+    pub fn ready(&self) -> bool {
+        self.fresh()
+    }
+
+    fn fresh(&self) -> bool {
+        if self.local.synced.load(Ordering::Acquire) {
+            return true;
+        }
+        match self.max_staleness {
+            Some(bound) => {
+                let since = self.local.synced_at.load(Ordering::Acquire);
+                unix_secs().saturating_sub(since) <= bound.as_secs()
+            }
+            None => false,
+        }
+    }
+
+    /// Refuses a token's context when it is revoked, or when the list cannot be trusted.
+    pub(crate) fn check_token(&self, ctx: &AuthContext, token: &[u8]) -> Result<(), AuthError> {
+        if !self.fresh() {
+            return Err(AuthError::unavailable("revocation list not current"));
+        }
+        if !self.local.any.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let set = self.local.set.read().unwrap_or_else(|p| p.into_inner());
+        if subject_revoked(&set, ctx.issuer(), ctx.subject(), ctx.issued_at()) {
+            return Err(AuthError::invalid("revoked: subject"));
+        }
+        if !set.tokens.is_empty() {
+            let issuer = ctx.issuer().unwrap_or("").to_owned();
+            let id = match ctx.token_id() {
+                Some(jti) => jti.to_owned(),
+                None => token_hash(token),
+            };
+            if set.tokens.contains_key(&(issuer, id)) {
+                return Err(AuthError::invalid("revoked: token"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a session's context when it, or its subject, is revoked.
+    pub(crate) fn check_session(&self, ctx: &AuthContext) -> Result<(), AuthError> {
+        if !self.fresh() {
+            return Err(AuthError::unavailable("revocation list not current"));
+        }
+        if !self.local.any.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let set = self.local.set.read().unwrap_or_else(|p| p.into_inner());
+        if subject_revoked(&set, None, ctx.subject(), ctx.issued_at()) {
+            return Err(AuthError::invalid("revoked: subject"));
+        }
+        if ctx
+            .session_id()
+            .is_some_and(|id| set.sessions.contains_key(id))
+        {
+            return Err(AuthError::invalid("revoked: session"));
+        }
+        Ok(())
+    }
+
+    #[cfg(feature = "redis")]
+    pub(crate) fn shared(local: Arc<Local>, backend: Arc<dyn Backend>) -> Self {
+        Revocations {
+            local,
+            backend: Some(backend),
+            max_staleness: None,
+        }
+    }
+    #[cfg(feature = "redis")]
+    pub(crate) fn new_local() -> Arc<Local> {
+        Arc::new(Local::new(false))
+    }
+}
+
+/// Whether `subject` (under `issuer`, or under any issuer) is revoked as of a credential
+/// issued at `issued_at` (`None`: unknown, so revoked).
+fn subject_revoked(set: &Set, issuer: Option<&str>, subject: &str, issued_at: Option<u64>) -> bool {
+    if set.subjects.is_empty() {
+        return false;
+    }
+    let before = |as_of: u64| issued_at.is_none_or(|iat| iat < as_of);
+    let all = set.subjects.get(&(None, subject.to_owned())).copied();
+    let scoped = issuer.and_then(|i| {
+        set.subjects
+            .get(&(Some(i.to_owned()), subject.to_owned()))
+            .copied()
+    });
+    all.into_iter().chain(scoped).any(before)
+}
+
+/// Hex SHA-256 of a token: the id of a token without `jti`.
+pub(crate) fn token_hash(token: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(token)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::Scheme;
+
+    fn ctx(iss: &str, sub: &str, iat: u64, jti: Option<&str>) -> AuthContext {
+        let mut b = AuthContext::builder(sub, Scheme::Bearer)
+            .with_issuer(iss)
+            .with_issued_at(iat);
+        if let Some(j) = jti {
+            b = b.with_token_id(j);
+        }
+        b.build()
+    }
+
+    #[test]
+    fn entries_round_trip_and_garbage_is_refused() {
+        let all = [
+            Entry::Token {
+                issuer: "https://a".into(),
+                id: "j1".into(),
+                expires: 9,
+            },
+            Entry::Subject {
+                issuer: None,
+                subject: "alice".into(),
+                as_of: 5,
+            },
+            Entry::Subject {
+                issuer: Some("https://b".into()),
+                subject: "bob".into(),
+                as_of: 6,
+            },
+            Entry::Session {
+                id: "0123456789abcdef".into(),
+                expires: 7,
+            },
+        ];
+        for e in all {
+            let (f, v) = e.encode();
+            assert_eq!(Entry::decode(&f, v), Some(e));
+        }
+        for bad in [
+            "",
+            "t",
+            "t\u{1f}x",
+            "q\u{1f}a\u{1f}b",
+            "x\u{1f}a\u{1f}b",
+            "t\u{1f}a\u{1f}b\u{1f}c",
+        ] {
+            assert_eq!(Entry::decode(bad, 1), None, "{bad:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn scoped_per_issuer_and_by_issue_time() {
+        let r = Revocations::memory();
+        let t = b"token";
+        assert!(
+            r.check_token(&ctx("https://a", "alice", 100, None), t)
+                .is_ok()
+        );
+        r.revoke_subject(Some("https://a"), "alice", 150)
+            .await
+            .unwrap();
+        assert!(
+            r.check_token(&ctx("https://a", "alice", 100, None), t)
+                .is_err()
+        );
+        assert!(
+            r.check_token(&ctx("https://a", "alice", 200, None), t)
+                .is_ok()
+        );
+        assert!(
+            r.check_token(&ctx("https://b", "alice", 100, None), t)
+                .is_ok(),
+            "other issuer"
+        );
+        r.revoke_token("https://b", "j9", u64::MAX).await.unwrap();
+        assert!(
+            r.check_token(&ctx("https://b", "bob", 1, Some("j9")), t)
+                .is_err()
+        );
+        assert!(
+            r.check_token(&ctx("https://a", "bob", 1, Some("j9")), t)
+                .is_ok(),
+            "same jti, other issuer"
+        );
+        // Without jti, the token's hash.
+        r.revoke_token("https://b", &token_hash(b"raw"), u64::MAX)
+            .await
+            .unwrap();
+        assert!(
+            r.check_token(&ctx("https://b", "carol", 1, None), b"raw")
+                .is_err()
+        );
+        assert!(
+            r.check_token(&ctx("https://b", "carol", 1, None), b"other")
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn expired_entries_are_swept() {
+        let mut set = Set::default();
+        set.apply(Entry::Token {
+            issuer: "i".into(),
+            id: "a".into(),
+            expires: 10,
+        });
+        set.apply(Entry::Token {
+            issuer: "i".into(),
+            id: "b".into(),
+            expires: 1000,
+        });
+        set.apply(Entry::Session {
+            id: "s".into(),
+            expires: 10,
+        });
+        set.sweep(500);
+        assert_eq!(set.len(), 1);
+    }
+}
