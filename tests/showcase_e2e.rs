@@ -387,3 +387,122 @@ async fn showcase_limits_login_and_basic_attempts() {
         StatusCode::OK
     );
 }
+
+async fn revoke(r: &Running, body: &str) -> StatusCode {
+    let req = r
+        .client
+        .post(r.url("/admin/revoke"))
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    r.send(req, &Auth::Basic("admin", "admin-pass-123")).await.0
+}
+
+#[tokio::test]
+async fn showcase_revokes_tokens_and_subjects() {
+    let r = start(None).await;
+    let token = r.showcase.dev_token.clone().unwrap();
+    assert_eq!(
+        r.get("/api/me", &Auth::Bearer(&token)).await.0,
+        StatusCode::OK
+    );
+    // Only admins may revoke.
+    let (_, cookie) = r.login("bob", &r.showcase.demo_password).await;
+    let as_bob = r
+        .client
+        .post(r.url("/admin/revoke"))
+        .body(json!({"subject": "x"}).to_string());
+    assert_eq!(
+        r.send(as_bob, &Auth::Cookie(&cookie.unwrap())).await.0,
+        StatusCode::FORBIDDEN
+    );
+    // Bad input: a clear 400.
+    for bad in [
+        "",
+        "not json",
+        "{}",
+        r#"{"token": 5}"#,
+        r#"{"token": "x.y.z"}"#,
+        r#"{"token": "a", "subject": "b"}"#,
+    ] {
+        assert_eq!(revoke(&r, bad).await, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    assert_eq!(
+        revoke(&r, &json!({"token": token}).to_string()).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        r.get("/api/me", &Auth::Bearer(&token)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // A subject, all issuers: alice's session ends too.
+    let (_, alice) = r.login("alice", &r.showcase.demo_password).await;
+    let alice = alice.unwrap();
+    assert_eq!(
+        r.get("/session/me", &Auth::Cookie(&alice)).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        revoke(&r, r#"{"subject": "alice"}"#).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        r.get("/session/me", &Auth::Cookie(&alice)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn showcase_instances_share_revocations_through_redis() {
+    let Ok(url) = std::env::var("PORTCULLIS_TEST_REDIS_URL") else {
+        eprintln!("skip: PORTCULLIS_TEST_REDIS_URL not set");
+        return;
+    };
+    // Two instances, the same Redis; each its own dev issuer, so each verifies the
+    // other's tokens only after revocation is shared, through the subject.
+    let prefix = format!("pcshow-{}-{}:", std::process::id(), rand::random::<u32>());
+    let start_shared = || {
+        let (url, prefix) = (url.clone(), prefix.clone());
+        async move {
+            let config = app::Config {
+                revocation_url: Some(url.clone()),
+                rate_limit_url: Some(url),
+                key_prefix: Some(prefix),
+                admin_password: Some("admin-pass-123".into()),
+                ..app::Config::default()
+            };
+            let showcase = app::build(config).await.expect("showcase builds");
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let base = format!("http://{}", listener.local_addr().unwrap());
+            let app = showcase
+                .router
+                .clone()
+                .into_make_service_with_connect_info::<std::net::SocketAddr>();
+            tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+            Running {
+                base,
+                showcase,
+                client: Client::new(),
+            }
+        }
+    };
+    let (one, two) = (start_shared().await, start_shared().await);
+    let token = two.showcase.dev_token.clone().unwrap();
+    assert_eq!(
+        two.get("/api/me", &Auth::Bearer(&token)).await.0,
+        StatusCode::OK
+    );
+    // The dev token's subject is alice; revoking her through instance one reaches two.
+    assert_eq!(
+        revoke(&one, r#"{"subject": "alice"}"#).await,
+        StatusCode::NO_CONTENT
+    );
+    let mut refused = false;
+    for _ in 0..100 {
+        if two.get("/api/me", &Auth::Bearer(&token)).await.0 == StatusCode::UNAUTHORIZED {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(refused, "instance two never saw the revocation");
+}

@@ -11,6 +11,7 @@
 //! | `AUTH_OIDC_ISSUER` | discover the JWKS from this issuer instead of `AUTH_JWKS_URL` |
 //! | `CF_ACCESS_TEAM`, `CF_ACCESS_AUD`, `CF_ACCESS_CERTS_URL` | Cloudflare Access for `/cf/me` |
 //! | `SESSION_STORE_URL` | `memory` (default), `redis://...` or `postgres://...` |
+//! | `REVOCATION_URL` | `memory` (default) or `redis://...`: the revocation list, shared by instances on that Redis |
 //! | `RATE_LIMIT_URL` | `memory` (default) or `redis://...`: login and Basic attempt limits (5 failures per user and client per minute) |
 //! | `SESSION_SECURE_COOKIE` | `1` behind TLS: `__Host-session` with `Secure` |
 //!
@@ -37,6 +38,7 @@ use portcullis::jwt::{
 };
 use portcullis::limit::{AttemptLimiter, Limits, RedisLimits};
 use portcullis::policy::{PolicyLayer, RouteRules, Rule};
+use portcullis::revocation::{RedisRevocations, Revocations};
 use portcullis::session::{
     MemoryStore, NewSession, SessionConfig, SessionManager, SessionStore, Sessions,
 };
@@ -58,6 +60,8 @@ struct Post {
 struct AppState {
     users: Arc<Users>,
     limiter: AttemptLimiter,
+    bearer: BearerAuth,
+    revocations: Revocations,
     posts: Arc<RwLock<HashMap<String, Post>>>,
 }
 
@@ -88,10 +92,18 @@ pub struct Config {
     pub cf_certs_url: Option<String>,
     pub session_store_url: Option<String>,
     pub rate_limit_url: Option<String>,
+    pub revocation_url: Option<String>,
+    /// Prefix of the keys in Redis (revocations, attempt limits); default `portcullis:`.
+    pub key_prefix: Option<String>,
     pub secure_cookie: bool,
 }
 
 impl Config {
+    fn key_prefix(&self) -> String {
+        self.key_prefix
+            .clone()
+            .unwrap_or_else(|| "portcullis:".into())
+    }
     /// Reads the variables listed in the module docs.
     pub fn from_env() -> Self {
         Config {
@@ -106,6 +118,8 @@ impl Config {
             cf_certs_url: var("CF_ACCESS_CERTS_URL"),
             session_store_url: var("SESSION_STORE_URL"),
             rate_limit_url: var("RATE_LIMIT_URL"),
+            revocation_url: var("REVOCATION_URL"),
+            key_prefix: None,
             secure_cookie: var("SESSION_SECURE_COOKIE").as_deref() == Some("1"),
         }
     }
@@ -120,6 +134,7 @@ struct DevIssuer {
 async fn bearer_auth(
     c: &Config,
     dev: &Option<DevIssuer>,
+    revocations: &Revocations,
 ) -> Result<(BearerAuth, Option<String>), Error> {
     let mapping = ClaimsMapping::default().with_tenant_claim("tenant");
     let audience = c.audience.clone().unwrap_or_else(|| "showcase".into());
@@ -175,7 +190,8 @@ async fn bearer_auth(
         .with_issuer(issuer)
         .with_audience(audience);
     let verifier = JwtVerifier::new(Issuer::new(source, validation).with_mapping(mapping))
-        .with_token_cache(TokenCache::new());
+        .with_token_cache(TokenCache::new())
+        .with_revocations(revocations.clone());
     Ok((BearerAuth::new("showcase", verifier), token))
 }
 
@@ -233,6 +249,54 @@ async fn session_store(c: &Config) -> Result<(Arc<dyn SessionStore>, String), Er
     Ok((store, kind))
 }
 
+/// The revocation list: this process's, or with `REVOCATION_URL=redis://...` one shared
+/// by every instance on that Redis.
+async fn revocation_list(c: &Config) -> Result<Revocations, Error> {
+    let url = c.revocation_url.clone().unwrap_or_else(|| "memory".into());
+    if url == "memory" {
+        Ok(Revocations::memory())
+    } else if url.starts_with("redis://") || url.starts_with("rediss://") {
+        Ok(RedisRevocations::connect(&url, &c.key_prefix()).await?)
+    } else {
+        Err(format!("REVOCATION_URL must be memory or redis://..., got {url}").into())
+    }
+}
+
+/// `POST /admin/revoke`: `{"token": "<jwt>"}` (a token this service accepts) or
+/// `{"subject": "...", "issuer": "..."}` (issuer optional: all issuers and sessions).
+async fn revoke(
+    State(app): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<StatusCode, AuthError> {
+    let bad = |why| {
+        AuthError::malformed(why)
+            .with_message("Send {\"token\": ...} or {\"subject\": ..., \"issuer\": ...}.")
+    };
+    let v: Value = serde_json::from_slice(&body).map_err(|_| bad("revoke: not JSON"))?;
+    let text = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty() && s.len() <= 8192)
+    };
+    match (text("token"), text("subject")) {
+        (Some(token), None) => {
+            let ctx = match app.bearer.verifier().verify(token).await {
+                Ok(ctx) => ctx,
+                Err(_) => return Err(bad("revoke: not a token this service accepts")),
+            };
+            app.revocations.revoke_context(&ctx, token).await?;
+        }
+        (None, Some(subject)) => {
+            // Everything issued up to this second.
+            app.revocations
+                .revoke_subject(text("issuer"), subject, now() + 1)
+                .await?;
+        }
+        _ => return Err(bad("revoke: neither token nor subject")),
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// 5 failures per user and client per minute, counted in process or, with
 /// `RATE_LIMIT_URL=redis://...`, shared by every instance on that Redis.
 async fn attempt_limiter(c: &Config) -> Result<AttemptLimiter, Error> {
@@ -240,7 +304,9 @@ async fn attempt_limiter(c: &Config) -> Result<AttemptLimiter, Error> {
     let limiter = if url == "memory" {
         AttemptLimiter::memory()
     } else if url.starts_with("redis://") || url.starts_with("rediss://") {
-        AttemptLimiter::redis(RedisLimits::connect(&url, "portcullis:limit").await?)
+        AttemptLimiter::redis(
+            RedisLimits::connect(&url, &format!("{}limit", c.key_prefix())).await?,
+        )
     } else {
         return Err(format!("RATE_LIMIT_URL must be memory or redis://..., got {url}").into());
     };
@@ -394,15 +460,17 @@ pub async fn build(c: Config) -> Result<Showcase, Error> {
         None
     };
     prometheus();
-    let (bearer, dev_token) = bearer_auth(&c, &dev).await?;
+    let revocations = revocation_list(&c).await?;
+    let (bearer, dev_token) = bearer_auth(&c, &dev, &revocations).await?;
     let (cf, dev_cf_token) = cloudflare(&c, &dev)?;
+    let cf = cf.with_revocations(revocations.clone());
     let limiter = attempt_limiter(&c).await?;
     let basic = BasicAuth::new("portcullis showcase")
         .with_users(users.clone())
         .with_limiter(limiter.clone());
 
     let (store, store_kind) = session_store(&c).await?;
-    let mut session_config = SessionConfig::default();
+    let mut session_config = SessionConfig::default().with_revocations(revocations.clone());
     if !c.secure_cookie {
         session_config = session_config.with_insecure_dev_cookie();
     }
@@ -430,6 +498,8 @@ pub async fn build(c: Config) -> Result<Showcase, Error> {
     let state = AppState {
         users: Arc::new(users),
         limiter: limiter.clone(),
+        bearer: bearer.clone(),
+        revocations: revocations.clone(),
         posts: Arc::new(RwLock::new(posts)),
     };
 
@@ -467,11 +537,13 @@ pub async fn build(c: Config) -> Result<Showcase, Error> {
             "/ready",
             get({
                 let (bearer, cf, sessions) = (bearer.clone(), cf.clone(), sessions.clone());
+                let revocations = revocations.clone();
                 move || async move {
                     let checks = json!({
                         "jwt_keys": bearer.ready().await,
                         "cloudflare_certs": cf.ready().await,
                         "session_store": sessions.ready().await,
+                        "revocations": revocations.ready(),
                     });
                     let ready = checks
                         .as_object()
@@ -517,6 +589,7 @@ pub async fn build(c: Config) -> Result<Showcase, Error> {
         .merge(
             Router::new()
                 .route("/admin", get(me))
+                .route("/admin/revoke", post(revoke))
                 .route_layer(PolicyLayer::new(Rule::role("admin")))
                 .layer(any_scheme(false)),
         )

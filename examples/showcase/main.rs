@@ -22,6 +22,7 @@
 //! | `GET /cf/me` | Cloudflare Access |
 //! | `POST /session/login` (JSON `username`, `password`), `GET /session/me`, `POST /session/logout` | session cookie; login attempts limited (5 failures per user and client per minute → 429 with `Retry-After`) |
 //! | `GET /admin` | any scheme + role `admin` |
+//! | `POST /admin/revoke` | any scheme + role `admin`; JSON `{"token": "<jwt>"}` or `{"subject": "...", "issuer": "..."}` (issuer optional: all issuers) → 204 |
 //! | `GET, PUT, DELETE /posts/{id}` | read: owner, shared or admin; write: owner or admin |
 //!
 //! Context JSON fields: `subject`, `scheme` (`basic`, `bearer`, `session`,
@@ -35,6 +36,7 @@
 //! | `AUTH_JWKS_URL`, `AUTH_ISSUER`, `AUTH_AUDIENCE` | a real JWT issuer (or `AUTH_OIDC_ISSUER` for discovery) |
 //! | `CF_ACCESS_TEAM`, `CF_ACCESS_AUD`, `CF_ACCESS_CERTS_URL` | Cloudflare Access (the certs URL override is for tests and egress proxies) |
 //! | `SESSION_STORE_URL` | `memory` (default), `redis://...` or `postgres://...` |
+//! | `REVOCATION_URL` | `memory` (default) or `redis://...`: the revocation list, shared by every instance on that Redis |
 //! | `RATE_LIMIT_URL` | `memory` (default) or `redis://...`: login and Basic attempt limits (5 failures per user and client per minute, shared by instances on that Redis) |
 //! | `SESSION_SECURE_COOKIE=1` | `Secure` session cookie, behind TLS |
 

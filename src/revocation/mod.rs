@@ -51,6 +51,7 @@ pub(crate) enum Entry {
 /// (sessions live at most 12 h by default, tokens usually less).
 const SUBJECT_TTL: u64 = 30 * 24 * 3600;
 
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
 impl Entry {
     /// The field it is stored under, and its value (`expires` or `as_of`).
     pub(crate) fn encode(&self) -> (String, u64) {
@@ -182,6 +183,7 @@ impl Local {
         self.any.store(true, Ordering::Release);
     }
     /// Replaces the whole copy (a resync) and marks it current.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn replace(&self, entries: Vec<Entry>) {
         let mut fresh = Set::default();
         let now = unix_secs();
@@ -196,6 +198,7 @@ impl Local {
         self.synced_at.store(now, Ordering::Release);
         self.synced.store(true, Ordering::Release);
     }
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn lost(&self) {
         if self.synced.swap(false, Ordering::AcqRel) {
             self.synced_at.store(unix_secs(), Ordering::Release);
@@ -339,6 +342,7 @@ impl Revocations {
     }
 
     /// Refuses a token's context when it is revoked, or when the list cannot be trusted.
+    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
     pub(crate) fn check_token(&self, ctx: &AuthContext, token: &[u8]) -> Result<(), AuthError> {
         if !self.fresh() {
             return Err(AuthError::unavailable("revocation list not current"));
@@ -364,6 +368,7 @@ impl Revocations {
     }
 
     /// Refuses a session's context when it, or its subject, is revoked.
+    #[cfg_attr(not(feature = "session"), allow(dead_code))]
     pub(crate) fn check_session(&self, ctx: &AuthContext) -> Result<(), AuthError> {
         if !self.fresh() {
             return Err(AuthError::unavailable("revocation list not current"));
