@@ -103,11 +103,17 @@ impl Entry {
     }
 }
 
-/// The local copy every check reads.
+/// The local copy every check reads. Nested by issuer and subject so that a check
+/// looks up borrowed strings and allocates nothing.
 #[derive(Debug, Default)]
 pub(crate) struct Set {
-    tokens: HashMap<(String, String), u64>,
-    subjects: HashMap<(Option<String>, String), u64>,
+    /// issuer -> token id -> expiry.
+    tokens: HashMap<String, HashMap<String, u64>>,
+    /// Token ids that are hashes (tokens without `jti`): only then is a token hashed.
+    hashed: usize,
+    /// subject -> (issuer or every issuer, as of).
+    subjects: HashMap<String, Vec<(Option<String>, u64)>>,
+    /// session id -> expiry.
     sessions: HashMap<String, u64>,
 }
 
@@ -119,15 +125,22 @@ impl Set {
                 id,
                 expires,
             } => {
-                self.tokens.insert((issuer, id), expires);
+                let hashed = id.starts_with(HASH_PREFIX);
+                let ids = self.tokens.entry(issuer).or_default();
+                if ids.insert(id, expires).is_none() && hashed {
+                    self.hashed += 1;
+                }
             }
             Entry::Subject {
                 issuer,
                 subject,
                 as_of,
             } => {
-                let at = self.subjects.entry((issuer, subject)).or_insert(0);
-                *at = (*at).max(as_of);
+                let list = self.subjects.entry(subject).or_default();
+                match list.iter_mut().find(|(i, _)| *i == issuer) {
+                    Some((_, at)) => *at = (*at).max(as_of),
+                    None => list.push((issuer, as_of)),
+                }
             }
             Entry::Session { id, expires } => {
                 self.sessions.insert(id, expires);
@@ -135,15 +148,31 @@ impl Set {
         }
     }
     fn sweep(&mut self, now: u64) {
-        self.tokens.retain(|_, exp| *exp > now);
+        for ids in self.tokens.values_mut() {
+            ids.retain(|_, exp| *exp > now);
+        }
+        self.tokens.retain(|_, ids| !ids.is_empty());
+        self.hashed = self
+            .tokens
+            .values()
+            .flat_map(|ids| ids.keys())
+            .filter(|id| id.starts_with(HASH_PREFIX))
+            .count();
         self.sessions.retain(|_, exp| *exp > now);
-        self.subjects
-            .retain(|_, as_of| as_of.saturating_add(SUBJECT_TTL) > now);
+        for list in self.subjects.values_mut() {
+            list.retain(|(_, as_of)| as_of.saturating_add(SUBJECT_TTL) > now);
+        }
+        self.subjects.retain(|_, list| !list.is_empty());
     }
     fn len(&self) -> usize {
-        self.tokens.len() + self.subjects.len() + self.sessions.len()
+        self.tokens.values().map(HashMap::len).sum::<usize>()
+            + self.subjects.values().map(Vec::len).sum::<usize>()
+            + self.sessions.len()
     }
 }
+
+/// How the id of a token without `jti` starts (the rest is its SHA-256, hex).
+const HASH_PREFIX: &str = "sha256:";
 
 /// Where revocations are written and how they reach every instance.
 pub(crate) trait Backend: Send + Sync + 'static {
@@ -248,9 +277,9 @@ impl Revocations {
         self
     }
 
-    /// Revokes the token with `jti` `id` (or, for a token without `jti`, the hex SHA-256
-    /// of the token) from `issuer` (`""` when the token has no `iss`) until `expires`
-    /// (its `exp`; the entry is dropped afterwards).
+    /// Revokes the token with `jti` `id` from `issuer` (`""` when the token has no `iss`)
+    /// until `expires` (its `exp`; the entry is dropped afterwards). For a token without
+    /// `jti`, use [`revoke_context`](Self::revoke_context), which revokes it by its hash.
     pub async fn revoke_token(
         &self,
         issuer: &str,
@@ -354,13 +383,12 @@ impl Revocations {
         if subject_revoked(&set, ctx.issuer(), ctx.subject(), ctx.issued_at()) {
             return Err(AuthError::invalid("revoked: subject"));
         }
-        if !set.tokens.is_empty() {
-            let issuer = ctx.issuer().unwrap_or("").to_owned();
-            let id = match ctx.token_id() {
-                Some(jti) => jti.to_owned(),
-                None => token_hash(token),
+        if let Some(ids) = set.tokens.get(ctx.issuer().unwrap_or("")) {
+            let revoked = match ctx.token_id() {
+                Some(jti) => ids.contains_key(jti),
+                None => set.hashed > 0 && ids.contains_key(&token_hash(token)),
             };
-            if set.tokens.contains_key(&(issuer, id)) {
+            if revoked {
                 return Err(AuthError::invalid("revoked: token"));
             }
         }
@@ -406,26 +434,28 @@ impl Revocations {
 /// Whether `subject` (under `issuer`, or under any issuer) is revoked as of a credential
 /// issued at `issued_at` (`None`: unknown, so revoked).
 fn subject_revoked(set: &Set, issuer: Option<&str>, subject: &str, issued_at: Option<u64>) -> bool {
-    if set.subjects.is_empty() {
+    let Some(list) = set.subjects.get(subject) else {
         return false;
-    }
-    let before = |as_of: u64| issued_at.is_none_or(|iat| iat < as_of);
-    let all = set.subjects.get(&(None, subject.to_owned())).copied();
-    let scoped = issuer.and_then(|i| {
-        set.subjects
-            .get(&(Some(i.to_owned()), subject.to_owned()))
-            .copied()
-    });
-    all.into_iter().chain(scoped).any(before)
+    };
+    list.iter().any(|(scope, as_of)| {
+        let applies = match scope {
+            None => true,
+            Some(s) => issuer == Some(s.as_str()),
+        };
+        applies && issued_at.is_none_or(|iat| iat < *as_of)
+    })
 }
 
-/// Hex SHA-256 of a token: the id of a token without `jti`.
+/// `sha256:` and the hex SHA-256 of a token: the id of a token without `jti`.
 pub(crate) fn token_hash(token: &[u8]) -> String {
     use sha2::{Digest, Sha256};
-    Sha256::digest(token)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    use std::fmt::Write;
+    let mut out = String::with_capacity(HASH_PREFIX.len() + 64);
+    out.push_str(HASH_PREFIX);
+    for b in Sha256::digest(token) {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
 }
 
 #[cfg(test)]
