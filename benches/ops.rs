@@ -36,14 +36,27 @@ fn router(mode: &str, token: &str) -> (axum::Router, Option<(&'static str, Strin
     };
     match mode {
         "none" => (apps::no_auth(), None),
-        "bearer-cached" => {
-            let v = JwtVerifier::new(Issuer::new(
+        "bearer-cached" | "bearer-cached-revocations" => {
+            let mut v = JwtVerifier::new(Issuer::new(
                 TestKey::Rs256.key_set(),
                 Validation::new([TestKey::Rs256.algorithm()])
                     .with_issuer(ISS)
                     .with_audience(AUD),
             ))
             .with_token_cache(TokenCache::new());
+            if mode == "bearer-cached-revocations" {
+                // A list of 1 000 revoked tokens and 100 revoked subjects, none of them
+                // this request's: the check's cost on a live token.
+                let r = portcullis::revocation::Revocations::memory();
+                for i in 0..1_000 {
+                    now_or_never(r.revoke_token(ISS, &format!("jti-{i}"), u64::MAX)).unwrap();
+                }
+                for i in 0..100 {
+                    now_or_never(r.revoke_subject(Some(ISS), &format!("other-{i}"), u64::MAX))
+                        .unwrap();
+                }
+                v = v.with_revocations(r);
+            }
             let app = guarded(
                 AuthLayer::required(portcullis::jwt::BearerAuth::new("b", v)),
                 per_handler,
