@@ -103,18 +103,22 @@ impl Entry {
     }
 }
 
+/// The maps of the local copy: a fast fixed hasher, since only operators insert keys
+/// (a request can look keys up, which a collision cannot slow down much, but never add).
+type Map<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
+
 /// The local copy every check reads. Nested by issuer and subject so that a check
 /// looks up borrowed strings and allocates nothing.
 #[derive(Debug, Default)]
 pub(crate) struct Set {
     /// issuer -> token id -> expiry.
-    tokens: HashMap<String, HashMap<String, u64>>,
+    tokens: Map<String, Map<String, u64>>,
     /// Token ids that are hashes (tokens without `jti`): only then is a token hashed.
     hashed: usize,
     /// subject -> (issuer or every issuer, as of).
-    subjects: HashMap<String, Vec<(Option<String>, u64)>>,
+    subjects: Map<String, Vec<(Option<String>, u64)>>,
     /// session id -> expiry.
-    sessions: HashMap<String, u64>,
+    sessions: Map<String, u64>,
 }
 
 impl Set {
@@ -165,7 +169,7 @@ impl Set {
         self.subjects.retain(|_, list| !list.is_empty());
     }
     fn len(&self) -> usize {
-        self.tokens.values().map(HashMap::len).sum::<usize>()
+        self.tokens.values().map(Map::len).sum::<usize>()
             + self.subjects.values().map(Vec::len).sum::<usize>()
             + self.sessions.len()
     }
@@ -351,6 +355,20 @@ impl Revocations {
     /// True when nothing is revoked.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+    /// Whether the local copy refuses `ctx` (its `jti`, subject or session; a token
+    /// without `jti` is matched by hash only through the request path). For operators:
+    /// it does not look at freshness.
+    pub fn is_revoked(&self, ctx: &AuthContext) -> bool {
+        let set = self.local.set.read().unwrap_or_else(|p| p.into_inner());
+        let session = ctx
+            .session_id()
+            .is_some_and(|id| set.sessions.contains_key(id));
+        let token = match (set.tokens.get(ctx.issuer().unwrap_or("")), ctx.token_id()) {
+            (Some(ids), Some(jti)) => ids.contains_key(jti),
+            _ => false,
+        };
+        session || token || subject_revoked(&set, ctx.issuer(), ctx.subject(), ctx.issued_at())
     }
     /// True when the local copy is current (or within the staleness bound).
     pub fn ready(&self) -> bool {
