@@ -63,14 +63,14 @@ impl Sessions {
         self.guard()?;
         self.manager.logout_everywhere(subject).await
     }
-    /// One value of this session's data, as `T` (read from the store; handlers that
+    /// One value of the current session's data, as `T` (read from the store; handlers that
     /// only read can use `AuthContext::claim` instead, which costs nothing).
     /// `Ok(None)` when absent or of another type; 401 without a live session.
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, AuthError> {
         let rec = self.manager.current_record(&self.cookies).await?;
         Ok(rec.data.get(key).and_then(|v| T::deserialize(v).ok()))
     }
-    /// Sets one value of this session's data; refused (403) for cross-site requests,
+    /// Sets one value of the current session's data; refused (403) for cross-site requests,
     /// 401 without a live session, and never recreates a session ended meanwhile.
     ///
     /// ```
@@ -89,7 +89,7 @@ impl Sessions {
             })
             .await
     }
-    /// Removes one value of this session's data (as [`set`](Self::set)).
+    /// Removes one value of the current session's data (as [`set`](Self::set)).
     pub async fn remove(&self, key: &str) -> Result<(), AuthError> {
         self.guard()?;
         self.manager

@@ -94,7 +94,7 @@ impl SessionRecord {
         }
     }
 
-    /// The context of this session, built once per record version: a second request
+    /// The context of the session, built once per record version: a second request
     /// with the same unchanged record gets the same `Arc`, without allocating.
     pub(crate) fn context(&self) -> AuthContext {
         self.context.0.get_or_init(|| self.build_context()).clone()
