@@ -178,6 +178,55 @@ impl Set {
 /// How the id of a token without `jti` starts (the rest is its SHA-256, hex).
 const HASH_PREFIX: &str = "sha256:";
 
+/// A lock-free pre-check: 4 096 bits, one set per key inserted (subjects, token ids,
+/// session ids). A clear bit proves a key absent, so a credential that is not revoked
+/// (almost every request) skips the lock and the maps; a set bit sends it to them.
+/// Bits are only cleared by a full reload.
+pub(crate) struct Filter([AtomicU64; 64]);
+
+impl Default for Filter {
+    fn default() -> Self {
+        Filter(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
+}
+
+impl Filter {
+    fn bit(key: &str) -> (usize, u64) {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = rustc_hash::FxBuildHasher.build_hasher();
+        h.write(key.as_bytes());
+        // The multiply in FxHasher mixes best into the high bits.
+        let b = (h.finish() >> 52) as usize;
+        (b >> 6, 1u64 << (b & 63))
+    }
+    fn insert(&self, key: &str) {
+        let (word, mask) = Self::bit(key);
+        self.0[word].fetch_or(mask, Ordering::Release);
+    }
+    fn may_contain(&self, key: &str) -> bool {
+        let (word, mask) = Self::bit(key);
+        self.0[word].load(Ordering::Acquire) & mask != 0
+    }
+    /// Holds exactly `keys` afterwards. Each word is replaced whole, so a key present
+    /// before and after keeps its bit at every moment.
+    fn replace<'k>(&self, keys: impl Iterator<Item = &'k str>) {
+        let mut words = [0u64; 64];
+        for k in keys {
+            let (word, mask) = Self::bit(k);
+            words[word] |= mask;
+        }
+        for (w, new) in self.0.iter().zip(words) {
+            w.store(new, Ordering::Release);
+        }
+    }
+}
+
+impl fmt::Debug for Filter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Filter")
+    }
+}
+
 /// Where revocations are written and how they reach every instance.
 pub(crate) trait Backend: Send + Sync + 'static {
     /// Stores `entry` for every instance (and, through the subscription, for this one).
@@ -194,6 +243,10 @@ pub(crate) struct Local {
     /// When it was last known complete (Unix seconds).
     pub(crate) synced_at: AtomicU64,
     writes: AtomicU64,
+    /// Subjects, token ids and session ids present in `set` (and maybe more).
+    filter: Filter,
+    /// Some token is revoked by hash: jti-less tokens must be hashed and looked up.
+    hashed: AtomicBool,
 }
 
 impl Local {
@@ -204,9 +257,30 @@ impl Local {
             synced: AtomicBool::new(synced),
             synced_at: AtomicU64::new(unix_secs()),
             writes: AtomicU64::new(0),
+            filter: Filter::default(),
+            hashed: AtomicBool::new(false),
+        }
+    }
+
+    /// The key `e` is found under in the filter; `None` for a hash-based token entry.
+    fn filter_key(e: &Entry) -> Option<&str> {
+        match e {
+            Entry::Token { id, .. } if id.starts_with(HASH_PREFIX) => None,
+            Entry::Token { id, .. } | Entry::Session { id, .. } => Some(id),
+            Entry::Subject { subject, .. } => Some(subject),
+        }
+    }
+
+    /// Marks what `e` adds in the filter (before it is in the set: a reader that finds
+    /// the bit but not yet the entry just takes the slow path once).
+    fn note(&self, e: &Entry) {
+        match Self::filter_key(e) {
+            Some(k) => self.filter.insert(k),
+            None => self.hashed.store(true, Ordering::Release),
         }
     }
     pub(crate) fn apply(&self, e: Entry) {
+        self.note(&e);
         let mut set = self.set.write().unwrap_or_else(|p| p.into_inner());
         set.apply(e);
         // Expired entries go every 1024 writes, so the copy stays bounded by what is live.
@@ -218,13 +292,25 @@ impl Local {
     /// Replaces the whole copy (a resync) and marks it current.
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn replace(&self, entries: Vec<Entry>) {
-        let mut fresh = Set::default();
         let now = unix_secs();
-        for e in entries.into_iter().filter(|e| e.useless_after() > now) {
+        let live: Vec<Entry> = entries
+            .into_iter()
+            .filter(|e| e.useless_after() > now)
+            .collect();
+        let mut set = self.set.write().unwrap_or_else(|p| p.into_inner());
+        // New bits before the new set; a bit that stays keeps its bit throughout.
+        self.filter
+            .replace(live.iter().filter_map(Self::filter_key));
+        let hashed = live.iter().any(|e| Self::filter_key(e).is_none());
+        let mut fresh = Set::default();
+        for e in live {
             fresh.apply(e);
         }
         let any = fresh.len() > 0;
-        *self.set.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        *set = fresh;
+        // Only now can hash-based entries be dropped from the pre-check.
+        self.hashed.store(hashed, Ordering::Release);
+        drop(set);
         if any {
             self.any.store(true, Ordering::Release);
         }
@@ -394,10 +480,19 @@ impl Revocations {
         if !self.fresh() {
             return Err(AuthError::unavailable("revocation list not current"));
         }
-        if !self.local.any.load(Ordering::Acquire) {
+        let local = &*self.local;
+        if !local.any.load(Ordering::Acquire) {
             return Ok(());
         }
-        let set = self.local.set.read().unwrap_or_else(|p| p.into_inner());
+        let maybe = local.filter.may_contain(ctx.subject())
+            || match ctx.token_id() {
+                Some(jti) => local.filter.may_contain(jti),
+                None => local.hashed.load(Ordering::Acquire),
+            };
+        if !maybe {
+            return Ok(());
+        }
+        let set = local.set.read().unwrap_or_else(|p| p.into_inner());
         if subject_revoked(&set, ctx.issuer(), ctx.subject(), ctx.issued_at()) {
             return Err(AuthError::invalid("revoked: subject"));
         }
@@ -419,10 +514,18 @@ impl Revocations {
         if !self.fresh() {
             return Err(AuthError::unavailable("revocation list not current"));
         }
-        if !self.local.any.load(Ordering::Acquire) {
+        let local = &*self.local;
+        if !local.any.load(Ordering::Acquire) {
             return Ok(());
         }
-        let set = self.local.set.read().unwrap_or_else(|p| p.into_inner());
+        let maybe = local.filter.may_contain(ctx.subject())
+            || ctx
+                .session_id()
+                .is_some_and(|id| local.filter.may_contain(id));
+        if !maybe {
+            return Ok(());
+        }
+        let set = local.set.read().unwrap_or_else(|p| p.into_inner());
         if subject_revoked(&set, None, ctx.subject(), ctx.issued_at()) {
             return Err(AuthError::invalid("revoked: subject"));
         }
@@ -575,6 +678,52 @@ mod tests {
         assert!(
             r.check_token(&ctx("https://b", "carol", 1, None), b"other")
                 .is_ok()
+        );
+    }
+
+    #[test]
+    fn the_pre_filter_never_misses_a_key() {
+        let f = Filter::default();
+        let keys: Vec<String> = (0..5_000).map(|i| format!("subject-{i}")).collect();
+        for k in &keys[..2_500] {
+            f.insert(k);
+        }
+        assert!(keys[..2_500].iter().all(|k| f.may_contain(k)));
+        f.replace(keys[1_000..].iter().map(String::as_str));
+        assert!(keys[1_000..].iter().all(|k| f.may_contain(k)));
+        // Mostly clear for absent keys when few are present.
+        let small = Filter::default();
+        small.replace(keys[..50].iter().map(String::as_str));
+        let false_positives = keys[50..].iter().filter(|k| small.may_contain(k)).count();
+        assert!(false_positives < keys.len() / 20, "{false_positives}");
+    }
+
+    #[tokio::test]
+    async fn a_reload_keeps_every_live_revocation_refused() {
+        let r = Revocations::memory();
+        let old = ctx("https://a", "alice", 1, Some("j"));
+        r.revoke_token("https://a", "j", u64::MAX).await.unwrap();
+        r.local.replace(vec![
+            Entry::Token {
+                issuer: "https://a".into(),
+                id: "j".into(),
+                expires: u64::MAX,
+            },
+            Entry::Subject {
+                issuer: None,
+                subject: "bob".into(),
+                as_of: u64::MAX,
+            },
+        ]);
+        assert!(r.check_token(&old, b"t").is_err());
+        assert!(
+            r.check_token(&ctx("https://a", "bob", 1, None), b"t")
+                .is_err()
+        );
+        r.local.replace(Vec::new());
+        assert!(
+            r.check_token(&old, b"t").is_ok(),
+            "a reload drops what is gone"
         );
     }
 
