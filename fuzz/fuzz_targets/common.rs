@@ -7,11 +7,11 @@ use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
 use http::{HeaderValue, Request, StatusCode};
-use portcullis::basic::{BasicAuth, BasicUser};
+use portcullis::basic::BasicAuth;
 use portcullis::jwt::{Algorithm, BearerAuth, Issuer, JwtVerifier, Validation};
 use portcullis::session::{MemoryStore, SessionConfig, SessionManager};
 use portcullis::testing::TestKey;
-use portcullis::{AuthContext, AuthLayer};
+use portcullis::{AuthContext, AuthLayer, User};
 use tower::ServiceExt;
 
 struct Harness {
@@ -23,10 +23,10 @@ fn harness() -> &'static Harness {
     static H: OnceLock<Harness> = OnceLock::new();
     H.get_or_init(|| {
         let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
-        let basic = BasicAuth::new("f").with_user("admin", BasicUser::plain("pw"));
+        let basic = BasicAuth::new("f").with_user("admin", User::plain("pw"));
         let bearer = BearerAuth::new(
             "f",
-            JwtVerifier::new(Issuer::new(TestKey::Rs256.key_set(), Validation::new([Algorithm::RS256]))),
+            JwtVerifier::new(Issuer::new(TestKey::Rs256.key_set(), Validation::new([Algorithm::RS256]).with_audience("api"))),
         );
         let sessions = SessionManager::new(MemoryStore::new(), SessionConfig::default());
         let app = Router::new()
