@@ -54,6 +54,14 @@ fn main() {
                 lags.push(started.elapsed());
             }
         }
+        // The run's own key: gone with the run.
+        let client = redis::Client::open(url.as_str()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let _: i64 = redis::cmd("DEL")
+            .arg(format!("{prefix}revoked"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
         lags.sort();
         let q = |p: f64| lags[((lags.len() as f64 * p) as usize).min(lags.len() - 1)];
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
