@@ -4,7 +4,7 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -119,24 +119,8 @@ async fn parallel_guesses_cannot_pass_the_throttle() {
 /// key keeps one client's failures from locking out another.
 #[tokio::test]
 async fn throttle_without_addresses_warns_and_takes_a_client_key() {
-    #[derive(Clone, Default)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Sink {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let sink = Sink::default();
-    let writer = sink.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_max_level(tracing::Level::ERROR)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = common::logs::Logs::default();
+    let _guard = logs.install(tracing::Level::ERROR);
 
     let users = || Users::new().with_user("alice", User::plain("right"));
     let plain = BasicAuth::new("r")
@@ -153,7 +137,7 @@ async fn throttle_without_addresses_warns_and_takes_a_client_key() {
     for _ in 0..3 {
         send(&app, no_addr("wrong")).await;
     }
-    let log = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+    let log = logs.text();
     assert_eq!(log.matches("no client address").count(), 1, "{log}");
     assert!(log.contains("with_client_key"), "{log}");
 

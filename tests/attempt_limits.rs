@@ -144,16 +144,10 @@ mod redis_backed {
     use common::proxy::{DOWN, Proxy, UP, host_port};
     use portcullis::limit::RedisLimits;
 
-    fn url() -> Option<String> {
-        let url = std::env::var("PORTCULLIS_TEST_REDIS_URL").ok();
-        if url.is_none() {
-            eprintln!("skip: PORTCULLIS_TEST_REDIS_URL not set");
-        }
-        url
-    }
+    use common::{redis_url as url, unique_prefix};
 
     fn prefix() -> String {
-        format!("pclimit-{}-{}:", std::process::id(), rand::random::<u32>())
+        unique_prefix("pclimit")
     }
 
     #[tokio::test]

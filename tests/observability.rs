@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use axum::Router;
 use axum::body::Body;
@@ -203,32 +203,11 @@ fn each_outcome_moves_its_counter() {
     );
 }
 
-/// A writer that keeps everything the subscriber prints.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn no_secret_reaches_a_span_an_event_or_a_metric() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let capture = common::logs::Logs::default();
+    let _guard = capture.install(tracing::Level::TRACE);
     let good = token();
     let forged = TokenBuilder::new(TestKey::Rs256)
         .with_claim("aud", AUD)
@@ -274,7 +253,7 @@ fn no_secret_reaches_a_span_an_event_or_a_metric() {
             }
         }
     });
-    let logged = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logged = capture.text();
     assert!(
         logged.contains("portcullis.auth"),
         "spans were recorded: {logged}"

@@ -361,39 +361,10 @@ async fn resolvers_that_wait_are_enforced_the_same() {
     );
 }
 
-/// Captures everything logged at error level while it is the default subscriber.
-#[derive(Clone, Default)]
-struct ErrorLog(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for ErrorLog {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl ErrorLog {
-    fn install(&self) -> tracing::subscriber::DefaultGuard {
-        let writer = self.clone();
-        tracing::subscriber::set_default(
-            tracing_subscriber::fmt()
-                .with_writer(move || writer.clone())
-                .with_max_level(tracing::Level::ERROR)
-                .finish(),
-        )
-    }
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
-
 #[tokio::test]
 async fn a_policy_layer_without_an_auth_layer_in_front_is_a_logged_500() {
-    let log = ErrorLog::default();
-    let _guard = log.install();
+    let log = common::logs::Logs::default();
+    let _guard = log.install(tracing::Level::ERROR);
     let handler = || get(|| async { "secret" });
     // Wrong order: the policy layer wraps the auth layer, so it runs first.
     let wrong: Router = Router::new()
@@ -430,8 +401,8 @@ async fn a_policy_layer_without_an_auth_layer_in_front_is_a_logged_500() {
 
 #[tokio::test]
 async fn a_rule_written_relative_to_a_nested_router_is_reported_with_the_fix() {
-    let log = ErrorLog::default();
-    let _guard = log.install();
+    let log = common::logs::Logs::default();
+    let _guard = log.install(tracing::Level::ERROR);
     let rules = RouteRules::new().with_rule(Method::GET, "/notes/{id}", Rule::authenticated());
     let inner: Router = Router::new()
         .route("/notes/{id}", get(|| async { "note" }))

@@ -160,16 +160,10 @@ mod shared {
     use common::proxy::{DOWN, Proxy, UP, host_port};
     use portcullis::revocation::RedisRevocations;
 
-    fn url() -> Option<String> {
-        let url = std::env::var("PORTCULLIS_TEST_REDIS_URL").ok();
-        if url.is_none() {
-            eprintln!("skip: PORTCULLIS_TEST_REDIS_URL not set");
-        }
-        url
-    }
+    use common::{redis_url as url, unique_prefix};
 
     fn prefix() -> String {
-        format!("pcrev-{}-{}:", std::process::id(), rand::random::<u32>())
+        unique_prefix("pcrev")
     }
 
     /// Polls `f` every 20 ms for at most 3 s until it returns true.

@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use redis::Script;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 
 use super::{Backend, BackendError, Keys, Limits, Settle, Verdict};
 use crate::authenticator::BoxFuture;
@@ -72,30 +72,20 @@ impl fmt::Debug for RedisLimits {
 }
 
 fn err(e: redis::RedisError) -> BackendError {
-    // The kind only: redis error text can echo arguments (user names).
-    BackendError(format!("redis: {:?}", e.kind()))
+    BackendError(crate::redis_conn::describe(e))
 }
 
 impl RedisLimits {
     /// Connects (2 s connection and response timeouts, automatic reconnects); keys get
     /// `prefix` (a `:` is added unless it ends with one).
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, crate::session::StoreError> {
-        let client =
-            redis::Client::open(url).map_err(|e| crate::session::StoreError::new(err(e).0))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_with_config(client, config)
+        let (_, conn) = crate::redis_conn::connect(url, Duration::from_secs(2))
             .await
-            .map_err(|e| crate::session::StoreError::new(err(e).0))?;
-        let prefix = if prefix.is_empty() || prefix.ends_with(':') {
-            prefix.to_owned()
-        } else {
-            format!("{prefix}:")
-        };
-        Ok(RedisLimits { conn, prefix })
+            .map_err(crate::session::StoreError::new)?;
+        Ok(RedisLimits {
+            conn,
+            prefix: crate::redis_conn::key_prefix(prefix),
+        })
     }
 
     fn script<'a>(&self, script: &'a Script, keys: &Keys) -> redis::ScriptInvocation<'a> {

@@ -477,27 +477,15 @@ impl Revocations {
     /// Refuses a token's context when it is revoked, or when the list cannot be trusted.
     #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
     pub(crate) fn check_token(&self, ctx: &AuthContext, token: &[u8]) -> Result<(), AuthError> {
-        if !self.fresh() {
-            return Err(AuthError::unavailable("revocation list not current"));
-        }
-        let local = &*self.local;
-        if !local.any.load(Ordering::Acquire) {
+        let jti = ctx.token_id();
+        let Some(set) = self.lookup(ctx.subject(), jti, jti.is_none())? else {
             return Ok(());
-        }
-        let maybe = local.filter.may_contain(ctx.subject())
-            || match ctx.token_id() {
-                Some(jti) => local.filter.may_contain(jti),
-                None => local.hashed.load(Ordering::Acquire),
-            };
-        if !maybe {
-            return Ok(());
-        }
-        let set = local.set.read().unwrap_or_else(|p| p.into_inner());
+        };
         if subject_revoked(&set, ctx.issuer(), ctx.subject(), ctx.issued_at()) {
             return Err(AuthError::invalid("revoked: subject"));
         }
         if let Some(ids) = set.tokens.get(ctx.issuer().unwrap_or("")) {
-            let revoked = match ctx.token_id() {
+            let revoked = match jti {
                 Some(jti) => ids.contains_key(jti),
                 None => set.hashed > 0 && ids.contains_key(&token_hash(token)),
             };
@@ -511,31 +499,42 @@ impl Revocations {
     /// Refuses a session's context when it, or its subject, is revoked.
     #[cfg_attr(not(feature = "session"), allow(dead_code))]
     pub(crate) fn check_session(&self, ctx: &AuthContext) -> Result<(), AuthError> {
+        let id = ctx.session_id();
+        let Some(set) = self.lookup(ctx.subject(), id, false)? else {
+            return Ok(());
+        };
+        if subject_revoked(&set, None, ctx.subject(), ctx.issued_at()) {
+            return Err(AuthError::invalid("revoked: subject"));
+        }
+        if id.is_some_and(|id| set.sessions.contains_key(id)) {
+            return Err(AuthError::invalid("revoked: session"));
+        }
+        Ok(())
+    }
+
+    /// The copy to look a credential up in, or `None` when the lock-free pre-check
+    /// clears it (by its `subject`, its own `key`, and whether a token without `jti`
+    /// must be looked up `by_hash`). Fails while the list cannot be trusted.
+    fn lookup(
+        &self,
+        subject: &str,
+        key: Option<&str>,
+        by_hash: bool,
+    ) -> Result<Option<std::sync::RwLockReadGuard<'_, Set>>, AuthError> {
         if !self.fresh() {
             return Err(AuthError::unavailable("revocation list not current"));
         }
         let local = &*self.local;
         if !local.any.load(Ordering::Acquire) {
-            return Ok(());
+            return Ok(None);
         }
-        let maybe = local.filter.may_contain(ctx.subject())
-            || ctx
-                .session_id()
-                .is_some_and(|id| local.filter.may_contain(id));
+        let maybe = local.filter.may_contain(subject)
+            || key.is_some_and(|k| local.filter.may_contain(k))
+            || (by_hash && local.hashed.load(Ordering::Acquire));
         if !maybe {
-            return Ok(());
+            return Ok(None);
         }
-        let set = local.set.read().unwrap_or_else(|p| p.into_inner());
-        if subject_revoked(&set, None, ctx.subject(), ctx.issued_at()) {
-            return Err(AuthError::invalid("revoked: subject"));
-        }
-        if ctx
-            .session_id()
-            .is_some_and(|id| set.sessions.contains_key(id))
-        {
-            return Err(AuthError::invalid("revoked: session"));
-        }
-        Ok(())
+        Ok(Some(local.set.read().unwrap_or_else(|p| p.into_inner())))
     }
 
     #[cfg(feature = "redis")]

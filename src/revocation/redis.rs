@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use redis::Script;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 
 use super::{Backend, Entry, Local, Revocations};
 use crate::authenticator::BoxFuture;
@@ -45,24 +45,16 @@ struct Shared {
     key: String,
 }
 
-fn err(e: redis::RedisError) -> String {
-    format!("redis: {:?}", e.kind())
-}
+use crate::redis_conn::describe as err;
 
 impl RedisRevocations {
     /// Connects, subscribes and loads the list (waiting at most 5 s for that), then keeps
     /// this process's copy current in a background task; keys and channel are
     /// `<prefix>revoked`.
     pub async fn connect(url: &str, prefix: &str) -> Result<Revocations, StoreError> {
-        let client = redis::Client::open(url).map_err(|e| StoreError::new(err(e)))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_with_config(client.clone(), config)
+        let (client, conn) = crate::redis_conn::connect(url, Duration::from_secs(2))
             .await
-            .map_err(|e| StoreError::new(err(e)))?;
+            .map_err(StoreError::new)?;
         let shared = Arc::new(Shared {
             conn,
             key: format!("{prefix}revoked"),

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 
 use super::store::{SessionRecord, SessionStore, StoreError, touch_by_replace};
@@ -63,8 +63,7 @@ impl fmt::Debug for RedisStore {
 }
 
 fn err(e: redis::RedisError) -> StoreError {
-    // The kind only: redis error text can echo arguments.
-    StoreError::new(format!("redis: {:?}", e.kind()))
+    StoreError::new(crate::redis_conn::describe(e))
 }
 
 /// Settings for [`RedisStore`]; see [`RedisStore::builder`].
@@ -80,11 +79,7 @@ impl RedisStoreBuilder {
     /// Key prefix (default `portcullis`); a `:` is added unless it ends with one, so
     /// `app` gives keys `app:s:<hash>` and `app:u:<subject>`.
     pub fn with_prefix(mut self, prefix: &str) -> Self {
-        self.prefix = if prefix.is_empty() || prefix.ends_with(':') {
-            prefix.to_owned()
-        } else {
-            format!("{prefix}:")
-        };
+        self.prefix = crate::redis_conn::key_prefix(prefix);
         self
     }
     /// How long connecting (at start and on every reconnect) and one round trip may take
@@ -96,15 +91,9 @@ impl RedisStoreBuilder {
     }
     /// Connects (automatic reconnects); fails when Redis does not answer.
     pub async fn connect(self) -> Result<RedisStore, StoreError> {
-        let client = redis::Client::open(self.url.as_str()).map_err(err)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.connect_timeout))
-            .set_response_timeout(Some(self.connect_timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_with_config(client, config)
+        let (_, conn) = crate::redis_conn::connect(&self.url, self.connect_timeout)
             .await
-            .map_err(err)?;
+            .map_err(StoreError::new)?;
         Ok(RedisStore {
             conn,
             prefix: self.prefix,

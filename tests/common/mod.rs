@@ -87,6 +87,21 @@ pub fn basic(user: &str, pass: &str) -> String {
     )
 }
 
+pub mod logs;
 pub mod proxy;
 #[cfg(all(feature = "redis", feature = "postgres"))]
 pub mod stores;
+
+/// `PORTCULLIS_TEST_REDIS_URL`, or `None` after printing a skip notice.
+pub fn redis_url() -> Option<String> {
+    let url = std::env::var("PORTCULLIS_TEST_REDIS_URL").ok();
+    if url.is_none() {
+        eprintln!("skip: PORTCULLIS_TEST_REDIS_URL not set");
+    }
+    url
+}
+
+/// A key prefix no other test run uses (`tag-<pid>-<random>:`).
+pub fn unique_prefix(tag: &str) -> String {
+    format!("{tag}-{}-{}:", std::process::id(), rand::random::<u32>())
+}
