@@ -76,8 +76,11 @@ fn router(mode: &str, token: &str) -> (axum::Router, Option<(&'static str, Strin
             (app, Some(("cookie", pair)))
         }
         _ => {
-            let basic = portcullis::basic::BasicAuth::new("b")
+            let mut basic = portcullis::basic::BasicAuth::new("b")
                 .with_user("alice", portcullis::User::plain("alice-password"));
+            if mode == "basic-limited" {
+                basic = basic.with_limiter(portcullis::limit::AttemptLimiter::memory());
+            }
             let app = guarded(AuthLayer::required(basic), per_handler);
             (
                 app,
