@@ -193,6 +193,13 @@ impl MemoryLimits {
 }
 
 impl Backend for MemoryLimits {
+    fn try_attempt(&self, keys: &Keys, limits: &Limits, now_ms: u64) -> Option<Verdict> {
+        Some(self.attempt_now(keys, limits, now_ms))
+    }
+    fn try_settle(&self, keys: &Keys, how: Settle) -> bool {
+        self.settle_now(keys, how);
+        true
+    }
     fn attempt<'a>(
         &'a self,
         keys: &'a Keys,

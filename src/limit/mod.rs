@@ -136,6 +136,16 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// Records how a counted attempt ended.
     fn settle<'a>(&'a self, keys: &'a Keys, how: Settle)
     -> BoxFuture<'a, Result<(), BackendError>>;
+    /// [`attempt`](Self::attempt) without waiting or boxing, for in-process backends;
+    /// `None` sends the caller to `attempt`.
+    fn try_attempt(&self, _keys: &Keys, _limits: &Limits, _now_ms: u64) -> Option<Verdict> {
+        None
+    }
+    /// [`settle`](Self::settle) without waiting or boxing; false sends the caller to
+    /// `settle`.
+    fn try_settle(&self, _keys: &Keys, _how: Settle) -> bool {
+        false
+    }
 }
 
 /// Limits failed authentication attempts. Cheap to clone (shared state); one limiter can
@@ -225,7 +235,7 @@ impl AttemptLimiter {
     fn keys(&self, user: &str, parts: &Parts) -> Keys {
         let custom = self.client_key.as_ref().and_then(|f| f(parts));
         let client = match (custom, self.proxies.client(parts)) {
-            (Some(key), _) => format!("k:{key}"),
+            (Some(key), _) => ["k:", key.as_str()].concat(),
             (None, Some(ip)) => client_key(ip),
             (None, None) => {
                 if !self.warned_unknown.swap(true, Ordering::Relaxed) {
@@ -239,11 +249,24 @@ impl AttemptLimiter {
                 "unknown".to_owned()
             }
         };
-        // Lengths first: no user name can forge another pair's key.
+        // The user name's length first: no name can forge another pair's key. Built
+        // by hand: the formatting machinery costs more than the rest of a check.
+        let mut len = [0u8; 20];
+        let mut at = len.len();
+        let mut n = user.len();
+        loop {
+            at -= 1;
+            len[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let len = std::str::from_utf8(&len[at..]).unwrap_or("0");
         Keys {
-            user_client: format!("uc:{}:{user}:{client}", user.len()),
-            client: format!("c:{client}"),
-            user: format!("u:{user}"),
+            user_client: ["uc:", len, ":", user, ":", client.as_str()].concat(),
+            client: ["c:", client.as_str()].concat(),
+            user: ["u:", user].concat(),
         }
     }
 
@@ -252,6 +275,9 @@ impl AttemptLimiter {
     pub async fn begin(&self, user: &str, parts: &Parts) -> Result<LimitedAttempt, AuthError> {
         let keys = self.keys(user, parts);
         let now = crate::clock::unix_millis();
+        if let Some(verdict) = self.backend.try_attempt(&keys, &self.limits, now) {
+            return Self::decided(verdict, self.backend.clone(), keys);
+        }
         let (verdict, backend) = match self.backend.attempt(&keys, &self.limits, now).await {
             Ok(v) => (v, self.backend.clone()),
             Err(e) => match &self.fallback {
@@ -267,6 +293,14 @@ impl AttemptLimiter {
                 }
             },
         };
+        Self::decided(verdict, backend, keys)
+    }
+
+    fn decided(
+        verdict: Verdict,
+        backend: Arc<dyn Backend>,
+        keys: Keys,
+    ) -> Result<LimitedAttempt, AuthError> {
         match verdict {
             Verdict::Allowed => Ok(LimitedAttempt {
                 backend,
@@ -319,6 +353,9 @@ impl LimitedAttempt {
             Err(e) if e.kind() == ErrorKind::InvalidCredentials => return,
             Err(_) => Settle::GiveBack,
         };
+        if self.backend.try_settle(&self.keys, how) {
+            return;
+        }
         if let Err(e) = self.backend.settle(&self.keys, how).await {
             tracing::warn!(error = %e, "attempt limiter could not record an outcome");
         }
