@@ -72,62 +72,74 @@ impl MemoryLimits {
     /// Checks and counts synchronously (the memory backend never waits).
     fn attempt_now(&self, keys: &Keys, limits: &Limits, now: u64) -> Verdict {
         let mut table = self.lock();
-        let live = |table: &HashMap<String, Counter>, k: &str| {
-            table.get(k).copied().filter(|c| c.ends_ms > now)
-        };
-        let windows = [
-            (&keys.user_client, limits.per_user_client),
-            (&keys.client, limits.per_client),
-        ];
-        for (key, (max, _)) in windows {
-            if let Some(c) = live(&table, key)
-                && c.n >= max
+        // Only a nearly full table needs to know how many counters would be new.
+        if table.len() + 3 > self.max_keys {
+            let needed = [&keys.user_client, &keys.client, &keys.user]
+                .iter()
+                .filter(|k| !table.contains_key(k.as_str()))
+                .count();
+            if needed > 0
+                && table.len() + needed > self.max_keys
+                && !self.make_room(&mut table, limits, now, needed)
             {
-                return Verdict::Refused(c.ends_ms - now);
+                let soonest = table.values().map(|c| c.ends_ms).min();
+                tracing::warn!(
+                    "attempt limiter table full of refusing counters; refusing new ones"
+                );
+                let wait = soonest.unwrap_or(now + 1000).saturating_sub(now);
+                return Verdict::Refused(wait.max(1000));
             }
-        }
-        if let Some(c) = live(&table, &keys.user)
-            && c.n >= limits.per_user.0
-        {
-            let ready = c.last_ms + limits.backoff_ms(c.n - limits.per_user.0);
-            if now < ready {
-                return Verdict::Refused(ready - now);
-            }
-        }
-        let needed = [&keys.user_client, &keys.client, &keys.user]
-            .iter()
-            .filter(|k| !table.contains_key(k.as_str()))
-            .count();
-        if table.len() + needed > self.max_keys && !self.make_room(&mut table, limits, now, needed)
-        {
-            let soonest = table
-                .values()
-                .map(|c| c.ends_ms)
-                .min()
-                .unwrap_or(now + 1000);
-            tracing::warn!("attempt limiter table full of refusing counters; refusing new ones");
-            return Verdict::Refused(soonest.saturating_sub(now).max(1000));
         }
         let all = [
-            (&keys.user_client, limits.per_user_client.1),
-            (&keys.client, limits.per_client.1),
-            (&keys.user, limits.per_user.1),
+            (&keys.user_client, limits.per_user_client, false),
+            (&keys.client, limits.per_client, false),
+            (&keys.user, limits.per_user, true),
         ];
-        for (key, window) in all {
-            let c = table.entry(key.clone()).or_insert(Counter {
-                n: 0,
-                ends_ms: 0,
-                last_ms: 0,
-            });
-            if c.ends_ms <= now {
-                *c = Counter {
-                    n: 0,
-                    ends_ms: now + window.as_millis() as u64,
-                    last_ms: now,
-                };
+        // One lookup per counter: check and count together. A refusal undoes the counts
+        // already made for this attempt.
+        for (i, (key, (max, window), backs_off)) in all.iter().enumerate() {
+            let refused = match table.get_mut(key.as_str()) {
+                Some(c) if c.ends_ms > now => {
+                    let wait = if c.n < *max {
+                        None
+                    } else if *backs_off {
+                        let ready = c.last_ms + limits.backoff_ms(c.n - max);
+                        (now < ready).then(|| ready - now)
+                    } else {
+                        Some(c.ends_ms - now)
+                    };
+                    if wait.is_none() {
+                        c.n += 1;
+                        c.last_ms = now;
+                    }
+                    wait
+                }
+                Some(c) => {
+                    *c = Counter {
+                        n: 1,
+                        ends_ms: now + window.as_millis() as u64,
+                        last_ms: now,
+                    };
+                    None
+                }
+                None => {
+                    let fresh = Counter {
+                        n: 1,
+                        ends_ms: now + window.as_millis() as u64,
+                        last_ms: now,
+                    };
+                    table.insert((*key).clone(), fresh);
+                    None
+                }
+            };
+            if let Some(wait) = refused {
+                for (undo, _, _) in &all[..i] {
+                    if let Some(c) = table.get_mut(undo.as_str()) {
+                        c.n = c.n.saturating_sub(1);
+                    }
+                }
+                return Verdict::Refused(wait);
             }
-            c.n += 1;
-            c.last_ms = now;
         }
         Verdict::Allowed
     }
@@ -180,8 +192,12 @@ impl MemoryLimits {
         match how {
             Settle::Success => {
                 give_back(&keys.client);
-                table.remove(&keys.user_client);
-                table.remove(&keys.user);
+                // Reset rather than removed: the next login finds its counters in place.
+                for k in [&keys.user_client, &keys.user] {
+                    if let Some(c) = table.get_mut(k.as_str()) {
+                        c.n = 0;
+                    }
+                }
             }
             Settle::GiveBack => {
                 give_back(&keys.user_client);
