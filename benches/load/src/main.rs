@@ -4,8 +4,6 @@
 //! to send) or `LOGIN` (POST /login for a session cookie), then `READY`. Every mode serves
 //! `GET /` on a single-threaded runtime and answers with the caller's subject.
 
-use std::time::Duration;
-
 use axum::{Router, http::HeaderMap};
 use portcullis::AuthLayer;
 use portcullis::User;
@@ -155,6 +153,16 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    // A mode ending in `-prom` serves its base mode with the Prometheus recorder installed.
+    let mode = match mode.strip_suffix("-prom") {
+        Some(base) => {
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .expect("no other recorder");
+            base.to_owned()
+        }
+        None => mode,
+    };
     rt.block_on(async move {
         if mode == "jwt-authorizer-rs256" {
             let t = token(TestKey::Rs256);
