@@ -22,7 +22,7 @@ CONNECTIONS=${CONNECTIONS:-32}
 BASE=${BASE:-none}
 MODES=${MODES:-"identity-layer axum-from-fn floor floor-handler basic hs256 hs256-cached hs256-cached-handler rs256-cached session session-handler"}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
-cargo build --release -q
+cargo build --release -q ${LOAD_FEATURES:+--features "$LOAD_FEATURES"}
 . ./lib.sh
 
 # load PORT PID HEADER SECONDS: prints "req/s p50-ms p99-ms cpu-us-per-request".

@@ -20,7 +20,7 @@ MODES=${MODES:-"none none-as-hs256-cached none-as-rs256-cached none-as-session i
 [ -n "${PORTCULLIS_TEST_REDIS_URL:-}" ] || MODES=$(echo "$MODES" | sed 's/session-redis//')
 [ -n "${PORTCULLIS_TEST_POSTGRES_URL:-}" ] || MODES=$(echo "$MODES" | sed 's/session-postgres//')
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
-cargo build --release -q
+cargo build --release -q ${LOAD_FEATURES:+--features "$LOAD_FEATURES"}
 . ./lib.sh
 
 run_mode() {

@@ -153,14 +153,18 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    // A mode ending in `-prom` serves its base mode with the Prometheus recorder installed.
+    // A mode ending in `-prom` serves its base mode with the Prometheus recorder installed
+    // (built with `--features metrics`).
     let mode = match mode.strip_suffix("-prom") {
+        #[cfg(feature = "metrics")]
         Some(base) => {
             metrics_exporter_prometheus::PrometheusBuilder::new()
                 .install_recorder()
                 .expect("no other recorder");
             base.to_owned()
         }
+        #[cfg(not(feature = "metrics"))]
+        Some(_) => panic!("-prom modes need LOAD_FEATURES=metrics"),
         None => mode,
     };
     rt.block_on(async move {
