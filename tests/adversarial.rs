@@ -123,13 +123,7 @@ async fn world() -> World {
         .layer(Extension(manager));
     let login = |app: Router| async move {
         let a = send(&app, Request::post("/login").body(Body::empty()).unwrap()).await;
-        a.headers["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned()
+        a.cookie_pair()
     };
     let session_cookie = login(app.clone()).await;
     let logged_out_cookie = login(app.clone()).await;

@@ -145,13 +145,7 @@ fn each_outcome_moves_its_counter() {
             req("/login").method("POST").body(Body::empty()).unwrap(),
         )
         .await;
-        let cookie = login.headers["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
+        let cookie = login.cookie_pair();
         assert_eq!(
             call(req("/me").header("cookie", cookie)).await,
             StatusCode::OK
@@ -224,13 +218,7 @@ fn no_secret_reaches_a_span_an_event_or_a_metric() {
             req("/login").method("POST").body(Body::empty()).unwrap(),
         )
         .await;
-        cookie = login.headers["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
+        cookie = login.cookie_pair();
         let forged_cookie = "__Host-session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
         let requests = [
             ("authorization", format!("Bearer {good}")),

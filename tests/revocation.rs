@@ -124,13 +124,7 @@ async fn revoked_sessions_and_subjects_are_refused() {
             req("/login").method("POST").body(Body::empty()).unwrap(),
         )
         .await;
-        a.headers["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned()
+        a.cookie_pair()
     };
     let me = |cookie: String| {
         let app = app.clone();

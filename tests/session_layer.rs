@@ -264,13 +264,7 @@ async fn login_rotates_logout_clears_and_replay_fails() {
     )
     .await;
     assert_eq!(a.status, StatusCode::NO_CONTENT);
-    let rotated = a.headers["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let rotated = a.cookie_pair();
     assert_eq!(me(&app, &second).await.status, StatusCode::UNAUTHORIZED);
     assert_eq!(me(&app, &rotated).await.json()["tenant"], "acme");
     // Logout clears with the same attributes and kills the id server-side.
@@ -648,13 +642,7 @@ async fn a_lent_record_memoizes_its_context_but_never_past_a_change() {
             .unwrap(),
     )
     .await;
-    let new_pair = rotated.headers["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let new_pair = rotated.cookie_pair();
     assert_eq!(me(&app, &pair).await.status, StatusCode::UNAUTHORIZED);
     assert_eq!(me(&app, &new_pair).await.status, StatusCode::OK);
     let out = send(

@@ -58,13 +58,7 @@ async fn exercise(name: &str, proxy: &Proxy, store: Arc<dyn SessionStore>) {
     let app = app(store);
     let a = send(&app, Request::post("/login").body(Body::empty()).unwrap()).await;
     assert_eq!(a.status, StatusCode::OK, "{name}: login");
-    let cookie = a.headers["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = a.cookie_pair();
     assert_eq!(me(&app, &cookie).await.0, StatusCode::OK, "{name}: up");
 
     proxy.set(DOWN);

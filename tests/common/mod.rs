@@ -26,6 +26,11 @@ impl Answer {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or(Value::Null)
     }
+    /// The `name=value` pair of the first `Set-Cookie`: what a client sends back.
+    pub fn cookie_pair(&self) -> String {
+        let set = self.headers["set-cookie"].to_str().unwrap();
+        set.split(';').next().unwrap().to_owned()
+    }
     pub fn www_authenticate(&self) -> Vec<String> {
         self.headers
             .get_all("www-authenticate")
