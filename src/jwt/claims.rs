@@ -37,6 +37,20 @@ impl<'a> Claims<'a> {
         self.object.lookup(name)
     }
 
+    /// The value at `path` through nested objects, each step a literal key (for keys
+    /// that contain dots, such as a client id in `resource_access.<client>.roles`).
+    fn at(&self, path: &[&str]) -> Option<&'a Json<'a>> {
+        let (first, rest) = path.split_first()?;
+        let mut cur = self.object.get(first)?;
+        for step in rest {
+            match cur {
+                Json::Object(o) => cur = o.get(step)?,
+                _ => return None,
+            }
+        }
+        Some(cur)
+    }
+
     /// True when the claim is present (whatever its type).
     pub fn contains(&self, name: &str) -> bool {
         self.lookup(name).is_some()
@@ -68,6 +82,11 @@ impl<'a> Claims<'a> {
     /// An array of strings; an error for any other type or a non-string element.
     pub fn strings(&self, name: &str) -> Result<Option<Vec<String>>, AuthError> {
         self.lookup(name).map(|v| string_list(v, false)).transpose()
+    }
+    /// An array of strings at `path`, each step a literal key:
+    /// `strings_at(&["resource_access", "my.client", "roles"])`.
+    pub fn strings_at(&self, path: &[&str]) -> Result<Option<Vec<String>>, AuthError> {
+        self.at(path).map(|v| string_list(v, false)).transpose()
     }
     /// An array of strings or one space-separated string (as OAuth `scope` is sent).
     pub fn space_separated(&self, name: &str) -> Result<Option<Vec<String>>, AuthError> {
@@ -118,6 +137,16 @@ mod tests {
         assert!(c.strings("sp").is_err());
         assert_eq!(c.space_separated("sp").unwrap().unwrap(), ["r", "w"]);
         assert!(c.contains("o"));
+        let nested = br#"{"r":{"a.b":{"roles":["x"]}},"s":"y"}"#;
+        let obj = parse_object(nested).unwrap();
+        let n = Claims::new(&obj);
+        assert_eq!(
+            n.strings_at(&["r", "a.b", "roles"]).unwrap().unwrap(),
+            ["x"]
+        );
+        assert_eq!(n.strings_at(&["r", "zz", "roles"]).unwrap(), None);
+        assert_eq!(n.strings_at(&["s", "t"]).unwrap(), None);
+        assert!(n.strings_at(&["s"]).is_err());
         assert!(!c.contains("p"));
     }
 }

@@ -3,12 +3,16 @@
 use std::sync::Arc;
 
 use super::claims::Claims;
-use crate::context::{AuthContext, AuthContextBuilder, Scheme};
+use crate::context::{AuthContext, AuthContextBuilder, PrincipalKind, Scheme};
 use crate::error::AuthError;
 
 /// Which claims fill the context. A name is first looked up as a literal key (so
 /// namespaced claims like `https://example.com/roles` work), then as a dotted path
 /// (`realm_access.roles`).
+///
+/// A token whose subject equals its client id (`client_id`, RFC 9068 §2.2) was issued
+/// to a client for itself (the client-credentials grant): its context is a
+/// [service principal](crate::PrincipalKind::Service).
 ///
 /// Roles must be an array of strings; scopes a space-separated string or an array
 /// of strings. A claim of the wrong type rejects the token rather than being skipped.
@@ -27,10 +31,11 @@ pub struct ClaimsMapping {
     pub(crate) scopes: Vec<String>,
     pub(crate) tenant: Option<String>,
     pub(crate) email: Option<String>,
+    pub(crate) client_id: Option<String>,
 }
 
 impl Default for ClaimsMapping {
-    /// `sub`, `roles`, `scope` then `scp`, no tenant, `email`.
+    /// `sub`, `roles`, `scope` then `scp`, no tenant, `email`, client id `client_id`.
     fn default() -> Self {
         ClaimsMapping {
             subject: "sub".into(),
@@ -38,6 +43,7 @@ impl Default for ClaimsMapping {
             scopes: vec!["scope".into(), "scp".into()],
             tenant: None,
             email: Some("email".into()),
+            client_id: Some("client_id".into()),
         }
     }
 }
@@ -73,6 +79,13 @@ impl ClaimsMapping {
         self
     }
 
+    /// The claim naming the client the token was issued to (default `client_id`); a
+    /// subject equal to it makes the context a service principal.
+    pub fn with_client_id_claim(mut self, name: impl Into<String>) -> Self {
+        self.client_id = Some(name.into());
+        self
+    }
+
     /// The context's fields from verified `claims`. The issuer is shared with
     /// `known_issuers` when it is one of them (no copy per token); the caller attaches
     /// the raw claims.
@@ -100,6 +113,7 @@ impl ClaimsMapping {
         };
         let tenant = text(&self.tenant)?;
         let email = text(&self.email)?;
+        let service = text(&self.client_id)? == Some(subject);
         let issuer = claims.string("iss")?.map(|iss| {
             known_issuers
                 .iter()
@@ -112,6 +126,9 @@ impl ClaimsMapping {
         let mut b = AuthContext::builder(subject, scheme)
             .with_roles(roles)
             .with_scopes(scopes);
+        if service {
+            b = b.with_principal_kind(PrincipalKind::Service);
+        }
         if let Some(t) = tenant {
             b = b.with_tenant(t);
         }
@@ -185,6 +202,20 @@ mod tests {
         assert_eq!(ours.issuer().unwrap().as_ptr(), known[0].as_ptr());
         let other = build("https://b.test");
         assert_eq!(other.issuer(), Some("https://b.test"));
+    }
+
+    #[test]
+    fn client_credentials_tokens_are_service_principals() {
+        let m = ClaimsMapping::default();
+        let svc = ctx(
+            &m,
+            json!({"sub":"billing","client_id":"billing","scope":"read"}),
+        )
+        .unwrap();
+        assert!(svc.is_service());
+        let user = ctx(&m, json!({"sub":"alice","client_id":"web-app"})).unwrap();
+        assert!(!user.is_service());
+        assert!(ctx(&m, json!({"sub":"u","client_id":5})).is_err());
     }
 
     #[test]

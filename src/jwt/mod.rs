@@ -30,6 +30,7 @@ mod keys;
 mod mapping;
 #[cfg(feature = "aws-lc-rs")]
 mod prepared;
+pub mod providers;
 mod remote;
 mod strict_json;
 mod token;

@@ -35,6 +35,7 @@ pub struct Validation {
     /// Shared with the contexts of verified tokens (no copy of `iss` per token).
     pub(crate) issuers: Vec<Arc<str>>,
     pub(crate) audiences: Vec<String>,
+    pub(crate) audience_claim: Arc<str>,
     pub(crate) any_audience: bool,
     pub(crate) leeway: Duration,
     pub(crate) max_age: Option<Duration>,
@@ -50,6 +51,7 @@ impl Validation {
             algorithms: algorithms.into_iter().collect(),
             issuers: Vec::new(),
             audiences: Vec::new(),
+            audience_claim: Arc::from("aud"),
             any_audience: false,
             leeway: Duration::from_secs(30),
             max_age: None,
@@ -66,6 +68,14 @@ impl Validation {
     /// Require `aud` to contain this audience (call again to accept several).
     pub fn with_audience(mut self, audience: impl Into<String>) -> Self {
         self.audiences.push(audience.into());
+        self
+    }
+    /// Read the audience from this claim instead of `aud` (AWS Cognito access tokens
+    /// name their app client in `client_id` and carry no `aud`). Same rules: a string
+    /// or a non-empty array of strings that must name an audience of
+    /// [`with_audience`](Self::with_audience).
+    pub fn with_audience_claim(mut self, claim: &str) -> Self {
+        self.audience_claim = Arc::from(claim);
         self
     }
     /// Accept tokens whatever their `aud` (its type is still checked). Only for issuers
@@ -183,7 +193,7 @@ impl Validation {
             None => return Err(AuthError::invalid("jwt: missing iss")),
             Some(_) => return Err(AuthError::invalid("jwt: iss is not a string")),
         }
-        let names_ours = audience_matches(claims, &self.audiences)?;
+        let names_ours = audience_matches(claims, &self.audience_claim, &self.audiences)?;
         if !self.any_audience {
             if self.audiences.is_empty() {
                 return Err(AuthError::invalid(
@@ -211,15 +221,16 @@ pub(crate) struct ValidityWindow {
     pub nbf: Option<f64>,
 }
 
-/// Whether `aud` (a string, or a non-empty array of strings) names one of `wanted`;
-/// `None` when there is no `aud`. Other types, and arrays holding anything but strings,
-/// are errors whatever `wanted` is.
+/// Whether the audience claim `name` (a string, or a non-empty array of strings) names
+/// one of `wanted`; `None` when there is no such claim. Other types, and arrays holding
+/// anything but strings, are errors whatever `wanted` is.
 pub(crate) fn audience_matches(
     claims: &Object<'_>,
+    name: &str,
     wanted: &[String],
 ) -> Result<Option<bool>, AuthError> {
     let ours = |a: &str| wanted.iter().any(|w| w == a);
-    match claims.get("aud") {
+    match claims.get(name) {
         None => Ok(None),
         Some(Json::String(s)) => Ok(Some(ours(s))),
         Some(Json::Array(items)) if !items.is_empty() => {

@@ -109,6 +109,25 @@ impl Issuer {
         self.mapping = Mapping::Custom(Arc::new(f));
         self
     }
+    /// Apply an identity provider's token rules and claim layout (see
+    /// [`providers`](super::providers)): the provider adjusts the validation and builds
+    /// the context, replacing any mapping set before.
+    ///
+    /// ```
+    /// use portcullis::jwt::{Algorithm, Issuer, KeySet, Validation, providers::Cognito};
+    /// # let keys = KeySet::new().with_hmac_secret(&[7u8; 32], Algorithm::HS256).unwrap();
+    /// let issuer = Issuer::new(keys, Validation::new([Algorithm::RS256])
+    ///         .with_issuer(Cognito::issuer_url("eu-west-1", "eu-west-1_AbCdEf123"))
+    ///         .with_audience("3n4b5urk1ft4fl3mg5e62d9ado"))
+    ///     .with_provider(Cognito::access_tokens());
+    /// # let _ = issuer;
+    /// ```
+    pub fn with_provider(mut self, provider: impl super::providers::Provider) -> Self {
+        self.validation = provider.validation(self.validation);
+        let provider = Arc::new(provider);
+        self.mapping = Mapping::Custom(Arc::new(move |claims| provider.context(claims)));
+        self
+    }
     /// The validation rules.
     pub fn validation(&self) -> &Validation {
         &self.validation
