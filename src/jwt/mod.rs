@@ -26,6 +26,7 @@ mod cache;
 mod claims;
 mod crypto;
 mod header_cache;
+mod http_client;
 mod keys;
 mod mapping;
 #[cfg(feature = "aws-lc-rs")]

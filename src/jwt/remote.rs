@@ -8,10 +8,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::algorithm::Algorithm;
 use http::header::{ACCEPT, CACHE_CONTROL};
-use reqwest::{Client, Url, redirect};
+use reqwest::{Client, Url};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::http_client::{Egress, read_capped};
 use super::keys::KeySet;
 use super::strict_json::parse_map;
 use crate::clock::unix_secs;
@@ -35,6 +36,7 @@ pub struct JwksOptions {
     pub(crate) max_stale: Duration,
     pub(crate) failure_backoff: Duration,
     pub(crate) allow_http: bool,
+    pub(crate) egress: Egress,
 }
 
 impl Default for JwksOptions {
@@ -49,6 +51,7 @@ impl Default for JwksOptions {
             max_stale: Duration::from_secs(3600),
             failure_backoff: Duration::from_secs(2),
             allow_http: false,
+            egress: Egress::default(),
         }
     }
 }
@@ -88,6 +91,34 @@ impl JwksOptions {
     /// Pause after a failed fetch before trying again.
     pub fn with_failure_backoff(mut self, d: Duration) -> Self {
         self.failure_backoff = d;
+        self
+    }
+    /// Ignore `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` (honoured by default, with
+    /// `NO_PROXY`): connect to the identity provider directly.
+    pub fn without_proxy(mut self) -> Self {
+        self.egress.without_proxy();
+        self
+    }
+    /// Also trust the root certificates in `pem` (one or more PEM certificates), for an
+    /// identity provider or a TLS-intercepting proxy with a private CA. The system's
+    /// roots stay trusted.
+    ///
+    /// ```
+    /// use portcullis::jwt::JwksOptions;
+    /// assert!(JwksOptions::default().with_root_certificates_pem(b"not a certificate").is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// `pem` holds no certificate, or a malformed one.
+    pub fn with_root_certificates_pem(mut self, pem: &[u8]) -> Result<Self, ConfigError> {
+        self.egress.add_roots_pem(pem)?;
+        Ok(self)
+    }
+    /// Fetch with a client you built (mTLS, a custom resolver, your proxy rules). Its
+    /// own settings apply, redirects included; the timeout and size cap here still
+    /// bound each fetch.
+    pub fn with_http_client(mut self, client: reqwest::Client) -> Self {
+        self.egress.use_client(client);
         self
     }
     /// Allow plain `http://` URLs for non-loopback hosts (not recommended).
@@ -207,12 +238,6 @@ fn check_url(raw: &str, opts: &JwksOptions) -> Result<Url, ConfigError> {
     }
 }
 
-fn same_origin(a: &Url, b: &Url) -> bool {
-    a.scheme() == b.scheme()
-        && a.host_str() == b.host_str()
-        && a.port_or_known_default() == b.port_or_known_default()
-}
-
 impl RemoteJwks {
     /// Keys from a JWKS URL, usable with `allowed` algorithms.
     pub fn new(
@@ -255,21 +280,7 @@ impl RemoteJwks {
         allowed: impl IntoIterator<Item = Algorithm>,
         opts: JwksOptions,
     ) -> Result<Self, ConfigError> {
-        let policy = redirect::Policy::custom(|attempt| {
-            let first = attempt.previous().first().cloned();
-            match first {
-                _ if attempt.previous().len() > 3 => attempt.stop(),
-                Some(first) if same_origin(&first, attempt.url()) => attempt.follow(),
-                _ => attempt.stop(),
-            }
-        });
-        let client = Client::builder()
-            .timeout(opts.timeout)
-            .connect_timeout(opts.timeout)
-            .redirect(policy)
-            .no_proxy()
-            .build()
-            .map_err(|_| ConfigError::new("HTTP client could not be built"))?;
+        let client = opts.egress.client(opts.timeout)?;
         Ok(RemoteJwks {
             inner: Arc::new(Inner {
                 endpoint,
@@ -571,36 +582,26 @@ impl RemoteJwks {
     async fn get(&self, url: &Url) -> Result<(Vec<u8>, Option<Duration>), &'static str> {
         self.inner.fetches.fetch_add(1, Ordering::Relaxed);
         let cap = self.inner.opts.max_response_bytes;
-        let mut resp = self
+        let resp = self
             .inner
             .client
             .get(url.clone())
             .header(ACCEPT, "application/json")
+            .timeout(self.inner.opts.timeout)
             .send()
             .await
             .map_err(|_| "request failed or timed out")?;
         if resp.status() != reqwest::StatusCode::OK {
             return Err("key endpoint did not answer 200");
         }
-        if resp.content_length().is_some_and(|n| n as usize > cap) {
-            return Err("key endpoint response too large");
-        }
         let max_age = resp
             .headers()
             .get(CACHE_CONTROL)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_max_age);
-        let mut body = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
+        let body = read_capped(resp, cap)
             .await
-            .map_err(|_| "reading the response failed")?
-        {
-            if body.len() + chunk.len() > cap {
-                return Err("key endpoint response too large");
-            }
-            body.extend_from_slice(&chunk);
-        }
+            .map_err(|_| "key endpoint response too large or unreadable")?;
         Ok((body, max_age))
     }
 }
