@@ -61,7 +61,10 @@ fn run_child(name: &str, env: &[(&str, String)]) -> bool {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let ok = out.status.success() && stdout.contains("1 passed");
     if !ok {
-        eprintln!("child {name}:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        eprintln!(
+            "child {name}:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     ok
 }

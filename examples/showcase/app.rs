@@ -280,10 +280,11 @@ async fn revoke(
     };
     match (text("token"), text("subject")) {
         (Some(token), None) => {
-            let ctx = match app.bearer.verifier().verify(token).await {
-                Ok(ctx) => ctx,
-                Err(_) => return Err(bad("revoke: not a token this service accepts")),
+            let verified = match app.bearer.verifier() {
+                Some(v) => v.verify(token).await,
+                None => Err(AuthError::invalid("revoke: no JWT verifier")),
             };
+            let ctx = verified.map_err(|_| bad("revoke: not a token this service accepts"))?;
             app.revocations.revoke_context(&ctx, token).await?;
         }
         (None, Some(subject)) => {

@@ -4,6 +4,7 @@ use http::HeaderMap;
 use http::header::AUTHORIZATION;
 use http::request::Parts;
 
+use super::introspection::Introspection;
 use super::verifier::JwtVerifier;
 use crate::authenticator::Authenticator;
 use crate::challenge::Challenge;
@@ -27,7 +28,13 @@ use crate::http::authorization::{has_scheme, strip_scheme};
 #[derive(Debug, Clone)]
 pub struct BearerAuth {
     challenge: Challenge,
-    verifier: JwtVerifier,
+    verifier: Verifier,
+}
+
+#[derive(Debug, Clone)]
+enum Verifier {
+    Jwt(JwtVerifier),
+    Introspection(Introspection),
 }
 
 impl BearerAuth {
@@ -35,7 +42,16 @@ impl BearerAuth {
     pub fn new(realm: &str, verifier: JwtVerifier) -> Self {
         BearerAuth {
             challenge: Challenge::bearer(realm),
-            verifier,
+            verifier: Verifier::Jwt(verifier),
+        }
+    }
+    /// Bearer auth for `realm` with opaque tokens checked at an RFC 7662 introspection
+    /// endpoint. See [`Introspection`] for an example.
+    pub fn introspection(realm: &str, introspection: Introspection) -> Self {
+        introspection.warn_when_misconfigured();
+        BearerAuth {
+            challenge: Challenge::bearer(realm),
+            verifier: Verifier::Introspection(introspection),
         }
     }
     /// Bearer auth for the tokens of an OpenID Connect `issuer`, meant for `audience`,
@@ -69,13 +85,20 @@ impl BearerAuth {
             JwtVerifier::new(Issuer::new(jwks, validation)).with_token_cache(TokenCache::new());
         Ok(BearerAuth::new(audience, verifier))
     }
-    /// True when the issuers' keys are at hand (for a readiness probe).
+    /// True when the issuers' keys are at hand (for a readiness probe). Always true
+    /// for introspection: the endpoint is only asked about real tokens.
     pub async fn ready(&self) -> bool {
-        self.verifier.ready().await
+        match &self.verifier {
+            Verifier::Jwt(v) => v.ready().await,
+            Verifier::Introspection(_) => true,
+        }
     }
-    /// The verifier.
-    pub fn verifier(&self) -> &JwtVerifier {
-        &self.verifier
+    /// The JWT verifier (`None` for introspection).
+    pub fn verifier(&self) -> Option<&JwtVerifier> {
+        match &self.verifier {
+            Verifier::Jwt(v) => Some(v),
+            Verifier::Introspection(_) => None,
+        }
     }
 }
 
@@ -132,12 +155,16 @@ impl Authenticator for BearerAuth {
     }
     async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
         let token = bearer_token(&parts.headers)?;
-        if let Some(ctx) = self.verifier.cached(token) {
-            return self.verifier.admit(ctx, token);
+        let verifier = match &self.verifier {
+            Verifier::Jwt(v) => v,
+            Verifier::Introspection(i) => return Box::pin(i.verify(b68token(token)?)).await,
+        };
+        if let Some(ctx) = verifier.cached(token) {
+            return verifier.admit(ctx, token);
         }
         // Boxed so that this future stays small: the full verification (with a remote
         // key fetch) is a large state machine, and the layer boxes this future whole on
         // every request, cache hits included.
-        Box::pin(self.verifier.verify_uncached(b68token(token)?)).await
+        Box::pin(verifier.verify_uncached(b68token(token)?)).await
     }
 }

@@ -33,6 +33,11 @@ impl<'a> Claims<'a> {
         Claims { object }
     }
 
+    /// The underlying object.
+    pub(crate) fn object(&self) -> &'a Object<'a> {
+        self.object
+    }
+
     fn lookup(&self, name: &str) -> Option<&'a Json<'a>> {
         self.object.lookup(name)
     }

@@ -27,6 +27,7 @@ mod claims;
 mod crypto;
 mod header_cache;
 mod http_client;
+mod introspection;
 mod keys;
 mod mapping;
 #[cfg(feature = "aws-lc-rs")]
@@ -45,6 +46,7 @@ pub use self::claims::Claims;
 #[cfg(feature = "test-util")]
 pub(crate) use self::crypto::PROVIDER;
 pub use self::crypto::VerifyingKey;
+pub use self::introspection::{ClientAuth, Introspection};
 pub use self::keys::{KeySet, MIN_HMAC_SECRET_BYTES, MIN_RSA_BITS};
 pub use self::mapping::ClaimsMapping;
 pub use self::remote::{JwksHealth, JwksOptions, RemoteJwks};

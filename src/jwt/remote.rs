@@ -229,12 +229,13 @@ fn is_loopback(url: &Url) -> bool {
     }
 }
 
-fn check_url(raw: &str, opts: &JwksOptions) -> Result<Url, ConfigError> {
+/// `raw` as a URL when it is https, or http with `allow_http` or on a loopback host.
+pub(crate) fn check_url(raw: &str, allow_http: bool) -> Result<Url, ConfigError> {
     let url = Url::parse(raw).map_err(|_| ConfigError::new(format!("not a URL: {raw}")))?;
     match url.scheme() {
         "https" => Ok(url),
-        "http" if opts.allow_http || is_loopback(&url) => Ok(url),
-        _ => Err(ConfigError::new(format!("key URL must be https: {raw}"))),
+        "http" if allow_http || is_loopback(&url) => Ok(url),
+        _ => Err(ConfigError::new(format!("URL must be https: {raw}"))),
     }
 }
 
@@ -245,7 +246,7 @@ impl RemoteJwks {
         allowed: impl IntoIterator<Item = Algorithm>,
         opts: JwksOptions,
     ) -> Result<Self, ConfigError> {
-        let url = check_url(url, &opts)?;
+        let url = check_url(url, opts.allow_http)?;
         Self::build(Endpoint::Jwks(url), allowed, opts)
     }
 
@@ -256,13 +257,13 @@ impl RemoteJwks {
         allowed: impl IntoIterator<Item = Algorithm>,
         opts: JwksOptions,
     ) -> Result<Self, ConfigError> {
-        let base = check_url(issuer, &opts)?;
+        let base = check_url(issuer, opts.allow_http)?;
         let discovery = check_url(
             &format!(
                 "{}/.well-known/openid-configuration",
                 base.as_str().trim_end_matches('/')
             ),
-            &opts,
+            opts.allow_http,
         )?;
         Self::build(
             Endpoint::Oidc {
@@ -548,7 +549,7 @@ impl RemoteJwks {
                             .get("jwks_uri")
                             .and_then(Value::as_str)
                             .ok_or("discovery has no jwks_uri")?;
-                        let u = check_url(raw, &self.inner.opts)
+                        let u = check_url(raw, self.inner.opts.allow_http)
                             .map_err(|_| "discovery jwks_uri is not an allowed URL")?;
                         *jwks.write().unwrap_or_else(|p| p.into_inner()) = Some(u.clone());
                         u
@@ -646,11 +647,11 @@ mod tests {
     #[test]
     fn url_rules() {
         let o = JwksOptions::default();
-        assert!(check_url("https://a.example/k", &o).is_ok());
-        assert!(check_url("http://127.0.0.1:8/k", &o).is_ok());
-        assert!(check_url("http://localhost/k", &o).is_ok());
-        assert!(check_url("http://a.example/k", &o).is_err());
-        assert!(check_url("file:///etc/passwd", &o).is_err());
-        assert!(check_url("http://a.example/k", &o.with_insecure_http(true)).is_ok());
+        assert!(check_url("https://a.example/k", o.allow_http).is_ok());
+        assert!(check_url("http://127.0.0.1:8/k", o.allow_http).is_ok());
+        assert!(check_url("http://localhost/k", o.allow_http).is_ok());
+        assert!(check_url("http://a.example/k", o.allow_http).is_err());
+        assert!(check_url("file:///etc/passwd", o.allow_http).is_err());
+        assert!(check_url("http://a.example/k", o.with_insecure_http(true).allow_http).is_ok());
     }
 }

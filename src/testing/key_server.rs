@@ -6,8 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -21,6 +22,7 @@ struct Behaviour {
     cache_control: Option<String>,
     body_override: Option<String>,
     issuer_override: Option<String>,
+    introspected: HashMap<String, Value>,
     hits: HashMap<String, usize>,
 }
 
@@ -28,7 +30,12 @@ type Shared = Arc<Mutex<Behaviour>>;
 
 /// A real HTTP server on a free loopback port that serves:
 /// - `GET /jwks.json` and `GET /cdn-cgi/access/certs`: the current key set;
-/// - `GET /.well-known/openid-configuration`: `{"issuer": <base url>, "jwks_uri": <base>/jwks.json}`.
+/// - `GET /.well-known/openid-configuration`: `{"issuer": <base url>, "jwks_uri": <base>/jwks.json}`;
+/// - `POST /introspect`: RFC 7662 token introspection for the client
+///   [`TEST_CLIENT_ID`](super::TEST_CLIENT_ID) / [`TEST_CLIENT_SECRET`](super::TEST_CLIENT_SECRET)
+///   (HTTP Basic): the claims of tokens registered with
+///   [`add_introspected_token`](Self::add_introspected_token) with `"active": true`,
+///   `{"active": false}` for any other token, 401 for another client.
 ///
 /// Behaviour can be changed while it runs (keys, status, delay, garbage body), and it
 /// counts requests per path. Shuts down when dropped.
@@ -48,13 +55,54 @@ pub struct KeyServer {
     stop: Option<oneshot::Sender<()>>,
 }
 
-async fn serve(State(state): State<Shared>, uri: Uri) -> Response {
+/// The answer of the introspection endpoint to a form `body` sent with `headers`.
+fn introspect(s: &Behaviour, headers: &HeaderMap, body: &[u8]) -> Result<String, StatusCode> {
+    use base64::Engine;
+    let expected = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        super::TEST_CLIENT_ID,
+        super::TEST_CLIENT_SECRET
+    ));
+    let authorized = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.strip_prefix("Basic ") == Some(expected.as_str()));
+    if !authorized {
+        return Err(StatusCode::UNAUTHORIZED);
+    }
+    let token = url::form_urlencoded::parse(body)
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.into_owned())
+        .ok_or(StatusCode::BAD_REQUEST)?;
+    Ok(match s.introspected.get(&token) {
+        Some(Value::Object(claims)) => {
+            let mut m = claims.clone();
+            m.insert("active".into(), Value::Bool(true));
+            Value::Object(m).to_string()
+        }
+        _ => json!({"active": false}).to_string(),
+    })
+}
+
+async fn serve(
+    State(state): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let path = uri.path().to_owned();
     let (delay, status, body, cache_control) = {
         let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
         *s.hits.entry(path.clone()).or_default() += 1;
         let body = match (&s.body_override, path.as_str()) {
             (Some(b), _) => b.clone(),
+            (None, "/introspect") if method == Method::POST => {
+                match introspect(&s, &headers, &body) {
+                    Ok(b) => b,
+                    Err(code) => return code.into_response(),
+                }
+            }
             (None, "/jwks.json" | "/cdn-cgi/access/certs") => s.jwks.to_string(),
             (None, "/.well-known/openid-configuration") => json!({
                 "issuer": s.issuer_override.clone().unwrap_or_else(|| s.base.clone()),
@@ -97,6 +145,7 @@ impl KeyServer {
             cache_control: None,
             body_override: None,
             issuer_override: None,
+            introspected: HashMap::new(),
             hits: HashMap::new(),
         }));
         let app = Router::new().fallback(serve).with_state(state.clone());
@@ -193,6 +242,13 @@ impl KeyServer {
     /// Advertise another `issuer` in the discovery document.
     pub fn set_discovery_issuer(&self, issuer: Option<&str>) {
         self.edit(|b| b.issuer_override = issuer.map(str::to_owned));
+    }
+    /// Answer introspection requests for `token` with `claims` (a JSON object) and
+    /// `"active": true`.
+    pub fn add_introspected_token(&self, token: &str, claims: Value) {
+        self.edit(|b| {
+            b.introspected.insert(token.to_owned(), claims);
+        });
     }
     /// Requests seen on `path`.
     pub fn hits(&self, path: &str) -> usize {

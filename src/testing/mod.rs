@@ -26,6 +26,10 @@ use crate::jwt::{Algorithm, KeySet, PROVIDER};
 /// The audience of the tokens [`KeyServer::token_for`] mints (pass it to
 /// `Validation::with_audience`).
 pub const TEST_AUDIENCE: &str = "api";
+/// The OAuth client id the [`KeyServer`] knows (introspection, token endpoint).
+pub const TEST_CLIENT_ID: &str = "portcullis-test-client";
+/// The secret of [`TEST_CLIENT_ID`].
+pub const TEST_CLIENT_SECRET: &str = "portcullis-test-secret";
 
 /// The HMAC secret of [`TestKey::Hs256`].
 pub const HMAC_SECRET: &[u8; 32] = b"portcullis-test-secret-32-bytes!";
