@@ -22,18 +22,22 @@ pub enum Scheme {
     Session,
     /// Cloudflare Access JWT.
     CloudflareAccess,
+    /// A JWT signed by another identity-aware proxy (Google IAP, AWS ALB, Pomerium).
+    IdentityProxy,
     /// Anything else: a custom authenticator.
     Custom,
 }
 
 impl Scheme {
-    /// The name used in JSON and logs (`basic`, `bearer`, `session`, `cloudflare_access`, `custom`).
+    /// The name used in JSON and logs (`basic`, `bearer`, `session`, `cloudflare_access`,
+    /// `identity_proxy`, `custom`).
     pub fn as_str(self) -> &'static str {
         match self {
             Scheme::Basic => "basic",
             Scheme::Bearer => "bearer",
             Scheme::Session => "session",
             Scheme::CloudflareAccess => "cloudflare_access",
+            Scheme::IdentityProxy => "identity_proxy",
             Scheme::Custom => "custom",
         }
     }

@@ -24,6 +24,8 @@ mod users;
 pub mod basic;
 #[cfg(feature = "cloudflare")]
 pub mod cloudflare;
+#[cfg(feature = "iap")]
+pub mod iap;
 #[cfg(feature = "jwt")]
 pub mod jwt;
 #[cfg(any(feature = "basic", feature = "session"))]

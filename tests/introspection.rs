@@ -106,10 +106,7 @@ async fn inactive_unknown_and_wrong_tokens_are_refused() {
     }
     assert_eq!(server.hits("/introspect"), before);
     // Not a b68token: refused before any call.
-    assert_eq!(
-        call(&app, "bad,token").await.0,
-        StatusCode::BAD_REQUEST
-    );
+    assert_eq!(call(&app, "bad,token").await.0, StatusCode::BAD_REQUEST);
     assert_eq!(server.hits("/introspect"), before);
 }
 

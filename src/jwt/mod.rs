@@ -26,15 +26,15 @@ mod cache;
 mod claims;
 mod crypto;
 mod header_cache;
-mod http_client;
+pub(crate) mod http_client;
 mod introspection;
 mod keys;
 mod mapping;
 #[cfg(feature = "aws-lc-rs")]
 mod prepared;
 pub mod providers;
-mod remote;
-mod strict_json;
+pub(crate) mod remote;
+pub(crate) mod strict_json;
 mod token;
 mod validation;
 mod verifier;

@@ -31,6 +31,8 @@ type Shared = Arc<Mutex<Behaviour>>;
 /// A real HTTP server on a free loopback port that serves:
 /// - `GET /jwks.json` and `GET /cdn-cgi/access/certs`: the current key set;
 /// - `GET /.well-known/openid-configuration`: `{"issuer": <base url>, "jwks_uri": <base>/jwks.json}`;
+/// - `GET /alb-keys/<kid>`: the served key with that `kid` as a PEM public key, the way
+///   the AWS ALB's regional key endpoint serves its keys (404 for other `kid`s);
 /// - `POST /introspect`: RFC 7662 token introspection for the client
 ///   [`TEST_CLIENT_ID`](super::TEST_CLIENT_ID) / [`TEST_CLIENT_SECRET`](super::TEST_CLIENT_SECRET)
 ///   (HTTP Basic): the claims of tokens registered with
@@ -104,6 +106,16 @@ async fn serve(
                 }
             }
             (None, "/jwks.json" | "/cdn-cgi/access/certs") => s.jwks.to_string(),
+            (None, alb) if alb.starts_with("/alb-keys/") => {
+                let kid = &alb["/alb-keys/".len()..];
+                let served = s.jwks["keys"]
+                    .as_array()
+                    .is_some_and(|keys| keys.iter().any(|j| j["kid"] == kid));
+                match super::TestKey::ALL.into_iter().find(|k| k.kid() == kid) {
+                    Some(k) if served => k.public_pem().to_owned(),
+                    _ => return StatusCode::NOT_FOUND.into_response(),
+                }
+            }
             (None, "/.well-known/openid-configuration") => json!({
                 "issuer": s.issuer_override.clone().unwrap_or_else(|| s.base.clone()),
                 "jwks_uri": format!("{}/jwks.json", s.base),

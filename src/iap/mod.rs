@@ -1,0 +1,414 @@
+//! Identity-aware proxies beside Cloudflare Access: Google Cloud IAP, AWS Application
+//! Load Balancer (OIDC authentication) and Pomerium. Each signs a JWT into a request
+//! header; [`IdentityProxy`] verifies it with that proxy's keys and rules and gives the
+//! same [`AuthContext`] as every other scheme (scheme
+//! [`IdentityProxy`](crate::Scheme::IdentityProxy)).
+//!
+//! | proxy | header | keys | `iss` | `aud` |
+//! |---|---|---|---|---|
+//! | Google IAP | `x-goog-iap-jwt-assertion` | ES256, JWKS at gstatic.com | `https://cloud.google.com/iap` | `/projects/<number>/global/backendServices/<id>` or `/projects/<number>/apps/<project id>` |
+//! | AWS ALB | `x-amzn-oidc-data` | ES256, one PEM per `kid` from the region's key endpoint | your IdP's (optional check) | none: the `signer` header must be your load balancer's ARN |
+//! | Pomerium | `x-pomerium-jwt-assertion` | ES256, JWKS on the route | the route's host | the route's host |
+//!
+//! Only put these behind the proxy itself: a client that can reach your service
+//! directly can send any header. The signature check is what makes a forged header
+//! useless, so nothing else (identity headers such as
+//! `x-goog-authenticated-user-email`) is ever read.
+//!
+//! ```
+//! use portcullis::{AuthLayer, iap::IdentityProxy};
+//! let iap = IdentityProxy::google_iap("/projects/123456789/global/backendServices/987654321")?;
+//! let layer = AuthLayer::required(iap);
+//! # Ok::<(), portcullis::ConfigError>(())
+//! ```
+
+mod alb;
+
+use std::fmt;
+use std::time::Duration;
+
+use http::HeaderName;
+use http::request::Parts;
+
+use self::alb::{AlbKeys, AlbVerifier};
+use crate::authenticator::Authenticator;
+use crate::challenge::Challenge;
+use crate::context::{AuthContext, Scheme};
+use crate::error::{AuthError, ConfigError};
+use crate::http::csrf::CsrfGuard;
+use crate::jwt::{
+    Algorithm, ClaimsMapping, Issuer, JwksHealth, JwksOptions, JwtVerifier, RemoteJwks, TokenCache,
+    Validation,
+};
+use crate::revocation::Revocations;
+
+/// Google IAP's assertion header.
+pub const GOOGLE_IAP_HEADER: HeaderName = HeaderName::from_static("x-goog-iap-jwt-assertion");
+/// The AWS ALB's user-claims header.
+pub const AWS_ALB_HEADER: HeaderName = HeaderName::from_static("x-amzn-oidc-data");
+/// Pomerium's assertion header.
+pub const POMERIUM_HEADER: HeaderName = HeaderName::from_static("x-pomerium-jwt-assertion");
+
+/// Which proxy, with what it needs to know.
+#[derive(Debug, Clone)]
+enum Kind {
+    GoogleIap {
+        audience: String,
+    },
+    Pomerium {
+        route: String,
+    },
+    AwsAlb {
+        signer: String,
+        issuer: Option<String>,
+    },
+}
+
+#[derive(Clone)]
+struct Config {
+    kind: Kind,
+    keys_url: String,
+    options: JwksOptions,
+    leeway: Duration,
+    mapping: ClaimsMapping,
+    csrf: CsrfGuard,
+    cache: bool,
+    revocations: Option<Revocations>,
+}
+
+/// Where the keys come from: built from the key URL and options only.
+#[derive(Clone)]
+enum Source {
+    Jwks(RemoteJwks),
+    Alb(AlbKeys),
+}
+
+#[derive(Clone)]
+enum Keys {
+    Jwks(RemoteJwks, JwtVerifier),
+    Alb(Box<AlbVerifier>),
+}
+
+/// A JWT signed by an identity-aware proxy, verified with the proxy's keys and rules.
+///
+/// Every proxy gets the same treatment: the proxy's algorithm only (ES256), issuer and
+/// audience exact, `exp`/`nbf`/`iat` with 30 s leeway, keys fetched and cached under the
+/// JWKS rules, verified tokens cached, and unsafe or WebSocket requests from other sites
+/// refused (403): the proxy adds its header to every request that carries its session
+/// cookie, so for a browser the header is as ambient as a cookie.
+///
+/// The context: subject `sub`, e-mail `email`, tenant `hd` (Google IAP), roles
+/// `groups` (Pomerium); change it with [`with_mapping`](Self::with_mapping).
+#[derive(Clone)]
+pub struct IdentityProxy {
+    cfg: Config,
+    keys: Keys,
+}
+
+impl fmt::Debug for IdentityProxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IdentityProxy")
+            .field("kind", &self.cfg.kind)
+            .field("keys_url", &self.cfg.keys_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IdentityProxy {
+    /// Google Cloud IAP in front of a backend service or App Engine app; `audience` is
+    /// `/projects/<project number>/global/backendServices/<service id>` or
+    /// `/projects/<project number>/apps/<project id>` (the console's "Signed header JWT
+    /// audience").
+    ///
+    /// # Errors
+    /// `audience` does not have one of those shapes.
+    pub fn google_iap(audience: &str) -> Result<Self, ConfigError> {
+        let parts: Vec<&str> = audience.split('/').collect();
+        let shaped = match parts.as_slice() {
+            ["", "projects", n, "global", "backendServices", id] => is_digits(n) && is_digits(id),
+            ["", "projects", n, "apps", id] => is_digits(n) && !id.is_empty(),
+            _ => false,
+        };
+        if !shaped {
+            return Err(ConfigError::new(format!(
+                "Google IAP audience must be /projects/<number>/global/backendServices/<id> \
+                 or /projects/<number>/apps/<project id>, not {audience:?}"
+            )));
+        }
+        let mapping = ClaimsMapping::default().with_tenant_claim("hd");
+        Self::build(
+            Kind::GoogleIap {
+                audience: audience.to_owned(),
+            },
+            "https://www.gstatic.com/iap/verify/public_key-jwk",
+            mapping,
+        )
+    }
+
+    /// Pomerium in front of the route served at `route_host` (e.g. `app.example.com`):
+    /// Pomerium signs with the route's host as issuer and audience, and serves its keys
+    /// at `https://<route_host>/.well-known/pomerium/jwks.json`.
+    ///
+    /// # Errors
+    /// `route_host` is not a host name.
+    pub fn pomerium(route_host: &str) -> Result<Self, ConfigError> {
+        let valid = !route_host.is_empty()
+            && route_host.len() <= 253
+            && route_host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b':');
+        if !valid {
+            return Err(ConfigError::new(format!(
+                "Pomerium route must be a host name such as app.example.com, not {route_host:?}"
+            )));
+        }
+        let mapping = ClaimsMapping::default().with_roles_claim("groups");
+        Self::build(
+            Kind::Pomerium {
+                route: route_host.to_owned(),
+            },
+            &format!("https://{route_host}/.well-known/pomerium/jwks.json"),
+            mapping,
+        )
+    }
+
+    /// An AWS Application Load Balancer with OIDC authentication, in `region`, whose
+    /// ARN is `signer_arn` (`arn:aws:elasticloadbalancing:<region>:<account>:loadbalancer/app/<name>/<id>`).
+    ///
+    /// The key endpoint serves the keys of every load balancer in the region, so the
+    /// `signer` is what makes a token yours: it must equal `signer_arn` exactly. ALB
+    /// tokens may carry base64 padding; it is accepted for them only.
+    ///
+    /// # Errors
+    /// `region` or `signer_arn` is malformed, or the ARN names another region.
+    pub fn aws_alb(region: &str, signer_arn: &str) -> Result<Self, ConfigError> {
+        let region_ok = !region.is_empty()
+            && region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        let prefix = format!("arn:aws:elasticloadbalancing:{region}:");
+        let arn_ok = signer_arn.starts_with(&prefix) && signer_arn.contains(":loadbalancer/app/");
+        if !region_ok || !arn_ok {
+            return Err(ConfigError::new(format!(
+                "AWS ALB: expected a region and the load balancer's ARN \
+                 ({prefix}<account>:loadbalancer/app/<name>/<id>), got {region:?} and {signer_arn:?}"
+            )));
+        }
+        Self::build(
+            Kind::AwsAlb {
+                signer: signer_arn.to_owned(),
+                issuer: None,
+            },
+            &format!("https://public-keys.auth.elb.{region}.amazonaws.com"),
+            ClaimsMapping::default(),
+        )
+    }
+
+    fn build(kind: Kind, keys_url: &str, mapping: ClaimsMapping) -> Result<Self, ConfigError> {
+        Self::with_new_source(Config {
+            kind,
+            keys_url: keys_url.to_owned(),
+            options: JwksOptions::default(),
+            leeway: Duration::from_secs(30),
+            mapping,
+            csrf: CsrfGuard::default(),
+            cache: true,
+            revocations: None,
+        })
+    }
+
+    /// The proxy for `cfg`, with a key source built from its URL and options.
+    fn with_new_source(cfg: Config) -> Result<Self, ConfigError> {
+        let source = match cfg.kind {
+            Kind::AwsAlb { .. } => Source::Alb(AlbKeys::new(&cfg.keys_url, &cfg.options)?),
+            _ => Source::Jwks(RemoteJwks::new(
+                &cfg.keys_url,
+                [Algorithm::ES256],
+                cfg.options.clone(),
+            )?),
+        };
+        Ok(Self::assemble(cfg, source))
+    }
+
+    /// The proxy for `cfg` with keys from `source`.
+    fn assemble(cfg: Config, source: Source) -> Self {
+        let validation = Validation::new([Algorithm::ES256]).with_leeway(cfg.leeway);
+        let validation = match &cfg.kind {
+            Kind::GoogleIap { audience } => validation
+                .with_issuer("https://cloud.google.com/iap")
+                .with_audience(audience.clone()),
+            Kind::Pomerium { route } => validation
+                .with_issuer(route.clone())
+                .with_audience(route.clone()),
+            Kind::AwsAlb { issuer, .. } => match issuer {
+                Some(i) => validation.without_audience_check().with_issuer(i.clone()),
+                None => validation.without_audience_check(),
+            },
+        };
+        let keys = match source {
+            Source::Alb(keys) => Keys::Alb(Box::new(AlbVerifier {
+                keys,
+                validation,
+                // The source follows the kind, so this is always the ALB's ARN; an empty
+                // signer would match no token.
+                signer: match &cfg.kind {
+                    Kind::AwsAlb { signer, .. } => signer.clone(),
+                    _ => String::new(),
+                },
+                mapping: cfg.mapping.clone(),
+                revocations: cfg.revocations.clone(),
+            })),
+            Source::Jwks(jwks) => {
+                let mapping = cfg.mapping.clone();
+                let issuer = Issuer::new(jwks.clone(), validation)
+                    .with_context_mapper(move |c| mapping.identity(c, Scheme::IdentityProxy, &[]));
+                let mut verifier = JwtVerifier::new(issuer);
+                if cfg.cache {
+                    verifier = verifier.with_token_cache(TokenCache::new());
+                }
+                if let Some(r) = &cfg.revocations {
+                    verifier = verifier.with_revocations(r.clone());
+                }
+                Keys::Jwks(jwks, verifier)
+            }
+        };
+        IdentityProxy { cfg, keys }
+    }
+
+    /// The key source in use.
+    fn source(&self) -> Source {
+        match &self.keys {
+            Keys::Jwks(jwks, _) => Source::Jwks(jwks.clone()),
+            Keys::Alb(v) => Source::Alb(v.keys.clone()),
+        }
+    }
+
+    /// Applies `f` to the settings, keeping the key source.
+    fn edit(self, f: impl FnOnce(&mut Config)) -> Self {
+        let source = self.source();
+        let mut cfg = self.cfg;
+        f(&mut cfg);
+        Self::assemble(cfg, source)
+    }
+
+    /// Applies `f` to the settings and builds a new key source from them.
+    fn edit_keys(self, f: impl FnOnce(&mut Config)) -> Result<Self, ConfigError> {
+        let mut cfg = self.cfg;
+        f(&mut cfg);
+        Self::with_new_source(cfg)
+    }
+
+    /// Fetch keys from `url` instead of the proxy's own (tests, egress proxies). For
+    /// the ALB this is the base URL; the `kid` is appended as a path segment.
+    ///
+    /// # Errors
+    /// `url` is not https (plain http is accepted for loopback hosts).
+    pub fn with_keys_url(self, url: &str) -> Result<Self, ConfigError> {
+        let url = url.trim_end_matches('/').to_owned();
+        self.edit_keys(|c| c.keys_url = url)
+    }
+    /// Fetch, cache and egress settings for the keys (proxies, private roots).
+    ///
+    /// # Errors
+    /// The HTTP client cannot be built from `options`.
+    pub fn with_jwks_options(self, options: JwksOptions) -> Result<Self, ConfigError> {
+        self.edit_keys(|c| c.options = options)
+    }
+    /// For the ALB: also require the IdP's `iss` in the claims (other proxies sign
+    /// with their own, always checked).
+    ///
+    /// # Errors
+    /// Not an ALB.
+    pub fn with_issuer(self, issuer: impl Into<String>) -> Result<Self, ConfigError> {
+        let issuer = issuer.into();
+        if !matches!(self.cfg.kind, Kind::AwsAlb { .. }) {
+            return Err(ConfigError::new(
+                "with_issuer applies to the AWS ALB only: the other proxies' issuers are fixed",
+            ));
+        }
+        Ok(self.edit(|c| {
+            if let Kind::AwsAlb { issuer: i, .. } = &mut c.kind {
+                *i = Some(issuer);
+            }
+        }))
+    }
+    /// Clock skew for `exp`/`nbf`/`iat` (default 30 s).
+    pub fn with_leeway(self, leeway: Duration) -> Self {
+        self.edit(|c| c.leeway = leeway)
+    }
+    /// How claims fill the context.
+    pub fn with_mapping(self, mapping: ClaimsMapping) -> Self {
+        self.edit(|c| c.mapping = mapping)
+    }
+    /// Which cross-site requests are refused (default [`CsrfGuard::default`]);
+    /// [`CsrfGuard::disabled`] for APIs no browser calls.
+    pub fn with_csrf_guard(self, csrf: CsrfGuard) -> Self {
+        self.edit(|c| c.csrf = csrf)
+    }
+    /// Refuse tokens revoked in `revocations`.
+    pub fn with_revocations(self, revocations: Revocations) -> Self {
+        self.edit(|c| c.revocations = Some(revocations))
+    }
+    /// Turn the verified-token cache off (on by default).
+    pub fn without_token_cache(self) -> Self {
+        self.edit(|c| c.cache = false)
+    }
+
+    /// True when the proxy's keys are at hand, fetching them if needed (for a readiness
+    /// probe). For the ALB, whose keys are fetched per `kid`, true once the key endpoint
+    /// has answered (or before any token arrived).
+    pub async fn ready(&self) -> bool {
+        match &self.keys {
+            Keys::Jwks(jwks, _) => jwks.ready().await,
+            Keys::Alb(v) => v.keys.ready(),
+        }
+    }
+    /// How the key set is doing (`None` for the ALB, which has no key set).
+    pub fn health(&self) -> Option<JwksHealth> {
+        match &self.keys {
+            Keys::Jwks(jwks, _) => Some(jwks.health()),
+            Keys::Alb(_) => None,
+        }
+    }
+    fn header(&self) -> HeaderName {
+        match self.cfg.kind {
+            Kind::GoogleIap { .. } => GOOGLE_IAP_HEADER,
+            Kind::Pomerium { .. } => POMERIUM_HEADER,
+            Kind::AwsAlb { .. } => AWS_ALB_HEADER,
+        }
+    }
+}
+
+fn is_digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+impl Authenticator for IdentityProxy {
+    fn scheme(&self) -> Scheme {
+        Scheme::IdentityProxy
+    }
+    fn challenge(&self) -> Option<Challenge> {
+        None
+    }
+    fn detect(&self, parts: &Parts) -> bool {
+        parts.headers.contains_key(self.header())
+    }
+    async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
+        if self.cfg.csrf.is_cross_site(parts) {
+            return Err(AuthError::cross_site());
+        }
+        let mut values = parts.headers.get_all(self.header()).iter();
+        let token = match (values.next(), values.next()) {
+            (Some(_), Some(_)) => return Err(AuthError::conflicting()),
+            (Some(v), None) => v
+                .to_str()
+                .map_err(|_| AuthError::invalid("identity proxy: header not ascii"))?
+                .trim(),
+            (None, _) => return Err(AuthError::missing()),
+        };
+        match &self.keys {
+            Keys::Jwks(_, verifier) => Box::pin(verifier.verify(token)).await,
+            Keys::Alb(v) => Box::pin(v.verify(token)).await,
+        }
+    }
+}
