@@ -506,3 +506,99 @@ async fn showcase_instances_share_revocations_through_redis() {
     }
     assert!(refused, "instance two never saw the revocation");
 }
+
+/// The showcase with `AUTH_PRESET` for a real-looking issuer whose keys a loopback
+/// server holds; returns its base URL.
+async fn start_with_preset(
+    server: &portcullis::testing::KeyServer,
+    preset: &str,
+    issuer: &str,
+    audience: Option<&str>,
+    client_id: Option<&str>,
+) -> Result<String, app::Error> {
+    let config = app::Config {
+        jwks_url: Some(server.url("/jwks.json")),
+        issuer: Some(issuer.into()),
+        audience: audience.map(Into::into),
+        preset: Some(preset.into()),
+        client_id: client_id.map(Into::into),
+        admin_password: Some("admin-pass-123".into()),
+        ..app::Config::default()
+    };
+    let showcase = app::build(config).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = showcase
+        .router
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Ok(base)
+}
+
+async fn api_me(base: &str, token: &str) -> (StatusCode, Value) {
+    let res = Client::new()
+        .get(format!("{base}/api/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn showcase_applies_auth_preset() {
+    use portcullis::testing::{KeyServer, TestKey, TokenBuilder, jwks, now};
+    let server = KeyServer::start(jwks(&[TestKey::Rs256])).await;
+    let sign = |claims: Value| {
+        let mut b = TokenBuilder::new(TestKey::Rs256).with_claim("exp", now() + 600);
+        for (k, v) in claims.as_object().unwrap() {
+            b = b.with_claim(k, v.clone());
+        }
+        b.sign()
+    };
+
+    let realm = "https://sso.example.com/realms/acme";
+    let kc = start_with_preset(&server, "keycloak", realm, Some("orders-api"), Some("orders-api"))
+        .await
+        .unwrap();
+    let token = json!({
+        "iss": realm, "aud": "orders-api", "sub": "u1", "typ": "Bearer",
+        "realm_access": {"roles": ["staff"]},
+        "resource_access": {"orders-api": {"roles": ["admin"]}}
+    });
+    let (status, ctx) = api_me(&kc, &sign(token.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{ctx}");
+    assert_eq!(ctx["roles"], json!(["staff", "admin"]));
+    let mut id_token = token;
+    id_token["typ"] = json!("ID");
+    assert_eq!(api_me(&kc, &sign(id_token)).await.0, StatusCode::UNAUTHORIZED);
+
+    let pool = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC";
+    let cg = start_with_preset(&server, "cognito", pool, None, Some("app-client-1"))
+        .await
+        .unwrap();
+    let access = json!({
+        "iss": pool, "sub": "u2", "client_id": "app-client-1", "token_use": "access",
+        "username": "u2", "cognito:groups": ["editors"], "scope": "openid"
+    });
+    let (status, ctx) = api_me(&cg, &sign(access.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{ctx}");
+    assert_eq!(ctx["roles"], json!(["editors"]));
+    let mut other_client = access;
+    other_client["client_id"] = json!("app-client-2");
+    assert_eq!(api_me(&cg, &sign(other_client)).await.0, StatusCode::UNAUTHORIZED);
+
+    // Misconfiguration is loud.
+    for (preset, iss, client) in [
+        ("keycloack", realm, None),
+        ("cognito", pool, None),
+        ("entra", "https://login.example.com", None),
+        ("github-actions", GITHUB, None),
+    ] {
+        let err = start_with_preset(&server, preset, iss, None, client).await;
+        assert!(err.is_err(), "{preset} should not start");
+    }
+}
+
+const GITHUB: &str = "https://token.actions.githubusercontent.com";

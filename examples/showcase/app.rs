@@ -9,6 +9,7 @@
 //! | `ADMIN_USER`, `ADMIN_PASSWORD` | the admin account (Basic and session login); password generated when unset |
 //! | `AUTH_JWKS_URL`, `AUTH_ISSUER`, `AUTH_AUDIENCE` | a real issuer for `/api/me` |
 //! | `AUTH_OIDC_ISSUER` | discover the JWKS from this issuer instead of `AUTH_JWKS_URL` |
+//! | `AUTH_PRESET`, `AUTH_CLIENT_ID` | the claim layout and token rules of `keycloak`, `auth0`, `entra`, `cognito`, `okta`, `google` or `github-actions` for that issuer; the client id for Keycloak client roles and the Cognito app client |
 //! | `CF_ACCESS_TEAM`, `CF_ACCESS_AUD`, `CF_ACCESS_CERTS_URL` | Cloudflare Access for `/cf/me` |
 //! | `SESSION_STORE_URL` | `memory` (default), `redis://...` or `postgres://...` |
 //! | `REVOCATION_URL` | `memory` (default) or `redis://...`: the revocation list, shared by instances on that Redis |
@@ -46,6 +47,9 @@ use portcullis::testing::{KeyServer, TestKey, TokenBuilder, jwks, now};
 use portcullis::{AuthContext, AuthError, AuthLayer, User, Users, hash_password};
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+#[path = "presets.rs"]
+mod presets;
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -87,6 +91,10 @@ pub struct Config {
     pub issuer: Option<String>,
     pub audience: Option<String>,
     pub oidc_issuer: Option<String>,
+    /// `AUTH_PRESET`: an identity provider's rules for the `AUTH_*` issuer.
+    pub preset: Option<String>,
+    /// `AUTH_CLIENT_ID`: Keycloak client roles, the Cognito app client.
+    pub client_id: Option<String>,
     pub cf_team: Option<String>,
     pub cf_aud: Option<String>,
     pub cf_certs_url: Option<String>,
@@ -113,6 +121,8 @@ impl Config {
             issuer: var("AUTH_ISSUER"),
             audience: var("AUTH_AUDIENCE"),
             oidc_issuer: var("AUTH_OIDC_ISSUER"),
+            preset: var("AUTH_PRESET"),
+            client_id: var("AUTH_CLIENT_ID"),
             cf_team: var("CF_ACCESS_TEAM"),
             cf_aud: var("CF_ACCESS_AUD"),
             cf_certs_url: var("CF_ACCESS_CERTS_URL"),
@@ -137,7 +147,7 @@ async fn bearer_auth(
     revocations: &Revocations,
 ) -> Result<(BearerAuth, Option<String>), Error> {
     let mapping = ClaimsMapping::default().with_tenant_claim("tenant");
-    let audience = c.audience.clone().unwrap_or_else(|| "showcase".into());
+    let audience = presets::audience(c);
     let (source, issuer, token) = match (c.oidc_issuer.clone(), c.jwks_url.clone(), dev) {
         (Some(iss), _, _) => (
             RemoteJwks::discover(
@@ -186,10 +196,18 @@ async fn bearer_auth(
         }
         (None, None, None) => return Err("no issuer".into()),
     };
+    if c.preset.is_some() && token.is_some() {
+        return Err("AUTH_PRESET applies to a real issuer: set AUTH_JWKS_URL and AUTH_ISSUER, or AUTH_OIDC_ISSUER".into());
+    }
     let validation = Validation::new([Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA])
-        .with_issuer(issuer)
+        .with_issuer(issuer.clone())
         .with_audience(audience);
-    let verifier = JwtVerifier::new(Issuer::new(source, validation).with_mapping(mapping))
+    let issuer = presets::apply(
+        Issuer::new(source, validation).with_mapping(mapping),
+        c,
+        &issuer,
+    )?;
+    let verifier = JwtVerifier::new(issuer)
         .with_token_cache(TokenCache::new())
         .with_revocations(revocations.clone());
     Ok((BearerAuth::new("showcase", verifier), token))

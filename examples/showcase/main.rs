@@ -34,6 +34,7 @@
 //! |---|---|
 //! | `ADMIN_USER`, `ADMIN_PASSWORD` | the Basic admin (password generated when unset) |
 //! | `AUTH_JWKS_URL`, `AUTH_ISSUER`, `AUTH_AUDIENCE` | a real JWT issuer (or `AUTH_OIDC_ISSUER` for discovery) |
+//! | `AUTH_PRESET`, `AUTH_CLIENT_ID` | that issuer's provider (`keycloak`, `auth0`, `entra`, `cognito`, `okta`, `google`, `github-actions`): its claim layout and token rules; the client id for Keycloak client roles and the Cognito app client |
 //! | `CF_ACCESS_TEAM`, `CF_ACCESS_AUD`, `CF_ACCESS_CERTS_URL` | Cloudflare Access (the certs URL override is for tests and egress proxies) |
 //! | `SESSION_STORE_URL` | `memory` (default), `redis://...` or `postgres://...` |
 //! | `REVOCATION_URL` | `memory` (default) or `redis://...`: the revocation list, shared by every instance on that Redis |
