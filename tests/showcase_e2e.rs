@@ -559,9 +559,15 @@ async fn showcase_applies_auth_preset() {
     };
 
     let realm = "https://sso.example.com/realms/acme";
-    let kc = start_with_preset(&server, "keycloak", realm, Some("orders-api"), Some("orders-api"))
-        .await
-        .unwrap();
+    let kc = start_with_preset(
+        &server,
+        "keycloak",
+        realm,
+        Some("orders-api"),
+        Some("orders-api"),
+    )
+    .await
+    .unwrap();
     let token = json!({
         "iss": realm, "aud": "orders-api", "sub": "u1", "typ": "Bearer",
         "realm_access": {"roles": ["staff"]},
@@ -572,7 +578,10 @@ async fn showcase_applies_auth_preset() {
     assert_eq!(ctx["roles"], json!(["staff", "admin"]));
     let mut id_token = token;
     id_token["typ"] = json!("ID");
-    assert_eq!(api_me(&kc, &sign(id_token)).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        api_me(&kc, &sign(id_token)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
 
     let pool = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC";
     let cg = start_with_preset(&server, "cognito", pool, None, Some("app-client-1"))
@@ -587,7 +596,10 @@ async fn showcase_applies_auth_preset() {
     assert_eq!(ctx["roles"], json!(["editors"]));
     let mut other_client = access;
     other_client["client_id"] = json!("app-client-2");
-    assert_eq!(api_me(&cg, &sign(other_client)).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        api_me(&cg, &sign(other_client)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
 
     // Misconfiguration is loud.
     for (preset, iss, client) in [

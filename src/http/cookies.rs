@@ -54,7 +54,6 @@ pub(crate) fn cookie_value<'a>(
 /// followed by `=` (spaces allowed between) at the start of a pair. It never misses a
 /// cookie [`cookie_value`] finds, nor a duplicated one; it may say yes where
 /// `cookie_value` then refuses the header, which the caller reports as invalid.
-#[cfg_attr(not(feature = "session"), allow(dead_code))]
 pub(crate) fn has_cookie(headers: &HeaderMap, name: &str) -> bool {
     let name = name.as_bytes();
     headers.get_all(COOKIE).iter().any(|header| {

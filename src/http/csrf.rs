@@ -42,7 +42,9 @@ impl CsrfGuard {
         }
     }
 
-    fn is_websocket(parts: &Parts) -> bool {
+    /// True for a WebSocket upgrade request (`Upgrade: websocket`, or `Connection:
+    /// upgrade` with an `Upgrade` header).
+    pub(crate) fn is_websocket(parts: &Parts) -> bool {
         if !parts.headers.contains_key(UPGRADE) {
             return false;
         }

@@ -4,6 +4,6 @@
 #[cfg(any(feature = "basic", feature = "jwt"))]
 pub(crate) mod authorization;
 pub(crate) mod client;
-#[cfg(any(feature = "session", feature = "cloudflare"))]
+#[cfg(any(feature = "session", feature = "jwt"))]
 pub(crate) mod cookies;
 pub(crate) mod csrf;

@@ -5,6 +5,7 @@ use http::header::AUTHORIZATION;
 use http::request::Parts;
 
 use super::introspection::Introspection;
+use super::token_source::TokenSources;
 use super::verifier::JwtVerifier;
 use crate::authenticator::Authenticator;
 use crate::challenge::Challenge;
@@ -29,6 +30,7 @@ use crate::http::authorization::{has_scheme, strip_scheme};
 pub struct BearerAuth {
     challenge: Challenge,
     verifier: Verifier,
+    sources: TokenSources,
 }
 
 #[derive(Debug, Clone)]
@@ -37,12 +39,23 @@ enum Verifier {
     Introspection(Introspection),
 }
 
+/// A WebSocket subprotocol prefix or a parameter or cookie name: RFC 9110 token
+/// characters, at most 64 bytes.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
 impl BearerAuth {
     /// Bearer auth for `realm`, verifying with `verifier`.
     pub fn new(realm: &str, verifier: JwtVerifier) -> Self {
         BearerAuth {
             challenge: Challenge::bearer(realm),
             verifier: Verifier::Jwt(verifier),
+            sources: TokenSources::default(),
         }
     }
     /// Bearer auth for `realm` with opaque tokens checked at an RFC 7662 introspection
@@ -52,6 +65,7 @@ impl BearerAuth {
         BearerAuth {
             challenge: Challenge::bearer(realm),
             verifier: Verifier::Introspection(introspection),
+            sources: TokenSources::default(),
         }
     }
     /// Bearer auth for the tokens of an OpenID Connect `issuer`, meant for `audience`,
@@ -84,6 +98,66 @@ impl BearerAuth {
         let verifier =
             JwtVerifier::new(Issuer::new(jwks, validation)).with_token_cache(TokenCache::new());
         Ok(BearerAuth::new(audience, verifier))
+    }
+    /// Also read the token from a `Sec-WebSocket-Protocol` entry `<prefix><token>` on
+    /// WebSocket upgrades (browsers cannot set `Authorization` on a WebSocket). Answer
+    /// the handshake with the protocol your app speaks (axum:
+    /// `WebSocketUpgrade::protocols(["chat"])`), never the token entry.
+    ///
+    /// ```
+    /// # use portcullis::jwt::{Algorithm, BearerAuth, Issuer, JwtVerifier, KeySet, Validation};
+    /// # let keys = KeySet::new().with_hmac_secret(&[7u8; 32], Algorithm::HS256).unwrap();
+    /// # let verifier = JwtVerifier::new(Issuer::new(keys, Validation::new([Algorithm::HS256]).with_audience("api")));
+    /// // new WebSocket(url, ["chat", "bearer." + token])
+    /// let bearer = BearerAuth::new("api", verifier).with_websocket_protocol("bearer.")?;
+    /// # Ok::<(), portcullis::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `prefix` is empty, longer than 64 bytes or not made of token characters.
+    pub fn with_websocket_protocol(mut self, prefix: &str) -> Result<Self, ConfigError> {
+        if !valid_name(prefix) {
+            return Err(ConfigError::new(format!(
+                "not a WebSocket subprotocol prefix: {prefix:?}"
+            )));
+        }
+        self.sources.protocol_prefix = Some(prefix.to_owned());
+        Ok(self)
+    }
+    /// Also read the token from query parameter `name`, on WebSocket upgrade requests
+    /// only (anywhere else it is ignored). This crate never logs it, but a request
+    /// logger outside the auth layer sees the URI: keep such a logger off the route, or
+    /// prefer [`with_websocket_protocol`](Self::with_websocket_protocol).
+    ///
+    /// # Errors
+    /// `name` is empty, longer than 64 bytes or has separators.
+    pub fn with_query_parameter_on_upgrade(mut self, name: &str) -> Result<Self, ConfigError> {
+        if !valid_name(name) {
+            return Err(ConfigError::new(format!(
+                "not a query parameter name: {name:?}"
+            )));
+        }
+        self.sources.query = Some(name.to_owned());
+        Ok(self)
+    }
+    /// Also read the token from cookie `name`. Browsers attach cookies on their own, so
+    /// unsafe methods and WebSocket upgrades from other sites are refused (403) when the
+    /// token came from it; see [`with_csrf_guard`](Self::with_csrf_guard).
+    ///
+    /// # Errors
+    /// `name` is empty, longer than 64 bytes or has separators.
+    pub fn with_cookie(mut self, name: &str) -> Result<Self, ConfigError> {
+        if !valid_name(name) {
+            return Err(ConfigError::new(format!("not a cookie name: {name:?}")));
+        }
+        self.sources.cookie = Some(name.to_owned());
+        Ok(self)
+    }
+    /// Which cross-site requests carrying the token cookie are refused (default
+    /// [`CsrfGuard::default`](crate::CsrfGuard::default)).
+    pub fn with_csrf_guard(mut self, csrf: crate::CsrfGuard) -> Self {
+        self.sources.csrf = csrf;
+        self
     }
     /// True when the issuers' keys are at hand (for a readiness probe). Always true
     /// for introspection: the endpoint is only asked about real tokens.
@@ -151,10 +225,20 @@ impl Authenticator for BearerAuth {
         Some(self.challenge.clone())
     }
     fn detect(&self, parts: &Parts) -> bool {
-        has_scheme(&parts.headers, "bearer")
+        if self.sources.header_only() {
+            has_scheme(&parts.headers, "bearer")
+        } else {
+            self.sources.detect(parts)
+        }
     }
     async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
-        let token = bearer_token(&parts.headers)?;
+        let owned;
+        let token = if self.sources.header_only() {
+            bearer_token(&parts.headers)?
+        } else {
+            owned = self.sources.token(parts)?;
+            &owned[..]
+        };
         let verifier = match &self.verifier {
             Verifier::Jwt(v) => v,
             Verifier::Introspection(i) => return Box::pin(i.verify(b68token(token)?)).await,

@@ -36,6 +36,7 @@ pub mod providers;
 pub(crate) mod remote;
 pub(crate) mod strict_json;
 mod token;
+mod token_source;
 mod validation;
 mod verifier;
 
