@@ -30,6 +30,8 @@ pub mod iap;
 pub mod jwt;
 #[cfg(any(feature = "basic", feature = "session"))]
 pub mod limit;
+#[cfg(feature = "oauth")]
+pub mod oauth;
 #[cfg(any(feature = "jwt", feature = "session"))]
 pub mod revocation;
 #[cfg(feature = "session")]

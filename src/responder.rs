@@ -99,7 +99,8 @@ impl LoginRedirect {
     }
 }
 
-fn is_local_path(p: &str) -> bool {
+/// A same-origin relative path: see [`LoginRedirect::safe_next`].
+pub(crate) fn is_local_path(p: &str) -> bool {
     p.starts_with('/')
         && !p.starts_with("//")
         && p.len() <= 2048

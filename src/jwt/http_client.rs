@@ -50,10 +50,24 @@ impl Egress {
 
     /// The client: the caller's own, or one built with `timeout` and these settings.
     pub(crate) fn client(&self, timeout: Duration) -> Result<Client, ConfigError> {
+        self.build(timeout, true)
+    }
+
+    /// As [`client`](Self::client), but a client built here follows no redirect (for
+    /// token endpoints and APIs that receive credentials).
+    #[cfg(feature = "oauth")]
+    pub(crate) fn client_without_redirects(
+        &self,
+        timeout: Duration,
+    ) -> Result<Client, ConfigError> {
+        self.build(timeout, false)
+    }
+
+    fn build(&self, timeout: Duration, follow_same_origin: bool) -> Result<Client, ConfigError> {
         if let Some(c) = &self.client {
             return Ok(c.clone());
         }
-        let policy = redirect::Policy::custom(|attempt| {
+        let same_origin_only = redirect::Policy::custom(|attempt| {
             let first = attempt.previous().first().cloned();
             match first {
                 _ if attempt.previous().len() > 3 => attempt.stop(),
@@ -61,6 +75,11 @@ impl Egress {
                 _ => attempt.stop(),
             }
         });
+        let policy = if follow_same_origin {
+            same_origin_only
+        } else {
+            redirect::Policy::none()
+        };
         let mut b = Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)

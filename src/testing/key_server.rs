@@ -13,6 +13,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+use super::dev_idp::{self, DevIdp};
+
 #[derive(Debug)]
 struct Behaviour {
     base: String,
@@ -23,7 +25,23 @@ struct Behaviour {
     body_override: Option<String>,
     issuer_override: Option<String>,
     introspected: HashMap<String, Value>,
+    idp: DevIdp,
     hits: HashMap<String, usize>,
+}
+
+impl Behaviour {
+    /// The first test key the served set holds (RS256 when none): what tokens of this
+    /// server are signed with.
+    fn signer(&self) -> super::TestKey {
+        super::TestKey::ALL
+            .into_iter()
+            .find(|k| {
+                self.jwks["keys"]
+                    .as_array()
+                    .is_some_and(|keys| keys.iter().any(|j| j["kid"] == k.kid()))
+            })
+            .unwrap_or(super::TestKey::Rs256)
+    }
 }
 
 type Shared = Arc<Mutex<Behaviour>>;
@@ -31,6 +49,14 @@ type Shared = Arc<Mutex<Behaviour>>;
 /// A real HTTP server on a free loopback port that serves:
 /// - `GET /jwks.json` and `GET /cdn-cgi/access/certs`: the current key set;
 /// - `GET /.well-known/openid-configuration`: `{"issuer": <base url>, "jwks_uri": <base>/jwks.json}`;
+/// - a development OAuth 2 / OIDC provider for [`TEST_CLIENT_ID`](super::TEST_CLIENT_ID):
+///   `GET /authorize` approves the user of [`set_login_user`](Self::set_login_user)
+///   (`alice` by default) at once and redirects back with a code (PKCE S256 required);
+///   `POST /token` exchanges it once for an access token and an ID token (`openid`
+///   scope) signed like [`token_for`](Self::token_for); `GET /userinfo`; `GET /logout`
+///   (the end-session endpoint); GitHub-style `GET /api/v3/user` and
+///   `/api/v3/user/emails`, with `/login/oauth/authorize` and
+///   `/login/oauth/access_token` as aliases; the discovery document lists them;
 /// - `GET /alb-keys/<kid>`: the served key with that `kid` as a PEM public key, the way
 ///   the AWS ALB's regional key endpoint serves its keys (404 for other `kid`s);
 /// - `POST /introspect`: RFC 7662 token introspection for the client
@@ -97,6 +123,23 @@ async fn serve(
     let (delay, status, body, cache_control) = {
         let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
         *s.hits.entry(path.clone()).or_default() += 1;
+        if s.status == StatusCode::OK && s.body_override.is_none() {
+            let base = s.base.clone();
+            let signer = s.signer();
+            match (method.as_str(), path.as_str()) {
+                ("GET", "/authorize" | "/login/oauth/authorize") => {
+                    return s.idp.authorize(&base, uri.query().unwrap_or(""));
+                }
+                ("POST", "/token" | "/login/oauth/access_token") => {
+                    return s.idp.token(&base, signer, &headers, &body);
+                }
+                ("GET", "/userinfo" | "/api/v3/user" | "/api/v3/user/emails") => {
+                    return s.idp.user_api(&path, &headers);
+                }
+                ("GET", "/logout") => return (StatusCode::OK, "signed out").into_response(),
+                _ => {}
+            }
+        }
         let body = match (&s.body_override, path.as_str()) {
             (Some(b), _) => b.clone(),
             (None, "/introspect") if method == Method::POST => {
@@ -116,11 +159,16 @@ async fn serve(
                     _ => return StatusCode::NOT_FOUND.into_response(),
                 }
             }
-            (None, "/.well-known/openid-configuration") => json!({
-                "issuer": s.issuer_override.clone().unwrap_or_else(|| s.base.clone()),
-                "jwks_uri": format!("{}/jwks.json", s.base),
-            })
-            .to_string(),
+            (None, "/.well-known/openid-configuration") => {
+                let mut doc = dev_idp::discovery_endpoints(&s.base);
+                doc["issuer"] = s
+                    .issuer_override
+                    .clone()
+                    .unwrap_or_else(|| s.base.clone())
+                    .into();
+                doc["jwks_uri"] = format!("{}/jwks.json", s.base).into();
+                doc.to_string()
+            }
             _ => return StatusCode::NOT_FOUND.into_response(),
         };
         (s.delay, s.status, body, s.cache_control.clone())
@@ -158,6 +206,7 @@ impl KeyServer {
             body_override: None,
             issuer_override: None,
             introspected: HashMap::new(),
+            idp: DevIdp::default(),
             hits: HashMap::new(),
         }));
         let app = Router::new().fallback(serve).with_state(state.clone());
@@ -211,17 +260,11 @@ impl KeyServer {
     /// The builder behind [`token_for`](Self::token_for), to add roles, scopes or
     /// anything else before signing.
     pub fn token_builder_for(&self, subject: &str) -> super::TokenBuilder {
-        let key = {
-            let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            super::TestKey::ALL
-                .into_iter()
-                .find(|k| {
-                    state.jwks["keys"]
-                        .as_array()
-                        .is_some_and(|keys| keys.iter().any(|j| j["kid"] == k.kid()))
-                })
-                .unwrap_or(super::TestKey::Rs256)
-        };
+        let key = self
+            .state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .signer();
         super::TokenBuilder::new(key)
             .with_claim("sub", subject)
             .with_claim("iss", self.issuer())
@@ -261,6 +304,31 @@ impl KeyServer {
         self.edit(|b| {
             b.introspected.insert(token.to_owned(), claims);
         });
+    }
+    /// The user the development provider signs in, with the claims its ID token and
+    /// user info carry (`email`, `email_verified`, `name`, `roles`...; `github_id` for the
+    /// GitHub-style API).
+    pub fn set_login_user(&self, subject: &str, claims: Value) {
+        self.edit(|b| b.idp.set_user(subject, claims));
+    }
+    /// Claims to put into (or, with `null`, remove from) the next ID tokens: a wrong
+    /// `nonce`, another `aud` or `iss`... `Value::Null` resets.
+    pub fn set_id_token_claims(&self, claims: Value) {
+        self.edit(|b| {
+            b.idp.id_token_overrides = match claims {
+                Value::Object(m) => m,
+                _ => serde_json::Map::new(),
+            }
+        });
+    }
+    /// Sign ID tokens with `key` instead of the served key set's (`None` resets).
+    pub fn set_id_token_key(&self, key: Option<super::TestKey>) {
+        self.edit(|b| b.idp.id_token_key = key);
+    }
+    /// Make the authorization endpoint redirect back with `error` (e.g.
+    /// `access_denied`) instead of a code; `None` resets.
+    pub fn set_authorize_error(&self, error: Option<&str>) {
+        self.edit(|b| b.idp.authorize_error = error.map(str::to_owned));
     }
     /// Requests seen on `path`.
     pub fn hits(&self, path: &str) -> usize {

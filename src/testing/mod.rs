@@ -12,6 +12,7 @@
 //! assert_eq!(token.split('.').count(), 3);
 //! ```
 
+mod dev_idp;
 mod key_server;
 
 use base64::Engine;
