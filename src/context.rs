@@ -153,6 +153,28 @@ impl AuthContext {
     pub fn expires_at(&self) -> Option<u64> {
         self.0.expires_at
     }
+    /// Resolves when the context expires ([`expires_at`](Self::expires_at)); never when it
+    /// has no expiry. For long-lived connections (WebSockets, server-sent events) that
+    /// must end, or ask to re-authenticate, when the credential they opened with does.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use portcullis::{AuthContext, Scheme};
+    /// let past = AuthContext::builder("bob", Scheme::Bearer).with_expires_at(1).build();
+    /// past.expired().await; // at once: it expired long ago
+    /// # });
+    /// ```
+    pub async fn expired(&self) {
+        match self.expires_at() {
+            Some(at) => {
+                let left = at as f64 - crate::clock::unix_secs_f64();
+                if left > 0.0 {
+                    tokio::time::sleep(std::time::Duration::from_secs_f64(left)).await;
+                }
+            }
+            None => std::future::pending().await,
+        }
+    }
     /// When the credential was issued (a token's `iat`, a session's login), as seconds
     /// since the Unix epoch.
     pub fn issued_at(&self) -> Option<u64> {

@@ -15,14 +15,15 @@ struct Running {
 }
 
 async fn start(store_url: Option<String>) -> Running {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
     let config = app::Config {
         session_store_url: store_url,
         admin_password: Some("admin-pass-123".into()),
+        public_url: Some(base.clone()),
         ..app::Config::default()
     };
     let showcase = app::build(config).await.expect("showcase builds");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
     let router = showcase.router.clone();
     let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -614,3 +615,95 @@ async fn showcase_applies_auth_preset() {
 }
 
 const GITHUB: &str = "https://token.actions.githubusercontent.com";
+
+#[tokio::test]
+async fn showcase_oidc_login_and_websocket() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let r = start(None).await;
+    let http = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    // The OIDC login against the embedded dev issuer, redirects followed by hand.
+    let res = http
+        .get(r.url("/oidc/login?return_to=/session/me"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let pending = res.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let to_idp = res.headers()["location"].to_str().unwrap().to_owned();
+    let res = http.get(&to_idp).send().await.unwrap();
+    let back = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(back.starts_with(&r.url("/oidc/callback")), "{back}");
+    let res = http
+        .get(&back)
+        .header("cookie", &pending)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()["location"], "/session/me");
+    let session = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .find(|c| c.starts_with(&format!("{}=", r.showcase.cookie_name)))
+        .expect("session cookie");
+    let (status, ctx) = r.get("/session/me", &Auth::Cookie(&session)).await;
+    assert_eq!(status, StatusCode::OK, "{ctx}");
+    assert_eq!(ctx["subject"], "alice");
+    assert_eq!(ctx["email"], "alice@example.com");
+    // Bad input never makes a session.
+    let (status, _) = r
+        .get("/oidc/login?return_to=https://evil.example", &Auth::None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        http.get(&back).send().await.unwrap().status(),
+        StatusCode::BAD_REQUEST
+    );
+
+    // GET /ws: the session cookie, then the dev bearer token as a subprotocol entry.
+    let ws_url = r.url("/ws").replace("http://", "ws://");
+    let mut req = ws_url.as_str().into_client_request().unwrap();
+    req.headers_mut().insert("cookie", session.parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let Some(Ok(Message::Text(hello))) = ws.next().await else {
+        panic!("no hello")
+    };
+    let ctx: Value = serde_json::from_str(&hello).unwrap();
+    assert_eq!(ctx["scheme"], "session");
+    ws.send(Message::Text("hi".into())).await.unwrap();
+    assert_eq!(
+        ws.next().await.unwrap().unwrap(),
+        Message::Text("hi".into())
+    );
+    let token = r.showcase.dev_token.clone().unwrap();
+    let mut req = ws_url.as_str().into_client_request().unwrap();
+    req.headers_mut().insert(
+        "sec-websocket-protocol",
+        format!("chat, bearer.{token}").parse().unwrap(),
+    );
+    let (mut ws, resp) = tokio_tungstenite::connect_async(req).await.unwrap();
+    assert_eq!(resp.headers()["sec-websocket-protocol"], "chat");
+    let Some(Ok(Message::Text(hello))) = ws.next().await else {
+        panic!("no hello")
+    };
+    let ctx: Value = serde_json::from_str(&hello).unwrap();
+    assert_eq!(ctx["scheme"], "bearer");
+    assert_eq!(ctx["subject"], "alice");
+    // No credential: no socket.
+    let req = ws_url.as_str().into_client_request().unwrap();
+    assert!(tokio_tungstenite::connect_async(req).await.is_err());
+}

@@ -15,9 +15,12 @@
 //! | `REVOCATION_URL` | `memory` (default) or `redis://...`: the revocation list, shared by instances on that Redis |
 //! | `RATE_LIMIT_URL` | `memory` (default) or `redis://...`: login and Basic attempt limits (5 failures per user and client per minute) |
 //! | `SESSION_SECURE_COOKIE` | `1` behind TLS: `__Host-session` with `Secure` |
+//! | `OIDC_ISSUER`, `OIDC_CLIENT_ID`, `OIDC_CLIENT_SECRET` | the OpenID Connect provider of `/oidc/login` (the embedded dev issuer when unset) |
+//! | `PUBLIC_URL` | the app's public base URL (the OIDC redirect URI is `<PUBLIC_URL>/oidc/callback`); `http://<PORTCULLIS_ADDR>` when unset |
 //!
 //! Routes: `GET /health`, `GET /ready`, `GET /metrics`, `GET /whoami`, `GET /basic/me`, `GET /api/me`, `GET /cf/me`,
-//! `POST /session/login`, `GET /session/me`, `POST /session/logout`, `GET /admin`,
+//! `POST /session/login`, `GET /session/me`, `POST /session/logout`,
+//! `GET /oidc/login?return_to=/path`, `GET /oidc/callback`, `POST /oidc/logout`, `GET /ws`, `GET /admin`,
 //! `GET|PUT|DELETE /posts/{id}`.
 
 use std::collections::HashMap;
@@ -38,18 +41,23 @@ use portcullis::jwt::{
     Validation,
 };
 use portcullis::limit::{AttemptLimiter, Limits, RedisLimits};
+use portcullis::oauth::{OAuthLogin, OAuthProvider};
 use portcullis::policy::{PolicyLayer, RouteRules, Rule};
 use portcullis::revocation::{RedisRevocations, Revocations};
 use portcullis::session::{
     MemoryStore, NewSession, SessionConfig, SessionManager, SessionStore, Sessions,
 };
-use portcullis::testing::{KeyServer, TestKey, TokenBuilder, jwks, now};
+use portcullis::testing::{
+    KeyServer, TEST_CLIENT_ID, TEST_CLIENT_SECRET, TestKey, TokenBuilder, jwks, now,
+};
 use portcullis::{AuthContext, AuthError, AuthLayer, User, Users, hash_password};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 #[path = "presets.rs"]
 mod presets;
+#[path = "ws.rs"]
+mod ws;
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -104,6 +112,12 @@ pub struct Config {
     /// Prefix of the keys in Redis (revocations, attempt limits); default `portcullis:`.
     pub key_prefix: Option<String>,
     pub secure_cookie: bool,
+    /// `OIDC_ISSUER`: the provider of `/oidc/login` (the dev issuer when unset).
+    pub oidc_login_issuer: Option<String>,
+    pub oidc_client_id: Option<String>,
+    pub oidc_client_secret: Option<String>,
+    /// `PUBLIC_URL`: where browsers reach the app.
+    pub public_url: Option<String>,
 }
 
 impl Config {
@@ -131,6 +145,10 @@ impl Config {
             revocation_url: var("REVOCATION_URL"),
             key_prefix: None,
             secure_cookie: var("SESSION_SECURE_COOKIE").as_deref() == Some("1"),
+            oidc_login_issuer: var("OIDC_ISSUER"),
+            oidc_client_id: var("OIDC_CLIENT_ID"),
+            oidc_client_secret: var("OIDC_CLIENT_SECRET"),
+            public_url: var("PUBLIC_URL"),
         }
     }
 }
@@ -278,6 +296,55 @@ async fn revocation_list(c: &Config) -> Result<Revocations, Error> {
     } else {
         Err(format!("REVOCATION_URL must be memory or redis://..., got {url}").into())
     }
+}
+
+/// OIDC login into a session: `OIDC_*` or the dev issuer, redirecting back to
+/// `<PUBLIC_URL>/oidc/callback`.
+async fn oidc_login(c: &Config, dev: &Option<DevIssuer>) -> Result<OAuthLogin, Error> {
+    let public = c
+        .public_url
+        .clone()
+        .unwrap_or_else(|| "http://127.0.0.1:3000".into());
+    let redirect = format!("{}/oidc/callback", public.trim_end_matches('/'));
+    let (issuer, id, secret) = match (&c.oidc_login_issuer, dev) {
+        (Some(iss), _) => (
+            iss.clone(),
+            c.oidc_client_id
+                .clone()
+                .ok_or("OIDC_CLIENT_ID is required with OIDC_ISSUER")?,
+            c.oidc_client_secret.clone().unwrap_or_default(),
+        ),
+        (None, Some(dev)) => (
+            dev.server.issuer(),
+            TEST_CLIENT_ID.to_owned(),
+            TEST_CLIENT_SECRET.to_owned(),
+        ),
+        (None, None) => return Err("no OIDC issuer".into()),
+    };
+    let provider = OAuthProvider::discover(&issuer).await?;
+    Ok(
+        OAuthLogin::new(provider, &id, &secret, &redirect)?.with_profile_hook(
+            |profile| async move {
+                // Roles from the provider's `roles` claim when it sends one, else `member`.
+                let roles: Vec<String> = profile
+                    .claims
+                    .get("roles")
+                    .and_then(Value::as_array)
+                    .map(|r| {
+                        r.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_owned)
+                            .collect()
+                    })
+                    .unwrap_or_else(|| vec!["member".into()]);
+                let mut session = NewSession::new(profile.subject).with_roles(roles);
+                if let Some(email) = profile.email {
+                    session = session.with_email(email);
+                }
+                Ok(session)
+            },
+        ),
+    )
 }
 
 /// `POST /admin/revoke`: `{"token": "<jwt>"}` (a token this service accepts) or
@@ -470,7 +537,9 @@ pub async fn build(c: Config) -> Result<Showcase, Error> {
                 .with_tenant("acme"),
         );
 
-    let needs_dev = (c.jwks_url.is_none() && c.oidc_issuer.is_none()) || c.cf_team.is_none();
+    let needs_dev = (c.jwks_url.is_none() && c.oidc_issuer.is_none())
+        || c.cf_team.is_none()
+        || c.oidc_login_issuer.is_none();
     let dev = if needs_dev {
         Some(DevIssuer {
             server: KeyServer::start(jwks(&[TestKey::Rs256])).await,
@@ -484,6 +553,7 @@ pub async fn build(c: Config) -> Result<Showcase, Error> {
     let (cf, dev_cf_token) = cloudflare(&c, &dev)?;
     let cf = cf.with_revocations(revocations.clone());
     let limiter = attempt_limiter(&c).await?;
+    let oidc = oidc_login(&c, &dev).await?;
     let basic = BasicAuth::new("portcullis showcase")
         .with_users(users.clone())
         .with_limiter(limiter.clone());
@@ -605,6 +675,15 @@ pub async fn build(c: Config) -> Result<Showcase, Error> {
         )
         .route("/session/login", post(login))
         .route("/session/logout", post(logout))
+        .nest("/oidc", oidc.routes())
+        .merge(
+            Router::new().route("/ws", get(ws::upgrade)).layer(
+                AuthLayer::required(sessions.authenticator())
+                    .or(bearer.clone().with_websocket_protocol("bearer.")?)
+                    .or(basic.clone())
+                    .or(cf.clone()),
+            ),
+        )
         .merge(
             Router::new()
                 .route("/admin", get(me))
@@ -664,6 +743,8 @@ impl Showcase {
             format!("curl -s -b /tmp/portcullis.jar {base}/posts/1"),
             format!("curl -s -b /tmp/portcullis.jar -X DELETE {base}/posts/2   # 403: bob's post"),
             format!("curl -s -b /tmp/portcullis.jar -X POST {base}/session/logout"),
+            format!("open {base}/oidc/login?return_to=/session/me   # OIDC login in a browser"),
+            format!("websocat -H \"Sec-WebSocket-Protocol: chat, bearer.$TOKEN\" ws://{}/ws", base.trim_start_matches("http://")),
         ]);
         out
     }

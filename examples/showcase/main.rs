@@ -21,6 +21,8 @@
 //! | `GET /api/me` | JWT bearer |
 //! | `GET /cf/me` | Cloudflare Access |
 //! | `POST /session/login` (JSON `username`, `password`), `GET /session/me`, `POST /session/logout` | session cookie; login attempts limited (5 failures per user and client per minute → 429 with `Retry-After`) |
+//! | `GET /oidc/login?return_to=/path`, `GET /oidc/callback`, `POST /oidc/logout` | OIDC code + PKCE login ending in a session cookie |
+//! | `GET /ws` | WebSocket, any scheme (cookie, or a bearer token as the subprotocol entry `bearer.<token>`); the first message is the context JSON, the socket closes (4001) when it expires |
 //! | `GET /admin` | any scheme + role `admin` |
 //! | `POST /admin/revoke` | any scheme + role `admin`; JSON `{"token": "<jwt>"}` or `{"subject": "...", "issuer": "..."}` (issuer optional: all issuers) → 204 |
 //! | `GET, PUT, DELETE /posts/{id}` | read: owner, shared or admin; write: owner or admin |
@@ -40,6 +42,7 @@
 //! | `REVOCATION_URL` | `memory` (default) or `redis://...`: the revocation list, shared by every instance on that Redis |
 //! | `RATE_LIMIT_URL` | `memory` (default) or `redis://...`: login and Basic attempt limits (5 failures per user and client per minute, shared by instances on that Redis) |
 //! | `SESSION_SECURE_COOKIE=1` | `Secure` session cookie, behind TLS |
+//! | `OIDC_ISSUER`, `OIDC_CLIENT_ID`, `OIDC_CLIENT_SECRET`, `PUBLIC_URL` | the OIDC provider of `/oidc/login` and the app's public URL (the embedded dev issuer and `http://<PORTCULLIS_ADDR>` when unset) |
 
 mod app;
 
@@ -52,9 +55,11 @@ async fn main() -> Result<(), app::Error> {
         )
         .init();
     let addr = std::env::var("PORTCULLIS_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
-    let showcase = app::build(app::Config::from_env()).await?;
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     let base = format!("http://{}", listener.local_addr()?);
+    let mut config = app::Config::from_env();
+    config.public_url.get_or_insert_with(|| base.clone());
+    let showcase = app::build(config).await?;
     println!(
         "portcullis showcase on {base}  (session store: {})",
         showcase.store_kind

@@ -295,7 +295,7 @@ impl OAuthLogin {
     /// `GET /login?return_to=/path`, `GET /callback`, `POST /logout`, to nest where
     /// the redirect URI points (`.nest("/oidc", login.routes())`). The app needs an
     /// `Extension(SessionManager)`.
-    pub fn routes(&self) -> Router {
+    pub fn routes<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
         Router::new()
             .route("/login", get(login_route))
             .route("/callback", get(callback_route))
