@@ -77,7 +77,7 @@ async fn login(
     sessions: Sessions,
     Json(name): Json<String>,
 ) -> Result<impl IntoResponse, AuthError> {
-    Ok(sessions.login(NewSession::new(name)).await?)
+    sessions.login(NewSession::new(name)).await
 }
 
 #[tokio::main]
