@@ -76,6 +76,34 @@ async fn logout(sessions: Sessions) -> Response {
     }
 }
 
+/// The app: `/login` (form), `/logout`, and `/` for a session (HTML requests without one
+/// are redirected to the login page).
+pub fn app(users: Arc<Users>, store: Arc<dyn SessionStore>) -> Router {
+    let sessions =
+        SessionManager::from_arc(store, SessionConfig::default().with_insecure_dev_cookie());
+
+    let pages = Router::new()
+        .route(
+            "/",
+            get(|ctx: AuthContext| async move {
+                Html(format!(
+                    "hello {} <form method=post action=/logout><button>Sign out</button></form>",
+                    ctx.subject()
+                ))
+            }),
+        )
+        .layer(
+            AuthLayer::required(sessions.authenticator())
+                .with_responder(LoginRedirect::new("/login")),
+        );
+    Router::new()
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .merge(pages)
+        .layer(Extension(users))
+        .layer(Extension(sessions))
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let password = format!("{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff);
@@ -96,29 +124,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         Some(u) => return Err(format!("unsupported SESSION_STORE_URL {u}").into()),
         None => Arc::new(MemoryStore::new()),
     };
-    let sessions =
-        SessionManager::from_arc(store, SessionConfig::default().with_insecure_dev_cookie());
-
-    let pages = Router::new()
-        .route(
-            "/",
-            get(|ctx: AuthContext| async move {
-                Html(format!(
-                    "hello {} <form method=post action=/logout><button>Sign out</button></form>",
-                    ctx.subject()
-                ))
-            }),
-        )
-        .layer(
-            AuthLayer::required(sessions.authenticator())
-                .with_responder(LoginRedirect::new("/login")),
-        );
-    let app = Router::new()
-        .route("/login", get(login_page).post(login))
-        .route("/logout", post(logout))
-        .merge(pages)
-        .layer(Extension(users))
-        .layer(Extension(sessions));
+    let app = app(users, store);
 
     let addr = std::env::var("PORTCULLIS_ADDR").unwrap_or_else(|_| "127.0.0.1:3004".into());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
