@@ -79,11 +79,11 @@ async fn driver() -> Option<Driver> {
     };
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
-        if reqwest::get(format!("{url}/status"))
+        if reqwest::get(format!("{}/status", driver.url))
             .await
             .is_ok_and(|r| r.status().is_success())
         {
-            return Some(Driver { child, url });
+            return Some(driver);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
