@@ -47,6 +47,11 @@ pub(crate) enum Entry {
     Session { id: String, expires: u64 },
 }
 
+/// The issuer scope of a subject revocation that ends sessions only (not tokens): what
+/// [`SessionManager::logout_everywhere`](crate::session::SessionManager::logout_everywhere)
+/// publishes for other instances' local caches.
+pub const SESSION_SCOPE: &str = "portcullis:sessions";
+
 /// How long a subject revocation is kept: longer than any credential it can refuse
 /// (sessions live at most 12 h by default, tokens usually less).
 const SUBJECT_TTL: u64 = 30 * 24 * 3600;
@@ -503,7 +508,7 @@ impl Revocations {
         let Some(set) = self.lookup(ctx.subject(), id, false)? else {
             return Ok(());
         };
-        if subject_revoked(&set, None, ctx.subject(), ctx.issued_at()) {
+        if subject_revoked(&set, Some(SESSION_SCOPE), ctx.subject(), ctx.issued_at()) {
             return Err(AuthError::invalid("revoked: subject"));
         }
         if id.is_some_and(|id| set.sessions.contains_key(id)) {

@@ -17,6 +17,7 @@ mod config;
 mod cookie;
 mod extractor;
 mod id;
+mod local_cache;
 mod manager;
 mod memory;
 mod new_session;

@@ -51,7 +51,29 @@ mod peers;
 
 /// A session server on `store`, with one logged-in session's cookie as the header.
 async fn session<S: SessionStore>(store: S, per_handler: bool) -> (Router, String) {
-    let m = SessionManager::new(store, SessionConfig::default());
+    session_with(store, SessionConfig::default(), per_handler).await
+}
+
+/// A remote store with the local cache, its revocation list shared through Redis.
+async fn session_cached<S: SessionStore>(store: S, per_handler: bool) -> (Router, String) {
+    let url = env("PORTCULLIS_TEST_REDIS_URL");
+    let revocations = portcullis::revocation::RedisRevocations::connect(&url, "portcullis-load:")
+        .await
+        .unwrap();
+    let config = SessionConfig::default().with_local_cache(
+        revocations,
+        100_000,
+        std::time::Duration::from_secs(5),
+    );
+    session_with(store, config, per_handler).await
+}
+
+async fn session_with<S: SessionStore>(
+    store: S,
+    config: SessionConfig,
+    per_handler: bool,
+) -> (Router, String) {
+    let m = SessionManager::new(store, config);
     let cookie = m
         .login(&HeaderMap::new(), NewSession::new("alice"))
         .await
@@ -117,6 +139,30 @@ async fn setup(mode: &str) -> (Router, String) {
             session(
                 RedisStore::builder(&url)
                     .with_prefix("portcullis-load")
+                    .connect()
+                    .await
+                    .unwrap(),
+                per_handler,
+            )
+            .await
+        }
+        "session-redis-cached" => {
+            let url = env("PORTCULLIS_TEST_REDIS_URL");
+            session_cached(
+                RedisStore::builder(&url)
+                    .with_prefix("portcullis-load")
+                    .connect()
+                    .await
+                    .unwrap(),
+                per_handler,
+            )
+            .await
+        }
+        "session-postgres-cached" => {
+            let url = env("PORTCULLIS_TEST_POSTGRES_URL");
+            session_cached(
+                PostgresStore::builder(&url)
+                    .with_table("portcullis_load_sessions")
                     .connect()
                     .await
                     .unwrap(),
