@@ -4,9 +4,8 @@
 //! data change shows within the cache TTL; the copy never outlives a deleted session.
 
 mod common;
-#[path = "common/stores.rs"]
-mod stores;
 
+use common::stores;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -136,7 +135,7 @@ async fn logouts_reach_every_instance(kind: &str) {
         assert_eq!(me(i, &cookie).await.0, StatusCode::OK);
     }
     // Logout on one: refused by all three, well within 100 ms.
-    a.manager.logout(&cookie_headers(&cookie)).await.unwrap();
+    let _cleared = a.manager.logout(&cookie_headers(&cookie)).await.unwrap();
     for i in [&a, &b, &c] {
         let took = refused_within(i, &cookie, Duration::from_millis(100)).await;
         eprintln!("{kind}: logout refused after {took:?}");
