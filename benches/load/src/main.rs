@@ -31,16 +31,22 @@ mod apps;
 
 use apps::guarded;
 
-fn bearer(key: TestKey, cached: bool, per_handler: bool) -> (Router, String) {
-    let mut v = JwtVerifier::new(Issuer::new(
+fn verifier(key: TestKey, cached: bool) -> JwtVerifier {
+    let v = JwtVerifier::new(Issuer::new(
         key.key_set(),
         Validation::new([key.algorithm()])
             .with_issuer(ISS)
             .with_audience(AUD),
     ));
     if cached {
-        v = v.with_token_cache(TokenCache::new());
+        v.with_token_cache(TokenCache::new())
+    } else {
+        v
     }
+}
+
+fn bearer(key: TestKey, cached: bool, per_handler: bool) -> (Router, String) {
+    let v = verifier(key, cached);
     let app = guarded(AuthLayer::required(BearerAuth::new("load", v)), per_handler);
     (app, format!("Authorization: Bearer {}", token(key)))
 }
@@ -120,6 +126,19 @@ async fn setup(mode: &str) -> (Router, String) {
         }
         "hs256" => bearer(TestKey::Hs256, false, per_handler),
         "hs256-cached" => bearer(TestKey::Hs256, true, per_handler),
+        "hs256-cached-revocations" => {
+            // 1 000 tokens and 100 subjects listed, none of them this request's.
+            let r = portcullis::revocation::Revocations::memory();
+            for i in 0..1_000 {
+                r.revoke_token(ISS, &format!("other-{i}"), now() + 3600).await.unwrap();
+            }
+            for i in 0..100 {
+                r.revoke_subject(None, &format!("user-{i}"), now()).await.unwrap();
+            }
+            let (key, v) = (TestKey::Hs256, verifier(TestKey::Hs256, true).with_revocations(r));
+            let app = guarded(AuthLayer::required(BearerAuth::new("load", v)), per_handler);
+            (app, format!("Authorization: Bearer {}", token(key)))
+        }
         "rs256" => bearer(TestKey::Rs256, false, per_handler),
         "rs256-cached" => bearer(TestKey::Rs256, true, per_handler),
         "es256" => bearer(TestKey::Es256, false, per_handler),
