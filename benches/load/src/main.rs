@@ -117,8 +117,16 @@ async fn setup(mode: &str) -> (Router, String) {
     }
     match mode {
         "none" => (apps::no_auth(), String::new()),
-        "basic" => {
-            let basic = BasicAuth::new("load").with_user("alice", User::plain("alice-password"));
+        "basic" | "basic-limited" => {
+            let mut basic =
+                BasicAuth::new("load").with_user("alice", User::plain("alice-password"));
+            if mode == "basic-limited" {
+                // Every client is 127.0.0.1 here: one key per counter, as for one real client.
+                basic = basic.with_limiter(
+                    portcullis::limit::AttemptLimiter::memory()
+                        .with_client_key(|_| Some("load-client".to_owned())),
+                );
+            }
             (
                 guarded(AuthLayer::required(basic), per_handler),
                 "Authorization: Basic YWxpY2U6YWxpY2UtcGFzc3dvcmQ=".into(),
