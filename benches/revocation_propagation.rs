@@ -125,7 +125,10 @@ mod processes {
     use super::{ISS, N};
 
     fn nanos() -> u128 {
-        SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos()
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
     }
 
     fn token(i: usize) -> String {
@@ -158,7 +161,9 @@ mod processes {
             let revocations = RedisRevocations::connect(url, prefix).await.unwrap();
             let verifier = JwtVerifier::new(Issuer::new(
                 TestKey::Hs256.key_set(),
-                Validation::new([Algorithm::HS256]).with_issuer(ISS).with_audience("api"),
+                Validation::new([Algorithm::HS256])
+                    .with_issuer(ISS)
+                    .with_audience("api"),
             ))
             .with_token_cache(TokenCache::new())
             .with_revocations(revocations.clone());
@@ -177,7 +182,10 @@ mod processes {
                     for (i, t) in tokens.iter().enumerate() {
                         let started = std::time::Instant::now();
                         while status(&app, t).await != 401 {
-                            assert!(started.elapsed() < Duration::from_secs(30), "token {i} never refused");
+                            assert!(
+                                started.elapsed() < Duration::from_secs(30),
+                                "token {i} never refused"
+                            );
                             tokio::time::sleep(Duration::from_micros(50)).await;
                         }
                         println!("d {i} {}", nanos());
@@ -185,7 +193,10 @@ mod processes {
                 })
             };
             while let Some(Ok(line)) = tokio::task::block_in_place(|| lines.next()) {
-                let Some(i) = line.strip_prefix("r ").and_then(|i| i.parse::<usize>().ok()) else {
+                let Some(i) = line
+                    .strip_prefix("r ")
+                    .and_then(|i| i.parse::<usize>().ok())
+                else {
                     break;
                 };
                 let t0 = nanos();
@@ -231,7 +242,10 @@ mod processes {
             });
             kids.push(Kid { child });
         }
-        let recv = || rx.recv_timeout(Duration::from_secs(60)).expect("a child went silent");
+        let recv = || {
+            rx.recv_timeout(Duration::from_secs(60))
+                .expect("a child went silent")
+        };
         let mut ready = 0;
         while ready < 3 {
             if recv().1 == "ready" {
@@ -253,7 +267,10 @@ mod processes {
                 }
             }
             let t0 = t0.unwrap();
-            lags.extend(seen.iter().map(|t| Duration::from_nanos(t.saturating_sub(t0) as u64)));
+            lags.extend(
+                seen.iter()
+                    .map(|t| Duration::from_nanos(t.saturating_sub(t0) as u64)),
+            );
         }
         drop(writer);
         drop(kids);
@@ -262,6 +279,9 @@ mod processes {
             .build()
             .unwrap()
             .block_on(super::drop_list(url, &prefix));
-        super::print(&format!("three processes: {N} revocations x 3 instances"), &mut lags);
+        super::print(
+            &format!("three processes: {N} revocations x 3 instances"),
+            &mut lags,
+        );
     }
 }

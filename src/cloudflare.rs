@@ -70,6 +70,7 @@ struct Config {
     csrf: CsrfGuard,
     cache: bool,
     revocations: Option<crate::revocation::Revocations>,
+    limiter: Option<crate::limit::AttemptLimiter>,
 }
 
 fn valid_team(team: &str) -> bool {
@@ -139,6 +140,7 @@ impl CloudflareAccess {
             csrf: CsrfGuard::default(),
             cache: true,
             revocations: None,
+            limiter: None,
         };
         let jwks = RemoteJwks::new(&cfg.certs_url, [Algorithm::RS256], cfg.options.clone())?;
         Ok(Self::assemble(cfg, jwks))
@@ -232,6 +234,12 @@ impl CloudflareAccess {
     pub fn with_revocations(self, revocations: crate::revocation::Revocations) -> Self {
         self.edit(|c| c.revocations = Some(revocations))
     }
+    /// Limit failed assertions per client with `limiter` (its credential limits):
+    /// 429 past them. Only assertions checked in full count; a valid cached one never
+    /// touches the limiter.
+    pub fn with_limiter(self, limiter: crate::limit::AttemptLimiter) -> Self {
+        self.edit(|c| c.limiter = Some(limiter))
+    }
     /// Turn the verified-token cache off (on by default).
     pub fn without_token_cache(self) -> Self {
         self.edit(|c| c.cache = false)
@@ -264,6 +272,18 @@ impl Authenticator for CloudflareAccess {
                 .map_err(|_| AuthError::invalid("cloudflare: duplicate cookie"))?
                 .ok_or_else(AuthError::missing)?,
         };
-        self.verifier.verify(token.trim()).await
+        let token = token.trim();
+        if let Some(ctx) = self.verifier.cached(token.as_bytes()) {
+            return self.verifier.admit(ctx, token.as_bytes());
+        }
+        let attempt = match &self.cfg.limiter {
+            Some(l) => Some(l.begin_credential(parts).await?),
+            None => None,
+        };
+        let result = Box::pin(self.verifier.verify_uncached(token)).await;
+        if let Some(a) = attempt {
+            a.finish(&result).await;
+        }
+        result
     }
 }

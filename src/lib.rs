@@ -28,7 +28,7 @@ pub mod cloudflare;
 pub mod iap;
 #[cfg(feature = "jwt")]
 pub mod jwt;
-#[cfg(any(feature = "basic", feature = "session"))]
+#[cfg(any(feature = "basic", feature = "session", feature = "jwt"))]
 pub mod limit;
 #[cfg(feature = "oauth")]
 pub mod oauth;

@@ -553,13 +553,18 @@ pub async fn build(c: Config) -> Result<Showcase, Error> {
     let (cf, dev_cf_token) = cloudflare(&c, &dev)?;
     let cf = cf.with_revocations(revocations.clone());
     let limiter = attempt_limiter(&c).await?;
+    // Failed tokens and unknown session cookies count per client too.
+    let bearer = bearer.with_limiter(limiter.clone());
+    let cf = cf.with_limiter(limiter.clone());
     let oidc = oidc_login(&c, &dev).await?;
     let basic = BasicAuth::new("portcullis showcase")
         .with_users(users.clone())
         .with_limiter(limiter.clone());
 
     let (store, store_kind) = session_store(&c).await?;
-    let mut session_config = SessionConfig::default().with_revocations(revocations.clone());
+    let mut session_config = SessionConfig::default()
+        .with_revocations(revocations.clone())
+        .with_limiter(limiter.clone());
     if !c.secure_cookie {
         session_config = session_config.with_insecure_dev_cookie();
     }

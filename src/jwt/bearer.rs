@@ -31,6 +31,7 @@ pub struct BearerAuth {
     challenge: Challenge,
     verifier: Verifier,
     sources: TokenSources,
+    limiter: Option<crate::limit::AttemptLimiter>,
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +57,7 @@ impl BearerAuth {
             challenge: Challenge::bearer(realm),
             verifier: Verifier::Jwt(verifier),
             sources: TokenSources::default(),
+            limiter: None,
         }
     }
     /// Bearer auth for `realm` with opaque tokens checked at an RFC 7662 introspection
@@ -66,6 +68,7 @@ impl BearerAuth {
             challenge: Challenge::bearer(realm),
             verifier: Verifier::Introspection(introspection),
             sources: TokenSources::default(),
+            limiter: None,
         }
     }
     /// Bearer auth for the tokens of an OpenID Connect `issuer`, meant for `audience`,
@@ -159,6 +162,15 @@ impl BearerAuth {
         self.sources.csrf = csrf;
         self
     }
+    /// Limit failed tokens per client with `limiter` (its
+    /// [credential limits](crate::limit::AttemptLimiter::with_credential_limits)): a
+    /// client past them gets 429 with `Retry-After` before its next token is checked.
+    /// Only tokens checked in full count (token cache misses, introspection calls):
+    /// a valid cached token never touches the limiter.
+    pub fn with_limiter(mut self, limiter: crate::limit::AttemptLimiter) -> Self {
+        self.limiter = Some(limiter);
+        self
+    }
     /// True when the issuers' keys are at hand (for a readiness probe). Always true
     /// for introspection: the endpoint is only asked about real tokens.
     pub async fn ready(&self) -> bool {
@@ -173,6 +185,24 @@ impl BearerAuth {
             Verifier::Jwt(v) => Some(v),
             Verifier::Introspection(_) => None,
         }
+    }
+}
+
+impl BearerAuth {
+    /// The full check of a token the cache does not hold, within the limiter.
+    async fn verify_in_full(&self, token: &str, parts: &Parts) -> Result<AuthContext, AuthError> {
+        let attempt = match &self.limiter {
+            Some(l) => Some(l.begin_credential(parts).await?),
+            None => None,
+        };
+        let result = match &self.verifier {
+            Verifier::Jwt(v) => v.verify_uncached(token).await,
+            Verifier::Introspection(i) => i.verify(token).await,
+        };
+        if let Some(a) = attempt {
+            a.finish(&result).await;
+        }
+        result
     }
 }
 
@@ -239,16 +269,14 @@ impl Authenticator for BearerAuth {
             owned = self.sources.token(parts)?;
             &owned[..]
         };
-        let verifier = match &self.verifier {
-            Verifier::Jwt(v) => v,
-            Verifier::Introspection(i) => return Box::pin(i.verify(b68token(token)?)).await,
-        };
-        if let Some(ctx) = verifier.cached(token) {
-            return verifier.admit(ctx, token);
+        if let Verifier::Jwt(v) = &self.verifier
+            && let Some(ctx) = v.cached(token)
+        {
+            return v.admit(ctx, token);
         }
         // Boxed so that this future stays small: the full verification (with a remote
         // key fetch) is a large state machine, and the layer boxes this future whole on
         // every request, cache hits included.
-        Box::pin(verifier.verify_uncached(b68token(token)?)).await
+        Box::pin(self.verify_in_full(b68token(token)?, parts)).await
     }
 }

@@ -31,6 +31,7 @@ pub use self::redis::RedisLimits;
 use crate::authenticator::BoxFuture;
 use crate::error::{AuthError, ErrorKind};
 use crate::http::client::{TrustedProxies, client_key};
+#[cfg(any(feature = "basic", feature = "session"))]
 use crate::users::{User, Users};
 
 /// The thresholds. Defaults: 5 failures per user and client per minute (then 429 until
@@ -63,6 +64,16 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// The thresholds for failed credentials that name no user (bearer tokens,
+    /// Cloudflare assertions, session cookies), counted per client: 30 failures per
+    /// minute, and the client's 100 per 10 minutes shared with password attempts.
+    pub fn credentials() -> Self {
+        Limits {
+            per_user_client: (30, Duration::from_secs(60)),
+            per_user: (1_000, Duration::from_secs(60)),
+            ..Limits::default()
+        }
+    }
     /// `n` failures per user and client per `window` (the showcase's 5 per minute).
     pub fn per_user_client(mut self, n: u32, window: Duration) -> Self {
         self.per_user_client = (n.max(1), window);
@@ -166,6 +177,7 @@ pub struct AttemptLimiter {
     backend: Arc<dyn Backend>,
     fallback: Option<Arc<MemoryLimits>>,
     limits: Limits,
+    credential_limits: Limits,
     proxies: TrustedProxies,
     client_key: Option<Arc<ClientKeyFn>>,
     warned_unknown: Arc<AtomicBool>,
@@ -188,6 +200,7 @@ impl AttemptLimiter {
             backend,
             fallback: None,
             limits: Limits::default(),
+            credential_limits: Limits::credentials(),
             proxies: TrustedProxies::default(),
             client_key: None,
             warned_unknown: Arc::default(),
@@ -211,6 +224,12 @@ impl AttemptLimiter {
         self.limits = limits;
         self
     }
+    /// Other thresholds for failed credentials that name no user (default
+    /// [`Limits::credentials`]): their "per user and client" counter is per client.
+    pub fn with_credential_limits(mut self, limits: Limits) -> Self {
+        self.credential_limits = limits;
+        self
+    }
     /// Read client addresses through these proxies.
     pub fn with_trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
         self.proxies = proxies;
@@ -232,7 +251,8 @@ impl AttemptLimiter {
         self
     }
 
-    fn keys(&self, user: &str, parts: &Parts) -> Keys {
+    /// The client's key: the custom function's, else its address.
+    fn client(&self, parts: &Parts) -> String {
         let custom = self.client_key.as_ref().and_then(|f| f(parts));
         let client = match (custom, self.proxies.client(parts)) {
             (Some(key), _) => ["k:", key.as_str()].concat(),
@@ -249,6 +269,11 @@ impl AttemptLimiter {
                 "unknown".to_owned()
             }
         };
+        client
+    }
+
+    fn keys(&self, user: &str, parts: &Parts) -> Keys {
+        let client = self.client(parts);
         // The user name's length first: no name can forge another pair's key. Built
         // by hand: the formatting machinery costs more than the rest of a check.
         let mut len = [0u8; 20];
@@ -273,18 +298,36 @@ impl AttemptLimiter {
     /// Counts one attempt for `user` from the client of `parts`, or refuses it: 429
     /// with `Retry-After`, or 503 when the backend is down (and no fallback is set).
     pub async fn begin(&self, user: &str, parts: &Parts) -> Result<LimitedAttempt, AuthError> {
-        let keys = self.keys(user, parts);
+        self.count(self.keys(user, parts), self.limits).await
+    }
+
+    /// Counts one check of a credential that names no user (a bearer token, an
+    /// identity-proxy assertion, a session cookie) from the client of `parts`, under
+    /// the [credential limits](Self::with_credential_limits), or refuses it (429).
+    /// Authenticators call it only when a credential is about to be checked in full (a
+    /// token cache miss, a store lookup): valid cached credentials never reach it.
+    pub async fn begin_credential(&self, parts: &Parts) -> Result<LimitedAttempt, AuthError> {
+        let client = self.client(parts);
+        let keys = Keys {
+            user_client: ["cred:", client.as_str()].concat(),
+            client: ["c:", client.as_str()].concat(),
+            user: ["credu:", client.as_str()].concat(),
+        };
+        self.count(keys, self.credential_limits).await
+    }
+
+    async fn count(&self, keys: Keys, limits: Limits) -> Result<LimitedAttempt, AuthError> {
         let now = crate::clock::unix_millis();
-        if let Some(verdict) = self.backend.try_attempt(&keys, &self.limits, now) {
+        if let Some(verdict) = self.backend.try_attempt(&keys, &limits, now) {
             return Self::decided(verdict, self.backend.clone(), keys);
         }
-        let (verdict, backend) = match self.backend.attempt(&keys, &self.limits, now).await {
+        let (verdict, backend) = match self.backend.attempt(&keys, &limits, now).await {
             Ok(v) => (v, self.backend.clone()),
             Err(e) => match &self.fallback {
                 Some(memory) => {
                     tracing::warn!(error = %e, "attempt limiter backend failed; counting in this process");
                     let memory: Arc<dyn Backend> = memory.clone();
-                    let v = memory.attempt(&keys, &self.limits, now).await;
+                    let v = memory.attempt(&keys, &limits, now).await;
                     (v.unwrap_or(Verdict::Allowed), memory)
                 }
                 None => {
@@ -311,6 +354,7 @@ impl AttemptLimiter {
         }
     }
 
+    #[cfg(any(feature = "basic", feature = "session"))]
     /// Checks `name` and `password` against `users` within the limits: the helper for
     /// login handlers. Errors: 429 when limited, 401 for a wrong name or password (the
     /// same answer for both), 503 when the limiter or the password check is unavailable.

@@ -76,7 +76,18 @@ impl Authenticator for SessionAuth {
             return Box::pin(self.finish(key, Some(rec), now)).await;
         }
         // Boxed apart, so the future the layer boxes for every request stays small.
-        Box::pin(self.finish(key, None, unix_secs())).await
+        Box::pin(async move {
+            let attempt = match &cfg.limiter {
+                Some(l) => Some(l.begin_credential(parts).await?),
+                None => None,
+            };
+            let result = self.finish(key, None, unix_secs()).await;
+            if let Some(a) = attempt {
+                a.finish(&result).await;
+            }
+            result
+        })
+        .await
     }
 }
 

@@ -46,6 +46,7 @@ pub struct SessionConfig {
     pub(crate) refresh: Option<Refresh>,
     pub(crate) revocations: Option<crate::revocation::Revocations>,
     pub(crate) local_cache: Option<LocalCacheSettings>,
+    pub(crate) limiter: Option<crate::limit::AttemptLimiter>,
 }
 
 /// [`SessionConfig::with_local_cache`]'s settings.
@@ -95,6 +96,7 @@ impl Default for SessionConfig {
             refresh: None,
             revocations: None,
             local_cache: None,
+            limiter: None,
         }
     }
 }
@@ -200,6 +202,15 @@ impl SessionConfig {
     ) -> Self {
         self.revocations = Some(revocations);
         self.local_cache = Some(LocalCacheSettings { capacity, ttl });
+        self
+    }
+    /// Limit unknown and expired session cookies per client with `limiter` (its
+    /// [credential limits](crate::limit::AttemptLimiter::with_credential_limits)): a
+    /// client past them gets 429 before its next cookie costs a store lookup. Only
+    /// cookies looked up in the store count; a session served from memory (the memory
+    /// store, the local cache) never touches the limiter.
+    pub fn with_limiter(mut self, limiter: crate::limit::AttemptLimiter) -> Self {
+        self.limiter = Some(limiter);
         self
     }
     /// Sign cookie values with HMAC-SHA256 over the cookie name and the id, with a key of
