@@ -254,7 +254,7 @@ impl AttemptLimiter {
     /// The client's key: the custom function's, else its address.
     fn client(&self, parts: &Parts) -> String {
         let custom = self.client_key.as_ref().and_then(|f| f(parts));
-        let client = match (custom, self.proxies.client(parts)) {
+        match (custom, self.proxies.client(parts)) {
             (Some(key), _) => ["k:", key.as_str()].concat(),
             (None, Some(ip)) => client_key(ip),
             (None, None) => {
@@ -268,8 +268,7 @@ impl AttemptLimiter {
                 }
                 "unknown".to_owned()
             }
-        };
-        client
+        }
     }
 
     fn keys(&self, user: &str, parts: &Parts) -> Keys {
