@@ -91,6 +91,22 @@ async fn session_with<S: SessionStore>(
     )
 }
 
+async fn redis_store() -> RedisStore {
+    RedisStore::builder(&env("PORTCULLIS_TEST_REDIS_URL"))
+        .with_prefix("portcullis-load")
+        .connect()
+        .await
+        .unwrap()
+}
+
+async fn postgres_store() -> PostgresStore {
+    PostgresStore::builder(&env("PORTCULLIS_TEST_POSTGRES_URL"))
+        .with_table("portcullis_load_sessions")
+        .connect()
+        .await
+        .unwrap()
+}
+
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"))
 }
@@ -138,12 +154,19 @@ async fn setup(mode: &str) -> (Router, String) {
             // 1 000 tokens and 100 subjects listed, none of them this request's.
             let r = portcullis::revocation::Revocations::memory();
             for i in 0..1_000 {
-                r.revoke_token(ISS, &format!("other-{i}"), now() + 3600).await.unwrap();
+                r.revoke_token(ISS, &format!("other-{i}"), now() + 3600)
+                    .await
+                    .unwrap();
             }
             for i in 0..100 {
-                r.revoke_subject(None, &format!("user-{i}"), now()).await.unwrap();
+                r.revoke_subject(None, &format!("user-{i}"), now())
+                    .await
+                    .unwrap();
             }
-            let (key, v) = (TestKey::Hs256, verifier(TestKey::Hs256, true).with_revocations(r));
+            let (key, v) = (
+                TestKey::Hs256,
+                verifier(TestKey::Hs256, true).with_revocations(r),
+            );
             let app = guarded(AuthLayer::required(BearerAuth::new("load", v)), per_handler);
             (app, format!("Authorization: Bearer {}", token(key)))
         }
@@ -161,54 +184,10 @@ async fn setup(mode: &str) -> (Router, String) {
         "limit-es256" => limit::limit(TestKey::Es256),
         "limit-eddsa" => limit::limit(TestKey::EdDsa),
         "session" => session(MemoryStore::new(), per_handler).await,
-        "session-redis" => {
-            let url = env("PORTCULLIS_TEST_REDIS_URL");
-            session(
-                RedisStore::builder(&url)
-                    .with_prefix("portcullis-load")
-                    .connect()
-                    .await
-                    .unwrap(),
-                per_handler,
-            )
-            .await
-        }
-        "session-redis-cached" => {
-            let url = env("PORTCULLIS_TEST_REDIS_URL");
-            session_cached(
-                RedisStore::builder(&url)
-                    .with_prefix("portcullis-load")
-                    .connect()
-                    .await
-                    .unwrap(),
-                per_handler,
-            )
-            .await
-        }
-        "session-postgres-cached" => {
-            let url = env("PORTCULLIS_TEST_POSTGRES_URL");
-            session_cached(
-                PostgresStore::builder(&url)
-                    .with_table("portcullis_load_sessions")
-                    .connect()
-                    .await
-                    .unwrap(),
-                per_handler,
-            )
-            .await
-        }
-        "session-postgres" => {
-            let url = env("PORTCULLIS_TEST_POSTGRES_URL");
-            session(
-                PostgresStore::builder(&url)
-                    .with_table("portcullis_load_sessions")
-                    .connect()
-                    .await
-                    .unwrap(),
-                per_handler,
-            )
-            .await
-        }
+        "session-redis" => session(redis_store().await, per_handler).await,
+        "session-redis-cached" => session_cached(redis_store().await, per_handler).await,
+        "session-postgres" => session(postgres_store().await, per_handler).await,
+        "session-postgres-cached" => session_cached(postgres_store().await, per_handler).await,
         "tower-http-bearer" => peers::tower_http_bearer(),
         "axum-jwt-auth-rs256" => peers::axum_jwt_auth(token(TestKey::Rs256)),
         "axum-login" => {
