@@ -7,10 +7,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use super::{Backend, BackendError, Keys, Limits, Settle, Verdict};
 use crate::authenticator::BoxFuture;
 
-/// One counter: failures in the current window, when the window ends, the last attempt.
+/// One counter: failures in the current window, the limit it counts toward, when the
+/// window ends, the last attempt.
 #[derive(Debug, Clone, Copy)]
 struct Counter {
     n: u32,
+    max: u32,
     ends_ms: u64,
     last_ms: u64,
 }
@@ -80,7 +82,7 @@ impl MemoryLimits {
                 .count();
             if needed > 0
                 && table.len() + needed > self.max_keys
-                && !self.make_room(&mut table, limits, now, needed)
+                && !self.make_room(&mut table, now, needed)
             {
                 let soonest = table.values().map(|c| c.ends_ms).min();
                 tracing::warn!(
@@ -117,6 +119,7 @@ impl MemoryLimits {
                 Some(c) => {
                     *c = Counter {
                         n: 1,
+                        max: *max,
                         ends_ms: now + window.as_millis() as u64,
                         last_ms: now,
                     };
@@ -125,6 +128,7 @@ impl MemoryLimits {
                 None => {
                     let fresh = Counter {
                         n: 1,
+                        max: *max,
                         ends_ms: now + window.as_millis() as u64,
                         last_ms: now,
                     };
@@ -145,30 +149,16 @@ impl MemoryLimits {
     }
 
     /// Frees room for `needed` counters; false when only refusing counters are left.
-    fn make_room(
-        &self,
-        table: &mut HashMap<String, Counter>,
-        limits: &Limits,
-        now: u64,
-        needed: usize,
-    ) -> bool {
+    fn make_room(&self, table: &mut HashMap<String, Counter>, now: u64, needed: usize) -> bool {
         table.retain(|_, c| c.ends_ms > now);
         if table.len() + needed <= self.max_keys {
             return true;
         }
-        // Counters that refuse nothing, soonest to end first. Which limit a key is
-        // under shows in its prefix.
-        let refusing = |k: &str, c: &Counter| {
-            let max = match k.as_bytes().first() {
-                Some(b'u') if k.starts_with("uc:") => limits.per_user_client.0,
-                Some(b'c') => limits.per_client.0,
-                _ => limits.per_user.0,
-            };
-            c.n >= max
-        };
+        // Counters that refuse nothing (each knows the limit it counts toward), soonest
+        // to end first.
         let mut spare: Vec<(u64, String)> = table
             .iter()
-            .filter(|(k, c)| !refusing(k, c))
+            .filter(|(_, c)| c.n < c.max)
             .map(|(k, c)| (c.ends_ms, k.clone()))
             .collect();
         // A quarter of the table at a time, so a flood pays this rarely.
@@ -340,5 +330,30 @@ mod tests {
         }
         assert!(m.len() <= 3_000);
         assert!(matches!(m.attempt_now(&victim, &l, 2), Verdict::Refused(_)));
+    }
+
+    #[test]
+    fn a_full_table_keeps_refusals_under_any_limits() {
+        // A credential counter refuses at 3 (its own limits), though the password limits
+        // of the spray allow 100 per client: it must survive the spray all the same.
+        let m = MemoryLimits::default().with_max_keys(300);
+        let credential = Limits::default().per_user_client(3, Duration::from_secs(60));
+        let password = Limits::default();
+        let blocked = Keys {
+            user_client: "cred:9.9.9.9".into(),
+            client: "c:9.9.9.9".into(),
+            user: "credu:9.9.9.9".into(),
+        };
+        for _ in 0..3 {
+            assert_eq!(m.attempt_now(&blocked, &credential, 0), Verdict::Allowed);
+        }
+        for i in 0..10_000u32 {
+            let _ = m.attempt_now(&keys(&format!("u{i}"), &format!("c{i}")), &password, 1);
+            assert!(m.len() <= 300);
+        }
+        assert!(matches!(
+            m.attempt_now(&blocked, &credential, 2),
+            Verdict::Refused(_)
+        ));
     }
 }
