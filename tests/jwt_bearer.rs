@@ -793,11 +793,12 @@ async fn token_cache_rechecks_expiry_and_flushes_on_rotation() {
         .with_ttl_bounds(Duration::from_millis(200), Duration::from_millis(200))
         .with_unknown_kid_cooldown(Duration::from_millis(10));
     let (app, _) = remote_app(&probe, &server, opts, true);
-    // Expires 29 s ago would pass with leeway; use 2 s from now minus the 30 s leeway => expires in the cache soon.
-    let short = token(TestKey::Rs256).with_claim("exp", now() - 29).sign();
+    // Expired 27 s ago: accepted through the 30 s leeway for 2 to 3 more seconds (whole
+    // seconds), so it dies while cached. Enough margin for a slow, loaded machine.
+    let short = token(TestKey::Rs256).with_claim("exp", now() - 27).sign();
     assert_eq!(call(&app, &short).await.status, StatusCode::OK);
     assert_eq!(call(&app, &short).await.status, StatusCode::OK);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     assert_eq!(
         call(&app, &short).await.status,
         StatusCode::UNAUTHORIZED,
