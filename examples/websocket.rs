@@ -148,7 +148,7 @@ mod tests {
             &addr,
             &[(
                 "sec-websocket-protocol",
-                format!("chat, bearer.{}", token(2)),
+                format!("chat, bearer.{}", token(3)),
             )],
         );
         let (mut ws, resp) = tokio_tungstenite::connect_async(req).await.unwrap();
@@ -167,7 +167,7 @@ mod tests {
             ws.next().await.unwrap().unwrap(),
             WsMessage::Text("ping".into())
         );
-        // The token lives two more seconds: then the server closes with 4001.
+        // The token lives a few more seconds: then the server closes with 4001.
         let closed = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
             .await
             .unwrap();
