@@ -7,3 +7,5 @@ pub(crate) mod client;
 #[cfg(any(feature = "session", feature = "jwt"))]
 pub(crate) mod cookies;
 pub(crate) mod csrf;
+#[cfg(feature = "session")]
+pub(crate) mod signed_cookie;

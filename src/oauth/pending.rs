@@ -1,11 +1,11 @@
 //! The pending login between the redirect to the provider and its callback: a
-//! short-lived cookie, signed with HMAC-SHA256 over its name and content.
+//! short-lived cookie, signed with HMAC-SHA256 over its purpose, name and content.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
+
+use crate::http::signed_cookie;
 
 /// Largest pending cookie value accepted.
 const MAX_COOKIE_BYTES: usize = 3 * 1024;
@@ -30,22 +30,14 @@ pub(super) struct Pending {
     pub started: u64,
 }
 
-fn mac(key: &[u8], name: &str, payload: &str) -> Hmac<Sha256> {
-    // HMAC accepts keys of any length; ours are 32 bytes or more.
-    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
-    m.update(name.as_bytes());
-    m.update(b".");
-    m.update(payload.as_bytes());
-    m
-}
+/// What pending-login cookies are signed for (part of every tag).
+const PURPOSE: &str = "portcullis-oauth-pending";
 
 impl Pending {
     /// The cookie value: base64url(JSON) `.` base64url(HMAC).
     pub(super) fn seal(&self, key: &[u8], name: &str) -> String {
         let json = serde_json::to_vec(self).unwrap_or_default();
-        let payload = URL_SAFE_NO_PAD.encode(json);
-        let tag = URL_SAFE_NO_PAD.encode(mac(key, name, &payload).finalize().into_bytes());
-        format!("{payload}.{tag}")
+        signed_cookie::sign(key, PURPOSE, name, &URL_SAFE_NO_PAD.encode(json))
     }
 
     /// The pending login in `value`, when its signature is good; `None` for anything
@@ -54,9 +46,7 @@ impl Pending {
         if value.len() > MAX_COOKIE_BYTES {
             return None;
         }
-        let (payload, tag) = value.split_once('.')?;
-        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
-        mac(key, name, payload).verify_slice(&tag).ok()?;
+        let payload = signed_cookie::verify(key, PURPOSE, name, value)?;
         let json = URL_SAFE_NO_PAD.decode(payload).ok()?;
         serde_json::from_slice(&json).ok()
     }

@@ -5,16 +5,16 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use cookie::{Cookie, SameSite};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 
 use crate::authenticator::BoxFuture;
 use crate::context::AuthContext;
 use crate::error::AuthError;
 use crate::http::csrf::CsrfGuard;
+use crate::http::signed_cookie;
+
+/// What signed session cookies are signed for (part of every tag).
+const SIGNING_PURPOSE: &str = "portcullis-session";
 
 /// Cookie and lifetime settings. Defaults: cookie `__Host-session`; `Secure`,
 /// `HttpOnly`, `SameSite=Lax`, `Path=/`, no `Domain`; 30 min idle timeout with sliding
@@ -225,15 +225,6 @@ impl SessionConfig {
         Ok(self)
     }
 
-    fn mac(&self, key: &[u8], id: &str) -> Hmac<Sha256> {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
-            .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
-        mac.update(b"portcullis-session\0");
-        mac.update(self.cookie_name.as_bytes());
-        mac.update(b"\0");
-        mac.update(id.as_bytes());
-        mac
-    }
     /// Replace the cross-site request guard (e.g. to trust another origin).
     pub fn with_csrf_guard(mut self, guard: CsrfGuard) -> Self {
         self.csrf = guard;
@@ -257,10 +248,7 @@ impl SessionConfig {
     /// The `Set-Cookie` value for a new session id living `max_age`.
     pub(crate) fn set_cookie(&self, id: &str, max_age: Duration) -> String {
         let value = match &self.signing_key {
-            Some(key) => {
-                let tag = self.mac(key, id).finalize().into_bytes();
-                format!("{id}.{}", URL_SAFE_NO_PAD.encode(tag))
-            }
+            Some(key) => signed_cookie::sign(key, SIGNING_PURPOSE, &self.cookie_name, id),
             None => id.to_owned(),
         };
         let mut c = self.base_cookie(value);
@@ -282,13 +270,7 @@ impl SessionConfig {
             return None;
         }
         let id = match &self.signing_key {
-            Some(key) => {
-                let (id, tag) = raw.split_once('.')?;
-                let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
-                // verify_slice compares in constant time.
-                self.mac(key, id).verify_slice(&tag).ok()?;
-                id
-            }
+            Some(key) => signed_cookie::verify(key, SIGNING_PURPOSE, &self.cookie_name, raw)?,
             None => raw,
         };
         super::id::is_well_formed(id).then_some(id)
