@@ -25,6 +25,7 @@ use crate::http::csrf::CsrfGuard;
 use crate::jwt::{
     Algorithm, Claims, Issuer, JwksOptions, JwtVerifier, RemoteJwks, TokenCache, Validation,
 };
+use crate::limit::AttemptLimiter;
 
 /// The header Cloudflare Access sets on every proxied request.
 pub const ASSERTION_HEADER: HeaderName = HeaderName::from_static("cf-access-jwt-assertion");
@@ -70,7 +71,7 @@ struct Config {
     csrf: CsrfGuard,
     cache: bool,
     revocations: Option<crate::revocation::Revocations>,
-    limiter: Option<crate::limit::AttemptLimiter>,
+    limiter: Option<AttemptLimiter>,
 }
 
 fn valid_team(team: &str) -> bool {
@@ -237,7 +238,7 @@ impl CloudflareAccess {
     /// Limit failed assertions per client with `limiter` (its credential limits):
     /// 429 past them. Only assertions checked in full count; a valid cached one never
     /// touches the limiter.
-    pub fn with_limiter(self, limiter: crate::limit::AttemptLimiter) -> Self {
+    pub fn with_limiter(self, limiter: AttemptLimiter) -> Self {
         self.edit(|c| c.limiter = Some(limiter))
     }
     /// Turn the verified-token cache off (on by default).
@@ -276,14 +277,12 @@ impl Authenticator for CloudflareAccess {
         if let Some(ctx) = self.verifier.cached(token.as_bytes()) {
             return self.verifier.admit(ctx, token.as_bytes());
         }
-        let attempt = match &self.cfg.limiter {
-            Some(l) => Some(l.begin_credential(parts).await?),
-            None => None,
-        };
-        let result = Box::pin(self.verifier.verify_uncached(token)).await;
-        if let Some(a) = attempt {
-            a.finish(&result).await;
-        }
-        result
+        let check = self.verifier.verify_uncached(token);
+        Box::pin(AttemptLimiter::credential_check(
+            self.cfg.limiter.as_ref(),
+            parts,
+            check,
+        ))
+        .await
     }
 }

@@ -12,6 +12,7 @@ use crate::challenge::Challenge;
 use crate::context::{AuthContext, Scheme};
 use crate::error::{AuthError, ConfigError};
 use crate::http::authorization::{has_scheme, strip_scheme};
+use crate::limit::AttemptLimiter;
 
 /// Bearer JWT authentication. Errors carry RFC 6750 codes in `WWW-Authenticate`:
 /// `invalid_request` (400) for a malformed header, `invalid_token` (401) for a bad token.
@@ -31,7 +32,7 @@ pub struct BearerAuth {
     challenge: Challenge,
     verifier: Verifier,
     sources: TokenSources,
-    limiter: Option<crate::limit::AttemptLimiter>,
+    limiter: Option<AttemptLimiter>,
 }
 
 #[derive(Debug, Clone)]
@@ -167,7 +168,7 @@ impl BearerAuth {
     /// client past them gets 429 with `Retry-After` before its next token is checked.
     /// Only tokens checked in full count (token cache misses, introspection calls):
     /// a valid cached token never touches the limiter.
-    pub fn with_limiter(mut self, limiter: crate::limit::AttemptLimiter) -> Self {
+    pub fn with_limiter(mut self, limiter: AttemptLimiter) -> Self {
         self.limiter = Some(limiter);
         self
     }
@@ -191,18 +192,13 @@ impl BearerAuth {
 impl BearerAuth {
     /// The full check of a token the cache does not hold, within the limiter.
     async fn verify_in_full(&self, token: &str, parts: &Parts) -> Result<AuthContext, AuthError> {
-        let attempt = match &self.limiter {
-            Some(l) => Some(l.begin_credential(parts).await?),
-            None => None,
+        let check = async {
+            match &self.verifier {
+                Verifier::Jwt(v) => v.verify_uncached(token).await,
+                Verifier::Introspection(i) => i.verify(token).await,
+            }
         };
-        let result = match &self.verifier {
-            Verifier::Jwt(v) => v.verify_uncached(token).await,
-            Verifier::Introspection(i) => i.verify(token).await,
-        };
-        if let Some(a) = attempt {
-            a.finish(&result).await;
-        }
-        result
+        AttemptLimiter::credential_check(self.limiter.as_ref(), parts, check).await
     }
 }
 

@@ -315,6 +315,22 @@ impl AttemptLimiter {
         self.count(keys, self.credential_limits).await
     }
 
+    /// Runs `check` (the full check of a credential that names no user) within the
+    /// credential limits of `limiter`, or just runs it without one.
+    pub(crate) async fn credential_check<T>(
+        limiter: Option<&AttemptLimiter>,
+        parts: &Parts,
+        check: impl std::future::Future<Output = Result<T, AuthError>>,
+    ) -> Result<T, AuthError> {
+        let Some(limiter) = limiter else {
+            return check.await;
+        };
+        let attempt = limiter.begin_credential(parts).await?;
+        let result = check.await;
+        attempt.finish(&result).await;
+        result
+    }
+
     async fn count(&self, keys: Keys, limits: Limits) -> Result<LimitedAttempt, AuthError> {
         let now = crate::clock::unix_millis();
         if let Some(verdict) = self.backend.try_attempt(&keys, &limits, now) {

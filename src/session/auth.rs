@@ -16,6 +16,7 @@ use crate::clock::unix_secs;
 use crate::context::{AuthContext, Scheme};
 use crate::error::AuthError;
 use crate::http::cookies::has_cookie;
+use crate::limit::AttemptLimiter;
 
 /// The session cookie authenticator; get it from
 /// [`SessionManager::authenticator`](super::SessionManager::authenticator).
@@ -76,17 +77,12 @@ impl Authenticator for SessionAuth {
             return Box::pin(self.finish(key, Some(rec), now)).await;
         }
         // Boxed apart, so the future the layer boxes for every request stays small.
-        Box::pin(async move {
-            let attempt = match &cfg.limiter {
-                Some(l) => Some(l.begin_credential(parts).await?),
-                None => None,
-            };
-            let result = self.finish(key, None, unix_secs()).await;
-            if let Some(a) = attempt {
-                a.finish(&result).await;
-            }
-            result
-        })
+        let check = self.finish(key, None, unix_secs());
+        Box::pin(AttemptLimiter::credential_check(
+            cfg.limiter.as_ref(),
+            parts,
+            check,
+        ))
         .await
     }
 }
