@@ -72,6 +72,7 @@ type OAuthClient = oauth2::Client<
 /// Turns a verified profile into a session, or refuses the login.
 type Hook = Arc<dyn Fn(Profile) -> BoxFuture<'static, Result<NewSession, AuthError>> + Send + Sync>;
 
+#[derive(Clone)]
 struct Inner {
     provider: OAuthProvider,
     client: OAuthClient,
@@ -230,24 +231,9 @@ impl OAuthLogin {
         })
     }
 
+    /// Applies `f` to the settings (copied when another handle shares them).
     fn edit(self, f: impl FnOnce(&mut Inner)) -> Self {
-        let mut inner = match Arc::try_unwrap(self.inner) {
-            Ok(i) => i,
-            Err(shared) => Inner {
-                provider: shared.provider.clone(),
-                client: shared.client.clone(),
-                client_id: shared.client_id.clone(),
-                redirect: shared.redirect.clone(),
-                http: shared.http.clone(),
-                id_tokens: shared.id_tokens.clone(),
-                key: shared.key.clone(),
-                cookie: shared.cookie,
-                secure: shared.secure,
-                hook: shared.hook.clone(),
-                keep_refresh_token: shared.keep_refresh_token,
-                after_logout: shared.after_logout.clone(),
-            },
-        };
+        let mut inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| (*shared).clone());
         f(&mut inner);
         OAuthLogin {
             inner: Arc::new(inner),
