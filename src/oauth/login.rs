@@ -31,7 +31,7 @@ use subtle::ConstantTimeEq;
 
 use super::pending::Pending;
 use super::profile::Profile;
-use super::provider::{Identity, OAuthProvider};
+use super::provider::{Identity, OAuthProvider, join};
 use crate::clock::unix_secs;
 use crate::error::{AuthError, ConfigError};
 use crate::http::cookies::cookie_value;
@@ -530,10 +530,8 @@ impl OAuthLogin {
 
     async fn github_profile(&self, tokens: &Tokens, api: &Url) -> Result<Profile, AuthError> {
         let token = tokens.access_token().secret();
-        let join = |path: &str| {
-            Url::parse(&format!("{}{path}", api.as_str().trim_end_matches('/')))
-                .map_err(|_| AuthError::unavailable("oauth: bad user API URL"))
-        };
+        let join =
+            |path: &str| join(api, path).ok_or(AuthError::unavailable("oauth: bad user API URL"));
         let user = self.github_get(join("/user")?, token).await?;
         let Value::Object(claims) = user else {
             return Err(AuthError::unavailable("oauth: user API answered garbage"));

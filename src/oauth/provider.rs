@@ -72,6 +72,11 @@ fn endpoint(
     check_url(raw, options.allow_http)
 }
 
+/// `base` with `path` (starting with `/`) appended to its path.
+pub(super) fn join(base: &Url, path: &str) -> Option<Url> {
+    Url::parse(&format!("{}{path}", base.as_str().trim_end_matches('/'))).ok()
+}
+
 impl OAuthProvider {
     /// An OpenID Connect provider found at `<issuer>/.well-known/openid-configuration`:
     /// the document's `issuer` must equal `issuer` exactly; its authorization, token and
@@ -201,10 +206,8 @@ impl OAuthProvider {
     pub fn github_enterprise(web: &str, api: &str) -> Result<Self, ConfigError> {
         let web = check_url(web.trim_end_matches('/'), false)?;
         let api = check_url(api.trim_end_matches('/'), false)?;
-        let join = |path: &str| {
-            Url::parse(&format!("{}{path}", web.as_str().trim_end_matches('/')))
-                .map_err(|_| ConfigError::new("GitHub Enterprise: bad URL"))
-        };
+        let join =
+            |path: &str| join(&web, path).ok_or(ConfigError::new("GitHub Enterprise: bad URL"));
         Ok(OAuthProvider {
             name: "github".into(),
             authorization: join("/login/oauth/authorize")?,
