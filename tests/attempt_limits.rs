@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -44,12 +44,12 @@ fn login_app(limiter: AttemptLimiter) -> Router {
         .layer(Extension(limiter))
 }
 
-fn login(user: &str, password: &str, peer: [u8; 4], xff: Option<&str>) -> Request<Body> {
+fn login(user: &str, password: &str, peer: impl Into<IpAddr>, xff: Option<&str>) -> Request<Body> {
     let mut b = Request::post("/login").header("content-type", "application/json");
     if let Some(x) = xff {
         b = b.header("x-forwarded-for", x);
     }
-    b.extension(ConnectInfo(SocketAddr::from((peer, 5000))))
+    b.extension(ConnectInfo(SocketAddr::new(peer.into(), 5000)))
         .body(Body::from(
             json!({"username": user, "password": password}).to_string(),
         ))
@@ -79,6 +79,32 @@ async fn the_login_helper_limits_and_never_tells_who_exists() {
     assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
     let a = send(&app, login("alice", "right", [198, 51, 100, 2], None)).await;
     assert_eq!(a.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn ipv6_clients_count_per_64_and_mapped_ipv4_is_ipv4() {
+    let app = login_app(AttemptLimiter::memory().with_limits(five_per_minute()));
+    // Five hosts of one /64 share its budget.
+    for host in 1..=5u16 {
+        let peer = [0x2001, 0xdb8, 1, 2, host, 0, 0, 1];
+        let a = send(&app, login("alice", "wrong", peer, None)).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    }
+    let other_host = [0x2001, 0xdb8, 1, 2, 0xffff, 9, 9, 9];
+    let a = send(&app, login("alice", "wrong", other_host, None)).await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
+    // The next /64 is another client.
+    let next_net = [0x2001, 0xdb8, 1, 3, 0, 0, 0, 1];
+    let a = send(&app, login("alice", "wrong", next_net, None)).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    // An IPv4 client and its IPv4-mapped IPv6 form are one client.
+    for _ in 0..5 {
+        let a = send(&app, login("alice", "wrong", [198, 51, 100, 7], None)).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    }
+    let mapped: IpAddr = "::ffff:198.51.100.7".parse().unwrap();
+    let a = send(&app, login("alice", "wrong", mapped, None)).await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{Backend, BackendError, Keys, Limits, Settle, Verdict};
@@ -17,10 +18,34 @@ struct Counter {
     last_ms: u64,
 }
 
+/// Counters by key fingerprint. The fingerprints are already keyed SipHash, so the
+/// table uses them as they are.
+type Table = HashMap<u64, Counter, BuildHasherDefault<Fingerprint>>;
+
+/// Passes a fingerprint through as its own hash.
+#[derive(Default)]
+struct Fingerprint(u64);
+
+impl Hasher for Fingerprint {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+}
+
 /// Attempt counters in process memory, at most `max_keys` of them (default 100 000).
-/// A counter costs about 100 bytes plus its key (the user name and client address), so
-/// the default bound is about 15 MiB for 50-byte keys, however many distinct users and
-/// clients a flood invents. When full, ended windows go first, then the counters
+/// A slot is 33 bytes whatever the user name and client (the table keeps a 64-bit keyed
+/// fingerprint of them). The table holds at most twice `max_keys × 8 / 7` slots,
+/// rounded up to a power of two (a hash table whose removed slots fill it doubles):
+/// 262 144 slots, about 8.3 MiB, by default, however many distinct users and clients
+/// a flood invents. When full, ended windows go first, then the counters
 /// closest to their end that refuse nothing; counters that refuse are never dropped
 /// early: a table full of them refuses new keys (429) until one ends.
 ///
@@ -31,7 +56,7 @@ struct Counter {
 /// ```
 #[derive(Clone)]
 pub struct MemoryLimits {
-    table: Arc<Mutex<HashMap<String, Counter>>>,
+    table: Arc<Mutex<Table>>,
     max_keys: usize,
 }
 
@@ -67,7 +92,7 @@ impl MemoryLimits {
         self.len() == 0
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Counter>> {
+    fn lock(&self) -> MutexGuard<'_, Table> {
         self.table.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -76,10 +101,7 @@ impl MemoryLimits {
         let mut table = self.lock();
         // Only a nearly full table needs to know how many counters would be new.
         if table.len() + 3 > self.max_keys {
-            let needed = [&keys.user_client, &keys.client, &keys.user]
-                .iter()
-                .filter(|k| !table.contains_key(k.as_str()))
-                .count();
+            let needed = keys.ids.iter().filter(|k| !table.contains_key(k)).count();
             if needed > 0
                 && table.len() + needed > self.max_keys
                 && !self.make_room(&mut table, now, needed)
@@ -92,15 +114,16 @@ impl MemoryLimits {
                 return Verdict::Refused(wait.max(1000));
             }
         }
+        let [user_client, client, user] = keys.ids;
         let all = [
-            (&keys.user_client, limits.per_user_client, false),
-            (&keys.client, limits.per_client, false),
-            (&keys.user, limits.per_user, true),
+            (user_client, limits.per_user_client, false),
+            (client, limits.per_client, false),
+            (user, limits.per_user, true),
         ];
         // One lookup per counter: check and count together. A refusal undoes the counts
         // already made for this attempt.
         for (i, (key, (max, window), backs_off)) in all.iter().enumerate() {
-            let refused = match table.get_mut(key.as_str()) {
+            let refused = match table.get_mut(key) {
                 Some(c) if c.ends_ms > now => {
                     let wait = if c.n < *max {
                         None
@@ -132,13 +155,13 @@ impl MemoryLimits {
                         ends_ms: now + window.as_millis() as u64,
                         last_ms: now,
                     };
-                    table.insert((*key).clone(), fresh);
+                    table.insert(*key, fresh);
                     None
                 }
             };
             if let Some(wait) = refused {
                 for (undo, _, _) in &all[..i] {
-                    if let Some(c) = table.get_mut(undo.as_str()) {
+                    if let Some(c) = table.get_mut(undo) {
                         c.n = c.n.saturating_sub(1);
                     }
                 }
@@ -149,17 +172,17 @@ impl MemoryLimits {
     }
 
     /// Frees room for `needed` counters; false when only refusing counters are left.
-    fn make_room(&self, table: &mut HashMap<String, Counter>, now: u64, needed: usize) -> bool {
+    fn make_room(&self, table: &mut Table, now: u64, needed: usize) -> bool {
         table.retain(|_, c| c.ends_ms > now);
         if table.len() + needed <= self.max_keys {
             return true;
         }
         // Counters that refuse nothing (each knows the limit it counts toward), soonest
         // to end first.
-        let mut spare: Vec<(u64, String)> = table
+        let mut spare: Vec<(u64, u64)> = table
             .iter()
             .filter(|(_, c)| c.n < c.max)
-            .map(|(k, c)| (c.ends_ms, k.clone()))
+            .map(|(k, c)| (c.ends_ms, *k))
             .collect();
         // A quarter of the table at a time, so a flood pays this rarely.
         let goal = (self.max_keys / 4).max(needed).min(spare.len());
@@ -174,25 +197,26 @@ impl MemoryLimits {
 
     fn settle_now(&self, keys: &Keys, how: Settle) {
         let mut table = self.lock();
-        let mut give_back = |k: &str| {
-            if let Some(c) = table.get_mut(k) {
+        let [user_client, client, user] = keys.ids;
+        let mut give_back = |k: u64| {
+            if let Some(c) = table.get_mut(&k) {
                 c.n = c.n.saturating_sub(1);
             }
         };
         match how {
             Settle::Success => {
-                give_back(&keys.client);
+                give_back(client);
                 // Reset rather than removed: the next login finds its counters in place.
-                for k in [&keys.user_client, &keys.user] {
-                    if let Some(c) = table.get_mut(k.as_str()) {
+                for k in [user_client, user] {
+                    if let Some(c) = table.get_mut(&k) {
                         c.n = 0;
                     }
                 }
             }
             Settle::GiveBack => {
-                give_back(&keys.user_client);
-                give_back(&keys.client);
-                give_back(&keys.user);
+                give_back(user_client);
+                give_back(client);
+                give_back(user);
             }
         }
     }
@@ -230,12 +254,20 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn keys(user: &str, client: &str) -> Keys {
+    fn named(user_client: &str, client: &str, user: &str) -> Keys {
+        let id = super::super::user_fingerprint;
         Keys {
-            user_client: format!("uc:{}:{user}:{client}", user.len()),
-            client: format!("c:{client}"),
-            user: format!("u:{user}"),
+            ids: [id(user_client), id(client), id(user)],
+            names: Default::default(),
         }
+    }
+
+    fn keys(user: &str, client: &str) -> Keys {
+        named(
+            &format!("uc:{}:{user}:{client}", user.len()),
+            &format!("c:{client}"),
+            &format!("u:{user}"),
+        )
     }
 
     #[test]
@@ -333,17 +365,35 @@ mod tests {
     }
 
     #[test]
+    fn the_default_table_stays_within_its_stated_bytes() {
+        // 1 000 000 distinct users from 1 000 000 clients against the default bound.
+        let m = MemoryLimits::default();
+        let l = Limits::default();
+        for i in 0..1_000_000u32 {
+            let _ = m.attempt_now(&keys(&format!("u{i}"), &format!("c{i}")), &l, 1);
+        }
+        assert!(m.len() <= 100_000);
+        // hashbrown: buckets are a power of two holding at most 7/8 items each.
+        let slots = (m.lock().capacity() * 8 / 7).next_power_of_two();
+        assert!(slots <= 262_144, "{slots} slots");
+        // A slot: the fingerprint, the counter and hashbrown's control byte.
+        let slot_bytes = size_of::<(u64, Counter)>() + 1;
+        assert_eq!(slot_bytes, 33);
+        assert!(
+            slots * slot_bytes <= 8_650_752,
+            "{} bytes",
+            slots * slot_bytes
+        );
+    }
+
+    #[test]
     fn a_full_table_keeps_refusals_under_any_limits() {
         // A credential counter refuses at 3 (its own limits), though the password limits
         // of the spray allow 100 per client: it must survive the spray all the same.
         let m = MemoryLimits::default().with_max_keys(300);
         let credential = Limits::default().per_user_client(3, Duration::from_secs(60));
         let password = Limits::default();
-        let blocked = Keys {
-            user_client: "cred:9.9.9.9".into(),
-            client: "c:9.9.9.9".into(),
-            user: "credu:9.9.9.9".into(),
-        };
+        let blocked = named("cred:9.9.9.9", "c:9.9.9.9", "credu:9.9.9.9");
         for _ in 0..3 {
             assert_eq!(m.attempt_now(&blocked, &credential, 0), Verdict::Allowed);
         }

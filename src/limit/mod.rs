@@ -18,8 +18,10 @@ mod memory;
 mod redis;
 
 use std::fmt;
-use std::sync::Arc;
+use std::hash::{BuildHasher, Hasher, RandomState};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use http::request::Parts;
@@ -96,12 +98,79 @@ impl Limits {
     }
 }
 
-/// The three counters one attempt touches.
+/// The three counters one attempt touches (user and client, client, user).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Keys {
-    pub user_client: String,
-    pub client: String,
-    pub user: String,
+    /// Their fingerprints: 64-bit SipHash under a random per-process key, so nobody can
+    /// aim two keys at one counter. In-process tables count under these.
+    pub ids: [u64; 3],
+    /// Their names (`uc:…`, `c:…`, `u:…`), for backends that keep counters by name
+    /// ([`Backend::named`]); empty otherwise, so the in-process path allocates nothing.
+    pub names: [String; 3],
+}
+
+/// The random keys of the fingerprints in this process: one for user names, one for
+/// clients (two keyed functions, so neither input can pose as the other).
+static USER_KEY: LazyLock<RandomState> = LazyLock::new(RandomState::new);
+static CLIENT_KEY: LazyLock<RandomState> = LazyLock::new(RandomState::new);
+
+/// The fingerprint of a user name.
+fn user_fingerprint(user: &str) -> u64 {
+    let mut h = USER_KEY.build_hasher();
+    h.write(user.as_bytes());
+    h.finish()
+}
+
+/// Another counter's fingerprint derived from two keyed fingerprints (or one and a
+/// constant): a bijection in each argument, so distinct pairs of unpredictable inputs
+/// give unpredictable, distinct-with-overwhelming-odds outputs.
+fn combine(a: u64, b: u64) -> u64 {
+    (a ^ b.rotate_left(32)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// What credential counters combine with the client's fingerprint in place of a user.
+const CREDENTIAL: u64 = 0x6372_6564_656e_7469;
+const CREDENTIAL_SPRAY: u64 = 0x7370_7261_7963_7264;
+
+/// Who a counter is about, beside the user name.
+enum Client {
+    /// The connection's (or a trusted proxy's forwarded) address.
+    Address(IpAddr),
+    /// The key [`AttemptLimiter::with_client_key`]'s function returned.
+    Custom(String),
+    /// No address at all: every such client shares one budget.
+    Unknown,
+}
+
+impl Client {
+    /// The client's fingerprint: of the address for IPv4, of its /64 network for IPv6
+    /// (one host usually holds a whole /64), the same grouping as [`name`](Self::name).
+    fn fingerprint(&self) -> u64 {
+        let mut h = CLIENT_KEY.build_hasher();
+        match self {
+            Client::Address(IpAddr::V4(v4)) => {
+                let [a, b, c, d] = v4.octets();
+                h.write(&[4, a, b, c, d]);
+            }
+            Client::Address(IpAddr::V6(v6)) => {
+                let [a, b, c, d, e, f, g, i, ..] = v6.octets();
+                h.write(&[6, a, b, c, d, e, f, g, i]);
+            }
+            Client::Custom(key) => {
+                h.write_u8(b'k');
+                h.write(key.as_bytes());
+            }
+            Client::Unknown => h.write_u8(0),
+        }
+        h.finish()
+    }
+    fn name(&self) -> String {
+        match self {
+            Client::Address(ip) => client_key(*ip),
+            Client::Custom(key) => ["k:", key.as_str()].concat(),
+            Client::Unknown => "unknown".to_owned(),
+        }
+    }
 }
 
 /// A backend's answer to one attempt.
@@ -136,6 +205,11 @@ impl fmt::Display for BackendError {
 
 /// Where the counters live.
 pub(crate) trait Backend: Send + Sync + 'static {
+    /// True when the backend keeps counters by name ([`Keys::names`]) rather than by
+    /// fingerprint.
+    fn named(&self) -> bool {
+        false
+    }
     /// Checks all three limits and, when none refuses, counts the attempt on all three,
     /// atomically.
     fn attempt<'a>(
@@ -251,13 +325,14 @@ impl AttemptLimiter {
         self
     }
 
-    /// The client's key: the custom function's, else its address.
-    fn client(&self, parts: &Parts) -> String {
-        let custom = self.client_key.as_ref().and_then(|f| f(parts));
-        match (custom, self.proxies.client(parts)) {
-            (Some(key), _) => ["k:", key.as_str()].concat(),
-            (None, Some(ip)) => client_key(ip),
-            (None, None) => {
+    /// The client: the custom function's key, else its address.
+    fn client(&self, parts: &Parts) -> Client {
+        if let Some(key) = self.client_key.as_ref().and_then(|f| f(parts)) {
+            return Client::Custom(key);
+        }
+        match self.proxies.client(parts) {
+            Some(ip) => Client::Address(ip),
+            None => {
                 if !self.warned_unknown.swap(true, Ordering::Relaxed) {
                     tracing::error!(
                         "attempt limiter: the request has no client address, so every client \
@@ -266,31 +341,32 @@ impl AttemptLimiter {
                          `AttemptLimiter::with_client_key`"
                     );
                 }
-                "unknown".to_owned()
+                Client::Unknown
             }
         }
     }
 
+    /// The counters of a password attempt for `user` from the client of `parts`.
     fn keys(&self, user: &str, parts: &Parts) -> Keys {
         let client = self.client(parts);
-        // The user name's length first: no name can forge another pair's key. Built
-        // by hand: the formatting machinery costs more than the rest of a check.
-        let mut len = [0u8; 20];
-        let mut at = len.len();
-        let mut n = user.len();
-        loop {
-            at -= 1;
-            len[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        let len = std::str::from_utf8(&len[at..]).unwrap_or("0");
+        let c = client.fingerprint();
+        let u = user_fingerprint(user);
+        let uc = combine(u, c);
+        let names = if self.backend.named() {
+            let client = client.name();
+            // The user name's length first: no name can forge another pair's key.
+            let len = user.len().to_string();
+            [
+                ["uc:", &len, ":", user, ":", &client].concat(),
+                ["c:", &client].concat(),
+                ["u:", user].concat(),
+            ]
+        } else {
+            Default::default()
+        };
         Keys {
-            user_client: ["uc:", len, ":", user, ":", client.as_str()].concat(),
-            client: ["c:", client.as_str()].concat(),
-            user: ["u:", user].concat(),
+            ids: [uc, c, u],
+            names,
         }
     }
 
@@ -307,16 +383,27 @@ impl AttemptLimiter {
     /// token cache miss, a store lookup): valid cached credentials never reach it.
     pub async fn begin_credential(&self, parts: &Parts) -> Result<LimitedAttempt, AuthError> {
         let client = self.client(parts);
+        let c = client.fingerprint();
+        let names = if self.backend.named() {
+            let client = client.name();
+            [
+                ["cred:", &client].concat(),
+                ["c:", &client].concat(),
+                ["credu:", &client].concat(),
+            ]
+        } else {
+            Default::default()
+        };
         let keys = Keys {
-            user_client: ["cred:", client.as_str()].concat(),
-            client: ["c:", client.as_str()].concat(),
-            user: ["credu:", client.as_str()].concat(),
+            ids: [combine(c, CREDENTIAL), c, combine(c, CREDENTIAL_SPRAY)],
+            names,
         };
         self.count(keys, self.credential_limits).await
     }
 
     /// Runs `check` (the full check of a credential that names no user) within the
     /// credential limits of `limiter`, or just runs it without one.
+    #[cfg_attr(not(any(feature = "jwt", feature = "session")), allow(dead_code))]
     pub(crate) async fn credential_check<T>(
         limiter: Option<&AttemptLimiter>,
         parts: &Parts,

@@ -90,8 +90,8 @@ impl RedisLimits {
 
     fn script<'a>(&self, script: &'a Script, keys: &Keys) -> redis::ScriptInvocation<'a> {
         let mut inv = script.prepare_invoke();
-        for k in [&keys.user_client, &keys.client, &keys.user] {
-            inv.key(format!("{}{k}", self.prefix));
+        for name in &keys.names {
+            inv.key([self.prefix.as_str(), name].concat());
         }
         inv
     }
@@ -102,6 +102,9 @@ fn ms(d: Duration) -> u64 {
 }
 
 impl Backend for RedisLimits {
+    fn named(&self) -> bool {
+        true
+    }
     fn attempt<'a>(
         &'a self,
         keys: &'a Keys,
