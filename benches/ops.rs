@@ -66,9 +66,13 @@ fn router(mode: &str, token: &str) -> (axum::Router, Option<(&'static str, Strin
         "identity-layer" => (apps::identity_layer(), None),
         "from-fn" => (apps::axum_from_fn(), None),
         "floor" => (apps::floor(per_handler), None),
-        "session" => {
+        "session" | "session-limited" => {
             use portcullis::session::{MemoryStore, NewSession, SessionConfig, SessionManager};
-            let m = SessionManager::new(MemoryStore::new(), SessionConfig::default());
+            let mut config = SessionConfig::default();
+            if mode == "session-limited" {
+                config = config.with_limiter(portcullis::limit::AttemptLimiter::memory());
+            }
+            let m = SessionManager::new(MemoryStore::new(), config);
             let cookie =
                 now_or_never(m.login(&http::HeaderMap::new(), NewSession::new("alice"))).unwrap();
             let pair = cookie.pair().to_owned();
@@ -166,10 +170,18 @@ fn main() {
                     http::HeaderValue::from_str(&value).unwrap(),
                 )
             });
+            // Basic requests come with the peer address, as the limiter's default client
+            // key needs (both `basic` and `basic-limited`, so they differ by the limiter only).
+            let peer = alg.starts_with("basic").then(|| {
+                axum::extract::ConnectInfo(std::net::SocketAddr::from(([198, 51, 100, 7], 50_000)))
+            });
             measured(n, &mut || {
                 let mut req = http::Request::get("/")
                     .body(axum::body::Body::empty())
                     .unwrap();
+                if let Some(peer) = peer {
+                    req.extensions_mut().insert(peer);
+                }
                 if let Some((name, value)) = &header {
                     req.headers_mut().insert(name.clone(), value.clone());
                 }

@@ -53,6 +53,44 @@ pub trait Authenticator: Send + Sync + 'static {
         &self,
         parts: &Parts,
     ) -> impl Future<Output = Result<AuthContext, AuthError>> + Send;
+    /// The answer [`authenticate`](Authenticator::authenticate) would give, when it
+    /// needs no waiting (a cached token, a record held in process memory); `None` (the
+    /// default) when it does. The layer asks this first and, on `None`, calls
+    /// `authenticate`; answering here spares it boxing a future per request. It must
+    /// agree with `authenticate`: the same context, the same errors.
+    ///
+    /// ```
+    /// use portcullis::{AuthContext, AuthError, Authenticator, Challenge, Scheme};
+    /// use http::request::Parts;
+    ///
+    /// /// Accepts `X-Api-Key: let-me-in`, without waiting.
+    /// struct ApiKey;
+    ///
+    /// impl ApiKey {
+    ///     fn check(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
+    ///         match parts.headers.get("x-api-key") {
+    ///             Some(v) if v == "let-me-in" => Ok(AuthContext::builder("robot", Scheme::Custom).build()),
+    ///             _ => Err(AuthError::invalid("bad api key")),
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// impl Authenticator for ApiKey {
+    ///     fn scheme(&self) -> Scheme { Scheme::Custom }
+    ///     fn challenge(&self) -> Option<Challenge> { None }
+    ///     fn detect(&self, parts: &Parts) -> bool { parts.headers.contains_key("x-api-key") }
+    ///     async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
+    ///         self.check(parts)
+    ///     }
+    ///     fn authenticate_now(&self, parts: &Parts) -> Option<Result<AuthContext, AuthError>> {
+    ///         Some(self.check(parts))
+    ///     }
+    /// }
+    /// ```
+    fn authenticate_now(&self, parts: &Parts) -> Option<Result<AuthContext, AuthError>> {
+        let _ = parts;
+        None
+    }
 }
 
 /// What [`DynAuthenticator::authenticate_owned`] gives back: the request head it was
@@ -64,6 +102,7 @@ pub(crate) trait DynAuthenticator: Send + Sync + 'static {
     fn scheme(&self) -> Scheme;
     fn challenge(&self) -> Option<Challenge>;
     fn detect(&self, parts: &Parts) -> bool;
+    fn authenticate_now(&self, parts: &Parts) -> Option<Result<AuthContext, AuthError>>;
     /// Authenticates in one boxed future that owns the request head (and a handle on
     /// the authenticator), so the layer needs no second box around it.
     fn authenticate_owned(self: Arc<Self>, parts: Parts) -> BoxFuture<'static, Authenticated>;
@@ -78,6 +117,9 @@ impl<A: Authenticator> DynAuthenticator for A {
     }
     fn detect(&self, parts: &Parts) -> bool {
         Authenticator::detect(self, parts)
+    }
+    fn authenticate_now(&self, parts: &Parts) -> Option<Result<AuthContext, AuthError>> {
+        Authenticator::authenticate_now(self, parts)
     }
     fn authenticate_owned(self: Arc<Self>, parts: Parts) -> BoxFuture<'static, Authenticated> {
         Box::pin(async move {

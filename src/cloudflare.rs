@@ -260,6 +260,33 @@ impl Authenticator for CloudflareAccess {
                 && !matches!(cookie_value(&parts.headers, AUTHORIZATION_COOKIE), Ok(None)))
     }
     async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
+        let token = self.assertion(parts)?;
+        if let Some(ctx) = self.verifier.cached(token.as_bytes()) {
+            return self.verifier.admit(ctx, token.as_bytes());
+        }
+        let check = self.verifier.verify_uncached(token);
+        Box::pin(AttemptLimiter::credential_check(
+            self.cfg.limiter.as_ref(),
+            parts,
+            check,
+        ))
+        .await
+    }
+    fn authenticate_now(&self, parts: &Parts) -> Option<Result<AuthContext, AuthError>> {
+        match self.assertion(parts) {
+            Ok(token) => self
+                .verifier
+                .cached_first_look(token.as_bytes())
+                .map(|ctx| self.verifier.admit(ctx, token.as_bytes())),
+            Err(e) => Some(Err(e)),
+        }
+    }
+}
+
+impl CloudflareAccess {
+    /// The cross-site guard, then the one assertion the request carries: the header,
+    /// else (when allowed) the cookie.
+    fn assertion<'a>(&self, parts: &'a Parts) -> Result<&'a str, AuthError> {
         if self.cfg.csrf.is_cross_site(parts) {
             return Err(AuthError::cross_site());
         }
@@ -273,16 +300,6 @@ impl Authenticator for CloudflareAccess {
                 .map_err(|_| AuthError::invalid("cloudflare: duplicate cookie"))?
                 .ok_or_else(AuthError::missing)?,
         };
-        let token = token.trim();
-        if let Some(ctx) = self.verifier.cached(token.as_bytes()) {
-            return self.verifier.admit(ctx, token.as_bytes());
-        }
-        let check = self.verifier.verify_uncached(token);
-        Box::pin(AttemptLimiter::credential_check(
-            self.cfg.limiter.as_ref(),
-            parts,
-            check,
-        ))
-        .await
+        Ok(token.trim())
     }
 }

@@ -126,3 +126,62 @@ async fn scheme_detection_is_exact_so_a_chained_custom_scheme_sees_its_header() 
     }
     assert_eq!(probe.runs(), 1);
 }
+
+/// Answers `x-user: alice` at once (as alice) and refuses `x-user: mallory` at once;
+/// leaves any other user to `authenticate`, which admits them under their own name.
+struct QuickThenSlow;
+
+impl Authenticator for QuickThenSlow {
+    fn scheme(&self) -> Scheme {
+        Scheme::Custom
+    }
+    fn challenge(&self) -> Option<Challenge> {
+        None
+    }
+    fn detect(&self, parts: &Parts) -> bool {
+        parts.headers.contains_key("x-user")
+    }
+    async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
+        tokio::task::yield_now().await;
+        let user = parts.headers["x-user"].to_str().unwrap_or("?");
+        Ok(AuthContext::builder(user, Scheme::Custom).build())
+    }
+    fn authenticate_now(&self, parts: &Parts) -> Option<Result<AuthContext, AuthError>> {
+        match parts.headers["x-user"].to_str() {
+            Ok("alice") => Some(Ok(AuthContext::builder("alice", Scheme::Custom).build())),
+            Ok("mallory") => Some(Err(AuthError::invalid("refused at once"))),
+            _ => None,
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_answer_given_at_once_is_final_and_none_falls_through_to_authenticate() {
+    let app = axum::Router::new()
+        .route(
+            "/me",
+            axum::routing::get(|ctx: AuthContext| async move { ctx.subject().to_owned() }),
+        )
+        .layer(AuthLayer::required(QuickThenSlow));
+    let who = |user: &'static str| {
+        let app = app.clone();
+        async move {
+            send(
+                &app,
+                get("/me")
+                    .header("x-user", user)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let alice = who("alice").await;
+    assert_eq!(alice.status, StatusCode::OK);
+    assert_eq!(alice.body, "alice");
+    // Refused at once: `authenticate`, which would admit anyone, is never asked.
+    assert_eq!(who("mallory").await.status, StatusCode::UNAUTHORIZED);
+    let bob = who("bob").await;
+    assert_eq!(bob.status, StatusCode::OK);
+    assert_eq!(bob.body, "bob");
+}

@@ -1,5 +1,7 @@
 //! [`BearerAuth`]: `Authorization: Bearer <jwt>` (RFC 6750) as an [`Authenticator`].
 
+use std::borrow::Cow;
+
 use http::HeaderMap;
 use http::header::AUTHORIZATION;
 use http::request::Parts;
@@ -258,21 +260,35 @@ impl Authenticator for BearerAuth {
         }
     }
     async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
-        let owned;
-        let token = if self.sources.header_only() {
-            bearer_token(&parts.headers)?
-        } else {
-            owned = self.sources.token(parts)?;
-            &owned[..]
-        };
+        let token = self.token(parts)?;
         if let Verifier::Jwt(v) = &self.verifier
-            && let Some(ctx) = v.cached(token)
+            && let Some(ctx) = v.cached(&token)
         {
-            return v.admit(ctx, token);
+            return v.admit(ctx, &token);
         }
         // Boxed so that this future stays small: the full verification (with a remote
-        // key fetch) is a large state machine, and the layer boxes this future whole on
-        // every request, cache hits included.
-        Box::pin(self.verify_in_full(b68token(token)?, parts)).await
+        // key fetch) is a large state machine.
+        Box::pin(self.verify_in_full(b68token(&token)?, parts)).await
+    }
+    fn authenticate_now(&self, parts: &Parts) -> Option<Result<AuthContext, AuthError>> {
+        let Verifier::Jwt(v) = &self.verifier else {
+            return None;
+        };
+        match self.token(parts) {
+            Ok(token) => v.cached_first_look(&token).map(|ctx| v.admit(ctx, &token)),
+            Err(e) => Some(Err(e)),
+        }
+    }
+}
+
+impl BearerAuth {
+    /// The request's credential bytes: from the `Authorization` header, or from the
+    /// configured sources.
+    fn token<'a>(&self, parts: &'a Parts) -> Result<Cow<'a, [u8]>, AuthError> {
+        if self.sources.header_only() {
+            bearer_token(&parts.headers).map(Cow::Borrowed)
+        } else {
+            self.sources.token(parts)
+        }
     }
 }

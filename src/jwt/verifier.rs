@@ -297,11 +297,29 @@ impl JwtVerifier {
     /// current keys. A hit means `token` equals, byte for byte, a token this verifier
     /// already verified in full.
     pub(crate) fn cached(&self, token: &[u8]) -> Option<AuthContext> {
+        let hit = self.cache_lookup(token);
+        if let Some(cache) = &self.cache {
+            metrics::token_cache_lookup(&cache.lookups, hit.is_some());
+        }
+        hit
+    }
+
+    /// [`cached`](Self::cached) for a first look that, on a miss, is followed by
+    /// `cached` itself: only hits are counted, so a miss is counted once.
+    pub(crate) fn cached_first_look(&self, token: &[u8]) -> Option<AuthContext> {
+        let hit = self.cache_lookup(token);
+        if let (Some(cache), Some(_)) = (&self.cache, &hit) {
+            metrics::token_cache_lookup(&cache.lookups, true);
+        }
+        hit
+    }
+
+    fn cache_lookup(&self, token: &[u8]) -> Option<AuthContext> {
         let cache = self.cache.as_ref()?;
         if token.len() > self.max_token_bytes {
             return None;
         }
-        let hit = cache.get(
+        cache.get(
             token,
             |i| self.issuers.get(i).and_then(Issuer::live_generation),
             unix_secs_f64(),
@@ -310,9 +328,7 @@ impl JwtVerifier {
                     .get(i)
                     .map_or(0.0, |x| x.validation.leeway.as_secs_f64())
             },
-        );
-        metrics::token_cache_lookup(&cache.lookups, hit.is_some());
-        hit
+        )
     }
 
     /// Verifies `token` in full (no cache lookup) and caches the result.

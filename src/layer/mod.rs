@@ -257,6 +257,14 @@ impl Shared {
         }
     }
 
+    /// True when a subscriber wants the verification span (feature `metrics`).
+    fn spans_wanted(&self) -> bool {
+        #[cfg(feature = "metrics")]
+        return tracing::enabled!(tracing::Level::DEBUG);
+        #[cfg(not(feature = "metrics"))]
+        false
+    }
+
     #[cfg(feature = "metrics")]
     fn instrument(
         &self,
@@ -353,6 +361,16 @@ where
                 return AuthFuture::new(settle(&mut self.inner, body, outcome));
             }
         };
+        // An answer that needs no waiting (a cached token, a memory-store session) goes
+        // straight to the inner service: no boxed future. With feature `metrics` and a
+        // subscriber listening for the verification span, every answer takes the path
+        // below, which records it.
+        if !self.shared.spans_wanted()
+            && let Some(result) = self.shared.authenticators[index].authenticate_now(&parts)
+        {
+            let outcome = self.shared.finish(index, parts, result);
+            return AuthFuture::new(settle(&mut self.inner, body, outcome));
+        }
         // One span per verification (feature `metrics`): scheme and route, then the
         // outcome; the subject only when asked for.
         #[cfg(feature = "metrics")]

@@ -56,34 +56,58 @@ impl Authenticator for SessionAuth {
         has_cookie(&parts.headers, &self.config.cookie_name)
     }
     async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
+        let key = match self.lend(parts)? {
+            Lent::Admitted(ctx) => return self.admit(ctx),
+            Lent::Stale(key, rec, now) => return Box::pin(self.finish(key, Some(rec), now)).await,
+            Lent::NotHeld(key) => key,
+        };
+        // Boxed apart, so the future the layer boxes for a request stays small.
+        let check = self.finish(key, None, unix_secs());
+        Box::pin(AttemptLimiter::credential_check(
+            self.config.limiter.as_ref(),
+            parts,
+            check,
+        ))
+        .await
+    }
+    fn authenticate_now(&self, parts: &Parts) -> Option<Result<AuthContext, AuthError>> {
+        match self.lend(parts) {
+            Ok(Lent::Admitted(ctx)) => Some(self.admit(ctx)),
+            Ok(Lent::Stale(..) | Lent::NotHeld(_)) => None,
+            Err(e) => Some(Err(e)),
+        }
+    }
+}
+
+/// What the checks that need no waiting found.
+enum Lent {
+    /// A live record, lent by the store, that needs no write: its context.
+    Admitted(AuthContext),
+    /// A lent record that is expired or due for a touch or a refresh.
+    Stale(IdHash, Arc<SessionRecord>, u64),
+    /// The store does not hold records in process memory: look it up.
+    NotHeld(IdHash),
+}
+
+impl SessionAuth {
+    /// The cross-site guard, the cookie, and the record when the store lends it.
+    fn lend(&self, parts: &Parts) -> Result<Lent, AuthError> {
         let cfg = &*self.config;
         if cfg.csrf.is_cross_site(parts) {
             return Err(AuthError::cross_site());
         }
         let key = session_key(&parts.headers, cfg)?.ok_or_else(AuthError::missing)?;
-        // An in-process store lends its record at once: a live, recently touched record
-        // answers here, with the context it memoizes, and nothing is boxed or waited on.
-        if let Some(lent) = self.store.load_now(key.as_str()) {
-            let rec = lent
-                .map_err(unavailable)?
-                .ok_or_else(|| AuthError::invalid("session: unknown"))?;
-            let now = unix_secs();
-            if !rec.is_expired(now)
-                && !self.due_for_touch(&rec, now)
-                && !self.due_for_refresh(&rec, now)
-            {
-                return self.admit(rec.context());
-            }
-            return Box::pin(self.finish(key, Some(rec), now)).await;
+        let Some(lent) = self.store.load_now(key.as_str()) else {
+            return Ok(Lent::NotHeld(key));
+        };
+        let rec = lent
+            .map_err(unavailable)?
+            .ok_or_else(|| AuthError::invalid("session: unknown"))?;
+        let now = unix_secs();
+        if rec.is_expired(now) || self.due_for_touch(&rec, now) || self.due_for_refresh(&rec, now) {
+            return Ok(Lent::Stale(key, rec, now));
         }
-        // Boxed apart, so the future the layer boxes for every request stays small.
-        let check = self.finish(key, None, unix_secs());
-        Box::pin(AttemptLimiter::credential_check(
-            cfg.limiter.as_ref(),
-            parts,
-            check,
-        ))
-        .await
+        Ok(Lent::Admitted(rec.context()))
     }
 }
 

@@ -111,10 +111,17 @@ fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"))
 }
 
+/// Serves `app`; with `LOAD_CONNECT_INFO=1`, every request carries the peer address
+/// (`ConnectInfo`), as the attempt limiter's default client key needs.
 async fn serve(app: Router, addr: &str) {
     let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
     println!("READY");
-    axum::serve(listener, app).await.expect("serve");
+    if std::env::var_os("LOAD_CONNECT_INFO").is_some() {
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, app).await.expect("serve");
+    } else {
+        axum::serve(listener, app).await.expect("serve");
+    }
 }
 
 /// The app and the credential header (empty when none) for `mode`. A mode ending in
@@ -137,11 +144,9 @@ async fn setup(mode: &str) -> (Router, String) {
             let mut basic =
                 BasicAuth::new("load").with_user("alice", User::plain("alice-password"));
             if mode == "basic-limited" {
-                // Every client is 127.0.0.1 here: one key per counter, as for one real client.
-                basic = basic.with_limiter(
-                    portcullis::limit::AttemptLimiter::memory()
-                        .with_client_key(|_| Some("load-client".to_owned())),
-                );
+                // Keyed by the peer address (run with LOAD_CONNECT_INFO=1): every client
+                // is 127.0.0.1 here, one key per counter, as for one real client.
+                basic = basic.with_limiter(portcullis::limit::AttemptLimiter::memory());
             }
             (
                 guarded(AuthLayer::required(basic), per_handler),
@@ -184,6 +189,11 @@ async fn setup(mode: &str) -> (Router, String) {
         "limit-es256" => limit::limit(TestKey::Es256),
         "limit-eddsa" => limit::limit(TestKey::EdDsa),
         "session" => session(MemoryStore::new(), per_handler).await,
+        "session-limited" => {
+            let limiter = portcullis::limit::AttemptLimiter::memory();
+            let config = SessionConfig::default().with_limiter(limiter);
+            session_with(MemoryStore::new(), config, per_handler).await
+        }
         "session-redis" => session(redis_store().await, per_handler).await,
         "session-redis-cached" => session_cached(redis_store().await, per_handler).await,
         "session-postgres" => session(postgres_store().await, per_handler).await,
