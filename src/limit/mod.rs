@@ -101,8 +101,9 @@ impl Limits {
 /// The three counters one attempt touches (user and client, client, user).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Keys {
-    /// Their fingerprints: 64-bit SipHash under a random per-process key, so nobody can
-    /// aim two keys at one counter. In-process tables count under these.
+    /// Their 64-bit fingerprints: SipHash of the user name and of the client under
+    /// random per-process keys (the pair's derived from the two), so nobody can aim two
+    /// keys at one counter. In-process tables count under these.
     pub ids: [u64; 3],
     /// Their names (`uc:…`, `c:…`, `u:…`), for backends that keep counters by name
     /// ([`Backend::named`]); empty otherwise, so the in-process path allocates nothing.
