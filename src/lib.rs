@@ -14,6 +14,8 @@ mod http;
 mod layer;
 mod metrics;
 pub mod policy;
+#[cfg(any(feature = "basic", feature = "session", feature = "jwt"))]
+mod prehashed;
 #[cfg(feature = "redis")]
 mod redis_conn;
 mod responder;

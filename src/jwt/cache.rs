@@ -2,11 +2,12 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::hash::{BuildHasher, RandomState};
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use crate::context::AuthContext;
+use crate::prehashed::PrehashedMap;
 
 /// What a cache entry must be re-checked against on every hit.
 #[derive(Debug, Clone, Copy)]
@@ -45,7 +46,7 @@ struct Entry {
 /// # let _ = cache;
 /// ```
 pub struct TokenCache {
-    map: RwLock<HashMap<u64, Entry, BuildHasherDefault<KeyHasher>>>,
+    map: RwLock<PrehashedMap<Entry>>,
     hasher: RandomState,
     max_entries: usize,
     max_ttl: Duration,
@@ -65,25 +66,6 @@ impl fmt::Debug for TokenCache {
 impl Default for TokenCache {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-/// The map's keys are already keyed SipHash outputs: hashing them again would only cost time.
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u64` is used (the key is a `u64`); fold anything else in.
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
     }
 }
 

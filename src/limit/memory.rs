@@ -1,12 +1,11 @@
 //! [`MemoryLimits`]: the attempt counters in process memory, bounded.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{Backend, BackendError, Keys, Limits, Settle, Verdict};
 use crate::authenticator::BoxFuture;
+use crate::prehashed::PrehashedMap;
 
 /// One counter: failures in the current window, the limit it counts toward, when the
 /// window ends, the last attempt.
@@ -18,27 +17,8 @@ struct Counter {
     last_ms: u64,
 }
 
-/// Counters by key fingerprint. The fingerprints are already keyed SipHash, so the
-/// table uses them as they are.
-type Table = HashMap<u64, Counter, BuildHasherDefault<Fingerprint>>;
-
-/// Passes a fingerprint through as its own hash.
-#[derive(Default)]
-struct Fingerprint(u64);
-
-impl Hasher for Fingerprint {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-}
+/// Counters by key fingerprint (already keyed SipHash).
+type Table = PrehashedMap<Counter>;
 
 /// Attempt counters in process memory, at most `max_keys` of them (default 100 000).
 /// A slot is 33 bytes whatever the user name and client (the table keeps a 64-bit keyed
