@@ -27,8 +27,14 @@ fn key(name: &str) -> TestKey {
 
 /// An axum app as the load harness builds it, with the credential to send. A mode
 /// ending in `-handler` applies the layer with `Handler::layer`.
+///
+/// `none-as-<mode>` is the no-auth app sent `<mode>`'s request: the baseline that
+/// differs from `<mode>` by the authentication only.
 fn router(mode: &str, token: &str) -> (axum::Router, Option<(&'static str, String)>) {
     use common::apps::{self, guarded};
+    if let Some(as_mode) = mode.strip_prefix("none-as-") {
+        return (apps::no_auth(), router(as_mode, token).1);
+    }
     use portcullis::AuthLayer;
     let (mode, per_handler) = match mode.strip_suffix("-handler") {
         Some(m) => (m, true),
@@ -172,9 +178,15 @@ fn main() {
             });
             // Basic requests come with the peer address, as the limiter's default client
             // key needs (both `basic` and `basic-limited`, so they differ by the limiter only).
-            let peer = alg.starts_with("basic").then(|| {
-                axum::extract::ConnectInfo(std::net::SocketAddr::from(([198, 51, 100, 7], 50_000)))
-            });
+            let peer = alg
+                .trim_start_matches("none-as-")
+                .starts_with("basic")
+                .then(|| {
+                    axum::extract::ConnectInfo(std::net::SocketAddr::from((
+                        [198, 51, 100, 7],
+                        50_000,
+                    )))
+                });
             measured(n, &mut || {
                 let mut req = http::Request::get("/")
                     .body(axum::body::Body::empty())

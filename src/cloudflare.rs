@@ -297,7 +297,7 @@ impl CloudflareAccess {
                 .to_str()
                 .map_err(|_| AuthError::invalid("cloudflare: header not ascii"))?,
             (None, _) => cookie_value(&parts.headers, AUTHORIZATION_COOKIE)
-                .map_err(|_| AuthError::invalid("cloudflare: duplicate cookie"))?
+                .map_err(|_| AuthError::invalid("cloudflare: duplicate or unreadable cookie"))?
                 .ok_or_else(AuthError::missing)?,
         };
         Ok(token.trim())

@@ -387,6 +387,61 @@ async fn garbage_cookies_never_reach_the_store() {
 }
 
 #[tokio::test]
+async fn other_cookies_in_any_encoding_do_not_hide_the_session() {
+    let store = Instrumented::default();
+    let app = app_for(manager(store.clone(), SessionConfig::default()));
+    let (_, pair, _) = login(&app, "alice", None).await;
+    let id = pair.split_once('=').unwrap().1.to_owned();
+    // Browsers send other sites' UTF-8 (or Latin-1) cookie values as raw bytes.
+    for neighbours in [
+        &b"theme=caf\xc3\xa9"[..],
+        b"x=\xff\xfe",
+        b"a=\"\xe2\x9c\x93\"",
+    ] {
+        let mut header = neighbours.to_vec();
+        header.extend_from_slice(format!("; {pair}").as_bytes());
+        let a = send(
+            &app,
+            req("/session/me")
+                .header("cookie", http::HeaderValue::from_bytes(&header).unwrap())
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::OK, "{neighbours:?}");
+    }
+    // Our own cookie's value must be text: a byte outside it is refused unread.
+    let loads = store.loads.load(Ordering::SeqCst);
+    let mut bad = format!("__Host-session={}", &id[1..]).into_bytes();
+    bad.push(0xff);
+    let a = send(
+        &app,
+        req("/session/me")
+            .header("cookie", http::HeaderValue::from_bytes(&bad).unwrap())
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(store.loads.load(Ordering::SeqCst), loads);
+}
+
+#[test]
+fn a_cookie_name_a_browser_cannot_send_back_is_refused() {
+    for bad in ["", "my session", "sid;x", "sid=x", "\"sid\"", "séance"] {
+        assert!(
+            SessionConfig::default().with_cookie_name(bad).is_err(),
+            "{bad:?}"
+        );
+    }
+    assert!(
+        SessionConfig::default()
+            .with_cookie_name("__Host-app")
+            .is_ok()
+    );
+}
+
+#[tokio::test]
 async fn cross_site_requests_are_refused() {
     let cfg = SessionConfig::default()
         .with_csrf_guard(CsrfGuard::default().with_trusted_origin("https://app.example"));
@@ -591,6 +646,7 @@ async fn signed_value_is_bound_to_the_cookie_name() {
         store.clone(),
         SessionConfig::default()
             .with_cookie_name("__Host-a")
+            .unwrap()
             .with_signing_key(&key)
             .unwrap(),
     );
@@ -598,6 +654,7 @@ async fn signed_value_is_bound_to_the_cookie_name() {
         store,
         SessionConfig::default()
             .with_cookie_name("__Host-b")
+            .unwrap()
             .with_signing_key(&key)
             .unwrap(),
     );

@@ -1,97 +1,110 @@
-//! Reading one cookie from `Cookie` headers, strictly (duplicates are an error).
+//! Reading one cookie from `Cookie` headers, strictly (duplicates are an error), and
+//! what a cookie name may be.
 
 use http::HeaderMap;
 use http::header::COOKIE;
 
-/// A cookie appeared more than once, or the `Cookie` headers are not text.
+/// A cookie appeared more than once, or (read as text) its value is not visible ASCII.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct AmbiguousCookie;
+pub(crate) struct BadCookie;
 
-/// The value of cookie `name`, or `None`. Two cookies of that name (e.g. one planted
-/// for a parent domain) are refused rather than guessed between.
-///
-/// Pairs are split at `;` and at their first `=`; names and values are trimmed of ASCII
-/// whitespace, and a value may be wrapped in one pair of double quotes (RFC 6265). A
-/// header that is not visible ASCII is skipped, unless `name` occurs in it: then our
-/// cookie could be inside, and the answer is [`AmbiguousCookie`].
+/// Whether `name` can name a cookie (or a query parameter, or a WebSocket subprotocol
+/// prefix): 1 to 64 RFC 9110 token characters, so no spaces, `;`, `=` or quotes.
+pub(crate) fn is_token(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// The value of cookie `name` (an [`is_token`]) as text, or `None`: [`cookie_bytes`],
+/// with a value that is not visible ASCII refused too.
 pub(crate) fn cookie_value<'a>(
     headers: &'a HeaderMap,
     name: &str,
-) -> Result<Option<&'a str>, AmbiguousCookie> {
+) -> Result<Option<&'a str>, BadCookie> {
+    cookie_bytes(headers, name)?
+        .map(|v| visible_ascii(v).ok_or(BadCookie))
+        .transpose()
+}
+
+/// The value of cookie `name` (an [`is_token`]), or `None`. Two cookies of that name
+/// (e.g. one planted for a parent domain) are refused rather than guessed between.
+///
+/// Headers are read as bytes, split at `;` into pairs and each pair at its first `=`;
+/// names and values are trimmed of ASCII whitespace, and a value may be wrapped in one
+/// pair of double quotes (RFC 6265). Values may hold any bytes a header can (browsers
+/// send UTF-8 as is): other cookies' values are skipped unread, and the caller checks
+/// the format of this one.
+///
+/// Only pairs that hold the name's first byte are looked at, each from that byte on.
+pub(crate) fn cookie_bytes<'a>(
+    headers: &'a HeaderMap,
+    name: &str,
+) -> Result<Option<&'a [u8]>, BadCookie> {
+    let name = name.as_bytes();
+    let Some(&first) = name.first() else {
+        return Ok(None);
+    };
     let mut found = None;
     for header in headers.get_all(COOKIE) {
-        let Ok(text) = header.to_str() else {
-            if header
-                .as_bytes()
-                .windows(name.len())
-                .any(|w| w == name.as_bytes())
-            {
-                return Err(AmbiguousCookie);
-            }
-            continue;
-        };
-        for pair in text.split(';') {
-            let Some((k, v)) = pair.split_once('=') else {
-                continue;
-            };
-            if k.trim_ascii() == name {
+        let bytes = header.as_bytes();
+        let mut from = 0;
+        while let Some(at) = bytes
+            .get(from..)
+            .and_then(|rest| memchr::memchr(first, rest))
+        {
+            let (value, pair_end) = pair_at(bytes, from + at, name);
+            if value.is_some() {
                 if found.is_some() {
-                    return Err(AmbiguousCookie);
+                    return Err(BadCookie);
                 }
-                let v = v.trim_ascii();
-                found = Some(
-                    v.strip_prefix('"')
-                        .and_then(|x| x.strip_suffix('"'))
-                        .unwrap_or(v),
-                );
+                found = value;
             }
+            from = pair_end + 1;
         }
     }
     Ok(found)
 }
 
-/// Whether some `Cookie` header carries a pair named `name`: a cheap scan for `name`
-/// followed by `=` (spaces allowed between) at the start of a pair. It never misses a
-/// cookie [`cookie_value`] finds, nor a duplicated one; it may say yes where
-/// `cookie_value` then refuses the header, which the caller reports as invalid.
+/// Whether some `Cookie` header carries cookie `name`: [`cookie_bytes`] is not
+/// `Ok(None)` (a duplicated cookie is present, and refused later).
 pub(crate) fn has_cookie(headers: &HeaderMap, name: &str) -> bool {
-    let name = name.as_bytes();
-    headers.get_all(COOKIE).iter().any(|header| {
-        let bytes = header.as_bytes();
-        let mut from = 0;
-        while let Some(i) = find(&bytes[from..], name) {
-            let start = from + i;
-            let end = start + name.len();
-            let before_ok = bytes[..start]
-                .iter()
-                .rev()
-                .find(|b| !b.is_ascii_whitespace())
-                .is_none_or(|b| *b == b';');
-            let after_ok = bytes[end..]
-                .iter()
-                .find(|b| !b.is_ascii_whitespace())
-                .is_some_and(|b| *b == b'=');
-            if before_ok && after_ok {
-                return true;
-            }
-            from = start + 1;
-        }
-        false
-    })
+    !matches!(cookie_bytes(headers, name), Ok(None))
 }
 
-/// The first position of `needle` in `haystack` (`needle` is never empty here).
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    let (first, rest) = needle.split_first()?;
-    let mut from = 0;
-    while let Some(i) = haystack[from..].iter().position(|b| b == first) {
-        let at = from + i;
-        if haystack[at + 1..].starts_with(rest) {
-            return Some(at);
-        }
-        from = at + 1;
-    }
-    None
+/// The pair holding byte `at`: its trimmed, unquoted value when its name is `name` and
+/// starts at `at`, and where the pair ends (its `;`, or the end of the header).
+fn pair_at<'a>(bytes: &'a [u8], at: usize, name: &[u8]) -> (Option<&'a [u8]>, usize) {
+    let after = &bytes[at..];
+    let end = at + memchr::memchr(b';', after).unwrap_or(after.len());
+    let pair = &bytes[at..end];
+    let starts_pair = bytes[..at]
+        .trim_ascii_end()
+        .last()
+        .is_none_or(|b| *b == b';');
+    let value = pair
+        .strip_prefix(name)
+        .map(<[u8]>::trim_ascii_start)
+        .and_then(|rest| rest.strip_prefix(b"="))
+        .filter(|_| starts_pair)
+        .map(|v| {
+            let v = v.trim_ascii();
+            v.strip_prefix(b"\"")
+                .and_then(|x| x.strip_suffix(b"\""))
+                .unwrap_or(v)
+        });
+    (value, end)
+}
+
+/// `bytes` as text when every byte is visible ASCII, space or tab.
+fn visible_ascii(bytes: &[u8]) -> Option<&str> {
+    // A fold without early exit, which the compiler turns into a vector loop.
+    let ok = bytes.iter().fold(true, |ok, b| {
+        ok & ((b' '..=b'~').contains(b) | (*b == b'\t'))
+    });
+    ok.then(|| std::str::from_utf8(bytes).ok()).flatten()
 }
 
 #[cfg(test)]
@@ -99,56 +112,79 @@ mod tests {
     use super::*;
     use http::HeaderValue;
 
-    #[test]
-    fn finds_and_refuses_duplicates() {
+    fn headers(values: &[&[u8]]) -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.append(COOKIE, HeaderValue::from_static("a=1; sid=xyz; b=2"));
-        assert_eq!(cookie_value(&h, "sid"), Ok(Some("xyz")));
-        assert_eq!(cookie_value(&h, "si"), Ok(None));
-        let mut q = HeaderMap::new();
-        q.append(COOKIE, HeaderValue::from_static("sid=\"xyz\" ; b=\"2"));
-        assert_eq!(cookie_value(&q, "sid"), Ok(Some("xyz")));
-        assert_eq!(cookie_value(&q, "b"), Ok(Some("\"2")));
-        h.append(COOKIE, HeaderValue::from_static("sid=other"));
-        assert_eq!(cookie_value(&h, "sid"), Err(AmbiguousCookie));
+        for v in values {
+            h.append(COOKIE, HeaderValue::from_bytes(v).unwrap());
+        }
+        h
+    }
+
+    /// The same rules written the obvious way: split, split, trim, compare; with `text`,
+    /// a value must be visible ASCII.
+    fn reference<'a>(
+        headers: &'a HeaderMap,
+        name: &str,
+        text: bool,
+    ) -> Result<Option<&'a [u8]>, BadCookie> {
+        let mut found = None;
+        for header in headers.get_all(COOKIE) {
+            for pair in header.as_bytes().split(|b| *b == b';') {
+                let Some(eq) = pair.iter().position(|b| *b == b'=') else {
+                    continue;
+                };
+                if pair[..eq].trim_ascii() != name.as_bytes() {
+                    continue;
+                }
+                if found.is_some() {
+                    return Err(BadCookie);
+                }
+                let v = pair[eq + 1..].trim_ascii();
+                let v = v
+                    .strip_prefix(b"\"")
+                    .and_then(|x| x.strip_suffix(b"\""))
+                    .unwrap_or(v);
+                found = Some(v);
+            }
+        }
+        let visible = |v: &[u8]| v.iter().all(|b| *b == b'\t' || (b' '..=b'~').contains(b));
+        match found {
+            Some(v) if text && !visible(v) => Err(BadCookie),
+            other => Ok(other),
+        }
     }
 
     #[test]
-    fn the_cheap_scan_never_misses_what_the_parser_finds() {
-        let cases: &[&[u8]] = &[
-            b"sid=1",
-            b" sid =\tv ;",
-            b"a=1; sid=xyz; b=2",
-            b"sid=\"xyz\" ; b=\"2",
-            b"sid=1;sid=1",
-            b"xsid=1",
-            b"sid",
-            b"a=sid=1",
-            b"a=1;sid=",
-            b"a=\xff; sid=1",
-            b"",
-            b";;;",
-            b"sidsid=1",
-            b"a=b; sid\t= 5",
-        ];
-        for raw in cases {
-            let mut h = HeaderMap::new();
-            h.append(COOKIE, http::HeaderValue::from_bytes(raw).unwrap());
-            if matches!(cookie_value(&h, "sid"), Ok(Some(_))) || raw.starts_with(b"sid=1;sid") {
-                assert!(has_cookie(&h, "sid"), "{:?}", String::from_utf8_lossy(raw));
-            }
-        }
-        let mut h = HeaderMap::new();
-        h.append(COOKIE, http::HeaderValue::from_static("xsid=1; a=sid"));
-        assert!(!has_cookie(&h, "sid"));
-        assert!(!has_cookie(&HeaderMap::new(), "sid"));
+    fn finds_and_refuses_duplicates() {
+        let mut h = headers(&[b"a=1; sid=xyz; b=2"]);
+        assert_eq!(cookie_value(&h, "sid"), Ok(Some("xyz")));
+        assert_eq!(cookie_value(&h, "si"), Ok(None));
+        let q = headers(&[b"sid=\"xyz\" ; b=\"2"]);
+        assert_eq!(cookie_value(&q, "sid"), Ok(Some("xyz")));
+        assert_eq!(cookie_value(&q, "b"), Ok(Some("\"2")));
+        h.append(COOKIE, HeaderValue::from_static("sid=other"));
+        assert_eq!(cookie_value(&h, "sid"), Err(BadCookie));
+        assert!(has_cookie(&h, "sid"));
+    }
+
+    #[test]
+    fn other_cookies_may_hold_any_bytes_ours_may_not() {
+        let h = headers(&[b"a=\xff\xc3\xa9; sid=1; b=caf\xc3\xa9"]);
+        assert_eq!(cookie_value(&h, "sid"), Ok(Some("1")));
+        assert_eq!(cookie_value(&h, "other"), Ok(None));
+        assert_eq!(cookie_value(&h, "a"), Err(BadCookie));
+        assert_eq!(cookie_bytes(&h, "a"), Ok(Some(&b"\xff\xc3\xa9"[..])));
+        assert!(has_cookie(&h, "a"));
+        assert_eq!(
+            cookie_value(&headers(&[b"sid=\"\xff\""]), "sid"),
+            Err(BadCookie)
+        );
     }
 
     #[test]
     fn edges() {
         let one = |v: &'static str, name: &str| {
-            let mut h = HeaderMap::new();
-            h.append(COOKIE, HeaderValue::from_static(v));
+            let h = headers(&[v.as_bytes()]);
             cookie_value(&h, name).map(|v| v.map(str::to_owned))
         };
         assert_eq!(one("", "sid"), Ok(None));
@@ -158,11 +194,76 @@ mod tests {
         assert_eq!(one("sid=a=b", "sid"), Ok(Some("a=b".into())));
         assert_eq!(one(" sid =\tv ;", "sid"), Ok(Some("v".into())));
         assert_eq!(one("xsid=1", "sid"), Ok(None));
-        assert_eq!(one("sid=1;sid=1", "sid"), Err(AmbiguousCookie));
-        assert_eq!(one("=1", ""), Ok(Some("1".into())));
-        let mut h = HeaderMap::new();
-        h.append(COOKIE, HeaderValue::from_bytes(b"a=\xff; sid=1").unwrap());
-        assert_eq!(cookie_value(&h, "sid"), Err(AmbiguousCookie));
-        assert_eq!(cookie_value(&h, "other"), Ok(None));
+        assert_eq!(one("a=sid=1", "sid"), Ok(None));
+        assert_eq!(one("sidsid=1; s=2", "sid"), Ok(None));
+        assert_eq!(one("x sid=1", "sid"), Ok(None));
+        assert_eq!(one("sid=1;sid=1", "sid"), Err(BadCookie));
+        assert_eq!(one("a=\"x;sid=1\"", "sid"), Ok(Some("1\"".into())));
+        assert_eq!(one("=1", ""), Ok(None));
+        assert!(!has_cookie(&HeaderMap::new(), "sid"));
+    }
+
+    #[test]
+    fn agrees_with_the_obvious_parser() {
+        // Every header of up to 7 bytes over an alphabet that exercises each rule, plus
+        // pseudo-random longer ones, two headers at a time.
+        const ALPHABET: &[u8] = b"s=; \t\"\xffid";
+        let mut cases: Vec<Vec<u8>> = vec![Vec::new()];
+        for len in 1..=6 {
+            let mut digits = vec![0usize; len];
+            loop {
+                cases.push(digits.iter().map(|d| ALPHABET[*d]).collect());
+                let Some(i) = digits.iter().position(|d| *d + 1 < ALPHABET.len()) else {
+                    break;
+                };
+                digits[i] += 1;
+                digits[..i].fill(0);
+            }
+        }
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..20_000 {
+            let len = (seed % 40) as usize;
+            cases.push(
+                (0..len)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        ALPHABET[(seed % ALPHABET.len() as u64) as usize]
+                    })
+                    .collect(),
+            );
+        }
+        let mut checked = 0;
+        for (i, raw) in cases.iter().enumerate() {
+            let Ok(one) = HeaderValue::from_bytes(raw) else {
+                continue;
+            };
+            let second = &cases[(i * 7919) % cases.len()];
+            let mut h = HeaderMap::new();
+            h.append(COOKIE, one);
+            if let Ok(two) = HeaderValue::from_bytes(second) {
+                h.append(COOKIE, two);
+            }
+            for name in ["s", "sid", "id"] {
+                let bytes = cookie_bytes(&h, name);
+                assert_eq!(bytes, reference(&h, name, false), "{name} in {h:?}");
+                let text = cookie_value(&h, name).map(|v| v.map(str::as_bytes));
+                assert_eq!(text, reference(&h, name, true), "{name} in {h:?}");
+                assert_eq!(has_cookie(&h, name), bytes != Ok(None));
+            }
+            checked += 1;
+        }
+        assert!(checked > 100_000, "{checked}");
+    }
+
+    #[test]
+    fn names_are_tokens() {
+        for ok in ["sid", "__Host-session", "CF_Authorization", "a.b~c"] {
+            assert!(is_token(ok), "{ok}");
+        }
+        for bad in ["", "a b", "a;b", "a=b", "\"a\"", "é", &"a".repeat(65)] {
+            assert!(!is_token(bad), "{bad}");
+        }
     }
 }

@@ -14,6 +14,7 @@ use crate::challenge::Challenge;
 use crate::context::{AuthContext, Scheme};
 use crate::error::{AuthError, ConfigError};
 use crate::http::authorization::{has_scheme, strip_scheme};
+use crate::http::cookies::is_token;
 use crate::limit::AttemptLimiter;
 
 /// Bearer JWT authentication. Errors carry RFC 6750 codes in `WWW-Authenticate`:
@@ -41,16 +42,6 @@ pub struct BearerAuth {
 enum Verifier {
     Jwt(JwtVerifier),
     Introspection(Introspection),
-}
-
-/// A WebSocket subprotocol prefix or a parameter or cookie name: RFC 9110 token
-/// characters, at most 64 bytes.
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 impl BearerAuth {
@@ -122,7 +113,7 @@ impl BearerAuth {
     /// # Errors
     /// `prefix` is empty, longer than 64 bytes or not made of token characters.
     pub fn with_websocket_protocol(mut self, prefix: &str) -> Result<Self, ConfigError> {
-        if !valid_name(prefix) {
+        if !is_token(prefix) {
             return Err(ConfigError::new(format!(
                 "not a WebSocket subprotocol prefix: {prefix:?}"
             )));
@@ -138,7 +129,7 @@ impl BearerAuth {
     /// # Errors
     /// `name` is empty, longer than 64 bytes or has separators.
     pub fn with_query_parameter_on_upgrade(mut self, name: &str) -> Result<Self, ConfigError> {
-        if !valid_name(name) {
+        if !is_token(name) {
             return Err(ConfigError::new(format!(
                 "not a query parameter name: {name:?}"
             )));
@@ -153,7 +144,7 @@ impl BearerAuth {
     /// # Errors
     /// `name` is empty, longer than 64 bytes or has separators.
     pub fn with_cookie(mut self, name: &str) -> Result<Self, ConfigError> {
-        if !valid_name(name) {
+        if !is_token(name) {
             return Err(ConfigError::new(format!("not a cookie name: {name:?}")));
         }
         self.sources.cookie = Some(name.to_owned());

@@ -10,7 +10,7 @@ use percent_encoding::percent_decode_str;
 use super::bearer::bearer_token;
 use crate::error::AuthError;
 use crate::http::authorization::has_scheme;
-use crate::http::cookies::{cookie_value, has_cookie};
+use crate::http::cookies::{cookie_bytes, has_cookie};
 use crate::http::csrf::CsrfGuard;
 
 const SEC_WEBSOCKET_PROTOCOL: HeaderName = HeaderName::from_static("sec-websocket-protocol");
@@ -90,8 +90,8 @@ impl TokenSources {
                     return Err(AuthError::cross_site());
                 }
                 let name = self.cookie.as_deref().unwrap_or_default();
-                match cookie_value(&parts.headers, name) {
-                    Ok(Some(v)) => Ok(Cow::Borrowed(v.as_bytes())),
+                match cookie_bytes(&parts.headers, name) {
+                    Ok(Some(v)) => Ok(Cow::Borrowed(v)),
                     Ok(None) => Err(AuthError::missing()),
                     Err(_) => Err(AuthError::malformed("bearer: duplicate token cookie")),
                 }

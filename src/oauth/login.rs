@@ -348,7 +348,7 @@ impl OAuthLogin {
     pub async fn finish(&self, parts: &Parts, sessions: &Sessions) -> Result<Response, AuthError> {
         let query = CallbackQuery::parse(parts.uri.query().unwrap_or(""))?;
         let sealed = cookie_value(&parts.headers, self.inner.cookie)
-            .map_err(|_| bad("oauth: duplicate pending cookie"))?
+            .map_err(|_| bad("oauth: duplicate or unreadable pending cookie"))?
             .ok_or_else(|| bad("oauth: no pending login (cookie missing or expired)"))?;
         let pending = Pending::open(sealed, &self.inner.key, self.inner.cookie)
             .ok_or_else(|| bad("oauth: pending login cookie does not verify"))?;

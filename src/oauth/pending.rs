@@ -46,7 +46,7 @@ impl Pending {
         if value.len() > MAX_COOKIE_BYTES {
             return None;
         }
-        let payload = signed_cookie::verify(key, PURPOSE, name, value)?;
+        let payload = signed_cookie::verify(key, PURPOSE, name, value.as_bytes())?;
         let json = URL_SAFE_NO_PAD.decode(payload).ok()?;
         serde_json::from_slice(&json).ok()
     }

@@ -102,10 +102,28 @@ impl Default for SessionConfig {
 }
 
 impl SessionConfig {
-    /// Cookie name. A `__Host-` name forces `Secure`, `Path=/` and no `Domain`.
-    pub fn with_cookie_name(mut self, name: impl Into<String>) -> Self {
-        self.cookie_name = name.into();
-        self
+    /// Cookie name (default `__Host-session`). A `__Host-` name forces `Secure`,
+    /// `Path=/` and no `Domain`.
+    ///
+    /// ```
+    /// use portcullis::session::SessionConfig;
+    /// let config = SessionConfig::default().with_cookie_name("__Host-app")?;
+    /// assert_eq!(config.cookie_name(), "__Host-app");
+    /// assert!(SessionConfig::default().with_cookie_name("my session").is_err());
+    /// # Ok::<(), portcullis::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `name` is empty, longer than 64 bytes or not an RFC 9110 token (spaces, `;`,
+    /// `=`, quotes): a browser would not send it back as one cookie.
+    pub fn with_cookie_name(mut self, name: &str) -> Result<Self, crate::ConfigError> {
+        if !crate::http::cookies::is_token(name) {
+            return Err(crate::ConfigError::new(format!(
+                "not a cookie name: {name:?}"
+            )));
+        }
+        self.cookie_name = name.to_owned();
+        Ok(self)
     }
     /// For plain `http://localhost` during development: drops `Secure` and the `__Host-` prefix.
     pub fn with_insecure_dev_cookie(mut self) -> Self {
@@ -265,7 +283,7 @@ impl SessionConfig {
     }
 
     /// The raw session id from a cookie value (signature checked when signing is on).
-    pub(crate) fn id_from_cookie<'a>(&self, raw: &'a str) -> Option<&'a str> {
+    pub(crate) fn id_from_cookie<'a>(&self, raw: &'a [u8]) -> Option<&'a [u8]> {
         if raw.len() > self.max_cookie_bytes {
             return None;
         }

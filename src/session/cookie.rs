@@ -7,7 +7,7 @@ use http::{HeaderMap, HeaderValue};
 use super::config::SessionConfig;
 use super::id::{IdHash, hash_id};
 use crate::error::AuthError;
-use crate::http::cookies::cookie_value;
+use crate::http::cookies::cookie_bytes;
 
 /// The store key of the session a request's cookies name: the one cookie of the
 /// configured name, its signature checked, its id well-formed, hashed. `Ok(None)` when
@@ -17,7 +17,7 @@ pub(crate) fn session_key(
     headers: &HeaderMap,
     config: &SessionConfig,
 ) -> Result<Option<IdHash>, AuthError> {
-    let Some(raw) = cookie_value(headers, &config.cookie_name)
+    let Some(raw) = cookie_bytes(headers, &config.cookie_name)
         .map_err(|_| AuthError::invalid("session: duplicate cookie"))?
     else {
         return Ok(None);

@@ -16,8 +16,7 @@ pub(crate) fn new_id() -> Result<String, StoreError> {
 
 /// True for exactly what [`new_id`] makes: 43 base64url characters in canonical form
 /// (the last one carries 4 bits, so its 2 low bits are zero). Checked without decoding.
-pub(crate) fn is_well_formed(id: &str) -> bool {
-    let b = id.as_bytes();
+pub(crate) fn is_well_formed(b: &[u8]) -> bool {
     b.len() == ID_LEN
         && b.iter().fold(true, |ok, c| ok & BASE64URL[usize::from(*c)])
         && b64_value(b[ID_LEN - 1]) & 3 == 0
@@ -76,41 +75,41 @@ fn sha256(bytes: &[u8]) -> [u8; 32] {
 }
 
 /// Hex SHA-256 of the id.
-pub(crate) fn hash_id(id: &str) -> IdHash {
-    let digest = sha256(id.as_bytes());
+pub(crate) fn hash_id(id: &[u8]) -> IdHash {
+    let digest = sha256(id);
     let mut out = [0u8; 64];
     for (pair, b) in out.chunks_exact_mut(2).zip(digest) {
-        pair.copy_from_slice(&HEX_PAIRS[usize::from(b)]);
+        pair[0] = hex_digit(b >> 4);
+        pair[1] = hex_digit(b & 15);
     }
     IdHash(out)
 }
 
-/// The two lowercase hex digits of every byte value (one load per byte).
-static HEX_PAIRS: [[u8; 2]; 256] = {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut t = [[0u8; 2]; 256];
-    let mut i = 0;
-    while i < 256 {
-        t[i] = [HEX[i >> 4], HEX[i & 15]];
-        i += 1;
-    }
-    t
-};
+/// The lowercase hex digit of `n` (below 16), without a branch, so the loop vectorises.
+fn hex_digit(n: u8) -> u8 {
+    // 9 - n wraps past 127 exactly when n > 9; then skip the 39 characters from '0' + 10
+    // to 'a'.
+    n + b'0' + (9u8.wrapping_sub(n) >> 7) * (b'a' - b'0' - 10)
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn well_formed(id: &str) -> bool {
+        is_well_formed(id.as_bytes())
+    }
 
     #[test]
     fn ids_are_unique_and_well_formed() {
         let a = new_id().unwrap();
         let b = new_id().unwrap();
         assert_ne!(a, b);
-        assert!(is_well_formed(&a));
-        assert!(!is_well_formed(&a[1..]));
-        assert!(!is_well_formed(&format!("{}!", &a[1..])));
-        assert!(!is_well_formed(&format!("{a}A")));
-        assert!(!is_well_formed(&format!("{}=", &a[1..])));
+        assert!(well_formed(&a));
+        assert!(!well_formed(&a[1..]));
+        assert!(!well_formed(&format!("{}!", &a[1..])));
+        assert!(!well_formed(&format!("{a}A")));
+        assert!(!well_formed(&format!("{}=", &a[1..])));
         // Agrees with a real decoder on every possible last character.
         for c in (b'0'..=b'z')
             .filter(|c| c.is_ascii_alphanumeric())
@@ -118,15 +117,18 @@ mod tests {
         {
             let id = format!("{}{}", &a[..ID_LEN - 1], char::from(c));
             let decodes = URL_SAFE_NO_PAD.decode(&id).is_ok_and(|d| d.len() == 32);
-            assert_eq!(is_well_formed(&id), decodes, "{id}");
+            assert_eq!(well_formed(&id), decodes, "{id}");
         }
-        let h = hash_id(&a);
+        let h = hash_id(a.as_bytes());
         assert_eq!(h.as_str().len(), 64);
         assert!(h.as_str().bytes().all(|b| b.is_ascii_hexdigit()));
         assert_ne!(h.as_str(), a);
+        for n in 0..16 {
+            assert_eq!(hex_digit(n), b"0123456789abcdef"[usize::from(n)]);
+        }
         // SHA-256("abc")
         assert_eq!(
-            hash_id("abc").as_str(),
+            hash_id(b"abc").as_str(),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
     }

@@ -112,7 +112,7 @@ impl SessionManager {
         let id = new_id().map_err(unavailable)?;
         let absolute = absolute_expires_at.unwrap_or(now + self.config.absolute_timeout.as_secs());
         let mut record = SessionRecord::new(
-            hash_id(&id).as_str().to_owned(),
+            hash_id(id.as_bytes()).as_str().to_owned(),
             new.subject,
             now,
             now + self.config.idle_timeout.as_secs(),
