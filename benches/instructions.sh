@@ -37,7 +37,7 @@ for alg in HS256 RS256 ES256 EdDSA; do
 done
 a=$(count cache_hit/RS256 1); b=$(count cache_hit/RS256 $((N * 10 + 1)))
 printf '%-24s %14d\n' "cache_hit" $(( (b - a) / (N * 10) ))
-for mode in none identity-layer from-fn floor floor-handler bearer-cached bearer-cached-handler bearer-cached-revocations session session-handler session-limited basic basic-limited; do
+for mode in none none-as-bearer-cached none-as-session identity-layer from-fn floor floor-handler bearer-cached bearer-cached-handler bearer-cached-revocations session session-handler session-limited basic basic-limited; do
   a=$(count "router/$mode" 1); b=$(count "router/$mode" $((N * 10 + 1)))
   printf '%-24s %14d\n' "router/$mode" $(( (b - a) / (N * 10) ))
 done
