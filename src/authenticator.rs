@@ -20,7 +20,8 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// The [`AuthLayer`](crate::AuthLayer) first asks every authenticator whether the
 /// request carries its credential ([`detect`](Authenticator::detect), cheap and
 /// synchronous), then lets the single one that found it
-/// [`authenticate`](Authenticator::authenticate).
+/// [`authenticate`](Authenticator::authenticate). A layer holding one scheme asks it
+/// both at once ([`detect_now`](Authenticator::detect_now)).
 ///
 /// ```
 /// use portcullis::{AuthContext, AuthError, Authenticator, Challenge, Scheme};
@@ -91,6 +92,70 @@ pub trait Authenticator: Send + Sync + 'static {
         let _ = parts;
         None
     }
+    /// [`detect`](Authenticator::detect), then
+    /// [`authenticate_now`](Authenticator::authenticate_now), in one call: what a layer
+    /// holding this scheme alone asks, so that the scheme can read its credential once.
+    /// The default calls the two; an override must give the same answers.
+    ///
+    /// ```
+    /// use portcullis::{AuthContext, AuthError, Authenticator, Challenge, Detected, Scheme};
+    /// use http::request::Parts;
+    ///
+    /// /// Accepts `X-Api-Key: let-me-in`, reading the header once.
+    /// struct ApiKey;
+    ///
+    /// impl ApiKey {
+    ///     fn check(&self, key: &http::HeaderValue) -> Result<AuthContext, AuthError> {
+    ///         match key.as_bytes() {
+    ///             b"let-me-in" => Ok(AuthContext::builder("robot", Scheme::Custom).build()),
+    ///             _ => Err(AuthError::invalid("bad api key")),
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// impl Authenticator for ApiKey {
+    ///     fn scheme(&self) -> Scheme { Scheme::Custom }
+    ///     fn challenge(&self) -> Option<Challenge> { None }
+    ///     fn detect(&self, parts: &Parts) -> bool { parts.headers.contains_key("x-api-key") }
+    ///     async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
+    ///         self.authenticate_now(parts).expect("answers without waiting")
+    ///     }
+    ///     fn authenticate_now(&self, parts: &Parts) -> Option<Result<AuthContext, AuthError>> {
+    ///         match self.detect_now(parts) {
+    ///             Detected::Answered(result) => Some(result),
+    ///             _ => Some(Err(AuthError::missing())),
+    ///         }
+    ///     }
+    ///     fn detect_now(&self, parts: &Parts) -> Detected {
+    ///         match parts.headers.get("x-api-key") {
+    ///             None => Detected::Absent,
+    ///             Some(key) => Detected::Answered(self.check(key)),
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    fn detect_now(&self, parts: &Parts) -> Detected {
+        if !self.detect(parts) {
+            return Detected::Absent;
+        }
+        match self.authenticate_now(parts) {
+            Some(result) => Detected::Answered(result),
+            None => Detected::Pending,
+        }
+    }
+}
+
+/// What [`Authenticator::detect_now`] found.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Detected {
+    /// The request carries no credential of this scheme.
+    Absent,
+    /// It carries one, and this is the answer, found without waiting.
+    Answered(Result<AuthContext, AuthError>),
+    /// It carries one whose check needs waiting: the layer calls
+    /// [`authenticate`](Authenticator::authenticate).
+    Pending,
 }
 
 /// What [`DynAuthenticator::authenticate_owned`] gives back: the request head it was
@@ -103,6 +168,7 @@ pub(crate) trait DynAuthenticator: Send + Sync + 'static {
     fn challenge(&self) -> Option<Challenge>;
     fn detect(&self, parts: &Parts) -> bool;
     fn authenticate_now(&self, parts: &Parts) -> Option<Result<AuthContext, AuthError>>;
+    fn detect_now(&self, parts: &Parts) -> Detected;
     /// Authenticates in one boxed future that owns the request head (and a handle on
     /// the authenticator), so the layer needs no second box around it.
     fn authenticate_owned(self: Arc<Self>, parts: Parts) -> BoxFuture<'static, Authenticated>;
@@ -120,6 +186,9 @@ impl<A: Authenticator> DynAuthenticator for A {
     }
     fn authenticate_now(&self, parts: &Parts) -> Option<Result<AuthContext, AuthError>> {
         Authenticator::authenticate_now(self, parts)
+    }
+    fn detect_now(&self, parts: &Parts) -> Detected {
+        Authenticator::detect_now(self, parts)
     }
     fn authenticate_owned(self: Arc<Self>, parts: Parts) -> BoxFuture<'static, Authenticated> {
         Box::pin(async move {

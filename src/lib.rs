@@ -41,7 +41,7 @@ pub mod session;
 #[cfg(feature = "test-util")]
 pub mod testing;
 
-pub use authenticator::{Authenticator, BoxFuture};
+pub use authenticator::{Authenticator, BoxFuture, Detected};
 pub use challenge::Challenge;
 pub use context::{AuthContext, AuthContextBuilder, PrincipalKind, Scheme};
 pub use error::{AuthError, ConfigError, ErrorKind};

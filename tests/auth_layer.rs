@@ -185,3 +185,168 @@ async fn an_answer_given_at_once_is_final_and_none_falls_through_to_authenticate
     assert_eq!(bob.status, StatusCode::OK);
     assert_eq!(bob.body, "bob");
 }
+
+/// Never finds a credential: beside another scheme, it makes the layer ask that scheme
+/// `detect` and `authenticate_now` apart instead of `detect_now`.
+struct Nothing;
+
+impl Authenticator for Nothing {
+    fn scheme(&self) -> Scheme {
+        Scheme::Custom
+    }
+    fn challenge(&self) -> Option<Challenge> {
+        None
+    }
+    fn detect(&self, _parts: &Parts) -> bool {
+        false
+    }
+    async fn authenticate(&self, _parts: &Parts) -> Result<AuthContext, AuthError> {
+        Err(AuthError::invalid("never detected"))
+    }
+}
+
+/// Each request, twice (the second meets warm caches), to a layer holding `scheme` alone
+/// (answered by `detect_now`) and to one holding it beside [`Nothing`] (answered by
+/// `detect` and `authenticate_now`): status, challenge and body agree. Returns the
+/// statuses of the first round in [`Mode::Required`](portcullis::Mode::Required).
+async fn alone_and_beside_agree<A: Authenticator + Clone>(
+    scheme: A,
+    requests: &[Vec<(&'static str, String)>],
+) -> Vec<StatusCode> {
+    let mut statuses = Vec::new();
+    for optional in [false, true] {
+        let (alone, beside) = if optional {
+            (
+                AuthLayer::optional(scheme.clone()),
+                AuthLayer::optional(scheme.clone()).or(Nothing),
+            )
+        } else {
+            (
+                AuthLayer::required(scheme.clone()),
+                AuthLayer::required(scheme.clone()).or(Nothing),
+            )
+        };
+        let alone = Probe::default().router("/me").layer(alone);
+        let beside = Probe::default().router("/me").layer(beside);
+        for headers in requests {
+            for round in 0..2 {
+                let request = || {
+                    let mut r = get("/me").method("POST");
+                    for (name, value) in headers {
+                        r = r.header(*name, value);
+                    }
+                    r.body(Body::empty()).unwrap()
+                };
+                let (a, b) = (
+                    send(&alone, request()).await,
+                    send(&beside, request()).await,
+                );
+                let what = format!("{headers:?}, optional {optional}, round {round}");
+                assert_eq!(a.status, b.status, "{what}");
+                assert_eq!(a.www_authenticate(), b.www_authenticate(), "{what}");
+                assert_eq!(a.body, b.body, "{what}");
+                if !optional && round == 0 {
+                    statuses.push(a.status);
+                }
+            }
+        }
+    }
+    statuses
+}
+
+#[tokio::test]
+async fn a_session_alone_answers_as_it_does_beside_another_scheme() {
+    use portcullis::session::{MemoryStore, NewSession, SessionConfig, SessionManager};
+    let manager = SessionManager::new(MemoryStore::new(), SessionConfig::default());
+    let login = |user: &'static str| {
+        let manager = manager.clone();
+        async move {
+            let cookie = manager
+                .login(&http::HeaderMap::new(), NewSession::new(user))
+                .await
+                .unwrap();
+            cookie.pair().to_owned()
+        }
+    };
+    let alice = login("alice").await;
+    let ended = login("bob").await;
+    manager
+        .logout_everywhere("bob")
+        .await
+        .expect("the memory store answers");
+    let cookie = |v: &str| vec![("cookie", v.to_owned())];
+    let requests = [
+        vec![],
+        cookie(&alice),
+        cookie(&format!("theme=dark; {alice}; lang=en")),
+        cookie(&ended),
+        cookie(&format!("{alice}; {alice}")),
+        cookie("__Host-session=not-an-id"),
+        cookie("__Host-session="),
+        cookie("other=1"),
+        vec![
+            ("cookie", alice.clone()),
+            ("sec-fetch-site", "cross-site".to_owned()),
+        ],
+        vec![("sec-fetch-site", "cross-site".to_owned())],
+        // A header of a scheme this layer does not hold is not its business.
+        vec![
+            ("cookie", alice.clone()),
+            ("authorization", "Bearer abc".to_owned()),
+        ],
+    ];
+    let statuses = alone_and_beside_agree(manager.authenticator(), &requests).await;
+    use StatusCode as S;
+    let (ok, no, cross) = (S::OK, S::UNAUTHORIZED, S::FORBIDDEN);
+    assert_eq!(statuses, [no, ok, ok, no, no, no, no, no, cross, no, ok]);
+}
+
+#[tokio::test]
+async fn a_bearer_scheme_alone_answers_as_it_does_beside_another_scheme() {
+    use portcullis::jwt::{Algorithm, BearerAuth, Issuer, JwtVerifier, TokenCache, Validation};
+    use portcullis::testing::{TestKey, TokenBuilder};
+    let verifier = JwtVerifier::new(Issuer::new(
+        TestKey::Hs256.key_set(),
+        Validation::new([Algorithm::HS256]).with_audience("api"),
+    ))
+    .with_token_cache(TokenCache::new());
+    let good = TokenBuilder::new(TestKey::Hs256)
+        .with_claim("aud", "api")
+        .sign();
+    let wrong_audience = TokenBuilder::new(TestKey::Hs256)
+        .with_claim("aud", "other")
+        .sign();
+    let auth = |v: String| vec![("authorization", v)];
+    let requests = [
+        vec![],
+        auth(format!("Bearer {good}")),
+        auth(format!("bearer   {good}  ")),
+        auth(format!("Bearer {wrong_audience}")),
+        auth("Bearer".to_owned()),
+        auth("Bearer ".to_owned()),
+        auth("Bearer a b".to_owned()),
+        auth("Bearer é".to_owned()),
+        auth(format!("BearerX {good}")),
+        auth("Basic YTpi".to_owned()),
+        vec![("cookie", format!("token={good}"))],
+    ];
+    let header_only = BearerAuth::new("api", verifier.clone());
+    let statuses = alone_and_beside_agree(header_only, &requests).await;
+    use StatusCode as S;
+    let (ok, no, bad) = (S::OK, S::UNAUTHORIZED, S::BAD_REQUEST);
+    assert_eq!(statuses, [no, ok, ok, no, bad, bad, bad, bad, no, no, no]);
+    let with_cookie = BearerAuth::new("api", verifier)
+        .with_cookie("token")
+        .unwrap();
+    let mut requests = requests.to_vec();
+    requests.push(vec![
+        ("cookie", format!("token={good}")),
+        ("authorization", format!("Bearer {good}")),
+    ]);
+    requests.push(vec![("cookie", format!("token={good}; token={good}"))]);
+    let statuses = alone_and_beside_agree(with_cookie, &requests).await;
+    assert_eq!(
+        statuses,
+        [no, ok, ok, no, bad, bad, bad, bad, no, no, ok, bad, bad]
+    );
+}

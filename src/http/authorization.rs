@@ -3,17 +3,21 @@
 use http::HeaderMap;
 use http::header::AUTHORIZATION;
 
-/// Whether the (single) `Authorization` header names `scheme`: the token before the
-/// first space equals it, case-insensitively. `Bearer` is detected, `BearerX` is not,
-/// so a custom scheme chained after a built-in one still sees its own header.
+/// Whether the (single) `Authorization` header names `scheme`: see [`names_scheme`].
 pub(crate) fn has_scheme(headers: &HeaderMap, scheme: &str) -> bool {
-    headers.get(AUTHORIZATION).is_some_and(|v| {
-        let b = v.as_bytes();
-        let n = scheme.len();
-        b.len() >= n
-            && b[..n].eq_ignore_ascii_case(scheme.as_bytes())
-            && (b.len() == n || b[n] == b' ')
-    })
+    headers
+        .get(AUTHORIZATION)
+        .is_some_and(|v| names_scheme(v.as_bytes(), scheme))
+}
+
+/// Whether an `Authorization` value names `scheme`: the token before the first space
+/// equals it, case-insensitively. `Bearer` is detected, `BearerX` is not, so a custom
+/// scheme chained after a built-in one still sees its own header.
+pub(crate) fn names_scheme(value: &[u8], scheme: &str) -> bool {
+    let n = scheme.len();
+    value.len() >= n
+        && value[..n].eq_ignore_ascii_case(scheme.as_bytes())
+        && (value.len() == n || value[n] == b' ')
 }
 
 /// Splits `<scheme> <rest>` and returns `rest` when the scheme matches (case-insensitive).

@@ -9,11 +9,11 @@ use http::request::Parts;
 use super::introspection::Introspection;
 use super::token_source::TokenSources;
 use super::verifier::JwtVerifier;
-use crate::authenticator::Authenticator;
+use crate::authenticator::{Authenticator, Detected};
 use crate::challenge::Challenge;
 use crate::context::{AuthContext, Scheme};
 use crate::error::{AuthError, ConfigError};
-use crate::http::authorization::{has_scheme, strip_scheme};
+use crate::http::authorization::{has_scheme, names_scheme, strip_scheme};
 use crate::http::cookies::is_token;
 use crate::limit::AttemptLimiter;
 
@@ -198,10 +198,12 @@ impl BearerAuth {
 /// The credential bytes from `Authorization: Bearer <token>`, not yet checked against
 /// the RFC 6750 `b68token` syntax (see [`b68token`]).
 pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<&[u8], AuthError> {
-    let value = headers
-        .get(AUTHORIZATION)
-        .ok_or_else(AuthError::missing)?
-        .as_bytes();
+    let value = headers.get(AUTHORIZATION).ok_or_else(AuthError::missing)?;
+    bearer_value(value.as_bytes())
+}
+
+/// The token of an `Authorization` value: [`bearer_token`] of a header already read.
+fn bearer_value(value: &[u8]) -> Result<&[u8], AuthError> {
     let token = strip_scheme(value, "bearer")
         .ok_or_else(|| AuthError::malformed("bearer: bad authorization header"))?
         .trim_ascii_end();
@@ -262,10 +264,39 @@ impl Authenticator for BearerAuth {
         Box::pin(self.verify_in_full(b68token(&token)?, parts)).await
     }
     fn authenticate_now(&self, parts: &Parts) -> Option<Result<AuthContext, AuthError>> {
+        self.answer_now(self.token(parts))
+    }
+    fn detect_now(&self, parts: &Parts) -> Detected {
+        let token = if self.sources.header_only() {
+            match parts.headers.get(AUTHORIZATION) {
+                Some(v) if names_scheme(v.as_bytes(), "bearer") => {
+                    bearer_value(v.as_bytes()).map(Cow::Borrowed)
+                }
+                _ => return Detected::Absent,
+            }
+        } else if self.sources.detect(parts) {
+            self.sources.token(parts)
+        } else {
+            return Detected::Absent;
+        };
+        match self.answer_now(token) {
+            Some(result) => Detected::Answered(result),
+            None => Detected::Pending,
+        }
+    }
+}
+
+impl BearerAuth {
+    /// [`Authenticator::authenticate_now`] with the credential already read: a cached
+    /// token's context, or `None` when it must be verified.
+    fn answer_now(
+        &self,
+        token: Result<Cow<'_, [u8]>, AuthError>,
+    ) -> Option<Result<AuthContext, AuthError>> {
         let Verifier::Jwt(v) = &self.verifier else {
             return None;
         };
-        match self.token(parts) {
+        match token {
             Ok(token) => v.cached_first_look(&token).map(|ctx| v.admit(ctx, &token)),
             Err(e) => Some(Err(e)),
         }

@@ -16,7 +16,7 @@ use tower_service::Service;
 use self::gate::{Outcome, gate, is_cors_preflight, opaque_gate_future, settle};
 #[cfg(feature = "metrics")]
 use crate::authenticator::{Authenticated, BoxFuture};
-use crate::authenticator::{Authenticator, DynAuthenticator};
+use crate::authenticator::{Authenticator, Detected, DynAuthenticator};
 use crate::context::{AuthContext, Scheme};
 use crate::error::AuthError;
 use crate::metrics;
@@ -174,7 +174,7 @@ impl<S> fmt::Debug for AuthService<S> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct AuthLayerRan;
 
-/// What the checks that need no waiting found, before any credential is verified.
+/// What the checks that need no waiting found.
 enum Found {
     /// A CORS preflight: passed untouched.
     Preflight,
@@ -183,8 +183,10 @@ enum Found {
     /// Refused before verifying anything (no credential in [`Mode::Required`], two
     /// credentials, an oversized header).
     Reject(AuthError),
-    /// Verify with the authenticator at this index.
-    Verify(usize),
+    /// The authenticator at this index answered without waiting.
+    Answered(usize, Result<AuthContext, AuthError>),
+    /// The authenticator at this index verifies, in a future.
+    Wait(usize),
 }
 
 impl Shared {
@@ -197,8 +199,10 @@ impl Shared {
         err
     }
 
-    /// Preflight, header count and size, and which single scheme carries a credential.
-    fn find(&self, parts: &Parts) -> Found {
+    /// Preflight, header count and size, which single scheme carries a credential, and,
+    /// when `answer_now`, its answer if it needs no waiting. A layer of one scheme asks
+    /// it [`detect_now`](Authenticator::detect_now), so that it reads its credential once.
+    fn find(&self, parts: &Parts, answer_now: bool) -> Found {
         if is_cors_preflight(parts) {
             return Found::Preflight;
         }
@@ -215,6 +219,15 @@ impl Shared {
                 );
             }
         }
+        if let [only] = &self.authenticators[..]
+            && answer_now
+        {
+            return match only.detect_now(parts) {
+                Detected::Answered(result) => Found::Answered(0, result),
+                Detected::Pending => Found::Wait(0),
+                Detected::Absent => self.absent(),
+            };
+        }
         let mut found = None;
         for (i, a) in self.authenticators.iter().enumerate() {
             if a.detect(parts) {
@@ -224,10 +237,23 @@ impl Shared {
                 found = Some(i);
             }
         }
-        match (found, self.mode) {
-            (Some(i), _) => Found::Verify(i),
-            (None, Mode::Optional) => Found::Anonymous,
-            (None, Mode::Required) => Found::Reject(self.with_all_challenges(AuthError::missing())),
+        let Some(i) = found else {
+            return self.absent();
+        };
+        match answer_now
+            .then(|| self.authenticators[i].authenticate_now(parts))
+            .flatten()
+        {
+            Some(result) => Found::Answered(i, result),
+            None => Found::Wait(i),
+        }
+    }
+
+    /// No credential of any scheme.
+    fn absent(&self) -> Found {
+        match self.mode {
+            Mode::Optional => Found::Anonymous,
+            Mode::Required => Found::Reject(self.with_all_challenges(AuthError::missing())),
         }
     }
 
@@ -343,8 +369,16 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let (parts, body) = req.into_parts();
-        let index = match self.shared.find(&parts) {
-            Found::Verify(index) => index,
+        // An answer that needs no waiting (a cached token, a memory-store session) goes
+        // straight to the inner service: no boxed future. With feature `metrics` and a
+        // subscriber listening for the verification span, every answer takes the path
+        // below, which records it.
+        let index = match self.shared.find(&parts, !self.shared.spans_wanted()) {
+            Found::Wait(index) => index,
+            Found::Answered(index, result) => {
+                let outcome = self.shared.finish(index, parts, result);
+                return AuthFuture::new(settle(&mut self.inner, body, outcome));
+            }
             Found::Preflight => {
                 let mut parts = parts;
                 parts.extensions.insert(AuthLayerRan);
@@ -361,16 +395,6 @@ where
                 return AuthFuture::new(settle(&mut self.inner, body, outcome));
             }
         };
-        // An answer that needs no waiting (a cached token, a memory-store session) goes
-        // straight to the inner service: no boxed future. With feature `metrics` and a
-        // subscriber listening for the verification span, every answer takes the path
-        // below, which records it.
-        if !self.shared.spans_wanted()
-            && let Some(result) = self.shared.authenticators[index].authenticate_now(&parts)
-        {
-            let outcome = self.shared.finish(index, parts, result);
-            return AuthFuture::new(settle(&mut self.inner, body, outcome));
-        }
         // One span per verification (feature `metrics`): scheme and route, then the
         // outcome; the subject only when asked for.
         #[cfg(feature = "metrics")]

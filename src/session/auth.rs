@@ -6,16 +6,16 @@ use std::sync::Arc;
 use http::request::Parts;
 
 use super::config::SessionConfig;
-use super::cookie::session_key;
+use super::cookie::{key_of, session_cookie};
 use super::id::IdHash;
 use super::store::{SessionRecord, SessionStore};
 use super::timed::{timed, unavailable};
-use crate::authenticator::Authenticator;
+use crate::authenticator::{Authenticator, Detected};
 use crate::challenge::Challenge;
 use crate::clock::unix_secs;
 use crate::context::{AuthContext, Scheme};
 use crate::error::AuthError;
-use crate::http::cookies::has_cookie;
+use crate::http::cookies::{BadCookie, has_cookie};
 use crate::limit::AttemptLimiter;
 
 /// The session cookie authenticator; get it from
@@ -56,7 +56,7 @@ impl Authenticator for SessionAuth {
         has_cookie(&parts.headers, &self.config.cookie_name)
     }
     async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
-        let key = match self.lend(parts)? {
+        let key = match self.lend(parts, session_cookie(&parts.headers, &self.config))? {
             Lent::Admitted(ctx) => return self.admit(ctx),
             Lent::Stale(key, rec, now) => return Box::pin(self.finish(key, Some(rec), now)).await,
             Lent::NotHeld(key) => key,
@@ -71,7 +71,28 @@ impl Authenticator for SessionAuth {
         .await
     }
     fn authenticate_now(&self, parts: &Parts) -> Option<Result<AuthContext, AuthError>> {
-        match self.lend(parts) {
+        self.answer_now(parts, session_cookie(&parts.headers, &self.config))
+    }
+    fn detect_now(&self, parts: &Parts) -> Detected {
+        let cookie = session_cookie(&parts.headers, &self.config);
+        if cookie == Ok(None) {
+            return Detected::Absent;
+        }
+        match self.answer_now(parts, cookie) {
+            Some(result) => Detected::Answered(result),
+            None => Detected::Pending,
+        }
+    }
+}
+
+impl SessionAuth {
+    /// [`Authenticator::authenticate_now`] with the session cookie already read.
+    fn answer_now(
+        &self,
+        parts: &Parts,
+        cookie: Result<Option<&[u8]>, BadCookie>,
+    ) -> Option<Result<AuthContext, AuthError>> {
+        match self.lend(parts, cookie) {
             Ok(Lent::Admitted(ctx)) => Some(self.admit(ctx)),
             Ok(Lent::Stale(..) | Lent::NotHeld(_)) => None,
             Err(e) => Some(Err(e)),
@@ -90,13 +111,18 @@ enum Lent {
 }
 
 impl SessionAuth {
-    /// The cross-site guard, the cookie, and the record when the store lends it.
-    fn lend(&self, parts: &Parts) -> Result<Lent, AuthError> {
+    /// The cross-site guard, the session cookie (as read with [`session_cookie`]), and
+    /// the record when the store lends it.
+    fn lend(
+        &self,
+        parts: &Parts,
+        cookie: Result<Option<&[u8]>, BadCookie>,
+    ) -> Result<Lent, AuthError> {
         let cfg = &*self.config;
         if cfg.csrf.is_cross_site(parts) {
             return Err(AuthError::cross_site());
         }
-        let key = session_key(&parts.headers, cfg)?.ok_or_else(AuthError::missing)?;
+        let key = key_of(cookie, cfg)?.ok_or_else(AuthError::missing)?;
         let Some(lent) = self.store.load_now(key.as_str()) else {
             return Ok(Lent::NotHeld(key));
         };

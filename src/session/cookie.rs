@@ -7,7 +7,7 @@ use http::{HeaderMap, HeaderValue};
 use super::config::SessionConfig;
 use super::id::{IdHash, hash_id};
 use crate::error::AuthError;
-use crate::http::cookies::cookie_bytes;
+use crate::http::cookies::{BadCookie, cookie_bytes};
 
 /// The store key of the session a request's cookies name: the one cookie of the
 /// configured name, its signature checked, its id well-formed, hashed. `Ok(None)` when
@@ -17,9 +17,23 @@ pub(crate) fn session_key(
     headers: &HeaderMap,
     config: &SessionConfig,
 ) -> Result<Option<IdHash>, AuthError> {
-    let Some(raw) = cookie_bytes(headers, &config.cookie_name)
-        .map_err(|_| AuthError::invalid("session: duplicate cookie"))?
-    else {
+    key_of(session_cookie(headers, config), config)
+}
+
+/// The raw value of the session cookie, as [`cookie_bytes`] reads it.
+pub(crate) fn session_cookie<'a>(
+    headers: &'a HeaderMap,
+    config: &SessionConfig,
+) -> Result<Option<&'a [u8]>, BadCookie> {
+    cookie_bytes(headers, &config.cookie_name)
+}
+
+/// [`session_key`] of a session cookie already read with [`session_cookie`].
+pub(crate) fn key_of(
+    cookie: Result<Option<&[u8]>, BadCookie>,
+    config: &SessionConfig,
+) -> Result<Option<IdHash>, AuthError> {
+    let Some(raw) = cookie.map_err(|_| AuthError::invalid("session: duplicate cookie"))? else {
         return Ok(None);
     };
     let id = config
