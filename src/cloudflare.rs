@@ -13,14 +13,15 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::HeaderName;
+use http::header::GetAll;
 use http::request::Parts;
+use http::{HeaderName, HeaderValue};
 
-use crate::authenticator::Authenticator;
+use crate::authenticator::{Authenticator, Detected};
 use crate::challenge::Challenge;
 use crate::context::{AuthContext, AuthContextBuilder, PrincipalKind, Scheme};
 use crate::error::{AuthError, ConfigError};
-use crate::http::cookies::cookie_value;
+use crate::http::cookies::{BadCookie, cookie_value};
 use crate::http::csrf::CsrfGuard;
 use crate::jwt::{
     Algorithm, Claims, Issuer, JwksOptions, JwtVerifier, RemoteJwks, TokenCache, Validation,
@@ -255,12 +256,10 @@ impl Authenticator for CloudflareAccess {
         None
     }
     fn detect(&self, parts: &Parts) -> bool {
-        parts.headers.contains_key(ASSERTION_HEADER)
-            || (self.cfg.allow_cookie
-                && !matches!(cookie_value(&parts.headers, AUTHORIZATION_COOKIE), Ok(None)))
+        !self.carried(parts).is_absent()
     }
     async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
-        let token = self.assertion(parts)?;
+        let token = self.assertion(parts, self.carried(parts))?;
         if let Some(ctx) = self.verifier.cached(token.as_bytes()) {
             return self.verifier.admit(ctx, token.as_bytes());
         }
@@ -273,33 +272,79 @@ impl Authenticator for CloudflareAccess {
         .await
     }
     fn authenticate_now(&self, parts: &Parts) -> Option<Result<AuthContext, AuthError>> {
-        match self.assertion(parts) {
+        self.answer_now(self.assertion(parts, self.carried(parts)))
+    }
+    fn detect_now(&self, parts: &Parts) -> Detected {
+        let carried = self.carried(parts);
+        if carried.is_absent() {
+            return Detected::Absent;
+        }
+        match self.answer_now(self.assertion(parts, carried)) {
+            Some(result) => Detected::Answered(result),
+            None => Detected::Pending,
+        }
+    }
+}
+
+/// Where a request carries its assertion, read once.
+enum Carried<'a> {
+    /// The assertion header's values (none, when cookies are not allowed either).
+    Header(GetAll<'a, HeaderValue>),
+    /// No header: the cookie, as [`cookie_value`] reads it.
+    Cookie(Result<Option<&'a str>, BadCookie>),
+}
+
+impl Carried<'_> {
+    fn is_absent(&self) -> bool {
+        match self {
+            Carried::Header(values) => values.iter().next().is_none(),
+            Carried::Cookie(cookie) => *cookie == Ok(None),
+        }
+    }
+}
+
+impl CloudflareAccess {
+    /// The header's values, else (when allowed) the cookie.
+    fn carried<'a>(&self, parts: &'a Parts) -> Carried<'a> {
+        let values = parts.headers.get_all(ASSERTION_HEADER);
+        if values.iter().next().is_some() || !self.cfg.allow_cookie {
+            return Carried::Header(values);
+        }
+        Carried::Cookie(cookie_value(&parts.headers, AUTHORIZATION_COOKIE))
+    }
+
+    /// The cross-site guard, then the one assertion the request carries.
+    fn assertion<'a>(&self, parts: &Parts, carried: Carried<'a>) -> Result<&'a str, AuthError> {
+        if self.cfg.csrf.is_cross_site(parts) {
+            return Err(AuthError::cross_site());
+        }
+        let token = match carried {
+            Carried::Header(values) => {
+                let mut values = values.iter();
+                match (values.next(), values.next()) {
+                    (Some(_), Some(_)) => return Err(AuthError::conflicting()),
+                    (Some(v), None) => v
+                        .to_str()
+                        .map_err(|_| AuthError::invalid("cloudflare: header not ascii"))?,
+                    (None, _) => return Err(AuthError::missing()),
+                }
+            }
+            Carried::Cookie(cookie) => cookie
+                .map_err(|_| AuthError::invalid("cloudflare: duplicate or unreadable cookie"))?
+                .ok_or_else(AuthError::missing)?,
+        };
+        Ok(token.trim())
+    }
+
+    /// A verified assertion's context from the token cache, or `None` when it must be
+    /// verified.
+    fn answer_now(&self, token: Result<&str, AuthError>) -> Option<Result<AuthContext, AuthError>> {
+        match token {
             Ok(token) => self
                 .verifier
                 .cached_first_look(token.as_bytes())
                 .map(|ctx| self.verifier.admit(ctx, token.as_bytes())),
             Err(e) => Some(Err(e)),
         }
-    }
-}
-
-impl CloudflareAccess {
-    /// The cross-site guard, then the one assertion the request carries: the header,
-    /// else (when allowed) the cookie.
-    fn assertion<'a>(&self, parts: &'a Parts) -> Result<&'a str, AuthError> {
-        if self.cfg.csrf.is_cross_site(parts) {
-            return Err(AuthError::cross_site());
-        }
-        let mut values = parts.headers.get_all(ASSERTION_HEADER).iter();
-        let token = match (values.next(), values.next()) {
-            (Some(_), Some(_)) => return Err(AuthError::conflicting()),
-            (Some(v), None) => v
-                .to_str()
-                .map_err(|_| AuthError::invalid("cloudflare: header not ascii"))?,
-            (None, _) => cookie_value(&parts.headers, AUTHORIZATION_COOKIE)
-                .map_err(|_| AuthError::invalid("cloudflare: duplicate or unreadable cookie"))?
-                .ok_or_else(AuthError::missing)?,
-        };
-        Ok(token.trim())
     }
 }

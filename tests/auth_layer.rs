@@ -350,3 +350,84 @@ async fn a_bearer_scheme_alone_answers_as_it_does_beside_another_scheme() {
         [no, ok, ok, no, bad, bad, bad, bad, no, no, ok, bad, bad]
     );
 }
+
+#[tokio::test]
+async fn an_identity_proxy_alone_answers_as_it_does_beside_another_scheme() {
+    use portcullis::iap::IdentityProxy;
+    use portcullis::testing::{KeyServer, TestKey, TokenBuilder, jwks};
+    const AUD: &str = "/projects/1/global/backendServices/2";
+    let server = KeyServer::start(jwks(&[TestKey::Es256])).await;
+    let proxy = IdentityProxy::google_iap(AUD)
+        .unwrap()
+        .with_keys_url(&server.url("/jwks.json"))
+        .unwrap();
+    let token = |aud: &str| {
+        TokenBuilder::new(TestKey::Es256)
+            .with_claim("aud", aud)
+            .with_claim("iss", "https://cloud.google.com/iap")
+            .with_claim("email", "alice@example.com")
+            .sign()
+    };
+    let (good, other_backend) = (token(AUD), token("/projects/1/global/backendServices/3"));
+    let assertion = |v: &str| ("x-goog-iap-jwt-assertion", v.to_owned());
+    let requests = [
+        vec![],
+        vec![assertion(&good)],
+        vec![assertion(&format!(" {good} "))],
+        vec![assertion(&other_backend)],
+        vec![assertion(&good), assertion(&good)],
+        vec![assertion("not a token")],
+        vec![
+            assertion(&good),
+            ("sec-fetch-site", "cross-site".to_owned()),
+        ],
+        vec![("authorization", format!("Bearer {good}"))],
+    ];
+    let statuses = alone_and_beside_agree(proxy, &requests).await;
+    use StatusCode as S;
+    let (ok, no, bad) = (S::OK, S::UNAUTHORIZED, S::BAD_REQUEST);
+    assert_eq!(statuses, [no, ok, ok, no, bad, no, S::FORBIDDEN, no]);
+}
+
+#[tokio::test]
+async fn cloudflare_access_alone_answers_as_it_does_beside_another_scheme() {
+    use portcullis::cloudflare::CloudflareAccess;
+    use portcullis::testing::{KeyServer, TestKey, TokenBuilder, jwks};
+    const ISS: &str = "https://acme.cloudflareaccess.com";
+    const AUD: &str = "4714c1358e65fe4b408ad6d432a5f878f08194bdb4752441fd56faefa9b2b6f2";
+    let server = KeyServer::start(jwks(&[TestKey::Rs256])).await;
+    let access = CloudflareAccess::new("acme", AUD)
+        .unwrap()
+        .with_certs_url(&server.url("/cdn-cgi/access/certs"))
+        .unwrap();
+    let token = |aud: &str| {
+        TokenBuilder::new(TestKey::Rs256)
+            .with_claim("iss", ISS)
+            .with_claim("aud", serde_json::json!([aud]))
+            .with_claim("email", "alice@acme.test")
+            .with_claim("type", "app")
+            .sign()
+    };
+    let (good, other_app) = (token(AUD), token("another-application"));
+    let assertion = |v: &str| ("cf-access-jwt-assertion", v.to_owned());
+    let cookie = |v: &str| ("cookie", format!("CF_Authorization={v}"));
+    let requests = [
+        vec![],
+        vec![assertion(&good)],
+        vec![assertion(&other_app)],
+        vec![assertion(&good), assertion(&good)],
+        vec![
+            assertion(&good),
+            ("sec-fetch-site", "cross-site".to_owned()),
+        ],
+        vec![cookie(&good)],
+        vec![cookie(&good), cookie(&good)],
+        vec![assertion(&good), cookie(&other_app)],
+    ];
+    let statuses = alone_and_beside_agree(access.clone(), &requests).await;
+    use StatusCode as S;
+    let (ok, no, bad) = (S::OK, S::UNAUTHORIZED, S::BAD_REQUEST);
+    assert_eq!(statuses, [no, ok, no, bad, S::FORBIDDEN, no, no, ok]);
+    let statuses = alone_and_beside_agree(access.with_cookie(), &requests).await;
+    assert_eq!(statuses, [no, ok, no, bad, S::FORBIDDEN, ok, no, ok]);
+}

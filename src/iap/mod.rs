@@ -27,11 +27,12 @@ mod alb;
 use std::fmt;
 use std::time::Duration;
 
-use http::HeaderName;
+use http::header::GetAll;
 use http::request::Parts;
+use http::{HeaderName, HeaderValue};
 
 use self::alb::{AlbKeys, AlbVerifier};
-use crate::authenticator::Authenticator;
+use crate::authenticator::{Authenticator, Detected};
 use crate::challenge::Challenge;
 use crate::context::{AuthContext, Scheme};
 use crate::error::{AuthError, ConfigError};
@@ -394,21 +395,60 @@ impl Authenticator for IdentityProxy {
         parts.headers.contains_key(self.header())
     }
     async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
-        if self.cfg.csrf.is_cross_site(parts) {
-            return Err(AuthError::cross_site());
-        }
-        let mut values = parts.headers.get_all(self.header()).iter();
-        let token = match (values.next(), values.next()) {
-            (Some(_), Some(_)) => return Err(AuthError::conflicting()),
-            (Some(v), None) => v
-                .to_str()
-                .map_err(|_| AuthError::invalid("identity proxy: header not ascii"))?
-                .trim(),
-            (None, _) => return Err(AuthError::missing()),
-        };
+        let token = self.assertion(parts, parts.headers.get_all(self.header()))?;
         match &self.keys {
             Keys::Jwks(_, verifier) => Box::pin(verifier.verify(token)).await,
             Keys::Alb(v) => Box::pin(v.verify(token)).await,
+        }
+    }
+    fn authenticate_now(&self, parts: &Parts) -> Option<Result<AuthContext, AuthError>> {
+        self.answer_now(self.assertion(parts, parts.headers.get_all(self.header())))
+    }
+    fn detect_now(&self, parts: &Parts) -> Detected {
+        let values = parts.headers.get_all(self.header());
+        if values.iter().next().is_none() {
+            return Detected::Absent;
+        }
+        match self.answer_now(self.assertion(parts, values)) {
+            Some(result) => Detected::Answered(result),
+            None => Detected::Pending,
+        }
+    }
+}
+
+impl IdentityProxy {
+    /// The cross-site guard, then the one assertion among `values` (the proxy's
+    /// header), as text.
+    fn assertion<'a>(
+        &self,
+        parts: &Parts,
+        values: GetAll<'a, HeaderValue>,
+    ) -> Result<&'a str, AuthError> {
+        if self.cfg.csrf.is_cross_site(parts) {
+            return Err(AuthError::cross_site());
+        }
+        let mut values = values.iter();
+        match (values.next(), values.next()) {
+            (Some(_), Some(_)) => Err(AuthError::conflicting()),
+            (Some(v), None) => Ok(v
+                .to_str()
+                .map_err(|_| AuthError::invalid("identity proxy: header not ascii"))?
+                .trim()),
+            (None, _) => Err(AuthError::missing()),
+        }
+    }
+
+    /// A verified assertion's context from the token cache, or `None` when it must be
+    /// verified (not cached, or ALB keys, whose tokens are not cached).
+    fn answer_now(&self, token: Result<&str, AuthError>) -> Option<Result<AuthContext, AuthError>> {
+        let Keys::Jwks(_, verifier) = &self.keys else {
+            return None;
+        };
+        match token {
+            Ok(token) => verifier
+                .cached_first_look(token.as_bytes())
+                .map(|ctx| verifier.admit(ctx, token.as_bytes())),
+            Err(e) => Some(Err(e)),
         }
     }
 }
