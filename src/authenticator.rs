@@ -111,6 +111,12 @@ pub trait Authenticator: Send + Sync + 'static {
     ///             _ => Err(AuthError::invalid("bad api key")),
     ///         }
     ///     }
+    ///     fn answer(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
+    ///         match self.detect_now(parts) {
+    ///             Detected::Answered(result) => result,
+    ///             _ => Err(AuthError::missing()),
+    ///         }
+    ///     }
     /// }
     ///
     /// impl Authenticator for ApiKey {
@@ -118,13 +124,10 @@ pub trait Authenticator: Send + Sync + 'static {
     ///     fn challenge(&self) -> Option<Challenge> { None }
     ///     fn detect(&self, parts: &Parts) -> bool { parts.headers.contains_key("x-api-key") }
     ///     async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
-    ///         self.authenticate_now(parts).expect("answers without waiting")
+    ///         self.answer(parts)
     ///     }
     ///     fn authenticate_now(&self, parts: &Parts) -> Option<Result<AuthContext, AuthError>> {
-    ///         match self.detect_now(parts) {
-    ///             Detected::Answered(result) => Some(result),
-    ///             _ => Some(Err(AuthError::missing())),
-    ///         }
+    ///         Some(self.answer(parts))
     ///     }
     ///     fn detect_now(&self, parts: &Parts) -> Detected {
     ///         match parts.headers.get("x-api-key") {
