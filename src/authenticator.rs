@@ -141,10 +141,7 @@ pub trait Authenticator: Send + Sync + 'static {
         if !self.detect(parts) {
             return Detected::Absent;
         }
-        match self.authenticate_now(parts) {
-            Some(result) => Detected::Answered(result),
-            None => Detected::Pending,
-        }
+        self.authenticate_now(parts).into()
     }
 }
 
@@ -159,6 +156,17 @@ pub enum Detected {
     /// It carries one whose check needs waiting: the layer calls
     /// [`authenticate`](Authenticator::authenticate).
     Pending,
+}
+
+/// The [`authenticate_now`](Authenticator::authenticate_now) answer for a request that
+/// carries a credential: `Some` is [`Detected::Answered`], `None` [`Detected::Pending`].
+impl From<Option<Result<AuthContext, AuthError>>> for Detected {
+    fn from(answer: Option<Result<AuthContext, AuthError>>) -> Self {
+        match answer {
+            Some(result) => Detected::Answered(result),
+            None => Detected::Pending,
+        }
+    }
 }
 
 /// What [`DynAuthenticator::authenticate_owned`] gives back: the request head it was

@@ -279,10 +279,7 @@ impl Authenticator for CloudflareAccess {
         if carried.is_absent() {
             return Detected::Absent;
         }
-        match self.answer_now(self.assertion(parts, carried)) {
-            Some(result) => Detected::Answered(result),
-            None => Detected::Pending,
-        }
+        self.answer_now(self.assertion(parts, carried)).into()
     }
 }
 

@@ -409,10 +409,7 @@ impl Authenticator for IdentityProxy {
         if values.iter().next().is_none() {
             return Detected::Absent;
         }
-        match self.answer_now(self.assertion(parts, values)) {
-            Some(result) => Detected::Answered(result),
-            None => Detected::Pending,
-        }
+        self.answer_now(self.assertion(parts, values)).into()
     }
 }
 

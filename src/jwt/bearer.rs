@@ -279,10 +279,7 @@ impl Authenticator for BearerAuth {
         } else {
             return Detected::Absent;
         };
-        match self.answer_now(token) {
-            Some(result) => Detected::Answered(result),
-            None => Detected::Pending,
-        }
+        self.answer_now(token).into()
     }
 }
 

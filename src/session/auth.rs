@@ -78,10 +78,7 @@ impl Authenticator for SessionAuth {
         if cookie == Ok(None) {
             return Detected::Absent;
         }
-        match self.answer_now(parts, cookie) {
-            Some(result) => Detected::Answered(result),
-            None => Detected::Pending,
-        }
+        self.answer_now(parts, cookie).into()
     }
 }
 
