@@ -337,10 +337,7 @@ impl CloudflareAccess {
     /// verified.
     fn answer_now(&self, token: Result<&str, AuthError>) -> Option<Result<AuthContext, AuthError>> {
         match token {
-            Ok(token) => self
-                .verifier
-                .cached_first_look(token.as_bytes())
-                .map(|ctx| self.verifier.admit(ctx, token.as_bytes())),
+            Ok(token) => self.verifier.answer_cached(token.as_bytes()),
             Err(e) => Some(Err(e)),
         }
     }

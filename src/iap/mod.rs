@@ -442,9 +442,7 @@ impl IdentityProxy {
             return None;
         };
         match token {
-            Ok(token) => verifier
-                .cached_first_look(token.as_bytes())
-                .map(|ctx| verifier.admit(ctx, token.as_bytes())),
+            Ok(token) => verifier.answer_cached(token.as_bytes()),
             Err(e) => Some(Err(e)),
         }
     }

@@ -294,7 +294,7 @@ impl BearerAuth {
             return None;
         };
         match token {
-            Ok(token) => v.cached_first_look(&token).map(|ctx| v.admit(ctx, &token)),
+            Ok(token) => v.answer_cached(&token),
             Err(e) => Some(Err(e)),
         }
     }

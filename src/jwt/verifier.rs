@@ -304,14 +304,16 @@ impl JwtVerifier {
         hit
     }
 
-    /// [`cached`](Self::cached) for a first look that, on a miss, is followed by
-    /// `cached` itself: only hits are counted, so a miss is counted once.
-    pub(crate) fn cached_first_look(&self, token: &[u8]) -> Option<AuthContext> {
-        let hit = self.cache_lookup(token);
-        if let (Some(cache), Some(_)) = (&self.cache, &hit) {
+    /// The answer for `token` when the token cache holds it: its context, unless revoked
+    /// ([`cached`](Self::cached), then [`admit`](Self::admit)). A first look that, on a
+    /// miss, is followed by `cached` itself: only hits are counted, so a miss is counted
+    /// once.
+    pub(crate) fn answer_cached(&self, token: &[u8]) -> Option<Result<AuthContext, AuthError>> {
+        let ctx = self.cache_lookup(token)?;
+        if let Some(cache) = &self.cache {
             metrics::token_cache_lookup(&cache.lookups, true);
         }
-        hit
+        Some(self.admit(ctx, token))
     }
 
     fn cache_lookup(&self, token: &[u8]) -> Option<AuthContext> {
