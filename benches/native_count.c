@@ -47,6 +47,23 @@ static unsigned long load_base(pid_t pid, const char *path) {
   exit(2);
 }
 
+/* Resumes `pid` with `request` (PTRACE_CONT or PTRACE_SINGLESTEP) until it stops on a
+ * trap, passing on any other signal it stops with. Exits with `ended` when the process
+ * ends instead. */
+static void resume_to_trap(pid_t pid, enum __ptrace_request request, const char *ended) {
+  int sig = 0, status;
+  for (;;) {
+    if (ptrace(request, pid, NULL, (void *)(long)sig) < 0) die("resume");
+    if (waitpid(pid, &status, 0) < 0) die("wait");
+    if (!WIFSTOPPED(status)) {
+      fprintf(stderr, "%s\n", ended);
+      exit(2);
+    }
+    sig = WSTOPSIG(status) == SIGTRAP ? 0 : WSTOPSIG(status);
+    if (sig == 0) return;
+  }
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: native_count HEX_OFFSET PROGRAM ARGS...\n");
@@ -68,18 +85,7 @@ int main(int argc, char **argv) {
   if (errno) die("peek");
   if (ptrace(PTRACE_POKETEXT, pid, (void *)addr, (void *)((orig & ~0xffL) | 0xcc)) < 0)
     die("poke");
-  /* Run to the breakpoint, passing on any other signal. */
-  int sig = 0;
-  for (;;) {
-    if (ptrace(PTRACE_CONT, pid, NULL, (void *)(long)sig) < 0) die("cont");
-    if (waitpid(pid, &status, 0) < 0) die("wait");
-    if (!WIFSTOPPED(status)) {
-      fprintf(stderr, "the function was never called\n");
-      return 2;
-    }
-    sig = WSTOPSIG(status) == SIGTRAP ? 0 : WSTOPSIG(status);
-    if (sig == 0) break;
-  }
+  resume_to_trap(pid, PTRACE_CONT, "the function was never called");
   struct user_regs_struct regs;
   if (ptrace(PTRACE_GETREGS, pid, NULL, &regs) < 0) die("getregs");
   regs.rip = addr;
@@ -88,16 +94,8 @@ int main(int argc, char **argv) {
   unsigned long entry_sp = regs.rsp;
   unsigned long ret = (unsigned long)ptrace(PTRACE_PEEKDATA, pid, (void *)entry_sp, NULL);
   unsigned long count = 0;
-  sig = 0;
   for (;;) {
-    if (ptrace(PTRACE_SINGLESTEP, pid, NULL, (void *)(long)sig) < 0) die("step");
-    if (waitpid(pid, &status, 0) < 0) die("wait");
-    if (!WIFSTOPPED(status)) {
-      fprintf(stderr, "the process ended inside the function\n");
-      return 2;
-    }
-    sig = WSTOPSIG(status) == SIGTRAP ? 0 : WSTOPSIG(status);
-    if (sig) continue;
+    resume_to_trap(pid, PTRACE_SINGLESTEP, "the process ended inside the function");
     count++;
     if (ptrace(PTRACE_GETREGS, pid, NULL, &regs) < 0) die("getregs");
     if (regs.rip == ret && regs.rsp > entry_sp) break;
