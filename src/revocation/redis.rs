@@ -1,11 +1,16 @@
 //! [`RedisRevocations`] (feature `redis`): one revocation list for every instance.
 //!
-//! Writes go to a Redis hash (`<prefix>revoked`) and are published on a channel of the
-//! same name in one script. Each instance subscribes, then loads the whole hash, and
-//! applies what the channel brings after that: pub/sub because every instance needs
-//! every entry at once and the hash already keeps the history a late subscriber reloads
-//! (a stream would keep it twice). Subscribing before loading means nothing published
-//! in between is missed; applying an entry twice changes nothing.
+//! Writes go to one Redis hash (`<prefix>revoked`): the entry and a version (field `#v`,
+//! incremented by every write) change together in one script, which also publishes the
+//! entry with its version on a channel of the same name. Each instance subscribes,
+//! loads the whole hash, then applies what the channel brings. It never depends on a
+//! message arriving: every second it pings its subscription and reads the version, and
+//! reloads the whole list when the version moved past the last message it applied (a
+//! message was lost) or went back (Redis lost data). An instance that cannot do that
+//! check within its one-second timeouts marks its copy out of sync, and checks fail
+//! closed (503) until a full reload succeeds. So a revocation acknowledged by Redis at
+//! `T` is enforced by every instance by `T + 4 s`, or that instance answers 503 by then
+//! ([`RedisRevocations::SYNC_BOUND`]).
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -13,23 +18,48 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use redis::Script;
 use redis::aio::ConnectionManager;
+use tokio::time::{Instant, timeout, timeout_at};
 
 use super::{Backend, Entry, Local, Revocations};
 use crate::authenticator::BoxFuture;
 use crate::clock::unix_secs;
+use crate::redis_conn::describe as err;
 use crate::session::StoreError;
 
-/// Stores one entry and tells every subscriber, atomically.
+/// Stores one entry, moves the version and tells every subscriber, atomically.
 const PUBLISH: &str = r"
+local v = redis.call('HINCRBY', KEYS[1], '#v', 1)
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('PUBLISH', KEYS[1], ARGV[1] .. '\30' .. ARGV[2])
-return 1";
+redis.call('PUBLISH', KEYS[1], v .. '\30' .. ARGV[1] .. '\30' .. ARGV[2])
+return v";
+
+/// The hash field holding the list's version.
+const VERSION_FIELD: &str = "#v";
+
+/// How often a follower proves its copy current (a ping on its subscription and a read
+/// of the version).
+const POLL: Duration = Duration::from_secs(1);
+/// How long one step of that proof (ping with version read, full reload) may take.
+const STEP: Duration = Duration::from_millis(750);
+/// How long a version the proof saw may wait for its message before a full reload.
+const CATCH_UP: Duration = Duration::from_millis(250);
+
+impl RedisRevocations {
+    /// The longest a revocation acknowledged by Redis can go unenforced by an instance that
+    /// still answers requests from its copy. A proof (check, wait for a message on its way,
+    /// reload) takes at most `2 STEP + CATCH_UP` = 1.75 s, and the first proof that starts
+    /// after the write starts within `max(POLL, 1.75 s)` of it, so by 3.5 s the entry is
+    /// applied or the copy is marked out of sync (503). Tested in
+    /// `tests/adversarial_shared_state.rs`.
+    pub const SYNC_BOUND: Duration = Duration::from_secs(4);
+}
 
 /// Connects a [`Revocations`] list shared through Redis. See the module docs for how
-/// copies stay current; while one cannot be (Redis unreachable, subscription lost),
-/// checks fail closed (503) until it has reloaded the whole list, unless
-/// [`Revocations::with_max_staleness`] allows a bounded wait. A message that does not
-/// parse is logged and answered by a full reload, never trusted.
+/// copies stay current; while one cannot be proved current (Redis unreachable, a silent
+/// link, subscription lost), checks fail closed (503) and `ready()` is false until it has
+/// reloaded the whole list, unless [`Revocations::with_max_staleness`] allows a bounded
+/// wait. A message that does not parse is logged and answered by a full reload, never
+/// trusted.
 ///
 /// ```no_run
 /// # async fn f() -> Result<(), portcullis::session::StoreError> {
@@ -45,8 +75,6 @@ struct Shared {
     key: String,
 }
 
-use crate::redis_conn::describe as err;
-
 impl RedisRevocations {
     /// Connects, subscribes and loads the list (waiting at most 5 s for that), then keeps
     /// this process's copy current in a background task; keys and channel are
@@ -61,9 +89,9 @@ impl RedisRevocations {
         });
         let local = Revocations::new_local();
         tokio::spawn(keep_current(client, shared.clone(), Arc::downgrade(&local)));
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + Duration::from_secs(5);
         while !local.synced.load(std::sync::atomic::Ordering::Acquire) {
-            if tokio::time::Instant::now() >= deadline {
+            if Instant::now() >= deadline {
                 return Err(StoreError::new(
                     "revocation list could not be loaded from Redis",
                 ));
@@ -91,18 +119,28 @@ impl Backend for Shared {
     }
 }
 
-/// Loads every live entry of the hash (dropping expired ones from Redis as it goes).
-async fn load_all(shared: &Shared) -> Result<Vec<super::Entry>, String> {
+/// Every live entry of the hash and its version, read at one moment (dropping expired
+/// entries from Redis as it goes), within [`STEP`].
+async fn load_all(shared: &Shared) -> Result<(u64, Vec<Entry>), String> {
     let mut conn = shared.conn.clone();
-    let all: Vec<(String, u64)> = redis::cmd("HGETALL")
-        .arg(&shared.key)
-        .query_async(&mut conn)
-        .await
-        .map_err(err)?;
+    let all: Vec<(String, u64)> = timeout(
+        STEP,
+        redis::cmd("HGETALL")
+            .arg(&shared.key)
+            .query_async(&mut conn),
+    )
+    .await
+    .map_err(|_| "reload timed out".to_owned())?
+    .map_err(err)?;
     let now = unix_secs();
+    let mut version = 0;
     let mut entries = Vec::with_capacity(all.len());
     let mut dead = Vec::new();
     for (field, value) in all {
+        if field == VERSION_FIELD {
+            version = value;
+            continue;
+        }
         match Entry::decode(&field, value) {
             Some(e) if e.useless_after() > now => entries.push(e),
             Some(_) => dead.push(field),
@@ -110,13 +148,32 @@ async fn load_all(shared: &Shared) -> Result<Vec<super::Entry>, String> {
         }
     }
     if !dead.is_empty() {
-        let _: Result<i64, _> = redis::cmd("HDEL")
-            .arg(&shared.key)
-            .arg(dead)
-            .query_async(&mut conn)
-            .await;
+        let _: Result<Result<i64, _>, _> = timeout(
+            STEP,
+            redis::cmd("HDEL")
+                .arg(&shared.key)
+                .arg(dead)
+                .query_async(&mut conn),
+        )
+        .await;
     }
-    Ok(entries)
+    Ok((version, entries))
+}
+
+/// The list's version, within [`STEP`].
+async fn read_version(shared: &Shared) -> Result<u64, String> {
+    let mut conn = shared.conn.clone();
+    let v: Option<u64> = timeout(
+        STEP,
+        redis::cmd("HGET")
+            .arg(&shared.key)
+            .arg(VERSION_FIELD)
+            .query_async(&mut conn),
+    )
+    .await
+    .map_err(|_| "version read timed out".to_owned())?
+    .map_err(err)?;
+    Ok(v.unwrap_or(0))
 }
 
 /// Subscribes, reloads, applies messages; on any loss marks the copy stale, waits and
@@ -141,52 +198,158 @@ async fn keep_current(client: redis::Client, shared: Arc<Shared>, local: Weak<Lo
     }
 }
 
-/// One subscription's life: `Ok` when the list was dropped, `Err` when Redis was lost.
+/// One message: the version it made and its entry; `None` when it does not parse.
+fn parse_message(payload: &str) -> Option<(u64, Entry)> {
+    let mut parts = payload.split('\u{1e}');
+    let version = parts.next()?.parse().ok()?;
+    let field = parts.next()?;
+    let value = parts.next()?.parse().ok()?;
+    if parts.next().is_some() {
+        return None;
+    }
+    Some((version, Entry::decode(field, value)?))
+}
+
+/// One subscription's life: `Ok` when the list was dropped, `Err` when the copy can no
+/// longer be proved current.
 async fn follow(
     client: &redis::Client,
     shared: &Shared,
     local: &Weak<Local>,
 ) -> Result<(), String> {
-    let mut pubsub = tokio::time::timeout(Duration::from_secs(2), client.get_async_pubsub())
+    let pubsub = timeout(STEP, client.get_async_pubsub())
         .await
         .map_err(|_| "subscribe timed out".to_owned())?
         .map_err(err)?;
-    pubsub.subscribe(&shared.key).await.map_err(err)?;
-    let reload = |entries: Vec<Entry>| match local.upgrade() {
-        Some(l) => {
+    let (mut sink, mut messages) = pubsub.split();
+    timeout(STEP, sink.subscribe(&shared.key))
+        .await
+        .map_err(|_| "subscribe timed out".to_owned())?
+        .map_err(err)?;
+    // The version the copy holds every entry up to.
+    let reload = async || -> Result<Option<u64>, String> {
+        let (version, entries) = load_all(shared).await?;
+        Ok(local.upgrade().map(|l| {
             l.replace(entries);
-            true
-        }
-        None => false,
+            version
+        }))
     };
-    if !reload(load_all(shared).await?) {
+    let Some(mut seen) = reload().await? else {
         return Ok(());
-    }
-    let mut messages = pubsub.into_on_message();
-    // Wakes up now and then to notice a dropped list.
+    };
+    let mut next_proof = Instant::now() + POLL;
+    // A version the last proof saw that no message has brought yet, and until when
+    // its message may still be on its way.
+    let mut catch_up: Option<(u64, Instant)> = None;
     loop {
-        let next = tokio::time::timeout(Duration::from_secs(5), messages.next()).await;
+        let deadline = catch_up.map_or(next_proof, |(_, until)| until.min(next_proof));
+        let next = timeout_at(deadline, messages.next()).await;
         let Some(local_list) = local.upgrade() else {
             return Ok(());
         };
-        let msg = match next {
-            Err(_) => continue,
+        match next {
             Ok(None) => return Err("subscription closed".into()),
-            Ok(Some(msg)) => msg,
-        };
-        let parsed = msg.get_payload::<String>().ok().and_then(|p| {
-            let (field, value) = p.split_once('\u{1e}')?;
-            Entry::decode(field, value.parse().ok()?)
-        });
-        match parsed {
-            Some(entry) => local_list.apply(entry),
-            None => {
-                tracing::warn!("revocation message does not parse; reloading the whole list");
+            Ok(Some(msg)) => {
+                let parsed = msg
+                    .get_payload::<String>()
+                    .ok()
+                    .and_then(|p| parse_message(&p));
                 drop(local_list);
-                if !reload(load_all(shared).await?) {
-                    return Ok(());
+                let behind = match parsed {
+                    Some((version, entry)) => {
+                        if let Some(l) = local.upgrade() {
+                            l.apply(entry);
+                        }
+                        if version <= seen + 1 {
+                            seen = seen.max(version);
+                            false
+                        } else {
+                            tracing::warn!("a revocation message was lost; reloading the list");
+                            true
+                        }
+                    }
+                    None => {
+                        tracing::warn!("revocation message does not parse; reloading the list");
+                        true
+                    }
+                };
+                if behind {
+                    match reload().await? {
+                        Some(v) => seen = v,
+                        None => return Ok(()),
+                    }
+                }
+                if catch_up.is_some_and(|(v, _)| seen >= v) {
+                    catch_up = None;
                 }
             }
+            Err(_) if catch_up.is_some() && Instant::now() < next_proof => {
+                // The message for the version seen never came: a reload has it.
+                drop(local_list);
+                tracing::warn!("a revocation message did not arrive; reloading the list");
+                match reload().await? {
+                    Some(v) => seen = v,
+                    None => return Ok(()),
+                }
+                catch_up = None;
+            }
+            Err(_) => {
+                drop(local_list);
+                let started = Instant::now();
+                let (pong, version) = tokio::join!(
+                    timeout(STEP, sink.ping::<redis::Value>()),
+                    read_version(shared)
+                );
+                pong.map_err(|_| "subscription does not answer a ping".to_owned())?
+                    .map_err(err)?;
+                let version = version?;
+                if version < seen {
+                    tracing::warn!(
+                        "revocation list version went back (Redis lost data?); reloading"
+                    );
+                    match reload().await? {
+                        Some(v) => seen = v,
+                        None => return Ok(()),
+                    }
+                } else if version > seen {
+                    match catch_up {
+                        // Still missing since the last proof: reload now.
+                        Some(_) => {
+                            match reload().await? {
+                                Some(v) => seen = v,
+                                None => return Ok(()),
+                            }
+                            catch_up = None;
+                        }
+                        None => catch_up = Some((version, Instant::now() + CATCH_UP)),
+                    }
+                }
+                next_proof = started + POLL;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_carry_their_version_and_nothing_else() {
+        let e = Entry::Session {
+            id: "0123456789abcdef".into(),
+            expires: 9,
+        };
+        let (f, v) = e.encode();
+        assert_eq!(parse_message(&format!("7\u{1e}{f}\u{1e}{v}")), Some((7, e)));
+        for bad in [
+            String::new(),
+            format!("{f}\u{1e}{v}"),
+            format!("x\u{1e}{f}\u{1e}{v}"),
+            format!("7\u{1e}{f}\u{1e}{v}\u{1e}1"),
+            format!("7\u{1e}{f}\u{1e}nope"),
+        ] {
+            assert_eq!(parse_message(&bad), None, "{bad:?}");
         }
     }
 }

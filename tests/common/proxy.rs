@@ -14,8 +14,12 @@ use tokio::sync::watch;
 pub const UP: u8 = 0;
 pub const DOWN: u8 = 1;
 pub const SLOW: u8 = 2;
+/// The server's answers stop: the client's side of each connection is closed for reading
+/// (it sees end of stream) while what it sends still reaches the server.
+pub const HALF: u8 = 3;
 
-/// A loopback TCP proxy: UP forwards, DOWN drops every connection, SLOW stalls traffic.
+/// A loopback TCP proxy: UP forwards, DOWN drops every connection, SLOW stalls traffic
+/// (a silent link: sockets stay open, nothing arrives), HALF closes the answers' direction.
 pub struct Proxy {
     pub addr: SocketAddr,
     mode: Arc<AtomicU8>,
@@ -45,8 +49,8 @@ impl Proxy {
                     };
                     let (cr, cw) = client.into_split();
                     let (sr, sw) = server.into_split();
-                    let up = tokio::spawn(pump(m.clone(), cr, sw));
-                    let down = tokio::spawn(pump(m, sr, cw));
+                    let up = tokio::spawn(pump(m.clone(), cr, sw, false));
+                    let down = tokio::spawn(pump(m, sr, cw, true));
                     let _ = cut_rx.changed().await;
                     up.abort();
                     down.abort();
@@ -63,17 +67,29 @@ impl Proxy {
     }
 }
 
-/// Copies one direction, stalling while the proxy is SLOW.
+/// Copies one direction, stalling while the proxy is SLOW; the answers' direction
+/// (`answers`) shuts down when the proxy is HALF.
 async fn pump(
     m: Arc<AtomicU8>,
     mut r: tokio::net::tcp::OwnedReadHalf,
     mut w: tokio::net::tcp::OwnedWriteHalf,
+    answers: bool,
 ) {
     let mut buf = vec![0u8; 16 * 1024];
+    let mut half = tokio::time::interval(Duration::from_millis(50));
     loop {
-        let n = match r.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
+        let n = tokio::select! {
+            read = r.read(&mut buf) => match read {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            },
+            _ = half.tick(), if answers => {
+                if m.load(Ordering::SeqCst) == HALF {
+                    let _ = w.shutdown().await;
+                    return;
+                }
+                continue;
+            }
         };
         while m.load(Ordering::SeqCst) == SLOW {
             tokio::time::sleep(Duration::from_millis(50)).await;
