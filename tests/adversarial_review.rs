@@ -370,3 +370,54 @@ fn weak_rsa_keys_are_refused_at_configuration() {
     let set = portcullis::jwt::KeySet::from_jwks(doc.as_bytes(), &[Algorithm::RS256], false);
     assert!(set.unwrap().is_empty());
 }
+
+/// A token without `jti` revoked by hash stays revoked when its ECDSA signature is
+/// swapped for the other valid one (`s` to `n - s`): tokens are identified by what the
+/// issuer signed, not by their signature's bytes.
+#[tokio::test]
+async fn a_second_ecdsa_signature_does_not_revive_a_revoked_token() {
+    use portcullis::revocation::Revocations;
+    let revocations = Revocations::memory();
+    let verifier = JwtVerifier::new(Issuer::new(
+        TestKey::Es256.key_set(),
+        Validation::new([Algorithm::ES256])
+            .with_issuer("https://issuer.test")
+            .with_audience(AUD),
+    ))
+    .with_token_cache(TokenCache::new())
+    .with_revocations(revocations.clone());
+    let probe = Probe::default();
+    let app = bearer_app(&probe, verifier.clone());
+    let token = TokenBuilder::new(TestKey::Es256)
+        .with_claim("iss", "https://issuer.test")
+        .with_claim("aud", AUD)
+        .with_claim("sub", "alice")
+        .with_claim("iat", now())
+        .with_claim("exp", now() + 600)
+        .sign();
+    let twin = common::other_ecdsa_signature(&token, false);
+    assert_ne!(twin, token);
+    // Both spellings are valid signatures: the attack needs no key.
+    assert_eq!(bearer(&app, &token).await.status, StatusCode::OK);
+    assert_eq!(bearer(&app, &twin).await.status, StatusCode::OK);
+    let ctx = verifier.verify(&token).await.unwrap();
+    assert_eq!(ctx.token_id(), None);
+    revocations.revoke_context(&ctx, &token).await.unwrap();
+    for (name, t) in [("original", &token), ("n - s twin", &twin)] {
+        let a = bearer(&app, t).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{name}");
+        assert!(a.www_authenticate()[0].contains("invalid_token"), "{name}");
+    }
+    // Revoking the twin refuses the original as well.
+    let other = TokenBuilder::new(TestKey::Es256)
+        .with_claim("iss", "https://issuer.test")
+        .with_claim("aud", AUD)
+        .with_claim("sub", "bob")
+        .with_claim("iat", now())
+        .with_claim("exp", now() + 600)
+        .sign();
+    let other_twin = common::other_ecdsa_signature(&other, false);
+    let ctx = verifier.verify(&other_twin).await.unwrap();
+    revocations.revoke_context(&ctx, &other_twin).await.unwrap();
+    assert_eq!(bearer(&app, &other).await.status, StatusCode::UNAUTHORIZED);
+}

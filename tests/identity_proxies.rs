@@ -344,3 +344,41 @@ fn configuration_mistakes_are_errors() {
         "plain http"
     );
 }
+
+/// An ALB assertion revoked by hash (it has no `jti`) stays revoked when its signature is
+/// respelled: the other valid ECDSA signature, padded or not.
+#[tokio::test]
+async fn aws_alb_revocations_survive_respelled_signatures() {
+    let server = KeyServer::start(jwks(&[TestKey::Es256])).await;
+    let revocations = portcullis::revocation::Revocations::memory();
+    let alb = IdentityProxy::aws_alb("eu-west-1", ALB_ARN)
+        .unwrap()
+        .with_keys_url(&server.url("/alb-keys"))
+        .unwrap()
+        .with_issuer("https://idp.example.com")
+        .unwrap()
+        .with_revocations(revocations.clone());
+    let app = app(alb);
+    let h = "x-amzn-oidc-data";
+    let mut claims = alb_claims();
+    // A signature segment whose base64 takes padding either way.
+    claims["pad"] = json!("x");
+    let token = alb_token(alb_header(ALB_ARN, TestKey::Es256.kid()), claims, false);
+    let variants = [
+        common::other_ecdsa_signature(&token, false),
+        common::other_ecdsa_signature(&token, true),
+        format!("{token}=="),
+    ];
+    // Every spelling is valid: the attack needs no key.
+    for t in std::iter::once(&token).chain(&variants) {
+        assert_eq!(call(&app, h, t).await.0, StatusCode::OK, "{t}");
+    }
+    let ctx = portcullis::AuthContext::builder("9d5b7c0e", portcullis::Scheme::IdentityProxy)
+        .with_issuer("https://idp.example.com")
+        .build();
+    revocations.revoke_context(&ctx, &token).await.unwrap();
+    assert_eq!(call(&app, h, &token).await.0, StatusCode::UNAUTHORIZED);
+    for v in &variants {
+        assert_eq!(call(&app, h, v).await.0, StatusCode::UNAUTHORIZED, "{v}");
+    }
+}

@@ -30,7 +30,7 @@ pub use self::redis::RedisRevocations;
 /// One revocation, as it is stored and broadcast.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Entry {
-    /// The token with this `jti` (or SHA-256 of the token, hex) from `issuer` (empty for
+    /// The token with this `jti` (or [`token_hash`] of the token) from `issuer` (empty for
     /// tokens without `iss`), until `expires` (the token's `exp`).
     Token {
         issuer: String,
@@ -388,7 +388,9 @@ impl Revocations {
         })
         .await
     }
-    /// Revokes the token a context was verified from (its `jti`, or the hash of `token`).
+    /// Revokes the token a context was verified from: by its `jti`, or else by a hash of
+    /// what the issuer signed (`header.payload`, never the signature, so a second valid
+    /// signature over the same claims is refused too).
     pub async fn revoke_context(&self, ctx: &AuthContext, token: &str) -> Result<(), AuthError> {
         let id = match ctx.token_id() {
             Some(jti) => jti.to_owned(),
@@ -571,16 +573,30 @@ fn subject_revoked(set: &Set, issuer: Option<&str>, subject: &str, issued_at: Op
     })
 }
 
-/// `sha256:` and the hex SHA-256 of a token: the id of a token without `jti`.
+/// `sha256:` and the hex SHA-256 of what identifies a token without `jti`: for a JWS
+/// (three dot-separated parts), its signing input `header.payload` only. The signature
+/// is left out because it is not unique: ECDSA accepts `(r, n - s)` beside `(r, s)`, and
+/// a lenient base64 reading accepts padded and unpadded spellings, so a second valid
+/// token with the same claims could be made without the key. Anything else is hashed
+/// whole.
 pub(crate) fn token_hash(token: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     use std::fmt::Write;
     let mut out = String::with_capacity(HASH_PREFIX.len() + 64);
     out.push_str(HASH_PREFIX);
-    for b in Sha256::digest(token) {
+    for b in Sha256::digest(signing_input(token)) {
         let _ = write!(out, "{b:02x}");
     }
     out
+}
+
+/// The `header.payload` of a three-part JWS; anything else whole.
+fn signing_input(token: &[u8]) -> &[u8] {
+    let mut dots = memchr::memchr_iter(b'.', token);
+    match (dots.next(), dots.next(), dots.next()) {
+        (Some(_), Some(second), None) => &token[..second],
+        _ => token,
+    }
 }
 
 #[cfg(test)]
@@ -729,6 +745,18 @@ mod tests {
             r.check_token(&old, b"t").is_ok(),
             "a reload drops what is gone"
         );
+    }
+
+    #[test]
+    fn a_token_is_identified_by_what_was_signed_not_by_its_signature() {
+        assert_eq!(token_hash(b"h.p.sig1"), token_hash(b"h.p.sig2"));
+        assert_eq!(token_hash(b"h.p.sig"), token_hash(b"h.p.sig=="));
+        assert_ne!(token_hash(b"h.p.sig"), token_hash(b"h.q.sig"));
+        assert_ne!(token_hash(b"h.p.sig"), token_hash(b"g.p.sig"));
+        // Not a JWS: hashed whole, so opaque tokens never share an id.
+        assert_ne!(token_hash(b"opaque.a"), token_hash(b"opaque.b"));
+        assert_ne!(token_hash(b"a.b.c.d"), token_hash(b"a.b.c.e"));
+        assert_ne!(token_hash(b"abc"), token_hash(b"abd"));
     }
 
     #[test]

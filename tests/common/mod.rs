@@ -110,3 +110,40 @@ pub fn redis_url() -> Option<String> {
 pub fn unique_prefix(tag: &str) -> String {
     format!("{tag}-{}-{}:", std::process::id(), rand::random::<u32>())
 }
+
+/// The same JWS with its ECDSA signature `(r, s)` replaced by `(r, n - s)`, which is just
+/// as valid (P-256 or P-384, raw `r || s` as JWS uses; the signature's base64 padded when
+/// `padded`): a second token nobody signed twice.
+pub fn other_ecdsa_signature(token: &str, padded: bool) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
+    const P256_N: &str = "ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551";
+    const P384_N: &str = "ffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973";
+    let (message, sig) = token.rsplit_once('.').unwrap();
+    let mut sig = URL_SAFE_NO_PAD.decode(sig.trim_end_matches('=')).unwrap();
+    let n_hex = match sig.len() {
+        64 => P256_N,
+        96 => P384_N,
+        other => panic!("not an ECDSA P-256/P-384 signature ({other} bytes)"),
+    };
+    let n: Vec<u8> = (0..n_hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&n_hex[i..i + 2], 16).unwrap())
+        .collect();
+    let half = sig.len() / 2;
+    let s = &mut sig[half..];
+    // s := n - s, big-endian.
+    let mut borrow = 0i16;
+    for i in (0..s.len()).rev() {
+        let d = i16::from(n[i]) - i16::from(s[i]) - borrow;
+        borrow = i16::from(d < 0);
+        s[i] = d.rem_euclid(256) as u8;
+    }
+    assert_eq!(borrow, 0);
+    let enc = if padded {
+        URL_SAFE.encode(&sig)
+    } else {
+        URL_SAFE_NO_PAD.encode(&sig)
+    };
+    format!("{message}.{enc}")
+}
