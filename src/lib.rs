@@ -45,7 +45,7 @@ pub use authenticator::{Authenticator, BoxFuture, Detected};
 pub use challenge::Challenge;
 pub use context::{AuthContext, AuthContextBuilder, PrincipalKind, Scheme};
 pub use error::{AuthError, ConfigError, ErrorKind};
-pub use http::client::TrustedProxies;
+pub use http::client::{ForwardedHeader, TrustedProxies};
 pub use http::csrf::CsrfGuard;
 pub use layer::{AuthFuture, AuthLayer, AuthService, DEFAULT_MAX_CREDENTIAL_BYTES, Mode};
 pub use responder::{ErrorResponder, JsonResponder, LoginRedirect};

@@ -421,3 +421,50 @@ async fn a_second_ecdsa_signature_does_not_revive_a_revoked_token() {
     revocations.revoke_context(&ctx, &other_twin).await.unwrap();
     assert_eq!(bearer(&app, &other).await.status, StatusCode::UNAUTHORIZED);
 }
+
+/// Behind a trusted proxy that appends only `X-Forwarded-For` (nginx, AWS ALB, HAProxy),
+/// a client's own `Forwarded: for=<random>` passes through untouched; it must not give
+/// each forged token a fresh client to count against.
+#[tokio::test]
+async fn a_clients_forwarded_header_does_not_beat_the_proxys_x_forwarded_for() {
+    use portcullis::TrustedProxies;
+    let limiter = AttemptLimiter::memory()
+        .with_credential_limits(Limits::credentials().per_client(30, Duration::from_secs(60)))
+        .with_trusted_proxies(TrustedProxies::new(["10.0.0.0/8"]).unwrap());
+    let verifier = JwtVerifier::new(Issuer::new(
+        TestKey::Rs256.key_set(),
+        Validation::new([Algorithm::RS256]).with_audience(AUD),
+    ));
+    let probe = Probe::default();
+    let app = probe.router("/me").layer(AuthLayer::required(
+        BearerAuth::new("api", verifier).with_limiter(limiter),
+    ));
+    let (mut refused, mut limited) = (0, 0);
+    for i in 0..300u32 {
+        let forged = TokenBuilder::new(TestKey::Rs256Next)
+            .with_claim("sub", format!("user-{i}"))
+            .with_claim("aud", AUD)
+            .with_claim("exp", now() + 600)
+            .sign();
+        let mut req = get("/me")
+            .header("authorization", format!("Bearer {forged}"))
+            .header(
+                "forwarded",
+                format!("for=198.18.{}.{}", i / 250, i % 250 + 1),
+            )
+            // What the proxy appended: the client it saw.
+            .header("x-forwarded-for", "203.0.113.50")
+            .body(Body::empty())
+            .unwrap();
+        req.extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 2], 40000))));
+        match send(&app, req).await.status {
+            StatusCode::UNAUTHORIZED => refused += 1,
+            StatusCode::TOO_MANY_REQUESTS => limited += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(refused, 30, "the client got more than its 30 tries");
+    assert_eq!(limited, 270);
+    assert_eq!(probe.runs(), 0);
+}

@@ -1,5 +1,5 @@
 //! The client's address: the connection's peer, or, behind proxies you list, the
-//! address those proxies recorded in `X-Forwarded-For` / `Forwarded`.
+//! address those proxies recorded in the one forwarding header they write.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -15,24 +15,46 @@ const MAX_FORWARDED_BYTES: usize = 2048;
 /// At most this many hops are walked, right to left.
 const MAX_HOPS: usize = 32;
 
-/// Proxies whose forwarding headers are believed, by network (`10.0.0.0/8`,
+/// Proxies whose forwarding header is believed, by network (`10.0.0.0/8`,
 /// `2001:db8::/32`, or one address). None by default: then the connection's peer is the
-/// client, and `X-Forwarded-For` / `Forwarded` are ignored, whatever they say.
+/// client, and forwarding headers are ignored, whatever they say.
 ///
 /// With proxies listed, a request whose peer is one of them is attributed to the
-/// rightmost address in its forwarding headers that is not a listed proxy (each proxy
-/// appends the address it saw, so only the right end is trustworthy). An oversized or
-/// malformed header, or one made only of proxies, leaves the peer as the client.
+/// rightmost address in the one header those proxies write ([`ForwardedHeader`]:
+/// `X-Forwarded-For` unless you choose `Forwarded`) that is not a listed proxy (each
+/// proxy appends the address it saw, so only the right end is trustworthy). The other
+/// header is never read: a proxy that appends only `X-Forwarded-For` passes a
+/// client's own `Forwarded` through untouched, and believing it would let every request
+/// name its own address. Several lines of the header form one list (RFC 9110), in
+/// order. An oversized or malformed header, or one made only of proxies, leaves the
+/// peer as the client.
 ///
 /// ```
-/// use portcullis::TrustedProxies;
-/// let proxies = TrustedProxies::new(["10.0.0.0/8", "192.168.1.7"]).unwrap();
+/// use portcullis::{ForwardedHeader, TrustedProxies};
+/// let behind_nginx = TrustedProxies::new(["10.0.0.0/8", "192.168.1.7"]).unwrap();
+/// let behind_envoy = TrustedProxies::new(["10.0.0.0/8"])
+///     .unwrap()
+///     .with_header(ForwardedHeader::Forwarded);
 /// assert!(TrustedProxies::new(["not-a-network"]).is_err());
-/// # let _ = proxies;
+/// # let _ = (behind_nginx, behind_envoy);
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct TrustedProxies {
     nets: Vec<IpNet>,
+    header: ForwardedHeader,
+}
+
+/// The forwarding header your trusted proxies write, and the only one read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1` (nginx `$proxy_add_x_forwarded_for`, AWS ALB,
+    /// HAProxy `option forwardfor`, Traefik, Caddy): the default.
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1` (Envoy, some CDNs), only when
+    /// every trusted proxy appends to it.
+    Forwarded,
 }
 
 impl TrustedProxies {
@@ -55,7 +77,16 @@ impl TrustedProxies {
             };
             nets.push(net.trunc());
         }
-        Ok(TrustedProxies { nets })
+        Ok(TrustedProxies {
+            nets,
+            header: ForwardedHeader::default(),
+        })
+    }
+
+    /// Reads `header` instead of `X-Forwarded-For`.
+    pub fn with_header(mut self, header: ForwardedHeader) -> Self {
+        self.header = header;
+        self
     }
 
     fn trusts(&self, ip: IpAddr) -> bool {
@@ -75,16 +106,14 @@ impl TrustedProxies {
         Some(self.forwarded_client(&parts.headers).unwrap_or(peer))
     }
 
-    /// The rightmost untrusted address in `Forwarded` (preferred) or `X-Forwarded-For`.
+    /// The rightmost untrusted address in the chosen header.
     fn forwarded_client(&self, headers: &HeaderMap) -> Option<IpAddr> {
-        let hops = match joined(headers, "forwarded") {
-            Some(text) => forwarded_for(&text)?,
-            None => {
-                let text = joined(headers, "x-forwarded-for")?;
-                text.split(',')
-                    .map(|h| parse_ip(h.trim()))
-                    .collect::<Option<Vec<_>>>()?
-            }
+        let hops = match self.header {
+            ForwardedHeader::Forwarded => forwarded_for(&joined(headers, "forwarded")?)?,
+            ForwardedHeader::XForwardedFor => joined(headers, "x-forwarded-for")?
+                .split(',')
+                .map(|h| parse_ip(h.trim()))
+                .collect::<Option<Vec<_>>>()?,
         };
         hops.into_iter()
             .rev()
@@ -190,15 +219,18 @@ mod tests {
 
     #[test]
     fn a_trusted_chain_is_read_right_to_left() {
-        let t = TrustedProxies::new(["10.0.0.0/8", "192.168.1.7"]).unwrap();
-        let cases: &[(&[(&str, &str)], &str)] = &[
-            (&[("x-forwarded-for", "198.51.100.1")], "198.51.100.1"),
+        let xff = TrustedProxies::new(["10.0.0.0/8", "192.168.1.7"]).unwrap();
+        let fwd = xff.clone().with_header(ForwardedHeader::Forwarded);
+        let cases: &[(&TrustedProxies, &[(&str, &str)], &str)] = &[
+            (&xff, &[("x-forwarded-for", "198.51.100.1")], "198.51.100.1"),
             // The client can put anything on the left; only the right end counts.
             (
+                &xff,
                 &[("x-forwarded-for", "6.6.6.6, 198.51.100.1, 10.1.1.1")],
                 "198.51.100.1",
             ),
             (
+                &xff,
                 &[
                     ("x-forwarded-for", "6.6.6.6"),
                     ("x-forwarded-for", "198.51.100.1"),
@@ -206,6 +238,7 @@ mod tests {
                 "198.51.100.1",
             ),
             (
+                &fwd,
                 &[(
                     "forwarded",
                     "for=6.6.6.6, for=\"[2001:db8::1]:443\";proto=https, for=10.0.0.2",
@@ -213,23 +246,37 @@ mod tests {
                 "2001:db8::1",
             ),
             (
+                &fwd,
                 &[("forwarded", "for=198.51.100.2:8080;by=10.0.0.1")],
                 "198.51.100.2",
             ),
-            // Forwarded wins over X-Forwarded-For.
+            // Only the chosen header is read: a client's own `Forwarded` passes an
+            // X-Forwarded-For proxy untouched and must not win.
             (
+                &xff,
+                &[
+                    ("forwarded", "for=6.6.6.6"),
+                    ("x-forwarded-for", "198.51.100.3"),
+                ],
+                "198.51.100.3",
+            ),
+            (
+                &fwd,
                 &[
                     ("forwarded", "for=198.51.100.3"),
                     ("x-forwarded-for", "6.6.6.6"),
                 ],
                 "198.51.100.3",
             ),
+            (&xff, &[("forwarded", "for=6.6.6.6")], "10.0.0.5"),
+            (&fwd, &[("x-forwarded-for", "6.6.6.6")], "10.0.0.5"),
             (
+                &xff,
                 &[("x-forwarded-for", "::ffff:198.51.100.4")],
                 "198.51.100.4",
             ),
         ];
-        for (headers, want) in cases {
+        for (t, headers, want) in cases {
             assert_eq!(
                 t.client(&parts("10.0.0.5", headers)),
                 ip(want),
@@ -240,7 +287,8 @@ mod tests {
 
     #[test]
     fn malformed_or_oversized_headers_leave_the_peer() {
-        let t = TrustedProxies::new(["10.0.0.0/8"]).unwrap();
+        let xff = TrustedProxies::new(["10.0.0.0/8"]).unwrap();
+        let fwd = xff.clone().with_header(ForwardedHeader::Forwarded);
         let long = vec!["198.51.100.1"; 300].join(", ");
         let cases: &[&[(&str, &str)]] = &[
             &[("x-forwarded-for", "not-an-ip")],
@@ -254,17 +302,19 @@ mod tests {
             &[],
         ];
         for headers in cases {
-            assert_eq!(
-                t.client(&parts("10.0.0.5", headers)),
-                ip("10.0.0.5"),
-                "{headers:?}"
-            );
+            for t in [&xff, &fwd] {
+                assert_eq!(
+                    t.client(&parts("10.0.0.5", headers)),
+                    ip("10.0.0.5"),
+                    "{headers:?}"
+                );
+            }
         }
         let mut no_peer = Request::get("/").body(()).unwrap().into_parts().0;
         no_peer
             .headers
             .insert("x-forwarded-for", "1.2.3.4".parse().unwrap());
-        assert_eq!(t.client(&no_peer), None);
+        assert_eq!(xff.client(&no_peer), None);
     }
 
     #[test]
