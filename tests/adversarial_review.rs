@@ -468,3 +468,62 @@ async fn a_clients_forwarded_header_does_not_beat_the_proxys_x_forwarded_for() {
     assert_eq!(limited, 270);
     assert_eq!(probe.runs(), 0);
 }
+
+/// Requests dropped in the middle of an introspection call (a timeout layer in front,
+/// a client that resets its stream) free their token's in-flight slot: abandoning more
+/// calls than there are slots does not make later tokens 503.
+#[tokio::test]
+async fn cancelled_introspection_calls_free_their_slots() {
+    use portcullis::jwt::{ClientAuth, Introspection};
+    use portcullis::testing::{TEST_CLIENT_ID, TEST_CLIENT_SECRET};
+    use tower::ServiceExt;
+    let server = KeyServer::start(jwks(&[])).await;
+    let introspection = Introspection::new(
+        &server.url("/introspect"),
+        ClientAuth::basic(TEST_CLIENT_ID, TEST_CLIENT_SECRET),
+    )
+    .unwrap()
+    .with_audience("orders-api")
+    .with_max_in_flight(8);
+    let probe = Probe::default();
+    let app = probe
+        .router("/me")
+        .layer(AuthLayer::required(BearerAuth::introspection(
+            "orders-api",
+            introspection,
+        )));
+    let timed_out = tower::timeout::Timeout::new(app.clone(), Duration::from_millis(50));
+    server.set_delay(Duration::from_millis(400));
+    for i in 0..40 {
+        let req = get("/me")
+            .header("authorization", format!("Bearer abandoned-{i}"))
+            .body(Body::empty())
+            .unwrap();
+        // The timeout layer drops the request's future while the call is in flight.
+        assert!(timed_out.clone().oneshot(req).await.is_err(), "call {i}");
+    }
+    // A stream reset is the same thing: the future is dropped after its first poll.
+    for i in 0..8 {
+        let req = get("/me")
+            .header("authorization", format!("Bearer reset-{i}"))
+            .body(Body::empty())
+            .unwrap();
+        let mut call = Box::pin(app.clone().oneshot(req));
+        let first = std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(std::future::Future::poll(call.as_mut(), cx))
+        })
+        .await;
+        assert!(first.is_pending());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drop(call);
+    }
+    server.set_delay(Duration::ZERO);
+    server.add_introspected_token(
+        "opaque-alice",
+        serde_json::json!({"active": true, "aud": "orders-api", "sub": "alice", "exp": now() + 600}),
+    );
+    let a = bearer(&app, "opaque-alice").await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let unknown = bearer(&app, "opaque-unknown").await;
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED, "{}", unknown.body);
+}

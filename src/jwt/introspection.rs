@@ -80,6 +80,31 @@ struct Entry {
 /// A settled introspection, or the error that ends the request (never cached).
 type Flight = Arc<OnceCell<Result<Outcome, AuthError>>>;
 
+/// One caller's hold on a token's in-flight slot: the slot leaves the map when its last
+/// holder lets go, finished or dropped. Holders are cloned and released only under the
+/// map's lock, so the count it reads there is exact.
+struct Slot<'a> {
+    map: &'a Mutex<HashMap<[u8; 32], Flight>>,
+    key: [u8; 32],
+    flight: Option<Flight>,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(mine) = self.flight.take() else {
+            return;
+        };
+        // The map's reference and this one: nobody else waits on this flight.
+        if map.get(&self.key).is_some_and(|f| Arc::ptr_eq(f, &mine))
+            && Arc::strong_count(&mine) == 2
+        {
+            map.remove(&self.key);
+        }
+        drop(mine);
+    }
+}
+
 #[derive(Clone)]
 struct Settings {
     endpoint: Url,
@@ -315,14 +340,16 @@ impl Introspection {
     }
 
     /// One call per token at a time: later callers wait for the first one's outcome.
+    /// The token's slot is freed when its last caller finishes or is dropped (a timeout
+    /// layer, a reset stream), so abandoned calls never hold slots.
     async fn introspect_once(&self, key: [u8; 32], token: &str) -> Result<Outcome, AuthError> {
-        let flight = {
+        let slot = {
             let mut map = self
                 .inner
                 .in_flight
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
-            match map.get(&key) {
+            let flight = match map.get(&key) {
                 Some(f) => f.clone(),
                 None if map.len() >= self.inner.s.max_in_flight => {
                     return Err(AuthError::unavailable(
@@ -334,7 +361,15 @@ impl Introspection {
                     map.insert(key, f.clone());
                     f
                 }
+            };
+            Slot {
+                map: &self.inner.in_flight,
+                key,
+                flight: Some(flight),
             }
+        };
+        let Some(flight) = slot.flight.as_ref() else {
+            return Err(AuthError::unavailable("introspection: no slot"));
         };
         let result = flight
             .get_or_init(|| async {
@@ -346,11 +381,7 @@ impl Introspection {
             })
             .await
             .clone();
-        self.inner
-            .in_flight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&key);
+        drop(slot);
         result
     }
 
