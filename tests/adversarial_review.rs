@@ -527,3 +527,46 @@ async fn cancelled_introspection_calls_free_their_slots() {
     let unknown = bearer(&app, "opaque-unknown").await;
     assert_eq!(unknown.status, StatusCode::UNAUTHORIZED, "{}", unknown.body);
 }
+
+/// `revoke_subject(.., as_of)` with `as_of` = now refuses tokens issued earlier in the
+/// same second (times are whole seconds), and admits those issued a second later.
+#[tokio::test]
+async fn revoking_a_subject_as_of_now_spares_nothing_issued_in_that_second() {
+    use portcullis::revocation::Revocations;
+    let revocations = Revocations::memory();
+    let verifier = JwtVerifier::new(Issuer::new(
+        TestKey::Rs256.key_set(),
+        Validation::new([Algorithm::RS256])
+            .with_issuer("https://issuer.test")
+            .with_audience(AUD),
+    ))
+    .with_token_cache(TokenCache::new())
+    .with_revocations(revocations.clone());
+    let probe = Probe::default();
+    let app = bearer_app(&probe, verifier);
+    let token = |iat: u64| {
+        TokenBuilder::new(TestKey::Rs256)
+            .with_claim("iss", "https://issuer.test")
+            .with_claim("aud", AUD)
+            .with_claim("sub", "alice")
+            .with_claim("iat", iat)
+            .with_claim("exp", now() + 600)
+            .sign()
+    };
+    let t = now();
+    let (before, same, after) = (token(t - 1), token(t), token(t + 1));
+    for tok in [&before, &same, &after] {
+        assert_eq!(bearer(&app, tok).await.status, StatusCode::OK);
+    }
+    revocations
+        .revoke_subject(Some("https://issuer.test"), "alice", t)
+        .await
+        .unwrap();
+    assert_eq!(bearer(&app, &before).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        bearer(&app, &same).await.status,
+        StatusCode::UNAUTHORIZED,
+        "issued in the second of the revocation"
+    );
+    assert_eq!(bearer(&app, &after).await.status, StatusCode::OK);
+}

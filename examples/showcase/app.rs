@@ -375,7 +375,7 @@ async fn revoke(
         (None, Some(subject)) => {
             // Everything issued up to this second.
             app.revocations
-                .revoke_subject(text("issuer"), subject, now() + 1)
+                .revoke_subject(text("issuer"), subject, now())
                 .await?;
         }
         _ => return Err(bad("revoke: neither token nor subject")),

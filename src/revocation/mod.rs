@@ -37,7 +37,7 @@ pub(crate) enum Entry {
         id: String,
         expires: u64,
     },
-    /// Every credential of `subject` issued before `as_of`; `issuer` `None` for all.
+    /// Every credential of `subject` issued at or before `as_of`; `issuer` `None` for all.
     Subject {
         issuer: Option<String>,
         subject: String,
@@ -400,9 +400,11 @@ impl Revocations {
         self.revoke_token(ctx.issuer().unwrap_or(""), &id, expires)
             .await
     }
-    /// Refuses every token of `subject` issued before `as_of` (or without `iat`) and
-    /// every session created before it: "sign out everywhere". `issuer` `None`: all
-    /// issuers and sessions.
+    /// Refuses every token of `subject` issued at or before `as_of` (or without `iat`)
+    /// and every session created at or before it: "sign out everywhere". Times are whole
+    /// seconds, so `as_of` = now also refuses what was issued earlier in the same second
+    /// (and what is issued later in it: a new login works from the next second on).
+    /// `issuer` `None`: all issuers and sessions.
     pub async fn revoke_subject(
         &self,
         issuer: Option<&str>,
@@ -558,8 +560,9 @@ impl Revocations {
     }
 }
 
-/// Whether `subject` (under `issuer`, or under any issuer) is revoked as of a credential
-/// issued at `issued_at` (`None`: unknown, so revoked).
+/// Whether `subject` (under `issuer`, or under any issuer) is revoked for a credential
+/// issued at `issued_at` (at or before the revocation's `as_of`; `None`: unknown, so
+/// revoked).
 fn subject_revoked(set: &Set, issuer: Option<&str>, subject: &str, issued_at: Option<u64>) -> bool {
     let Some(list) = set.subjects.get(subject) else {
         return false;
@@ -569,7 +572,7 @@ fn subject_revoked(set: &Set, issuer: Option<&str>, subject: &str, issued_at: Op
             None => true,
             Some(s) => issuer == Some(s.as_str()),
         };
-        applies && issued_at.is_none_or(|iat| iat < *as_of)
+        applies && issued_at.is_none_or(|iat| iat <= *as_of)
     })
 }
 

@@ -216,8 +216,8 @@ impl SessionManager {
             .timed("delete_all", self.store.delete_all_for_subject(subject))
             .await?;
         if let (Some(_), Some(r)) = (&self.config.local_cache, &self.config.revocations) {
-            // Sessions carry whole seconds: everything created up to this one ends.
-            let as_of = unix_secs() + 1;
+            // Whole seconds: everything created up to and within this one ends.
+            let as_of = unix_secs();
             if let Err(e) = r
                 .revoke_subject(Some(crate::revocation::SESSION_SCOPE), subject, as_of)
                 .await
