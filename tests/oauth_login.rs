@@ -343,3 +343,102 @@ async fn configuration_errors() {
     assert!(OAuthProvider::discover("http://127.0.0.1:9").await.is_err());
     assert!(OAuthProvider::microsoft("common").await.is_err());
 }
+
+/// Two providers that both call their user `1001`, with the default profile hook: two
+/// identities, each session carrying its provider's issuer, so an app keyed on
+/// `subject()` cannot merge them.
+#[tokio::test]
+async fn one_sub_at_two_providers_is_two_identities() {
+    let (idp_a, idp_b) = (
+        KeyServer::start(jwks(&[TestKey::Rs256])).await,
+        KeyServer::start(jwks(&[TestKey::Rs256])).await,
+    );
+    let gh = KeyServer::start(jwks(&[])).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let login = |provider: OAuthProvider, at: &str| {
+        OAuthLogin::new(
+            provider,
+            TEST_CLIENT_ID,
+            TEST_CLIENT_SECRET,
+            &format!("{base}/{at}/callback"),
+        )
+        .unwrap()
+        .routes()
+    };
+    let manager = SessionManager::new(
+        MemoryStore::new(),
+        SessionConfig::default().with_insecure_dev_cookie(),
+    );
+    let router = Router::new()
+        .route(
+            "/me",
+            get(|ctx: AuthContext| async move { Json(json!(ctx)) }),
+        )
+        .layer(AuthLayer::required(manager.authenticator()))
+        .nest(
+            "/a",
+            login(OAuthProvider::discover(&idp_a.issuer()).await.unwrap(), "a"),
+        )
+        .nest(
+            "/b",
+            login(OAuthProvider::discover(&idp_b.issuer()).await.unwrap(), "b"),
+        )
+        .nest(
+            "/gh",
+            login(
+                OAuthProvider::github_enterprise(&gh.base_url(), &gh.url("/api/v3")).unwrap(),
+                "gh",
+            ),
+        )
+        .layer(Extension(manager));
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let http = Client::builder()
+        .redirect(redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let sign_in = async |at: &str| -> Value {
+        let res = http
+            .get(format!("{base}/{at}/login?return_to=/me"))
+            .send()
+            .await
+            .unwrap();
+        let pending = set_cookie(&res, "oauth-pending").unwrap();
+        let back = http.get(location(&res)).send().await.unwrap();
+        let res = http
+            .get(location(&back))
+            .header("cookie", &pending)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "{at}");
+        let session = set_cookie(&res, "session").unwrap();
+        http.get(format!("{base}/me"))
+            .header("cookie", session)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    };
+    idp_a.set_login_user(
+        "1001",
+        json!({"email": "a@example.com", "email_verified": true}),
+    );
+    idp_b.set_login_user(
+        "1001",
+        json!({"email": "b@example.com", "email_verified": true}),
+    );
+    gh.set_login_user("gh", json!({"github_id": 1001}));
+    let (a, b, g) = (sign_in("a").await, sign_in("b").await, sign_in("gh").await);
+    assert_eq!(a["issuer"], idp_a.issuer());
+    assert_eq!(b["issuer"], idp_b.issuer());
+    assert_eq!(g["issuer"], gh.base_url());
+    assert_eq!(a["subject"], format!("{}#1001", idp_a.issuer()));
+    assert_eq!(b["subject"], format!("{}#1001", idp_b.issuer()));
+    assert_eq!(g["subject"], format!("{}#1001", gh.base_url()));
+    assert_ne!(a["subject"], b["subject"]);
+    assert_ne!(a["subject"], g["subject"]);
+}

@@ -99,8 +99,10 @@ struct Inner {
 ///   `at_hash` (when present); GitHub: the user from its API;
 /// - the [`Profile`] goes to your hook ([`with_profile_hook`](Self::with_profile_hook)),
 ///   which returns the [`NewSession`] (subject, roles, tenant, e-mail), refuses, upserts
-///   the user, or makes the first user the owner; by default the session is the
-///   provider's subject and verified e-mail, no roles;
+///   the user, or makes the first user the owner; by default the session's subject is
+///   [`Profile::unique_subject`] (`<issuer>#<sub>`, so two providers' users never
+///   merge), with the verified e-mail and no roles; the session's context carries the
+///   provider's issuer unless the hook sets another;
 /// - `return_to` must be a same-origin path (`/dashboard`); anything else is a 400;
 /// - a bad callback (state missing or not ours, no pending cookie, a replayed code, a
 ///   nonce or ID token that does not verify, a provider error, oversized parameters)
@@ -151,7 +153,7 @@ impl std::error::Error for HttpFailure {}
 
 fn default_hook(profile: Profile) -> BoxFuture<'static, Result<NewSession, AuthError>> {
     Box::pin(async move {
-        let mut s = NewSession::new(profile.subject);
+        let mut s = NewSession::new(profile.unique_subject());
         if let Some(e) = profile.email {
             s = s.with_email(e);
         }
@@ -384,7 +386,11 @@ impl OAuthLogin {
             }
             Identity::GitHub { api } => self.github_profile(&tokens, api).await?,
         };
-        let session = (self.inner.hook)(profile).await?;
+        let issuer = profile.issuer.clone();
+        let mut session = (self.inner.hook)(profile).await?;
+        if session.issuer.is_none() {
+            session.issuer = Some(issuer);
+        }
         let cookie = sessions.login(session).await?;
         let clear = self.pending_cookie("", 0);
         Ok(redirect(
@@ -558,7 +564,7 @@ impl OAuthLogin {
             .map(str::to_owned);
         Ok(Profile {
             subject,
-            issuer: "github".into(),
+            issuer: self.inner.provider.name.clone(),
             email,
             name: claims
                 .get("name")

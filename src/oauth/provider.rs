@@ -186,7 +186,7 @@ impl OAuthProvider {
     pub fn github() -> Self {
         let parse = |u: &str| Url::parse(u).unwrap_or_else(|_| unreachable!());
         OAuthProvider {
-            name: "github".into(),
+            name: "https://github.com".into(),
             authorization: parse("https://github.com/login/oauth/authorize"),
             token: parse("https://github.com/login/oauth/access_token"),
             end_session: None,
@@ -209,7 +209,7 @@ impl OAuthProvider {
         let join =
             |path: &str| join(&web, path).ok_or(ConfigError::new("GitHub Enterprise: bad URL"));
         Ok(OAuthProvider {
-            name: "github".into(),
+            name: web.as_str().trim_end_matches('/').to_owned(),
             authorization: join("/login/oauth/authorize")?,
             token: join("/login/oauth/access_token")?,
             end_session: None,
@@ -243,7 +243,8 @@ impl OAuthProvider {
         self
     }
 
-    /// The issuer (OIDC) or `github`.
+    /// The issuer (OIDC), or GitHub's web address (`https://github.com`, or the
+    /// Enterprise server's): what [`Profile::issuer`](super::Profile::issuer) says.
     pub fn name(&self) -> &str {
         &self.name
     }

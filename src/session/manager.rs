@@ -121,6 +121,7 @@ impl SessionManager {
         record.roles = new.roles;
         record.tenant = new.tenant;
         record.email = new.email;
+        record.issuer = new.issuer;
         record.data = new.data;
         self.timed("create", self.store.create(&record)).await?;
         let cookie = self
@@ -175,6 +176,7 @@ impl SessionManager {
             roles: rec.roles,
             tenant: rec.tenant,
             email: rec.email,
+            issuer: rec.issuer,
             data: rec.data,
         };
         self.start(new, Some(rec.absolute_expires_at)).await

@@ -16,6 +16,7 @@ pub struct NewSession {
     pub(crate) roles: Vec<String>,
     pub(crate) tenant: Option<String>,
     pub(crate) email: Option<String>,
+    pub(crate) issuer: Option<String>,
     pub(crate) data: Map<String, Value>,
 }
 
@@ -27,6 +28,7 @@ impl NewSession {
             roles: Vec::new(),
             tenant: None,
             email: None,
+            issuer: None,
             data: Map::new(),
         }
     }
@@ -45,6 +47,7 @@ impl NewSession {
             roles: user.roles().to_vec(),
             tenant: user.tenant().map(str::to_owned),
             email: user.email().map(str::to_owned),
+            issuer: None,
             data: Map::new(),
         }
     }
@@ -65,6 +68,13 @@ impl NewSession {
     /// E-mail.
     pub fn with_email(mut self, email: impl Into<String>) -> Self {
         self.email = Some(email.into());
+        self
+    }
+    /// The issuer that vouched for the subject (an OAuth login sets its provider's
+    /// issuer when the hook does not): the context's `issuer`, so that one `subject`
+    /// from two providers is two identities.
+    pub fn with_issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
         self
     }
     /// One custom value (becomes a claim of the context).

@@ -27,6 +27,9 @@ pub struct SessionRecord {
     /// E-mail for the context.
     #[serde(default)]
     pub email: Option<String>,
+    /// Issuer for the context (the provider of an OAuth login).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
     /// Custom data; becomes the context's claims.
     #[serde(default)]
     pub data: Map<String, Value>,
@@ -84,6 +87,7 @@ impl SessionRecord {
             roles: Vec::new(),
             tenant: None,
             email: None,
+            issuer: None,
             data: Map::new(),
             created_at: now,
             touched_at: now,
@@ -114,6 +118,9 @@ impl SessionRecord {
         }
         if let Some(e) = &self.email {
             b = b.with_email(e.as_str());
+        }
+        if let Some(i) = &self.issuer {
+            b = b.with_issuer(i.as_str());
         }
         b.build()
     }
