@@ -55,22 +55,21 @@ impl SessionStore for Instrumented {
             self.inner.load(id).await
         })
     }
-    fn touch<'a>(
-        &'a self,
-        id: &'a str,
-        t: u64,
-        idle: u64,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn replace<'a>(&'a self, r: &'a SessionRecord) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
             self.touches.fetch_add(1, Ordering::SeqCst);
             self.gate().await?;
-            self.inner.touch(id, t, idle).await
+            self.inner.replace(r).await
         })
     }
-    fn replace<'a>(&'a self, r: &'a SessionRecord) -> BoxFuture<'a, Result<bool, StoreError>> {
+    fn rotate<'a>(
+        &'a self,
+        r: &'a SessionRecord,
+        new_id: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
             self.gate().await?;
-            self.inner.replace(r).await
+            self.inner.rotate(r, new_id).await
         })
     }
     fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {

@@ -32,20 +32,99 @@ async fn crud(name: &str, store: &Arc<dyn SessionStore>) {
         "{name}"
     );
     assert_eq!(store.load("nope").await.unwrap(), None, "{name}");
-    store
-        .touch(&r.id_hash, now() + 1, now() + 1000)
-        .await
-        .unwrap();
-    let t = store.load(&r.id_hash).await.unwrap().unwrap();
-    assert_eq!(t.touched_at, now() + 1, "{name}");
-    // Touch never goes past the absolute expiry.
-    assert_eq!(t.idle_expires_at, r.absolute_expires_at, "{name}");
+    let mut t = store.load(&r.id_hash).await.unwrap().unwrap();
+    t.touch(now() + 1, now() + 1000);
+    assert!(store.replace(&t).await.unwrap(), "{name}");
+    let touched = store.load(&r.id_hash).await.unwrap().unwrap();
+    assert_eq!(touched.touched_at, now() + 1, "{name}");
+    assert_eq!(touched.version, t.version + 1, "{name}");
+    // A touch never goes past the absolute expiry.
+    assert_eq!(touched.idle_expires_at, r.absolute_expires_at, "{name}");
+    // A write over a version that is no longer the stored one is refused.
+    assert!(
+        !store.replace(&t).await.unwrap(),
+        "{name}: stale version written"
+    );
     assert!(store.delete(&r.id_hash).await.unwrap(), "{name}");
     assert!(!store.delete(&r.id_hash).await.unwrap(), "{name}");
     assert_eq!(store.load(&r.id_hash).await.unwrap(), None, "{name}");
-    // Touching a deleted session does not resurrect it.
-    store.touch(&r.id_hash, now(), now() + 50).await.unwrap();
+    // Writing a deleted session does not resurrect it.
+    assert!(!store.replace(&touched).await.unwrap(), "{name}");
     assert_eq!(store.load(&r.id_hash).await.unwrap(), None, "{name}");
+}
+
+/// Two writers that read the same version: the second write is refused, so it cannot
+/// undo the first (a one-time value removed stays removed).
+async fn writes_never_undo_each_other(name: &str, store: &Arc<dyn SessionStore>) {
+    let mut r = record(&common::stores::unique("id-"), "gina", 60);
+    r.data.insert("otp".into(), json!(true));
+    store.create(&r).await.unwrap();
+    let mut a = store.load(&r.id_hash).await.unwrap().unwrap();
+    let mut b = a.clone();
+    b.data.remove("otp");
+    assert!(store.replace(&b).await.unwrap(), "{name}");
+    a.roles = vec!["refreshed".into()];
+    assert!(
+        !store.replace(&a).await.unwrap(),
+        "{name}: an old copy was written back"
+    );
+    let now_stored = store.load(&r.id_hash).await.unwrap().unwrap();
+    assert_eq!(
+        now_stored.data.get("otp"),
+        None,
+        "{name}: the removed value came back"
+    );
+}
+
+/// A rotation moves the record, unchanged, to the new id; a session deleted before it
+/// stays deleted.
+async fn rotation_moves_or_refuses(name: &str, store: &Arc<dyn SessionStore>) {
+    let subject = common::stores::unique("hank-");
+    let mut r = record(&common::stores::unique("id-"), &subject, 60);
+    r.created_at -= 100;
+    r.refreshed_at = r.created_at;
+    store.create(&r).await.unwrap();
+    let loaded = store.load(&r.id_hash).await.unwrap().unwrap();
+    let new_id = common::stores::unique("id-");
+    assert!(store.rotate(&loaded, &new_id).await.unwrap(), "{name}");
+    assert_eq!(
+        store.load(&r.id_hash).await.unwrap(),
+        None,
+        "{name}: old id kept"
+    );
+    let moved = store.load(&new_id).await.unwrap().unwrap();
+    assert_eq!(moved.id_hash, new_id, "{name}");
+    assert_eq!(
+        (
+            moved.created_at,
+            moved.refreshed_at,
+            moved.absolute_expires_at,
+            moved.data.clone()
+        ),
+        (
+            r.created_at,
+            r.refreshed_at,
+            r.absolute_expires_at,
+            r.data.clone()
+        ),
+        "{name}"
+    );
+    // The moved record is still its subject's: logout everywhere reaches it.
+    assert_eq!(
+        store.delete_all_for_subject(&subject).await.unwrap(),
+        1,
+        "{name}"
+    );
+    let third = common::stores::unique("id-");
+    assert!(
+        !store.rotate(&moved, &third).await.unwrap(),
+        "{name}: rotated a deleted session"
+    );
+    assert_eq!(
+        store.load(&third).await.unwrap(),
+        None,
+        "{name}: resurrected"
+    );
 }
 
 async fn replace_never_resurrects(name: &str, store: &Arc<dyn SessionStore>) {
@@ -82,7 +161,9 @@ async fn replace_races_logout(name: &str, store: &Arc<dyn SessionStore>) {
             let mut r = record(&id, &subject, 60);
             for n in 0..10 {
                 r.data.insert("n".into(), json!(n));
-                let _ = store.replace(&r).await.unwrap();
+                if store.replace(&r).await.unwrap() {
+                    r.version += 1;
+                }
             }
         }));
     }
@@ -161,6 +242,8 @@ async fn concurrent(name: &str, store: &Arc<dyn SessionStore>) {
 async fn same_suite_for_every_store() {
     for (name, store) in all_stores().await {
         crud(name, &store).await;
+        writes_never_undo_each_other(name, &store).await;
+        rotation_moves_or_refuses(name, &store).await;
         replace_never_resurrects(name, &store).await;
         replace_races_logout(name, &store).await;
         logout_everywhere(name, &store).await;
@@ -204,10 +287,13 @@ async fn postgres_cleanup_deletes_expired_rows() {
         common::stores::unique("old-"),
         common::stores::unique("fresh-"),
     );
-    let mut r = record(&old, "eve", 0);
+    let mut r = record(&old, &common::stores::unique("eve-"), 0);
     r.idle_expires_at = now() - 10;
     store.create(&r).await.unwrap();
-    store.create(&record(&fresh, "eve", 60)).await.unwrap();
+    store
+        .create(&record(&fresh, &common::stores::unique("eve-"), 60))
+        .await
+        .unwrap();
     // Other tests share the table, so count at least our expired row.
     assert!(store.cleanup_expired().await.unwrap() >= 1);
     assert!(store.load(&old).await.unwrap().is_none());

@@ -8,6 +8,7 @@ use http::request::Parts;
 use super::config::SessionConfig;
 use super::cookie::{key_of, session_cookie};
 use super::id::IdHash;
+use super::manager::WRITE_TRIES;
 use super::store::{SessionRecord, SessionStore};
 use super::timed::{timed, unavailable};
 use crate::authenticator::{Authenticator, Detected};
@@ -161,7 +162,10 @@ impl SessionAuth {
     }
 
     /// The path that waits on the store: loading (unless lent), deleting an expired
-    /// record, sliding the idle expiry.
+    /// record, sliding the idle expiry, refreshing the roles. Every write is a
+    /// compare-and-set on the record's version: it writes only the fields this path
+    /// owns (roles, refresh time, expiries) over the newest record, never an old copy
+    /// over a change made meanwhile.
     async fn finish(
         &self,
         key: IdHash,
@@ -182,39 +186,39 @@ impl SessionAuth {
             let _ = timed("delete", wait, self.store.delete(key)).await;
             return Err(AuthError::invalid("session: expired"));
         }
-        let touch = self.due_for_touch(&rec, now);
-        if touch {
-            Arc::make_mut(&mut rec).touch(now, idle_until(cfg, now));
-        }
-        match cfg
+        let Some(refresh) = cfg
             .refresh
             .as_ref()
             .filter(|_| self.due_for_refresh(&rec, now))
-        {
-            Some(refresh) => {
-                let Some(roles) = (refresh.hook)(rec.build_context()).await? else {
-                    let _ = timed("delete", wait, self.store.delete(key)).await;
-                    return Err(AuthError::invalid("session: ended by the refresh hook"));
-                };
-                let r = Arc::make_mut(&mut rec);
-                r.roles = roles;
-                r.refreshed_at = now;
-                r.changed();
-                // One write for both: the replaced record carries the touch too.
-                if !timed("replace", wait, self.store.replace(&rec)).await? {
-                    return Err(AuthError::invalid("session: ended meanwhile"));
-                }
+        else {
+            if self.due_for_touch(&rec, now) {
+                Arc::make_mut(&mut rec).touch(now, idle_until(cfg, now));
+                // Lost to a concurrent write, the touch is skipped: the next request
+                // slides the expiry.
+                timed("touch", wait, self.store.replace(&rec)).await?;
             }
-            None if touch => {
-                timed(
-                    "touch",
-                    wait,
-                    self.store.touch(key, now, rec.idle_expires_at),
-                )
-                .await?;
+            return self.admit(rec.context());
+        };
+        let Some(roles) = (refresh.hook)(rec.build_context()).await? else {
+            let _ = timed("delete", wait, self.store.delete(key)).await;
+            return Err(AuthError::invalid("session: ended by the refresh hook"));
+        };
+        for _ in 0..WRITE_TRIES {
+            let r = Arc::make_mut(&mut rec);
+            r.roles.clone_from(&roles);
+            r.refreshed_at = now;
+            r.touch(now, idle_until(cfg, now));
+            if timed("replace", wait, self.store.replace(&rec)).await? {
+                return self.admit(rec.context());
             }
-            None => {}
+            // Changed (or ended) while the hook ran: apply the refresh to what is there now.
+            rec = match timed("load", wait, self.store.load(key)).await? {
+                Some(r) if !r.is_expired(now) => Arc::new(r),
+                _ => return Err(AuthError::invalid("session: ended meanwhile")),
+            };
         }
-        self.admit(rec.context())
+        Err(AuthError::unavailable(
+            "session: too many concurrent writes",
+        ))
     }
 }

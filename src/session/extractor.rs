@@ -85,7 +85,7 @@ impl Sessions {
             .map_err(|_| AuthError::malformed("session: value is not JSON"))?;
         self.manager
             .update_data(&self.cookies, |data| {
-                data.insert(key.to_owned(), value);
+                data.insert(key.to_owned(), value.clone());
             })
             .await
     }

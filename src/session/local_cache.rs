@@ -104,39 +104,29 @@ impl SessionStore for LocalCache {
         (fresh && c.record.expires_at() > margin).then(|| Ok(Some(c.record.clone())))
     }
 
-    fn touch<'a>(
-        &'a self,
-        id_hash: &'a str,
-        touched_at: u64,
-        idle_expires_at: u64,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            self.inner
-                .touch(id_hash, touched_at, idle_expires_at)
-                .await?;
-            let copy = self
-                .map
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(id_hash)
-                .map(|c| c.record.clone());
-            if let Some(mut rec) = copy {
-                Arc::make_mut(&mut rec).touch(touched_at, idle_expires_at);
-                self.remember(rec);
-            }
-            Ok(())
-        })
-    }
-
     fn replace<'a>(&'a self, record: &'a SessionRecord) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
             // Dropped first: a failed or lost write must not leave the old copy serving.
             self.forget(&record.id_hash);
             let replaced = self.inner.replace(record).await?;
             if replaced {
-                self.remember(Arc::new(record.clone()));
+                let mut stored = record.clone();
+                stored.version += 1;
+                self.remember(Arc::new(stored));
             }
             Ok(replaced)
+        })
+    }
+
+    fn rotate<'a>(
+        &'a self,
+        record: &'a SessionRecord,
+        new_id_hash: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let old_id_hash = record.id_hash.as_str();
+        Box::pin(async move {
+            self.forget(old_id_hash);
+            self.inner.rotate(record, new_id_hash).await
         })
     }
 

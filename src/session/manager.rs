@@ -19,6 +19,10 @@ use super::timed::{timed, unavailable};
 use crate::clock::unix_secs;
 use crate::error::AuthError;
 
+/// How many times a write that lost a race with another is applied again to the newer
+/// record before the request gives up (503).
+pub(crate) const WRITE_TRIES: usize = 4;
+
 /// Owns a store and a config; hands out the [`SessionAuth`] authenticator and serves
 /// the [`Sessions`](super::Sessions) extractor (add it to the router with `axum::Extension(manager)`).
 ///
@@ -124,9 +128,14 @@ impl SessionManager {
         record.issuer = new.issuer;
         record.data = new.data;
         self.timed("create", self.store.create(&record)).await?;
+        self.cookie_for(&id, absolute, now)
+    }
+
+    /// The `Set-Cookie` carrying `id` until `absolute`.
+    fn cookie_for(&self, id: &str, absolute: u64, now: u64) -> Result<SessionCookie, AuthError> {
         let cookie = self
             .config
-            .set_cookie(&id, Duration::from_secs(absolute.saturating_sub(now)));
+            .set_cookie(id, Duration::from_secs(absolute.saturating_sub(now)));
         HeaderValue::from_str(&cookie)
             .map(SessionCookie)
             .map_err(|_| AuthError::unavailable("cookie encoding"))
@@ -158,46 +167,46 @@ impl SessionManager {
             .map_err(|_| AuthError::unavailable("cookie encoding"))
     }
 
-    /// Gives the current session a new id (same data, same absolute expiry); the old id stops working.
+    /// Gives the current session a new id; the old id stops working. Only the id
+    /// changes: data, roles, creation time (which subject revocations compare), last
+    /// refresh (so the refresh hook stays due on time) and both expiries move with it,
+    /// in one store step. 401 when the session ended meanwhile (a logout, a logout
+    /// everywhere): a rotation never brings back a deleted session.
     pub async fn rotate(&self, request_headers: &HeaderMap) -> Result<SessionCookie, AuthError> {
-        let old = self
-            .current_id_hash(request_headers)
-            .ok_or_else(|| AuthError::invalid("session: no session to rotate"))?;
-        let rec = self
-            .timed("load", self.store.load(old.as_str()))
+        let rec = self.current_record(request_headers).await?;
+        let id = new_id().map_err(unavailable)?;
+        let new_hash = hash_id(id.as_bytes());
+        if !self
+            .timed("rotate", self.store.rotate(&rec, new_hash.as_str()))
             .await?
-            .filter(|r| !r.is_expired(unix_secs()))
-            .ok_or_else(|| AuthError::invalid("session: unknown or expired"))?;
-        self.timed("delete", self.store.delete(old.as_str()))
-            .await?;
-        self.announce_end(old.as_str()).await;
-        let new = NewSession {
-            subject: rec.subject,
-            roles: rec.roles,
-            tenant: rec.tenant,
-            email: rec.email,
-            issuer: rec.issuer,
-            data: rec.data,
-        };
-        self.start(new, Some(rec.absolute_expires_at)).await
+        {
+            return Err(AuthError::invalid("session: ended meanwhile"));
+        }
+        self.announce_end(&rec.id_hash).await;
+        self.cookie_for(&id, rec.absolute_expires_at, unix_secs())
     }
 
     /// Changes the data of the session the request carries (through `change`) and
     /// writes it back, only if the session still exists: 401 when there is none or it
-    /// ended meanwhile. The data shows in the context's claims from the next request on.
+    /// ended meanwhile. A write that raced another one is applied again to the newer
+    /// record (so `change` may run more than once), never over it. The data shows in
+    /// the context's claims from the next request on.
     pub async fn update_data(
         &self,
         request_headers: &HeaderMap,
-        change: impl FnOnce(&mut Map<String, Value>),
+        mut change: impl FnMut(&mut Map<String, Value>),
     ) -> Result<(), AuthError> {
-        let mut rec = self.current_record(request_headers).await?;
-        change(&mut rec.data);
-        rec.changed();
-        if self.timed("replace", self.store.replace(&rec)).await? {
-            Ok(())
-        } else {
-            Err(AuthError::invalid("session: ended meanwhile"))
+        for _ in 0..WRITE_TRIES {
+            let mut rec = self.current_record(request_headers).await?;
+            change(&mut rec.data);
+            rec.changed();
+            if self.timed("replace", self.store.replace(&rec)).await? {
+                return Ok(());
+            }
         }
+        Err(AuthError::unavailable(
+            "session: too many concurrent writes",
+        ))
     }
 
     /// The live record of the session the request carries (401 when none).

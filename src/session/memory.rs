@@ -101,29 +101,36 @@ impl SessionStore for MemoryStore {
     fn load_now(&self, id_hash: &str) -> Option<Result<Option<Arc<SessionRecord>>, StoreError>> {
         Some(Ok(self.map().get(id_hash).cloned()))
     }
-    fn touch<'a>(
-        &'a self,
-        id_hash: &'a str,
-        touched_at: u64,
-        idle_expires_at: u64,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            if let Some(r) = self.map().get_mut(id_hash) {
-                // A copy if a request still holds the old version: lent records never change.
-                Arc::make_mut(r).touch(touched_at, idle_expires_at);
-            }
-            Ok(())
-        })
-    }
     fn replace<'a>(&'a self, record: &'a SessionRecord) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
             Ok(match self.map().get_mut(&record.id_hash) {
-                Some(r) => {
-                    *r = Arc::new(record.clone());
+                Some(r) if r.version == record.version => {
+                    // A new `Arc`: a request may still hold the old version, lent records never change.
+                    let mut next = record.clone();
+                    next.version += 1;
+                    *r = Arc::new(next);
                     true
                 }
-                None => false,
+                _ => false,
             })
+        })
+    }
+    fn rotate<'a>(
+        &'a self,
+        record: &'a SessionRecord,
+        new_id_hash: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let old_id_hash = record.id_hash.as_str();
+        Box::pin(async move {
+            let mut map = self.map();
+            let Some(mut rec) = map.remove(old_id_hash) else {
+                return Ok(false);
+            };
+            let r = Arc::make_mut(&mut rec);
+            r.id_hash = new_id_hash.to_owned();
+            r.changed();
+            map.insert(new_id_hash.to_owned(), rec);
+            Ok(true)
         })
     }
     fn delete<'a>(&'a self, id_hash: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {

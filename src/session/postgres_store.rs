@@ -7,7 +7,7 @@ use std::time::Duration;
 use sqlx::Row;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
-use super::store::{SessionRecord, SessionStore, StoreError, touch_by_replace};
+use super::store::{SessionRecord, SessionStore, StoreError};
 use crate::authenticator::BoxFuture;
 use crate::clock::unix_secs;
 
@@ -27,10 +27,13 @@ fn err(e: sqlx::Error) -> StoreError {
 /// ```sql
 /// CREATE TABLE portcullis_sessions (
 ///   id_hash TEXT PRIMARY KEY, subject TEXT NOT NULL, record TEXT NOT NULL,
-///   expires_at BIGINT NOT NULL);
+///   expires_at BIGINT NOT NULL, version BIGINT NOT NULL DEFAULT 0);
 /// ```
 ///
-/// Expired rows are deleted every 100 creations and by [`cleanup_expired`](PostgresStore::cleanup_expired).
+/// A write is an `UPDATE ... WHERE version = <the one read>`, a rotation an
+/// `UPDATE ... SET id_hash`. A login deletes its subject's expired rows; all expired
+/// rows are deleted every 100 creations and by
+/// [`cleanup_expired`](PostgresStore::cleanup_expired).
 ///
 /// ```no_run
 /// # async fn f() -> Result<(), portcullis::session::StoreError> {
@@ -147,6 +150,7 @@ impl PostgresStore {
                 subject TEXT NOT NULL,
                 record TEXT NOT NULL,
                 expires_at BIGINT NOT NULL);
+             ALTER TABLE {t} ADD COLUMN IF NOT EXISTS version BIGINT NOT NULL DEFAULT 0;
              CREATE INDEX IF NOT EXISTS {t}_subject ON {t} (subject);
              CREATE INDEX IF NOT EXISTS {t}_expires ON {t} (expires_at);"
         ))
@@ -178,14 +182,19 @@ impl SessionStore for PostgresStore {
                 self.cleanup_expired().await?;
             }
             let json = record.to_json()?;
+            // The subject's ended sessions go in the same statement.
             sqlx::query(&format!(
-                "INSERT INTO {} (id_hash, subject, record, expires_at) VALUES ($1, $2, $3, $4)",
-                self.table
+                "WITH ended AS (DELETE FROM {t} WHERE subject = $2 AND expires_at <= $5)
+                 INSERT INTO {t} (id_hash, subject, record, expires_at, version)
+                 VALUES ($1, $2, $3, $4, $6)",
+                t = self.table
             ))
             .bind(&record.id_hash)
             .bind(&record.subject)
             .bind(json)
             .bind(record.expires_at() as i64)
+            .bind(unix_secs() as i64)
+            .bind(record.version as i64)
             .execute(&self.pool)
             .await
             .map_err(err)?;
@@ -199,7 +208,7 @@ impl SessionStore for PostgresStore {
     ) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>> {
         Box::pin(async move {
             let row = sqlx::query(&format!(
-                "SELECT record FROM {} WHERE id_hash = $1",
+                "SELECT record, version FROM {} WHERE id_hash = $1",
                 self.table
             ))
             .bind(id_hash)
@@ -210,32 +219,52 @@ impl SessionStore for PostgresStore {
                 None => Ok(None),
                 Some(row) => {
                     let text: String = row.try_get("record").map_err(err)?;
-                    SessionRecord::from_json(&text).map(Some)
+                    let version: i64 = row.try_get("version").map_err(err)?;
+                    let mut rec = SessionRecord::from_json(&text)?;
+                    // The row is the truth: a rotated record keeps its old text.
+                    rec.id_hash = id_hash.to_owned();
+                    rec.version = version.max(0) as u64;
+                    Ok(Some(rec))
                 }
             }
         })
     }
 
-    fn touch<'a>(
-        &'a self,
-        id_hash: &'a str,
-        touched_at: u64,
-        idle_expires_at: u64,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(touch_by_replace(self, id_hash, touched_at, idle_expires_at))
-    }
-
     fn replace<'a>(&'a self, record: &'a SessionRecord) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
-            let json = record.to_json()?;
-            // UPDATE, never INSERT: a session deleted meanwhile stays deleted.
+            let mut next = record.clone();
+            next.version += 1;
+            let json = next.to_json()?;
+            // UPDATE, never INSERT: a session deleted meanwhile stays deleted; and only
+            // over the version read: a change made meanwhile is never undone.
             let r = sqlx::query(&format!(
-                "UPDATE {} SET record = $2, expires_at = $3 WHERE id_hash = $1",
+                "UPDATE {} SET record = $2, expires_at = $3, version = version + 1
+                 WHERE id_hash = $1 AND version = $4",
                 self.table
             ))
             .bind(&record.id_hash)
             .bind(json)
             .bind(record.expires_at() as i64)
+            .bind(record.version as i64)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+            Ok(r.rows_affected() > 0)
+        })
+    }
+
+    fn rotate<'a>(
+        &'a self,
+        record: &'a SessionRecord,
+        new_id_hash: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let r = sqlx::query(&format!(
+                "UPDATE {} SET id_hash = $2 WHERE id_hash = $1",
+                self.table
+            ))
+            .bind(&record.id_hash)
+            .bind(new_id_hash)
             .execute(&self.pool)
             .await
             .map_err(err)?;

@@ -6,14 +6,45 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 
-use super::store::{SessionRecord, SessionStore, StoreError, touch_by_replace};
+use super::store::{SessionRecord, SessionStore, StoreError};
 use crate::authenticator::BoxFuture;
+use crate::clock::unix_secs;
 
+/// Stores a new session and indexes it under its subject (scored by expiry), pruning
+/// the subject's index of sessions that have ended.
 const CREATE: &str = r"
 redis.call('SET', KEYS[1], ARGV[1], 'EXAT', ARGV[2])
-redis.call('SADD', KEYS[2], ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[5])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 if redis.call('EXPIRETIME', KEYS[2]) < tonumber(ARGV[4]) then
   redis.call('EXPIREAT', KEYS[2], ARGV[4])
+end
+return 1";
+
+/// Writes a record over the stored one only if that one still has the version the
+/// writer read (0 when gone, -1 when changed meanwhile).
+const REPLACE: &str = r"
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local ok, r = pcall(cjson.decode, v)
+if not ok or type(r) ~= 'table' then return redis.error_reply('corrupt session record') end
+if (tonumber(r['version']) or 0) ~= tonumber(ARGV[3]) then return -1 end
+redis.call('SET', KEYS[1], ARGV[1], 'EXAT', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[4])
+if redis.call('EXPIRETIME', KEYS[2]) < tonumber(ARGV[2]) then
+  redis.call('EXPIREAT', KEYS[2], ARGV[2])
+end
+return 1";
+
+/// Moves a session to a new id (value and expiry unchanged), only if it still exists.
+const ROTATE: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('RENAME', KEYS[1], KEYS[2])
+local at = redis.call('EXPIRETIME', KEYS[2])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZADD', KEYS[3], at, ARGV[2])
+if redis.call('EXPIRETIME', KEYS[3]) < at then
+  redis.call('EXPIREAT', KEYS[3], at)
 end
 return 1";
 
@@ -23,24 +54,43 @@ if not v then return 0 end
 local ok, r = pcall(cjson.decode, v)
 redis.call('DEL', KEYS[1])
 if ok and type(r) == 'table' and type(r['subject']) == 'string' then
-  redis.call('SREM', ARGV[1] .. r['subject'], ARGV[2])
+  redis.call('ZREM', ARGV[1] .. 'i:' .. r['subject'], ARGV[2])
+  redis.call('SREM', ARGV[1] .. 'u:' .. r['subject'], ARGV[2])
 end
 return 1";
 
-const DELETE_ALL: &str = r"
-local ids = redis.call('SMEMBERS', KEYS[1])
+/// Deletes up to ARGV[2] of a subject's sessions (index, and the set kept by earlier
+/// versions of this store); returns {deleted, ids taken}.
+const DELETE_SOME: &str = r"
+local batch = tonumber(ARGV[2])
+local ids = redis.call('ZRANGE', KEYS[1], 0, batch - 1)
 local n = 0
 for _, id in ipairs(ids) do
   n = n + redis.call('DEL', ARGV[1] .. id)
 end
-redis.call('DEL', KEYS[1])
-return n";
+if #ids > 0 then redis.call('ZREM', KEYS[1], unpack(ids)) end
+local old = redis.call('SPOP', KEYS[2], batch)
+for _, id in ipairs(old) do
+  n = n + redis.call('DEL', ARGV[1] .. id)
+end
+return {n, #ids + #old}";
+
+/// Sessions deleted per script run by a logout everywhere: Redis serves other clients
+/// between runs.
+const DELETE_BATCH: usize = 500;
 
 /// Sessions in Redis: one key per session (`<prefix>s:<id hash>`, JSON, native TTL at
-/// the session's expiry) and one set per subject (`<prefix>u:<subject>`) for
-/// logout-everywhere. Multi-key changes run as Lua scripts, so they are atomic.
+/// the session's expiry) and one sorted set per subject (`<prefix>i:<subject>`, ids
+/// scored by expiry) for logout-everywhere. Multi-key changes run as Lua scripts, so
+/// they are atomic; a write is a compare-and-set on the record's version and a rotation
+/// moves the key only if it still exists.
+///
+/// The subject index holds that subject's live sessions: ids of sessions that have
+/// ended are pruned at the subject's next login, and the index expires with its
+/// longest-lived session. A logout everywhere deletes 500 sessions per script run.
+///
 /// Needs Redis 7.0 or later, on a single node (or a primary with replicas or Sentinel):
-/// the logout scripts reach keys they find in the data (a session's subject set, a
+/// the logout scripts reach keys they find in the data (a session's subject index, a
 /// subject's sessions), which Redis Cluster refuses, so Cluster is not supported.
 ///
 /// ```no_run
@@ -77,7 +127,7 @@ pub struct RedisStoreBuilder {
 
 impl RedisStoreBuilder {
     /// Key prefix (default `portcullis`); a `:` is added unless it ends with one, so
-    /// `app` gives keys `app:s:<hash>` and `app:u:<subject>`.
+    /// `app` gives keys `app:s:<hash>` and `app:i:<subject>`.
     pub fn with_prefix(mut self, prefix: &str) -> Self {
         self.prefix = crate::redis_conn::key_prefix(prefix);
         self
@@ -126,7 +176,11 @@ impl RedisStore {
     fn session_key(&self, id_hash: &str) -> String {
         format!("{}s:{id_hash}", self.prefix)
     }
-    fn subject_key(&self, subject: &str) -> String {
+    fn index_key(&self, subject: &str) -> String {
+        format!("{}i:{subject}", self.prefix)
+    }
+    /// The plain set of ids earlier versions of this store kept per subject.
+    fn legacy_index_key(&self, subject: &str) -> String {
         format!("{}u:{subject}", self.prefix)
     }
 }
@@ -138,11 +192,12 @@ impl SessionStore for RedisStore {
             let mut conn = self.conn.clone();
             let _: i64 = Script::new(CREATE)
                 .key(self.session_key(&record.id_hash))
-                .key(self.subject_key(&record.subject))
+                .key(self.index_key(&record.subject))
                 .arg(json)
                 .arg(record.expires_at())
                 .arg(&record.id_hash)
                 .arg(record.absolute_expires_at)
+                .arg(unix_secs())
                 .invoke_async(&mut conn)
                 .await
                 .map_err(err)?;
@@ -159,35 +214,53 @@ impl SessionStore for RedisStore {
             let v: Option<String> = conn.get(self.session_key(id_hash)).await.map_err(err)?;
             match v {
                 None => Ok(None),
-                Some(s) => SessionRecord::from_json(&s).map(Some),
+                Some(s) => {
+                    let mut rec = SessionRecord::from_json(&s)?;
+                    // The key is the truth: a rotated record keeps its old text.
+                    rec.id_hash = id_hash.to_owned();
+                    Ok(Some(rec))
+                }
             }
         })
     }
 
-    fn touch<'a>(
-        &'a self,
-        id_hash: &'a str,
-        touched_at: u64,
-        idle_expires_at: u64,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(touch_by_replace(self, id_hash, touched_at, idle_expires_at))
-    }
-
     fn replace<'a>(&'a self, record: &'a SessionRecord) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
-            let json = record.to_json()?;
+            let mut next = record.clone();
+            next.version += 1;
+            let json = next.to_json()?;
             let mut conn = self.conn.clone();
-            // XX: never resurrect a session deleted meanwhile.
-            let set: Option<String> = redis::cmd("SET")
-                .arg(self.session_key(&record.id_hash))
+            let n: i64 = Script::new(REPLACE)
+                .key(self.session_key(&record.id_hash))
+                .key(self.index_key(&record.subject))
                 .arg(json)
-                .arg("XX")
-                .arg("EXAT")
                 .arg(record.expires_at())
-                .query_async(&mut conn)
+                .arg(record.version)
+                .arg(&record.id_hash)
+                .invoke_async(&mut conn)
                 .await
                 .map_err(err)?;
-            Ok(set.is_some())
+            Ok(n > 0)
+        })
+    }
+
+    fn rotate<'a>(
+        &'a self,
+        record: &'a SessionRecord,
+        new_id_hash: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let n: i64 = Script::new(ROTATE)
+                .key(self.session_key(&record.id_hash))
+                .key(self.session_key(new_id_hash))
+                .key(self.index_key(&record.subject))
+                .arg(&record.id_hash)
+                .arg(new_id_hash)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(err)?;
+            Ok(n > 0)
         })
     }
 
@@ -196,7 +269,7 @@ impl SessionStore for RedisStore {
             let mut conn = self.conn.clone();
             let n: i64 = Script::new(DELETE)
                 .key(self.session_key(id_hash))
-                .arg(format!("{}u:", self.prefix))
+                .arg(&self.prefix)
                 .arg(id_hash)
                 .invoke_async(&mut conn)
                 .await
@@ -211,13 +284,26 @@ impl SessionStore for RedisStore {
     ) -> BoxFuture<'a, Result<u64, StoreError>> {
         Box::pin(async move {
             let mut conn = self.conn.clone();
-            let n: i64 = Script::new(DELETE_ALL)
-                .key(self.subject_key(subject))
-                .arg(format!("{}s:", self.prefix))
-                .invoke_async(&mut conn)
-                .await
-                .map_err(err)?;
-            Ok(n.max(0) as u64)
+            let script = Script::new(DELETE_SOME);
+            let mut deleted = 0u64;
+            // Until the index is empty; sessions created or rotated meanwhile are
+            // taken by a later run. Bounded: a subject cannot gain sessions faster
+            // than 500 per run for 10 000 runs.
+            for _ in 0..10_000 {
+                let (n, taken): (i64, i64) = script
+                    .key(self.index_key(subject))
+                    .key(self.legacy_index_key(subject))
+                    .arg(format!("{}s:", self.prefix))
+                    .arg(DELETE_BATCH)
+                    .invoke_async(&mut conn)
+                    .await
+                    .map_err(err)?;
+                deleted += n.max(0) as u64;
+                if taken == 0 {
+                    return Ok(deleted);
+                }
+            }
+            Err(StoreError::new("logout everywhere did not finish"))
         })
     }
 }

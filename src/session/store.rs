@@ -45,6 +45,11 @@ pub struct SessionRecord {
     /// [`SessionConfig::with_refresh`](super::SessionConfig::with_refresh) (Unix seconds).
     #[serde(default)]
     pub refreshed_at: u64,
+    /// The record's version: every [`replace`](SessionStore::replace) writes only over
+    /// the version it read and stores the next one, so two writers never undo each
+    /// other (the loser reloads and applies its change again).
+    #[serde(default)]
+    pub version: u64,
     /// The context built from this record, kept while the record is unchanged.
     #[serde(skip)]
     context: ContextSlot,
@@ -94,6 +99,7 @@ impl SessionRecord {
             idle_expires_at: idle_expires_at.min(absolute_expires_at),
             absolute_expires_at,
             refreshed_at: now,
+            version: 0,
             context: ContextSlot::default(),
         }
     }
@@ -186,12 +192,19 @@ impl std::error::Error for StoreError {}
 /// Where sessions live. Implementations must be safe under concurrent use and must
 /// expire records by themselves (TTL or sweeping) no later than `expires_at()`.
 ///
+/// Every write that changes a live record is a compare-and-set on
+/// [`SessionRecord::version`] ([`replace`](Self::replace)), and a rotation moves a record
+/// to a new id in one step ([`rotate`](Self::rotate)): a session deleted meanwhile
+/// (logout, logout everywhere) stays deleted, and a write never brings back what
+/// another removed.
+///
 /// Built-in: [`MemoryStore`](crate::session::MemoryStore),
 /// `RedisStore` (feature `redis`), `PostgresStore` (feature `postgres`).
 pub trait SessionStore: Send + Sync + 'static {
     /// Inserts a new record (ids are fresh; an existing key is an error or overwritten).
     fn create<'a>(&'a self, record: &'a SessionRecord) -> BoxFuture<'a, Result<(), StoreError>>;
-    /// Loads a record by id hash; expired records may be returned (the caller checks).
+    /// Loads a record by id hash (its `id_hash` is the one asked for); expired records
+    /// may be returned (the caller checks).
     fn load<'a>(
         &'a self,
         id_hash: &'a str,
@@ -204,17 +217,21 @@ pub trait SessionStore: Send + Sync + 'static {
         let _ = id_hash;
         None
     }
-    /// Moves the idle expiry forward; a missing record is not an error.
-    fn touch<'a>(
-        &'a self,
-        id_hash: &'a str,
-        touched_at: u64,
-        idle_expires_at: u64,
-    ) -> BoxFuture<'a, Result<(), StoreError>>;
-    /// Replaces the record stored under `record.id_hash` with `record` (its expiry
-    /// included), only if one is still there: a session deleted meanwhile (logout,
-    /// logout everywhere) must stay deleted. True when it was replaced.
+    /// Writes `record` (its expiry included) over the record stored under
+    /// `record.id_hash`, only if that one still has `record.version`, and stores it with
+    /// `record.version + 1`. False when the record is gone (it stays gone) or was
+    /// changed meanwhile (reload, apply the change again).
     fn replace<'a>(&'a self, record: &'a SessionRecord) -> BoxFuture<'a, Result<bool, StoreError>>;
+    /// Moves the record stored under `record.id_hash` (as stored, whatever its version;
+    /// `record` is the copy the caller loaded, for its id and subject) to `new_id_hash`,
+    /// unchanged (its creation time, refresh time and expiries with it), in one step:
+    /// true when moved, false when there was no record to move (it ended meanwhile and
+    /// must stay ended).
+    fn rotate<'a>(
+        &'a self,
+        record: &'a SessionRecord,
+        new_id_hash: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
     /// Deletes one record; true when it existed.
     fn delete<'a>(&'a self, id_hash: &'a str) -> BoxFuture<'a, Result<bool, StoreError>>;
     /// Deletes every record of `subject`; returns how many.
@@ -222,20 +239,4 @@ pub trait SessionStore: Send + Sync + 'static {
         &'a self,
         subject: &'a str,
     ) -> BoxFuture<'a, Result<u64, StoreError>>;
-}
-
-#[cfg(any(feature = "redis", feature = "postgres"))]
-/// `touch` as a read-modify-write through `load` and `replace`, for stores that keep
-/// records as text.
-pub(crate) async fn touch_by_replace(
-    store: &impl SessionStore,
-    id_hash: &str,
-    touched_at: u64,
-    idle_expires_at: u64,
-) -> Result<(), StoreError> {
-    if let Some(mut rec) = store.load(id_hash).await? {
-        rec.touch(touched_at, idle_expires_at);
-        store.replace(&rec).await?;
-    }
-    Ok(())
 }
