@@ -246,3 +246,112 @@ async fn a_lost_message_is_caught_up_by_the_version() {
         "a lost message is no reason to stop serving"
     );
 }
+
+/// The Redis store's per-subject index keeps only live sessions: 300 logins that idle
+/// out leave nothing behind at the next login, and a logout everywhere of more sessions
+/// than one script run takes ends every one of them.
+#[tokio::test]
+async fn the_redis_subject_index_holds_only_live_sessions() {
+    use portcullis::session::{NewSession, RedisStore, SessionConfig, SessionManager};
+    let Some(url) = redis_url() else { return };
+    let prefix = unique_prefix("pcidx");
+    let store = RedisStore::builder(&url)
+        .with_prefix(&prefix)
+        .connect()
+        .await
+        .unwrap();
+    let manager = SessionManager::new(
+        store,
+        SessionConfig::default().with_idle_timeout(Duration::from_secs(1)),
+    );
+    let headers = http::HeaderMap::new();
+    for _ in 0..300 {
+        manager
+            .login(&headers, NewSession::new("alice"))
+            .await
+            .unwrap();
+    }
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let index = format!("{prefix}i:alice");
+    let count = async |conn: &mut redis::aio::MultiplexedConnection| -> i64 {
+        redis::cmd("ZCARD")
+            .arg(&index)
+            .query_async(conn)
+            .await
+            .unwrap()
+    };
+    assert_eq!(count(&mut conn).await, 300);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    manager
+        .login(&headers, NewSession::new("alice"))
+        .await
+        .unwrap();
+    assert_eq!(
+        count(&mut conn).await,
+        1,
+        "ended sessions left in the index"
+    );
+
+    // More live sessions than one script run deletes: all end.
+    let long = SessionManager::new(
+        RedisStore::builder(&url)
+            .with_prefix(&prefix)
+            .connect()
+            .await
+            .unwrap(),
+        SessionConfig::default(),
+    );
+    for _ in 0..1_200 {
+        long.login(&headers, NewSession::new("bob")).await.unwrap();
+    }
+    assert_eq!(long.logout_everywhere("bob").await.unwrap(), 1_200);
+    let left: i64 = redis::cmd("EXISTS")
+        .arg(format!("{prefix}i:bob"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+}
+
+/// PostgreSQL: a subject's rows of ended sessions go at its next login.
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn postgres_keeps_only_live_sessions_per_subject() {
+    use portcullis::session::{NewSession, PostgresStore, SessionConfig, SessionManager};
+    let Ok(url) = std::env::var("PORTCULLIS_TEST_POSTGRES_URL") else {
+        eprintln!("skip: PORTCULLIS_TEST_POSTGRES_URL not set");
+        return;
+    };
+    let table = "portcullis_test_sessions";
+    let store = PostgresStore::builder(&url)
+        .with_table(table)
+        .connect()
+        .await
+        .unwrap();
+    let manager = SessionManager::new(
+        store,
+        SessionConfig::default().with_idle_timeout(Duration::from_secs(1)),
+    );
+    let subject = unique_prefix("pgidx");
+    let headers = http::HeaderMap::new();
+    for _ in 0..50 {
+        manager
+            .login(&headers, NewSession::new(subject.as_str()))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    manager
+        .login(&headers, NewSession::new(subject.as_str()))
+        .await
+        .unwrap();
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let (rows,): (i64,) =
+        sqlx::query_as(&format!("SELECT count(*) FROM {table} WHERE subject = $1"))
+            .bind(&subject)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(rows, 1);
+}

@@ -442,3 +442,20 @@ async fn one_sub_at_two_providers_is_two_identities() {
     assert_ne!(a["subject"], b["subject"]);
     assert_ne!(a["subject"], g["subject"]);
 }
+
+/// RFC 9207: a provider that advertises `iss` on its authorization responses must send
+/// it; a callback without it (a mix-up attacker's forged response) makes no session.
+#[tokio::test]
+async fn a_callback_without_the_advertised_iss_is_refused() {
+    let app = start(false).await;
+    assert!(app.login().await.is_ok(), "with iss");
+    app.idp.set_omit_authorization_iss(true);
+    assert_eq!(app.login().await, Err(StatusCode::UNAUTHORIZED));
+    // Error responses are held to it too.
+    app.idp.set_authorize_error(Some("access_denied"));
+    let (to_provider, pending) = app.begin("/me").await;
+    let back = app.authorize(&to_provider).await;
+    let res = app.callback(&back, Some(&pending)).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert!(set_cookie(&res, "session").is_none());
+}

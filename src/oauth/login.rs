@@ -199,6 +199,7 @@ impl OAuthLogin {
                 issuer,
                 jwks,
                 algorithms,
+                ..
             } => {
                 let v = Validation::new(algorithms.iter().copied())
                     .with_issuer(issuer.clone())
@@ -364,18 +365,32 @@ impl OAuthLogin {
         if !bool::from(state.as_bytes().ct_eq(pending.state.as_bytes())) {
             return Err(bad("oauth: state mismatch"));
         }
+        // RFC 9207 (mix-up defence), on error responses too: `iss`, when sent, must be
+        // this provider's; a provider that advertises sending it must have sent it.
+        if let Identity::Oidc {
+            issuer,
+            iss_in_response,
+            ..
+        } = &self.inner.provider.identity
+        {
+            match &query.iss {
+                Some(iss) if iss != issuer => {
+                    return Err(AuthError::invalid("oauth: callback from another issuer"));
+                }
+                None if *iss_in_response => {
+                    return Err(AuthError::invalid(
+                        "oauth: callback without the iss its provider always sends",
+                    ));
+                }
+                _ => {}
+            }
+        }
         if let Some(err) = &query.error {
             tracing::info!(provider = %self.inner.provider.name, error = %err, "the provider refused the login");
             return Err(
                 AuthError::invalid("oauth: the provider answered with an error")
                     .with_message("The sign-in was not completed."),
             );
-        }
-        if let (Some(iss), Identity::Oidc { issuer, .. }) =
-            (&query.iss, &self.inner.provider.identity)
-            && iss != issuer
-        {
-            return Err(AuthError::invalid("oauth: callback from another issuer"));
         }
         let code = query.code.ok_or_else(|| bad("oauth: no code"))?;
         let tokens = self.exchange(code, pending.verifier).await?;

@@ -32,6 +32,9 @@ pub(super) enum Identity {
         issuer: String,
         jwks: RemoteJwks,
         algorithms: Vec<Algorithm>,
+        /// The provider puts `iss` on every authorization response (RFC 9207): a
+        /// callback without it is refused.
+        iss_in_response: bool,
     },
     /// GitHub (and GitHub Enterprise Server): `GET <api>/user` and `<api>/user/emails`.
     GitHub { api: Url },
@@ -152,6 +155,10 @@ impl OAuthProvider {
                 issuer: issuer.to_owned(),
                 jwks: RemoteJwks::new(jwks_uri, advertised.clone(), options.clone())?,
                 algorithms: advertised,
+                iss_in_response: doc
+                    .get("authorization_response_iss_parameter_supported")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
             },
             scopes: vec!["openid".into(), "email".into(), "profile".into()],
             options,

@@ -34,6 +34,9 @@ pub(super) struct DevIdp {
     pub(super) id_token_overrides: Map<String, Value>,
     pub(super) id_token_key: Option<TestKey>,
     pub(super) authorize_error: Option<String>,
+    /// Leave `iss` out of authorization responses (the discovery document still
+    /// advertises it), as a mix-up attacker's forged response would.
+    pub(super) omit_iss: bool,
 }
 
 impl Default for DevIdp {
@@ -50,6 +53,7 @@ impl Default for DevIdp {
             id_token_overrides: Map::new(),
             id_token_key: None,
             authorize_error: None,
+            omit_iss: false,
         }
     }
 }
@@ -132,9 +136,15 @@ impl DevIdp {
         let sep = if redirect_uri.contains('?') { '&' } else { '?' };
         let encode =
             |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+        // RFC 9207: `iss` on every authorization response, errors included.
+        let iss = if self.omit_iss {
+            String::new()
+        } else {
+            format!("&iss={}", encode(base))
+        };
         let back = |params: String| {
             let mut res = StatusCode::FOUND.into_response();
-            if let Ok(v) = HeaderValue::from_str(&format!("{redirect_uri}{sep}{params}")) {
+            if let Ok(v) = HeaderValue::from_str(&format!("{redirect_uri}{sep}{params}{iss}")) {
                 res.headers_mut().insert(header::LOCATION, v);
             }
             res
@@ -160,12 +170,7 @@ impl DevIdp {
                 openid: get("scope").is_some_and(|s| s.split(' ').any(|x| x == "openid")),
             },
         );
-        back(format!(
-            "code={}&state={}&iss={}",
-            encode(&code),
-            encode(state),
-            encode(base)
-        ))
+        back(format!("code={}&state={}", encode(&code), encode(state)))
     }
 
     /// `POST /token`: the authorization-code grant with PKCE; each code works once.
@@ -286,5 +291,6 @@ pub(super) fn discovery_endpoints(base: &str) -> Value {
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
+        "authorization_response_iss_parameter_supported": true,
     })
 }

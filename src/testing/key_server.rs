@@ -330,6 +330,12 @@ impl KeyServer {
     pub fn set_authorize_error(&self, error: Option<&str>) {
         self.edit(|b| b.idp.authorize_error = error.map(str::to_owned));
     }
+    /// Leave `iss` out of authorization responses while the discovery document still
+    /// advertises `authorization_response_iss_parameter_supported` (RFC 9207), as a
+    /// forged response in a mix-up attack would.
+    pub fn set_omit_authorization_iss(&self, omit: bool) {
+        self.edit(|b| b.idp.omit_iss = omit);
+    }
     /// Requests seen on `path`.
     pub fn hits(&self, path: &str) -> usize {
         self.state
