@@ -13,6 +13,8 @@ mod extract;
 mod http;
 mod layer;
 mod metrics;
+#[cfg(any(feature = "basic", feature = "session"))]
+mod password_workers;
 pub mod policy;
 #[cfg(any(feature = "basic", feature = "session", feature = "jwt"))]
 mod prehashed;

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHasher, SaltString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::{AuthError, ConfigError};
+use crate::password_workers::{PreparedHash, Workers};
 
 /// Hashes `password` with argon2id (default parameters) into a PHC string.
 ///
@@ -33,8 +34,8 @@ pub fn hash_password(password: &str) -> Result<String, ConfigError> {
 enum Secret {
     /// SHA-256 of the plain secret: compared in constant time, length not leaked.
     Plain([u8; 32]),
-    /// PHC string (argon2id, argon2i, argon2d).
-    Phc(Arc<str>),
+    /// A PHC string (argon2id, argon2i, argon2d), parsed.
+    Phc(Arc<PreparedHash>),
 }
 
 /// One user: a secret plus the roles, e-mail and tenant that go into the context.
@@ -68,11 +69,9 @@ impl User {
     }
     /// A user with a PHC password hash (`$argon2id$...`), checked now for syntax and algorithm.
     pub fn hashed(phc: &str) -> Result<Self, ConfigError> {
-        let parsed = PasswordHash::new(phc).map_err(|_| ConfigError::new("not a PHC string"))?;
-        if !parsed.algorithm.as_str().starts_with("argon2") {
-            return Err(ConfigError::new("only argon2 hashes are supported"));
-        }
-        Ok(Self::from_secret(Secret::Phc(phc.into())))
+        Ok(Self::from_secret(Secret::Phc(Arc::new(
+            PreparedHash::parse(phc)?,
+        ))))
     }
     fn from_secret(secret: Secret) -> Self {
         User {
@@ -124,12 +123,14 @@ fn default_hash_permits() -> usize {
 /// known users, whatever their secret's kind: once any user is hashed, every check
 /// costs one argon2 verification (unknown names and plain secrets run a decoy).
 ///
-/// Argon2 verifications run on the blocking pool, at most
-/// [`with_max_concurrent_hashes`](Self::with_max_concurrent_hashes) at once (default:
-/// the number of cores). A check that waits longer than
-/// [`with_hash_queue_timeout`](Self::with_hash_queue_timeout) (default 1 s) for its turn
-/// is answered `503` with `Retry-After`, so a flood of guesses costs bounded memory
-/// (about 19 MiB per running verification with argon2's default parameters).
+/// Argon2 verifications run on
+/// [`with_max_concurrent_hashes`](Self::with_max_concurrent_hashes) dedicated worker
+/// threads (default: the number of cores), started at the first verification; each
+/// owns one argon2 memory buffer and reuses it. A check that waits longer than
+/// [`with_hash_queue_timeout`](Self::with_hash_queue_timeout) (default 1 s) for a free
+/// worker is answered `503` with `Retry-After`. So a flood of guesses costs bounded
+/// memory: workers x the largest memory cost among the hashes (19 MiB with argon2's
+/// default parameters), which BENCHMARKS.md measures as resident memory.
 ///
 /// ```
 /// use portcullis::{ErrorKind, User, Users};
@@ -146,8 +147,9 @@ fn default_hash_permits() -> usize {
 #[derive(Clone)]
 pub struct Users {
     users: HashMap<String, User>,
-    decoy_phc: Option<Arc<str>>,
+    decoy_phc: Option<Arc<PreparedHash>>,
     hashing: Arc<tokio::sync::Semaphore>,
+    workers: Arc<Workers>,
     max_hashes: usize,
     queue_timeout: Duration,
 }
@@ -159,6 +161,7 @@ impl Default for Users {
             users: HashMap::new(),
             decoy_phc: None,
             hashing: Arc::new(tokio::sync::Semaphore::new(max_hashes)),
+            workers: Arc::new(Workers::new(max_hashes)),
             max_hashes,
             queue_timeout: Duration::from_secs(1),
         }
@@ -187,11 +190,13 @@ impl Users {
         self.users.insert(name.into(), user);
         self
     }
-    /// Run at most `n` argon2 verifications at once (default: the number of cores).
-    /// Each one holds argon2's memory cost (19 MiB by default) while it runs.
+    /// Run at most `n` argon2 verifications at once, on `n` worker threads (default:
+    /// the number of cores). Each worker keeps one buffer of the largest memory cost it
+    /// has verified (19 MiB with argon2's default parameters).
     pub fn with_max_concurrent_hashes(mut self, n: usize) -> Self {
         self.max_hashes = n.max(1);
         self.hashing = Arc::new(tokio::sync::Semaphore::new(self.max_hashes));
+        self.workers = Arc::new(Workers::new(self.max_hashes));
         self
     }
     /// How long a check may wait for a free verification slot before it is answered
@@ -241,7 +246,7 @@ impl Users {
         }
     }
 
-    async fn check_phc(&self, phc: Arc<str>, password: &str) -> Result<bool, AuthError> {
+    async fn check_phc(&self, hash: Arc<PreparedHash>, password: &str) -> Result<bool, AuthError> {
         let busy = || {
             AuthError::unavailable("password verification slots busy")
                 .with_retry_after(self.queue_timeout.as_secs().max(1))
@@ -253,29 +258,24 @@ impl Users {
                 .ok()
                 .and_then(Result::ok)
         } else {
-            // A blocking caller outside any runtime: no waiting, verified inline.
+            // A blocking caller outside any runtime: no waiting.
             self.hashing.clone().try_acquire_owned().ok()
         };
         let Some(permit) = permit else {
             return Err(busy());
         };
-        let password = password.to_owned();
-        let verify = move || {
-            let ok = PasswordHash::new(&phc)
-                .map(|h| {
-                    Argon2::default()
-                        .verify_password(password.as_bytes(), &h)
-                        .is_ok()
-                })
-                .unwrap_or(false);
-            drop(permit);
-            ok
-        };
-        if runtime {
-            Ok(tokio::task::spawn_blocking(verify).await.unwrap_or(false))
+        // The permit rides with the job: a caller that goes away does not free its slot
+        // before the worker is done.
+        let answer = self
+            .workers
+            .submit(hash, password.as_bytes(), Some(permit))
+            .ok_or_else(|| AuthError::unavailable("password workers unavailable"))?;
+        let ok = if runtime {
+            answer.await
         } else {
-            Ok(verify())
-        }
+            answer.blocking_recv()
+        };
+        Ok(ok.unwrap_or(false))
     }
 }
 
