@@ -266,7 +266,7 @@ async fn the_redis_subject_index_holds_only_live_sessions() {
     );
     let headers = http::HeaderMap::new();
     for _ in 0..300 {
-        manager
+        let _ = manager
             .login(&headers, NewSession::new("alice"))
             .await
             .unwrap();
@@ -283,7 +283,7 @@ async fn the_redis_subject_index_holds_only_live_sessions() {
     };
     assert_eq!(count(&mut conn).await, 300);
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    manager
+    let _ = manager
         .login(&headers, NewSession::new("alice"))
         .await
         .unwrap();
@@ -303,7 +303,7 @@ async fn the_redis_subject_index_holds_only_live_sessions() {
         SessionConfig::default(),
     );
     for _ in 0..1_200 {
-        long.login(&headers, NewSession::new("bob")).await.unwrap();
+        let _ = long.login(&headers, NewSession::new("bob")).await.unwrap();
     }
     assert_eq!(long.logout_everywhere("bob").await.unwrap(), 1_200);
     let left: i64 = redis::cmd("EXISTS")
@@ -336,13 +336,13 @@ async fn postgres_keeps_only_live_sessions_per_subject() {
     let subject = unique_prefix("pgidx");
     let headers = http::HeaderMap::new();
     for _ in 0..50 {
-        manager
+        let _ = manager
             .login(&headers, NewSession::new(subject.as_str()))
             .await
             .unwrap();
     }
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    manager
+    let _ = manager
         .login(&headers, NewSession::new(subject.as_str()))
         .await
         .unwrap();

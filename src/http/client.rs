@@ -221,7 +221,8 @@ mod tests {
     fn a_trusted_chain_is_read_right_to_left() {
         let xff = TrustedProxies::new(["10.0.0.0/8", "192.168.1.7"]).unwrap();
         let fwd = xff.clone().with_header(ForwardedHeader::Forwarded);
-        let cases: &[(&TrustedProxies, &[(&str, &str)], &str)] = &[
+        type Case<'a> = (&'a TrustedProxies, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
             (&xff, &[("x-forwarded-for", "198.51.100.1")], "198.51.100.1"),
             // The client can put anything on the left; only the right end counts.
             (
