@@ -284,7 +284,9 @@ async fn aws_alb() {
         call(&app, h, &alb_token(hs, claims.clone(), true)).await.0,
         StatusCode::UNAUTHORIZED
     );
-    // An unknown kid: one fetch, refused.
+    // An unknown kid: one fetch (once the fetch interval since the last one passed),
+    // refused; refused again without a fetch.
+    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     assert_eq!(
         call(
             &app,
@@ -381,4 +383,102 @@ async fn aws_alb_revocations_survive_respelled_signatures() {
     for v in &variants {
         assert_eq!(call(&app, h, v).await.0, StatusCode::UNAUTHORIZED, "{v}");
     }
+}
+
+/// One failed fetch does not leave the ALB proxy not-ready: the next answer from the
+/// key endpoint (an "unknown kid" included) shows it reachable again.
+#[tokio::test]
+async fn alb_readiness_follows_the_key_endpoints_answers() {
+    let server = KeyServer::start(jwks(&[TestKey::Es256])).await;
+    let alb = IdentityProxy::aws_alb("eu-west-1", ALB_ARN)
+        .unwrap()
+        .with_keys_url(&server.url("/alb-keys"))
+        .unwrap();
+    let app = app(alb.clone());
+    let h = "x-amzn-oidc-data";
+    let made_up = |kid: &str| alb_token(alb_header(ALB_ARN, kid), alb_claims(), true);
+    let real = made_up(TestKey::Es256.kid());
+    server.set_status(http::StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        call(&app, h, &real).await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert!(!alb.ready().await, "a failing key endpoint is not ready");
+    server.set_status(http::StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    assert_eq!(
+        call(&app, h, &made_up("made-up-1")).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(alb.ready().await, "the endpoint answered again");
+    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    assert_eq!(call(&app, h, &real).await.0, StatusCode::OK);
+    assert!(alb.ready().await);
+}
+
+/// A flood of invented kids (about 300 requests a second) does not hold back the key
+/// the load balancer rotates to: it is learnt within a second of real tokens naming it,
+/// and the endpoint is asked at most five times a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alb_rotation_is_learnt_under_a_flood_of_invented_kids() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+    let server = KeyServer::start(jwks(&[])).await;
+    let alb = IdentityProxy::aws_alb("eu-west-1", ALB_ARN)
+        .unwrap()
+        .with_keys_url(&server.url("/alb-keys"))
+        .unwrap();
+    let app = app(alb);
+    let h = "x-amzn-oidc-data";
+    let stop = Arc::new(AtomicBool::new(false));
+    let flood = {
+        let (app, stop) = (app.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut sent = 0u32;
+            while !stop.load(Ordering::SeqCst) {
+                let kid = format!("invented-{}", rand::random::<u64>());
+                let t = alb_token(alb_header(ALB_ARN, &kid), alb_claims(), true);
+                let (status, _) = call(&app, h, &t).await;
+                assert_ne!(status, StatusCode::OK);
+                sent += 1;
+                tokio::time::sleep(Duration::from_millis(3)).await;
+            }
+            sent
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // The load balancer starts signing with a key its endpoint now serves.
+    server.set_jwks(jwks(&[TestKey::Es256]));
+    let rotated = Instant::now();
+    let real = alb_token(
+        alb_header(ALB_ARN, TestKey::Es256.kid()),
+        alb_claims(),
+        true,
+    );
+    let (mut refused, mut learnt) = (0, None);
+    while rotated.elapsed() < Duration::from_secs(5) {
+        if call(&app, h, &real).await.0 == StatusCode::OK {
+            learnt = Some(rotated.elapsed());
+            break;
+        }
+        refused += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::SeqCst);
+    let sent = flood.await.unwrap();
+    let flood_time = 1.5 + rotated.elapsed().as_secs_f64();
+    let learnt =
+        learnt.unwrap_or_else(|| panic!("refused {refused} times in 5 s under a flood of {sent}"));
+    assert!(
+        learnt <= Duration::from_secs(1),
+        "learnt after {learnt:?} ({refused} refusals)"
+    );
+    let fetches = server.total_hits();
+    assert!(
+        (fetches as f64) <= 5.0 * flood_time + 5.0,
+        "{fetches} key fetches in {flood_time:.1} s"
+    );
+    eprintln!("flood of {sent} invented kids; rotation learnt after {learnt:?}, {fetches} fetches");
 }

@@ -2,7 +2,6 @@
 //! per `kid`, the `signer` checked, base64 padding tolerated.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,16 +29,73 @@ const PADDED_OR_NOT: GeneralPurpose = GeneralPurpose::new(
 const MAX_KEYS: usize = 32;
 /// Largest PEM accepted from the key endpoint.
 const MAX_PEM_BYTES: usize = 8 * 1024;
-/// After a `kid` the endpoint did not know, no other unknown `kid` is fetched for this long.
-const UNKNOWN_KID_PAUSE: Duration = Duration::from_secs(1);
+/// At most one key fetch per this interval, whatever the requests ask for.
+const FETCH_INTERVAL: Duration = Duration::from_millis(200);
+/// A `kid` the endpoint did not know is refused without a fetch for this long.
+const UNKNOWN_KID_TTL: Duration = Duration::from_secs(10);
+/// After a failed fetch with no answer since, readiness is false for this long.
+const FAILURE_MEMORY: Duration = Duration::from_secs(30);
+/// Most unknown kids remembered (negative cache) and most kids waiting for a fetch.
+const MAX_TRACKED_KIDS: usize = 1024;
+
+/// Which kid is fetched next and what the endpoint said lately.
+#[derive(Default)]
+struct FetchState {
+    /// Kids the endpoint did not know, and when it said so.
+    unknown: HashMap<String, Instant>,
+    /// Kids requests asked for that are neither known nor refused, with how many
+    /// requests asked: the most asked-for is fetched first, so a key every user's
+    /// token names is learnt before any of a flood's invented kids.
+    wanted: HashMap<String, u32>,
+    last_fetch: Option<Instant>,
+    last_failure: Option<Instant>,
+    last_answer: Option<Instant>,
+}
+
+impl FetchState {
+    fn refused(&self, kid: &str) -> bool {
+        self.unknown
+            .get(kid)
+            .is_some_and(|at| at.elapsed() < UNKNOWN_KID_TTL)
+    }
+    fn want(&mut self, kid: &str) {
+        if !self.wanted.contains_key(kid) && self.wanted.len() >= MAX_TRACKED_KIDS {
+            // Full of kids asked for once (a flood): they go, the popular ones stay.
+            self.wanted.retain(|_, n| *n > 1);
+            if self.wanted.len() >= MAX_TRACKED_KIDS {
+                return;
+            }
+        }
+        *self.wanted.entry(kid.to_owned()).or_default() += 1;
+    }
+    /// The kid to fetch now: the most asked-for, `kid` on a tie.
+    fn next(&self, kid: &str) -> String {
+        let mine = self.wanted.get(kid).copied().unwrap_or(1);
+        self.wanted
+            .iter()
+            .filter(|(_, n)| **n > mine)
+            .max_by_key(|(_, n)| **n)
+            .map_or_else(|| kid.to_owned(), |(k, _)| k.clone())
+    }
+    fn refuse(&mut self, kid: String) {
+        if self.unknown.len() >= MAX_TRACKED_KIDS {
+            self.unknown.retain(|_, at| at.elapsed() < UNKNOWN_KID_TTL);
+            if self.unknown.len() >= MAX_TRACKED_KIDS {
+                self.unknown.clear();
+            }
+        }
+        self.unknown.insert(kid, Instant::now());
+    }
+}
 
 struct Inner {
     base: String,
     client: Client,
     timeout: Duration,
     keys: Mutex<HashMap<String, VerifyingKey>>,
-    fetch: tokio::sync::Mutex<Option<Instant>>,
-    healthy: AtomicBool,
+    /// Held while a fetch runs: one at a time.
+    fetching: tokio::sync::Mutex<()>,
+    state: Mutex<FetchState>,
 }
 
 /// The region's key endpoint, with the keys fetched so far.
@@ -57,15 +113,27 @@ impl AlbKeys {
                 client: options.egress.client(options.timeout)?,
                 timeout: options.timeout,
                 keys: Mutex::new(HashMap::new()),
-                fetch: tokio::sync::Mutex::new(None),
-                healthy: AtomicBool::new(true),
+                fetching: tokio::sync::Mutex::new(()),
+                state: Mutex::new(FetchState::default()),
             }),
         })
     }
 
-    /// False while the key endpoint is failing.
+    fn state(&self) -> std::sync::MutexGuard<'_, FetchState> {
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// False while the key endpoint is failing: its last fetch failed (no answer at
+    /// all, or not 200/403/404), nothing has answered since, and that was less than
+    /// 30 s ago. Any answer, "unknown kid" included, shows it reachable.
     pub(super) fn ready(&self) -> bool {
-        self.inner.healthy.load(Ordering::Relaxed)
+        let s = self.state();
+        match (s.last_failure, s.last_answer) {
+            (Some(failed), answered) => {
+                answered.is_some_and(|a| a > failed) || failed.elapsed() >= FAILURE_MEMORY
+            }
+            (None, _) => true,
+        }
     }
 
     fn cached(&self, kid: &str) -> Option<VerifyingKey> {
@@ -77,39 +145,70 @@ impl AlbKeys {
             .cloned()
     }
 
-    /// The key for `kid`: cached, or fetched (one fetch at a time; after an unknown
-    /// `kid`, a pause before the next).
+    /// The key for `kid`: cached; refused without a fetch when the endpoint said it
+    /// does not know it within the last 10 s; else fetched, at most one fetch per
+    /// 200 ms, the most asked-for kid first. A request whose kid is not the one
+    /// fetched gets 503 (retry): under a flood of invented kids, a kid real tokens
+    /// carry wins the next fetch as soon as two requests named it.
     async fn key(&self, kid: &str) -> Result<VerifyingKey, AuthError> {
         if let Some(k) = self.cached(kid) {
             return Ok(k);
         }
-        let mut last_unknown = self.inner.fetch.lock().await;
+        let unknown = || AuthError::invalid("aws alb: unknown kid");
+        let pending = || AuthError::unavailable("aws alb: key fetch pending").with_retry_after(1);
+        {
+            let mut s = self.state();
+            if s.refused(kid) {
+                return Err(unknown());
+            }
+            s.want(kid);
+        }
+        let Ok(_turn) = tokio::time::timeout(self.inner.timeout, self.inner.fetching.lock()).await
+        else {
+            return Err(pending());
+        };
         if let Some(k) = self.cached(kid) {
             return Ok(k);
         }
-        if last_unknown.is_some_and(|t| t.elapsed() < UNKNOWN_KID_PAUSE) {
-            return Err(AuthError::unavailable("aws alb: key fetch paused"));
-        }
-        match self.fetch(kid).await {
+        let target = {
+            let s = self.state();
+            if s.refused(kid) {
+                return Err(unknown());
+            }
+            if s.last_fetch.is_some_and(|t| t.elapsed() < FETCH_INTERVAL) {
+                return Err(pending());
+            }
+            s.next(kid)
+        };
+        let outcome = self.fetch(&target).await;
+        let mut s = self.state();
+        s.last_fetch = Some(Instant::now());
+        s.wanted.remove(&target);
+        let result = match outcome {
             Ok(Some(key)) => {
-                self.inner.healthy.store(true, Ordering::Relaxed);
+                s.last_answer = Some(Instant::now());
                 let mut keys = self.inner.keys.lock().unwrap_or_else(|p| p.into_inner());
                 if keys.len() >= MAX_KEYS {
                     keys.clear();
                 }
-                keys.insert(kid.to_owned(), key.clone());
+                keys.insert(target.clone(), key.clone());
                 Ok(key)
             }
             Ok(None) => {
-                *last_unknown = Some(Instant::now());
-                Err(AuthError::invalid("aws alb: unknown kid"))
+                s.last_answer = Some(Instant::now());
+                s.refuse(target.clone());
+                Err(unknown())
             }
             Err(reason) => {
-                *last_unknown = Some(Instant::now());
-                self.inner.healthy.store(false, Ordering::Relaxed);
+                s.last_failure = Some(Instant::now());
                 tracing::warn!(endpoint = %self.inner.base, reason, "fetching an ALB key failed");
                 Err(AuthError::unavailable("aws alb: key endpoint unavailable"))
             }
+        };
+        if target == kid {
+            result
+        } else {
+            Err(pending())
         }
     }
 
