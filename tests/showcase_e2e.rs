@@ -707,3 +707,103 @@ async fn showcase_oidc_login_and_websocket() {
     let req = ws_url.as_str().into_client_request().unwrap();
     assert!(tokio_tungstenite::connect_async(req).await.is_err());
 }
+
+/// With real issuers configured and Cloudflare Access left unconfigured, nothing trusts
+/// the test kit's published key: an assertion forged with it gets 401 on `/cf/me`, on
+/// `/admin` and when rewriting alice's post (which stays hers), and the dev issuer is
+/// not started.
+#[tokio::test]
+async fn showcase_with_real_issuers_trusts_no_dev_key() {
+    use portcullis::testing::{KeyServer, TEST_CLIENT_ID, TestKey, TokenBuilder, jwks, now};
+    let real_jwt = KeyServer::start(jwks(&[TestKey::Rs256Next])).await;
+    let real_oidc = KeyServer::start(jwks(&[TestKey::Rs256Next])).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let config = app::Config {
+        jwks_url: Some(real_jwt.url("/jwks.json")),
+        issuer: Some("https://issuer.example".into()),
+        audience: Some("api".into()),
+        oidc_login_issuer: Some(real_oidc.issuer()),
+        oidc_client_id: Some(TEST_CLIENT_ID.into()),
+        admin_password: Some("admin-pass-123".into()),
+        public_url: Some(base.clone()),
+        ..app::Config::default()
+    };
+    assert!(!config.dev_mode());
+    let showcase = app::build(config).await.expect("showcase builds");
+    assert!(!showcase.dev_mode && showcase.dev_issuer.is_none());
+    assert!(showcase.dev_token.is_none() && showcase.dev_cf_token.is_none());
+    let app = showcase
+        .router
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let client = Client::new();
+    // What the dev issuer used to accept: the published key, the dev team and audience.
+    let forged = TokenBuilder::new(TestKey::Rs256)
+        .with_claim("iss", "https://showcase-dev.cloudflareaccess.com")
+        .with_claim("aud", json!(["showcase-dev-aud"]))
+        .with_claim("sub", "alice")
+        .with_claim("email", "alice@example.com")
+        .with_claim("type", "app")
+        .with_claim("exp", now() + 600)
+        .sign();
+    let with = |req: reqwest::RequestBuilder| req.header("cf-access-jwt-assertion", &forged);
+    for (method, path) in [("GET", "/cf/me"), ("GET", "/admin"), ("PUT", "/posts/1")] {
+        let req = client.request(method.parse().unwrap(), format!("{base}{path}"));
+        let res = with(req.body("the attacker's text")).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
+    }
+    // Alice's post is unchanged (read as admin).
+    let post: Value = client
+        .get(format!("{base}/posts/1"))
+        .basic_auth("admin", Some("admin-pass-123"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(post["owner"], "alice");
+    assert_ne!(post["body"], "the attacker's text");
+    // A bearer token signed with the published key is refused too (the real issuer's
+    // key set does not hold it).
+    let forged_bearer = TokenBuilder::new(TestKey::Rs256)
+        .with_claim("iss", "https://issuer.example")
+        .with_claim("aud", "api")
+        .with_claim("sub", "alice")
+        .with_claim("exp", now() + 600)
+        .sign();
+    let res = client
+        .get(format!("{base}/api/me"))
+        .bearer_auth(forged_bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Dev mode only on loopback: `SHOWCASE_DEV=1` with a public `PUBLIC_URL` refuses to
+/// start, as does no issuer at all with one; no issuer and loopback is dev mode.
+#[tokio::test]
+async fn showcase_dev_mode_is_loopback_only() {
+    let public = app::Config {
+        dev: true,
+        public_url: Some("https://app.example.com".into()),
+        ..app::Config::default()
+    };
+    assert!(public.dev_mode());
+    let err = app::build(public).await.err().expect("refused");
+    assert!(err.to_string().contains("PUBLIC_URL"), "{err}");
+    let nothing_configured = app::Config {
+        public_url: Some("https://app.example.com".into()),
+        ..app::Config::default()
+    };
+    assert!(app::build(nothing_configured).await.is_err());
+    let local = app::Config {
+        public_url: Some("http://127.0.0.1:3000".into()),
+        ..app::Config::default()
+    };
+    assert!(local.dev_mode());
+    let s = app::build(local).await.unwrap();
+    assert!(s.dev_mode && s.dev_issuer.is_some() && s.dev_token.is_some());
+}

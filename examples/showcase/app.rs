@@ -35,29 +35,26 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use portcullis::basic::BasicAuth;
-use portcullis::cloudflare::CloudflareAccess;
-use portcullis::jwt::{
-    Algorithm, BearerAuth, ClaimsMapping, Issuer, JwksOptions, JwtVerifier, RemoteJwks, TokenCache,
-    Validation,
-};
+use portcullis::jwt::BearerAuth;
 use portcullis::limit::{AttemptLimiter, Limits, RedisLimits};
-use portcullis::oauth::{OAuthLogin, OAuthProvider};
 use portcullis::policy::{PolicyLayer, RouteRules, Rule};
 use portcullis::revocation::{RedisRevocations, Revocations};
 use portcullis::session::{
     MemoryStore, NewSession, SessionConfig, SessionManager, SessionStore, Sessions,
 };
-use portcullis::testing::{
-    KeyServer, TEST_CLIENT_ID, TEST_CLIENT_SECRET, TestKey, TokenBuilder, jwks, now,
-};
+use portcullis::testing::{KeyServer, now};
 use portcullis::{AuthContext, AuthError, AuthLayer, User, Users, hash_password};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 #[path = "presets.rs"]
 mod presets;
+#[path = "schemes.rs"]
+mod schemes;
 #[path = "ws.rs"]
 mod ws;
+
+use schemes::{DevIssuer, NotConfigured};
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -72,7 +69,7 @@ struct Post {
 struct AppState {
     users: Arc<Users>,
     limiter: AttemptLimiter,
-    bearer: BearerAuth,
+    bearer: Option<BearerAuth>,
     revocations: Revocations,
     posts: Arc<RwLock<HashMap<String, Post>>>,
 }
@@ -118,6 +115,8 @@ pub struct Config {
     pub oidc_client_secret: Option<String>,
     /// `PUBLIC_URL`: where browsers reach the app.
     pub public_url: Option<String>,
+    /// `SHOWCASE_DEV=1`: the dev issuer for every scheme left unconfigured.
+    pub dev: bool,
 }
 
 impl Config {
@@ -149,118 +148,42 @@ impl Config {
             oidc_client_id: var("OIDC_CLIENT_ID"),
             oidc_client_secret: var("OIDC_CLIENT_SECRET"),
             public_url: var("PUBLIC_URL"),
+            dev: var("SHOWCASE_DEV").as_deref() == Some("1"),
         }
+    }
+
+    /// Whether the dev issuer and the test kit's published keys are used: only with
+    /// `SHOWCASE_DEV=1`, or when no issuer of any kind is configured (no `AUTH_*`,
+    /// `CF_ACCESS_*` or `OIDC_ISSUER`).
+    pub fn dev_mode(&self) -> bool {
+        let configured = [
+            &self.jwks_url,
+            &self.issuer,
+            &self.audience,
+            &self.oidc_issuer,
+            &self.preset,
+            &self.client_id,
+            &self.cf_team,
+            &self.cf_aud,
+            &self.cf_certs_url,
+            &self.oidc_login_issuer,
+        ]
+        .iter()
+        .any(|v| v.is_some());
+        self.dev || !configured
     }
 }
 
-/// The dev issuer: a loopback key server with the test kit's RS256 key (public test
-/// material: only ever used when no real issuer is configured).
-struct DevIssuer {
-    server: KeyServer,
-}
-
-async fn bearer_auth(
-    c: &Config,
-    dev: &Option<DevIssuer>,
-    revocations: &Revocations,
-) -> Result<(BearerAuth, Option<String>), Error> {
-    let mapping = ClaimsMapping::default().with_tenant_claim("tenant");
-    let audience = presets::audience(c);
-    let (source, issuer, token) = match (c.oidc_issuer.clone(), c.jwks_url.clone(), dev) {
-        (Some(iss), _, _) => (
-            RemoteJwks::discover(
-                &iss,
-                [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA],
-                JwksOptions::default(),
-            )?,
-            iss,
-            None,
-        ),
-        (None, Some(url), _) => {
-            let iss = c
-                .issuer
-                .clone()
-                .ok_or("AUTH_ISSUER is required with AUTH_JWKS_URL")?;
-            (
-                RemoteJwks::new(
-                    &url,
-                    [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA],
-                    JwksOptions::default(),
-                )?,
-                iss,
-                None,
-            )
-        }
-        (None, None, Some(dev)) => {
-            let iss = dev.server.base_url();
-            let token = TokenBuilder::new(TestKey::Rs256)
-                .with_claim("iss", iss.clone())
-                .with_claim("aud", audience.clone())
-                .with_claim("sub", "alice")
-                .with_claim("roles", json!(["member"]))
-                .with_claim("scope", "posts:read")
-                .with_claim("tenant", "acme")
-                .with_claim("exp", now() + 3600)
-                .sign();
-            (
-                RemoteJwks::new(
-                    &dev.server.url("/jwks.json"),
-                    [Algorithm::RS256],
-                    JwksOptions::default(),
-                )?,
-                iss,
-                Some(token),
-            )
-        }
-        (None, None, None) => return Err("no issuer".into()),
+/// True for `http(s)://localhost...` and loopback addresses.
+fn loopback_url(url: &str) -> bool {
+    let Ok(u) = url::Url::parse(url) else {
+        return false;
     };
-    if c.preset.is_some() && token.is_some() {
-        return Err("AUTH_PRESET applies to a real issuer: set AUTH_JWKS_URL and AUTH_ISSUER, or AUTH_OIDC_ISSUER".into());
-    }
-    let validation = Validation::new([Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA])
-        .with_issuer(issuer.clone())
-        .with_audience(audience);
-    let issuer = presets::apply(
-        Issuer::new(source, validation).with_mapping(mapping),
-        c,
-        &issuer,
-    )?;
-    let verifier = JwtVerifier::new(issuer)
-        .with_token_cache(TokenCache::new())
-        .with_revocations(revocations.clone());
-    Ok((BearerAuth::new("showcase", verifier), token))
-}
-
-fn cloudflare(
-    c: &Config,
-    dev: &Option<DevIssuer>,
-) -> Result<(CloudflareAccess, Option<String>), Error> {
-    match (c.cf_team.clone(), c.cf_aud.clone(), dev) {
-        (Some(team), Some(aud), _) => {
-            let mut cf = CloudflareAccess::new(&team, &aud)?;
-            if let Some(url) = c.cf_certs_url.clone() {
-                cf = cf.with_certs_url(&url)?;
-            }
-            Ok((cf, None))
-        }
-        (_, _, Some(dev)) => {
-            let team = "showcase-dev";
-            let aud = "showcase-dev-aud";
-            let cf = CloudflareAccess::new(team, aud)?.with_certs_url(
-                &var("CF_ACCESS_CERTS_URL")
-                    .unwrap_or_else(|| dev.server.url("/cdn-cgi/access/certs")),
-            )?;
-            let token = TokenBuilder::new(TestKey::Rs256)
-                .with_claim("iss", format!("https://{team}.cloudflareaccess.com"))
-                .with_claim("aud", json!([aud]))
-                .with_claim("sub", "7335d417-61da-459d-899c-0a01c76a2f94")
-                .with_claim("email", "bob@example.com")
-                .with_claim("type", "app")
-                .with_claim("exp", now() + 3600)
-                .sign();
-            Ok((cf, Some(token)))
-        }
-        _ => Err("CF_ACCESS_TEAM and CF_ACCESS_AUD go together".into()),
+    match u.host() {
+        Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
 }
 
@@ -298,55 +221,6 @@ async fn revocation_list(c: &Config) -> Result<Revocations, Error> {
     }
 }
 
-/// OIDC login into a session: `OIDC_*` or the dev issuer, redirecting back to
-/// `<PUBLIC_URL>/oidc/callback`.
-async fn oidc_login(c: &Config, dev: &Option<DevIssuer>) -> Result<OAuthLogin, Error> {
-    let public = c
-        .public_url
-        .clone()
-        .unwrap_or_else(|| "http://127.0.0.1:3000".into());
-    let redirect = format!("{}/oidc/callback", public.trim_end_matches('/'));
-    let (issuer, id, secret) = match (&c.oidc_login_issuer, dev) {
-        (Some(iss), _) => (
-            iss.clone(),
-            c.oidc_client_id
-                .clone()
-                .ok_or("OIDC_CLIENT_ID is required with OIDC_ISSUER")?,
-            c.oidc_client_secret.clone().unwrap_or_default(),
-        ),
-        (None, Some(dev)) => (
-            dev.server.issuer(),
-            TEST_CLIENT_ID.to_owned(),
-            TEST_CLIENT_SECRET.to_owned(),
-        ),
-        (None, None) => return Err("no OIDC issuer".into()),
-    };
-    let provider = OAuthProvider::discover(&issuer).await?;
-    Ok(
-        OAuthLogin::new(provider, &id, &secret, &redirect)?.with_profile_hook(
-            |profile| async move {
-                // Roles from the provider's `roles` claim when it sends one, else `member`.
-                let roles: Vec<String> = profile
-                    .claims
-                    .get("roles")
-                    .and_then(Value::as_array)
-                    .map(|r| {
-                        r.iter()
-                            .filter_map(Value::as_str)
-                            .map(str::to_owned)
-                            .collect()
-                    })
-                    .unwrap_or_else(|| vec!["member".into()]);
-                let mut session = NewSession::new(profile.subject).with_roles(roles);
-                if let Some(email) = profile.email {
-                    session = session.with_email(email);
-                }
-                Ok(session)
-            },
-        ),
-    )
-}
-
 /// `POST /admin/revoke`: `{"token": "<jwt>"}` (a token this service accepts) or
 /// `{"subject": "...", "issuer": "..."}` (issuer optional: all issuers and sessions).
 async fn revoke(
@@ -365,7 +239,7 @@ async fn revoke(
     };
     match (text("token"), text("subject")) {
         (Some(token), None) => {
-            let verified = match app.bearer.verifier() {
+            let verified = match app.bearer.as_ref().and_then(BearerAuth::verifier) {
                 Some(v) => v.verify(token).await,
                 None => Err(AuthError::invalid("revoke: no JWT verifier")),
             };
@@ -508,6 +382,8 @@ pub struct Showcase {
     pub cookie_name: String,
     /// Keeps the dev issuer's key server running.
     pub dev_issuer: Option<KeyServer>,
+    /// The dev issuer and the test kit's published keys are in use.
+    pub dev_mode: bool,
 }
 
 /// Builds the app from `c`.
@@ -537,26 +413,42 @@ pub async fn build(c: Config) -> Result<Showcase, Error> {
                 .with_tenant("acme"),
         );
 
-    let needs_dev = (c.jwks_url.is_none() && c.oidc_issuer.is_none())
-        || c.cf_team.is_none()
-        || c.oidc_login_issuer.is_none();
-    let dev = if needs_dev {
-        Some(DevIssuer {
-            server: KeyServer::start(jwks(&[TestKey::Rs256])).await,
-        })
+    let dev_mode = c.dev_mode();
+    if dev_mode && c.public_url.as_deref().is_some_and(|u| !loopback_url(u)) {
+        return Err(
+            "refusing to start: dev mode trusts the test kit's published keys, and \
+                    PUBLIC_URL is not a loopback address (configure real issuers, or unset \
+                    SHOWCASE_DEV)"
+                .into(),
+        );
+    }
+    let dev = if dev_mode {
+        tracing::warn!(
+            "DEV MODE: unconfigured schemes use the embedded dev issuer, whose keys are public"
+        );
+        Some(DevIssuer::start().await)
     } else {
         None
     };
     prometheus();
     let revocations = revocation_list(&c).await?;
-    let (bearer, dev_token) = bearer_auth(&c, &dev, &revocations).await?;
-    let (cf, dev_cf_token) = cloudflare(&c, &dev)?;
-    let cf = cf.with_revocations(revocations.clone());
     let limiter = attempt_limiter(&c).await?;
     // Failed tokens and unknown session cookies count per client too.
-    let bearer = bearer.with_limiter(limiter.clone());
-    let cf = cf.with_limiter(limiter.clone());
-    let oidc = oidc_login(&c, &dev).await?;
+    let (bearer, dev_token) = match schemes::bearer_auth(&c, &dev, &revocations).await? {
+        Some((b, t)) => (Some(b.with_limiter(limiter.clone())), t),
+        None => (None, None),
+    };
+    let (cf, dev_cf_token) = match schemes::cloudflare(&c, &dev)? {
+        Some((cf, t)) => (
+            Some(
+                cf.with_revocations(revocations.clone())
+                    .with_limiter(limiter.clone()),
+            ),
+            t,
+        ),
+        None => (None, None),
+    };
+    let oidc = schemes::oidc_login(&c, &dev).await?;
     let basic = BasicAuth::new("portcullis showcase")
         .with_users(users.clone())
         .with_limiter(limiter.clone());
@@ -597,16 +489,44 @@ pub async fn build(c: Config) -> Result<Showcase, Error> {
         posts: Arc::new(RwLock::new(posts)),
     };
 
+    // Every configured scheme; an unconfigured one is left out.
     let any_scheme = |mode_optional: bool| {
-        let layer = if mode_optional {
+        let mut layer = if mode_optional {
             AuthLayer::optional(basic.clone())
         } else {
             AuthLayer::required(basic.clone())
         };
-        layer
-            .or(bearer.clone())
-            .or(cf.clone())
-            .or(sessions.authenticator())
+        if let Some(b) = &bearer {
+            layer = layer.or(b.clone());
+        }
+        if let Some(cf) = &cf {
+            layer = layer.or(cf.clone());
+        }
+        layer.or(sessions.authenticator())
+    };
+    let bearer_only = match &bearer {
+        Some(b) => AuthLayer::required(b.clone()),
+        None => AuthLayer::required(NotConfigured::bearer()),
+    };
+    let cf_only = match &cf {
+        Some(cf) => AuthLayer::required(cf.clone()),
+        None => AuthLayer::required(NotConfigured::cloudflare()),
+    };
+    let mut ws_layer = AuthLayer::required(sessions.authenticator());
+    if let Some(b) = &bearer {
+        ws_layer = ws_layer.or(b.clone().with_websocket_protocol("bearer.")?);
+    }
+    ws_layer = ws_layer.or(basic.clone());
+    if let Some(cf) = &cf {
+        ws_layer = ws_layer.or(cf.clone());
+    }
+    let oidc_routes = match &oidc {
+        Some(login) => login.routes(),
+        // Left unconfigured: its routes admit nobody.
+        None => Router::new().fallback(|| async {
+            AuthError::invalid("oidc: not configured")
+                .with_message("OIDC login is not configured on this server.")
+        }),
     };
     let owners = state.posts.clone();
     let post_rules = RouteRules::new()
@@ -633,9 +553,18 @@ pub async fn build(c: Config) -> Result<Showcase, Error> {
                 let (bearer, cf, sessions) = (bearer.clone(), cf.clone(), sessions.clone());
                 let revocations = revocations.clone();
                 move || async move {
+                    // An unconfigured scheme needs nothing to be ready.
+                    let jwt_keys = match &bearer {
+                        Some(b) => b.ready().await,
+                        None => true,
+                    };
+                    let cloudflare_certs = match &cf {
+                        Some(cf) => cf.ready().await,
+                        None => true,
+                    };
                     let checks = json!({
-                        "jwt_keys": bearer.ready().await,
-                        "cloudflare_certs": cf.ready().await,
+                        "jwt_keys": jwt_keys,
+                        "cloudflare_certs": cloudflare_certs,
                         "session_store": sessions.ready().await,
                         "revocations": revocations.ready(),
                     });
@@ -663,16 +592,8 @@ pub async fn build(c: Config) -> Result<Showcase, Error> {
                 .route("/basic/me", get(me))
                 .layer(AuthLayer::required(basic.clone())),
         )
-        .merge(
-            Router::new()
-                .route("/api/me", get(me))
-                .layer(AuthLayer::required(bearer.clone())),
-        )
-        .merge(
-            Router::new()
-                .route("/cf/me", get(me))
-                .layer(AuthLayer::required(cf.clone())),
-        )
+        .merge(Router::new().route("/api/me", get(me)).layer(bearer_only))
+        .merge(Router::new().route("/cf/me", get(me)).layer(cf_only))
         .merge(
             Router::new()
                 .route("/session/me", get(me))
@@ -680,15 +601,8 @@ pub async fn build(c: Config) -> Result<Showcase, Error> {
         )
         .route("/session/login", post(login))
         .route("/session/logout", post(logout))
-        .nest("/oidc", oidc.routes())
-        .merge(
-            Router::new().route("/ws", get(ws::upgrade)).layer(
-                AuthLayer::required(sessions.authenticator())
-                    .or(bearer.clone().with_websocket_protocol("bearer.")?)
-                    .or(basic.clone())
-                    .or(cf.clone()),
-            ),
-        )
+        .nest("/oidc", oidc_routes)
+        .merge(Router::new().route("/ws", get(ws::upgrade)).layer(ws_layer))
         .merge(
             Router::new()
                 .route("/admin", get(me))
@@ -719,6 +633,7 @@ pub async fn build(c: Config) -> Result<Showcase, Error> {
         store_kind,
         cookie_name,
         dev_issuer: dev.map(|d| d.server),
+        dev_mode,
     })
 }
 

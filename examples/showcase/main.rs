@@ -5,9 +5,9 @@
 //! ```
 //!
 //! Serves on `PORTCULLIS_ADDR` (default `127.0.0.1:3000`) and prints ready-to-paste curl
-//! lines. With no environment it runs fully embedded: a generated admin password, an
-//! in-process dev issuer (JWKS and Cloudflare-style certs on a loopback port), and the
-//! memory session store.
+//! lines. With no environment it runs fully embedded (dev mode, below): a generated admin
+//! password, an in-process dev issuer (JWKS and Cloudflare-style certs on a loopback
+//! port), and the memory session store.
 //!
 //! Routes:
 //!
@@ -28,7 +28,8 @@
 //! | `GET, PUT, DELETE /posts/{id}` | read: owner, shared or admin; write: owner or admin |
 //!
 //! Context JSON fields: `subject`, `scheme` (`basic`, `bearer`, `session`,
-//! `cloudflare_access`), `roles`, `scopes`, `email`, `tenant`, `issuer`, `expires_at`.
+//! `cloudflare_access`, `identity_proxy`), `principal`, `roles`, `scopes`, `email`,
+//! `tenant`, `issuer`, `expires_at`.
 //!
 //! Environment:
 //!
@@ -42,7 +43,15 @@
 //! | `REVOCATION_URL` | `memory` (default) or `redis://...`: the revocation list, shared by every instance on that Redis |
 //! | `RATE_LIMIT_URL` | `memory` (default) or `redis://...`: login and Basic attempt limits (5 failures per user and client per minute, shared by instances on that Redis) |
 //! | `SESSION_SECURE_COOKIE=1` | `Secure` session cookie, behind TLS |
-//! | `OIDC_ISSUER`, `OIDC_CLIENT_ID`, `OIDC_CLIENT_SECRET`, `PUBLIC_URL` | the OIDC provider of `/oidc/login` and the app's public URL (the embedded dev issuer and `http://<PORTCULLIS_ADDR>` when unset) |
+//! | `OIDC_ISSUER`, `OIDC_CLIENT_ID`, `OIDC_CLIENT_SECRET`, `PUBLIC_URL` | the OIDC provider of `/oidc/login` and the app's public URL (`http://<PORTCULLIS_ADDR>` when unset) |
+//! | `SHOWCASE_DEV=1` | dev mode even with some issuers configured (see below) |
+//!
+//! Dev mode: with no issuer of any kind configured (no `AUTH_*`, `CF_ACCESS_*` or
+//! `OIDC_ISSUER`), or with `SHOWCASE_DEV=1`, every scheme without an issuer uses an
+//! in-process dev issuer that signs with the test kit's keys, whose private halves ship
+//! in the crate; the showcase says so loudly at start and refuses to start when
+//! `PUBLIC_URL` is not a loopback address. Otherwise a scheme left unconfigured admits
+//! nobody (its routes answer 401) and no test key is trusted.
 
 mod app;
 
@@ -79,10 +88,22 @@ async fn main() -> Result<(), app::Error> {
         println!("{line}");
     }
     println!("(session cookie: {})", showcase.cookie_name);
-    if showcase.dev_issuer.is_some() {
-        println!(
-            "note: the dev issuer signs with a public test key; set AUTH_* and CF_ACCESS_* for real issuers."
+    if showcase.dev_mode {
+        eprintln!();
+        eprintln!(
+            "!!! DEV MODE: schemes without a configured issuer trust the embedded dev issuer,"
         );
+        eprintln!(
+            "!!! whose private keys ship in the portcullis crate: anyone can sign as anyone."
+        );
+        eprintln!(
+            "!!! Used only when no AUTH_*, CF_ACCESS_* or OIDC_ISSUER is set, or with SHOWCASE_DEV=1;"
+        );
+        eprintln!("!!! never with a PUBLIC_URL that is not loopback.");
+        if let Some(dev) = &showcase.dev_issuer {
+            eprintln!("!!! dev issuer: {}", dev.base_url());
+        }
+        eprintln!();
     }
     // Connection info gives the attempt limiter each client's address.
     let app = showcase

@@ -28,6 +28,8 @@ pub struct VerifyingKey {
     pub(crate) kid: Option<String>,
     pub(crate) alg: Algorithm,
     pub(crate) key: DecodingKey,
+    /// One of the test kit's published keys: verifies only where the test kit is in use.
+    published: bool,
     /// The key parsed once for the backend (aws-lc-rs), so verification skips key setup.
     #[cfg(feature = "aws-lc-rs")]
     prepared: Option<std::sync::Arc<super::prepared::PreparedKey>>,
@@ -52,9 +54,18 @@ impl VerifyingKey {
         if key.family() != alg.to_jsonwebtoken().family() {
             return Err(ConfigError::new("key type does not match algorithm"));
         }
+        let published = super::published_keys::is_published(&key);
+        if published && !super::published_keys::trusted() {
+            tracing::error!(
+                kid = kid.as_deref().unwrap_or(""),
+                "a key set holds one of the test kit's published keys (their private halves \
+                 ship in the crate); signatures by it are refused"
+            );
+        }
         Ok(VerifyingKey {
             kid,
             alg,
+            published,
             #[cfg(feature = "aws-lc-rs")]
             prepared: super::prepared::PreparedKey::new(alg, &key).map(std::sync::Arc::new),
             key,
@@ -75,8 +86,12 @@ impl VerifyingKey {
         self.prepared.is_some()
     }
 
-    /// Verifies `signature` over `message`.
+    /// Verifies `signature` over `message`; never for a published test key outside a
+    /// process that uses the test kit.
     pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        if self.published && !super::published_keys::trusted() {
+            return false;
+        }
         #[cfg(feature = "aws-lc-rs")]
         if let Some(p) = &self.prepared {
             return p.verify(message, signature);

@@ -33,6 +33,7 @@ mod mapping;
 #[cfg(feature = "aws-lc-rs")]
 mod prepared;
 pub mod providers;
+pub(crate) mod published_keys;
 pub(crate) mod remote;
 pub(crate) mod strict_json;
 mod token;

@@ -193,6 +193,7 @@ impl KeyServer {
     /// # Panics
     /// When no loopback port can be bound (a broken test environment).
     pub async fn start(jwks: Value) -> KeyServer {
+        super::in_use();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");

@@ -2,6 +2,9 @@
 //! 127.0.0.1, and fake contexts for handler tests.
 //!
 //! The keys here are public (they ship in the crate): never trust them in production.
+//! A verifier refuses signatures by them unless this process uses the test kit (any
+//! [`TestKey`], [`TokenBuilder`], [`KeyServer`] or [`jwks`] call), and a build without
+//! feature `test-util` refuses them always.
 //!
 //! ```
 //! use portcullis::testing::{TestKey, TokenBuilder};
@@ -96,6 +99,7 @@ impl TestKey {
     }
     /// The private key in PKCS#8 PEM (empty for HMAC).
     pub fn private_pem(self) -> &'static str {
+        in_use();
         match self {
             TestKey::Hs256 => "",
             TestKey::Rs256 => include_str!("keys/rsa1.pem"),
@@ -107,6 +111,7 @@ impl TestKey {
     }
     /// The public key in SPKI PEM (empty for HMAC).
     pub fn public_pem(self) -> &'static str {
+        in_use();
         match self {
             TestKey::Hs256 => "",
             TestKey::Rs256 => include_str!("keys/rsa1.pub.pem"),
@@ -118,6 +123,7 @@ impl TestKey {
     }
     /// The public JWK with `kid`, `alg` and `use: sig` (HMAC: an `oct` key).
     pub fn public_jwk(self) -> Value {
+        in_use();
         let mut jwk = match self {
             TestKey::Hs256 => json!({"kty": "oct", "k": URL_SAFE_NO_PAD.encode(HMAC_SECRET)}),
             _ => {
@@ -134,10 +140,12 @@ impl TestKey {
     }
     /// A static [`KeySet`] holding this key's public half.
     pub fn key_set(self) -> KeySet {
+        in_use();
         let doc = jwks(&[self]).to_string();
         KeySet::from_jwks(doc.as_bytes(), &[self.algorithm()], true).unwrap_or_default()
     }
     fn encoding_key(self) -> Option<EncodingKey> {
+        in_use();
         let pem = self.private_pem().as_bytes();
         match self {
             TestKey::Hs256 => Some(EncodingKey::from_secret(HMAC_SECRET)),
@@ -158,8 +166,14 @@ impl TestKey {
     }
 }
 
+/// Marks this process as using the test kit: its published keys may verify.
+pub(crate) fn in_use() {
+    crate::jwt::published_keys::test_kit_in_use();
+}
+
 /// A JWK set document with the public halves of `keys`.
 pub fn jwks(keys: &[TestKey]) -> Value {
+    in_use();
     json!({ "keys": keys.iter().map(|k| k.public_jwk()).collect::<Vec<_>>() })
 }
 
@@ -183,6 +197,7 @@ pub struct TokenBuilder {
 impl TokenBuilder {
     /// A token signed by `key`.
     pub fn new(key: TestKey) -> Self {
+        in_use();
         let now = now();
         let mut header = Map::new();
         header.insert("alg".into(), key.algorithm().as_str().into());
