@@ -233,8 +233,10 @@ impl AuthContext {
         T::deserialize(Value::Object(self.claims().clone()))
     }
 
-    /// `Ok` when the subject is `owner` or holds one of `override_roles`; a ready 403 otherwise.
-    /// For handlers that must load the row before they know its owner.
+    /// `Ok` when the **subject** is `owner` or the context holds one of
+    /// `override_roles`; a ready 403 otherwise. For handlers that must load the row
+    /// before they know its owner. To compare the e-mail, a claim or your own key, use
+    /// [`require_owner_as`](Self::require_owner_as).
     ///
     /// ```
     /// # use portcullis::{AuthContext, Scheme};
@@ -247,10 +249,30 @@ impl AuthContext {
         owner: &str,
         override_roles: &[&str],
     ) -> Result<(), crate::AuthError> {
-        if self.subject() == owner || override_roles.iter().any(|r| self.has_role(r)) {
+        self.require_owner_as(&crate::policy::OwnerKey::subject(), owner, override_roles)
+    }
+
+    /// `Ok` when the context's `key` attribute is exactly `owner` or the context holds
+    /// one of `override_roles`; a ready 403 otherwise.
+    ///
+    /// ```
+    /// # use portcullis::{AuthContext, Scheme, policy::OwnerKey};
+    /// let ctx = AuthContext::builder("7335d417", Scheme::CloudflareAccess)
+    ///     .with_email("bob@example.com")
+    ///     .build();
+    /// assert!(ctx.require_owner_as(&OwnerKey::email(), "bob@example.com", &[]).is_ok());
+    /// assert!(ctx.require_owner("bob@example.com", &[]).is_err(), "the subject is the UUID");
+    /// ```
+    pub fn require_owner_as(
+        &self,
+        key: &crate::policy::OwnerKey,
+        owner: &str,
+        override_roles: &[&str],
+    ) -> Result<(), crate::AuthError> {
+        if key.matches(self, owner) || override_roles.iter().any(|r| self.has_role(r)) {
             Ok(())
         } else {
-            tracing::debug!(subject = self.subject(), "not the owner: denied");
+            tracing::debug!(by = %key, "not the owner: denied");
             Err(crate::AuthError::forbidden())
         }
     }

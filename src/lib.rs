@@ -47,6 +47,7 @@ pub use authenticator::{Authenticator, BoxFuture, Detected};
 pub use challenge::Challenge;
 pub use context::{AuthContext, AuthContextBuilder, PrincipalKind, Scheme};
 pub use error::{AuthError, ConfigError, ErrorKind};
+pub use extract::Claims;
 pub use http::client::{ForwardedHeader, TrustedProxies};
 pub use http::csrf::CsrfGuard;
 pub use layer::{AuthFuture, AuthLayer, AuthService, DEFAULT_MAX_CREDENTIAL_BYTES, Mode};

@@ -413,12 +413,13 @@ async fn login_redirect_never_points_off_site_and_keeps_the_nest_prefix() {
     assert_eq!(probe.runs(), 0);
 }
 
+/// A wiring mistake, not a client error (see `tests/first_hour.rs`).
 #[tokio::test]
-async fn extractor_without_layer_is_401() {
+async fn extractor_without_layer_is_a_500() {
     let app = axum::Router::new().route(
         "/x",
         axum::routing::get(|ctx: AuthContext| async move { ctx.subject().to_owned() }),
     );
     let a = send(&app, get("/x").body(Body::empty()).unwrap()).await;
-    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(a.status, StatusCode::INTERNAL_SERVER_ERROR);
 }

@@ -11,15 +11,19 @@ use crate::error::ConfigError;
 
 #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
 compile_error!(
-    "portcullis: the `jwt` feature needs a crypto backend: enable `aws-lc-rs` (default) or `rust-crypto`"
+    "portcullis: the `jwt` feature (and `cloudflare`, `iap`, `oauth`) needs a crypto backend: add the feature `aws-lc-rs` (fastest, builds C) or `rust-crypto` (pure Rust)"
 );
 
-/// The backend in use: aws-lc-rs when its feature is on, else RustCrypto.
+/// The backend in use: aws-lc-rs when its feature is on, else RustCrypto (and
+/// RustCrypto under `--cfg portcullis_rust_crypto_only`, which `.ci/run` sets to test it).
 /// Chosen explicitly, never via jsonwebtoken's process default, so enabling both
 /// features (e.g. `--all-features`) cannot make verification panic.
-#[cfg(feature = "aws-lc-rs")]
+#[cfg(all(feature = "aws-lc-rs", not(portcullis_rust_crypto_only)))]
 pub(crate) static PROVIDER: &CryptoProvider = &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER;
-#[cfg(all(feature = "rust-crypto", not(feature = "aws-lc-rs")))]
+#[cfg(all(
+    feature = "rust-crypto",
+    any(not(feature = "aws-lc-rs"), portcullis_rust_crypto_only)
+))]
 pub(crate) static PROVIDER: &CryptoProvider = &jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER;
 
 /// A public key (or HMAC secret) bound to exactly one algorithm.
@@ -31,7 +35,7 @@ pub struct VerifyingKey {
     /// One of the test kit's published keys: verifies only where the test kit is in use.
     published: bool,
     /// The key parsed once for the backend (aws-lc-rs), so verification skips key setup.
-    #[cfg(feature = "aws-lc-rs")]
+    #[cfg(all(feature = "aws-lc-rs", not(portcullis_rust_crypto_only)))]
     prepared: Option<std::sync::Arc<super::prepared::PreparedKey>>,
 }
 
@@ -66,7 +70,7 @@ impl VerifyingKey {
             kid,
             alg,
             published,
-            #[cfg(feature = "aws-lc-rs")]
+            #[cfg(all(feature = "aws-lc-rs", not(portcullis_rust_crypto_only)))]
             prepared: super::prepared::PreparedKey::new(alg, &key).map(std::sync::Arc::new),
             key,
         })
@@ -81,7 +85,7 @@ impl VerifyingKey {
     }
 
     /// True when the key was parsed once for the backend (the fast path).
-    #[cfg(all(test, feature = "aws-lc-rs"))]
+    #[cfg(all(test, feature = "aws-lc-rs", not(portcullis_rust_crypto_only)))]
     pub(crate) fn is_prepared(&self) -> bool {
         self.prepared.is_some()
     }
@@ -92,7 +96,7 @@ impl VerifyingKey {
         if self.published && !super::published_keys::trusted() {
             return false;
         }
-        #[cfg(feature = "aws-lc-rs")]
+        #[cfg(all(feature = "aws-lc-rs", not(portcullis_rust_crypto_only)))]
         if let Some(p) = &self.prepared {
             return p.verify(message, signature);
         }

@@ -362,7 +362,12 @@ mod size_tests {
     }
 }
 
-#[cfg(all(test, feature = "aws-lc-rs", feature = "test-util"))]
+#[cfg(all(
+    test,
+    feature = "aws-lc-rs",
+    feature = "test-util",
+    not(portcullis_rust_crypto_only)
+))]
 mod tests {
     use super::*;
     use crate::testing::{TestKey, jwks};

@@ -30,7 +30,7 @@ pub(crate) mod http_client;
 mod introspection;
 mod keys;
 mod mapping;
-#[cfg(feature = "aws-lc-rs")]
+#[cfg(all(feature = "aws-lc-rs", not(portcullis_rust_crypto_only)))]
 mod prepared;
 pub mod providers;
 pub(crate) mod published_keys;

@@ -14,9 +14,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use self::gate::{Outcome, gate, is_cors_preflight, opaque_gate_future, settle};
-#[cfg(feature = "metrics")]
-use crate::authenticator::{Authenticated, BoxFuture};
-use crate::authenticator::{Authenticator, Detected, DynAuthenticator};
+use crate::authenticator::{Authenticated, Authenticator, BoxFuture, Detected, DynAuthenticator};
 use crate::context::{AuthContext, Scheme};
 use crate::error::AuthError;
 use crate::metrics;
@@ -120,8 +118,8 @@ impl AuthLayer {
     pub fn with_max_credential_bytes(self, bytes: usize) -> Self {
         self.edit(|s| s.max_credential_bytes = bytes)
     }
-    /// Record the subject in each authentication's tracing span (feature `metrics`;
-    /// off by default: subjects are personal data).
+    /// Record the subject in each authentication's tracing span (`portcullis.auth`,
+    /// at DEBUG; off by default: subjects are personal data).
     pub fn with_subject_in_spans(self, on: bool) -> Self {
         self.edit(|s| s.subject_in_spans = on)
     }
@@ -283,15 +281,11 @@ impl Shared {
         }
     }
 
-    /// True when a subscriber wants the verification span (feature `metrics`).
+    /// True when a subscriber wants the verification span (`portcullis.auth` at DEBUG).
     fn spans_wanted(&self) -> bool {
-        #[cfg(feature = "metrics")]
-        return tracing::enabled!(tracing::Level::DEBUG);
-        #[cfg(not(feature = "metrics"))]
-        false
+        tracing::enabled!(tracing::Level::DEBUG)
     }
 
-    #[cfg(feature = "metrics")]
     fn instrument(
         &self,
         index: usize,
@@ -370,9 +364,9 @@ where
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let (parts, body) = req.into_parts();
         // An answer that needs no waiting (a cached token, a memory-store session) goes
-        // straight to the inner service: no boxed future. With feature `metrics` and a
-        // subscriber listening for the verification span, every answer takes the path
-        // below, which records it.
+        // straight to the inner service: no boxed future. With a subscriber listening for
+        // the verification span (DEBUG), every answer takes the path below, which
+        // records it.
         let index = match self.shared.find(&parts, !self.shared.spans_wanted()) {
             Found::Wait(index) => index,
             Found::Answered(index, result) => {
@@ -395,9 +389,8 @@ where
                 return AuthFuture::new(settle(&mut self.inner, body, outcome));
             }
         };
-        // One span per verification (feature `metrics`): scheme and route, then the
-        // outcome; the subject only when asked for.
-        #[cfg(feature = "metrics")]
+        // One span per verification, when a subscriber listens at DEBUG: scheme and
+        // route, then the outcome; the subject only when asked for.
         let route = tracing::enabled!(tracing::Level::DEBUG)
             .then(|| parts.extensions.get::<axum::extract::MatchedPath>())
             .flatten()
@@ -405,7 +398,6 @@ where
         let verify = self.shared.authenticators[index]
             .clone()
             .authenticate_owned(parts);
-        #[cfg(feature = "metrics")]
         let verify = self.shared.instrument(index, route, verify);
         let shared = self.shared.clone();
         AuthFuture::new(gate(

@@ -5,9 +5,11 @@
 //! in the handler.
 
 mod layer;
+mod owner;
 mod routes;
 mod rule;
 
 pub use self::layer::{PolicyFuture, PolicyLayer, PolicyService};
+pub use self::owner::OwnerKey;
 pub use self::routes::RouteRules;
 pub use self::rule::{PolicyInput, Rule, Verdict};

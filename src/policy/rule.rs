@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use http::request::Parts;
 
+use super::owner::OwnerKey;
 use crate::authenticator::BoxFuture;
 use crate::context::{AuthContext, Scheme};
 use crate::error::AuthError;
@@ -60,8 +61,8 @@ enum Kind {
     Scheme(Scheme),
     Service,
     TenantFromPath(String),
-    OwnerFromPath(String),
-    OwnerVia(String, Arc<OwnerResolver>),
+    OwnerFromPath(String, OwnerKey),
+    OwnerVia(String, OwnerKey, Arc<OwnerResolver>),
     Predicate(Cow<'static, str>, Arc<SyncPredicate>),
     AsyncPredicate(Cow<'static, str>, Arc<AsyncPredicate>),
     And(Vec<Rule>),
@@ -130,13 +131,27 @@ impl Rule {
     pub fn tenant_from_path(param: impl Into<String>) -> Self {
         Self::new(Kind::TenantFromPath(param.into()))
     }
-    /// The context's subject equals path parameter `param` (`/users/{id}`).
+    /// The context's **subject** equals path parameter `param` (`/users/{id}`). To
+    /// compare the e-mail, a claim or your own key, use
+    /// [`owner_of_path_as`](Self::owner_of_path_as).
     pub fn owner_of_path(param: impl Into<String>) -> Self {
-        Self::new(Kind::OwnerFromPath(param.into()))
+        Self::owner_of_path_as(param, OwnerKey::subject())
+    }
+    /// The context's `key` attribute ([`OwnerKey`]) equals path parameter `param`.
+    ///
+    /// ```
+    /// use portcullis::policy::{OwnerKey, Rule};
+    /// // /users/{email}/settings: only that user.
+    /// let rule = Rule::owner_of_path_as("email", OwnerKey::email());
+    /// assert_eq!(rule.to_string(), "owner_of_path(email, by email)");
+    /// ```
+    pub fn owner_of_path_as(param: impl Into<String>, key: OwnerKey) -> Self {
+        Self::new(Kind::OwnerFromPath(param.into(), key))
     }
     /// Asks `resolve(<path param>)` for the resource owner (a database lookup) and
-    /// allows the owner. `Ok(None)` (no such resource) denies. Ids come from the
-    /// matched path only, never from the body or query.
+    /// allows the owner, compared with the context's **subject**. `Ok(None)` (no such
+    /// resource) denies. Ids come from the matched path only, never from the body or
+    /// query. To compare another attribute, use [`owner_via_as`](Self::owner_via_as).
     ///
     /// ```
     /// use portcullis::{AuthError, policy::Rule};
@@ -150,8 +165,27 @@ impl Rule {
         F: Fn(String) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Option<String>, AuthError>> + Send + 'static,
     {
+        Self::owner_via_as(param, OwnerKey::subject(), resolve)
+    }
+    /// [`owner_via`](Self::owner_via), comparing the owner with the context's `key`
+    /// attribute ([`OwnerKey`]): documents owned by an e-mail address behind Cloudflare
+    /// Access, say.
+    ///
+    /// ```
+    /// use portcullis::{AuthError, policy::{OwnerKey, Rule}};
+    /// let rule = Rule::owner_via_as("id", OwnerKey::email(), |id: String| async move {
+    ///     Ok::<_, AuthError>((id == "1").then(|| "bob@example.com".to_owned()))
+    /// });
+    /// assert_eq!(rule.to_string(), "owner_via(id, by email)");
+    /// ```
+    pub fn owner_via_as<F, Fut>(param: impl Into<String>, key: OwnerKey, resolve: F) -> Self
+    where
+        F: Fn(String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Option<String>, AuthError>> + Send + 'static,
+    {
         Self::new(Kind::OwnerVia(
             param.into(),
+            key,
             Arc::new(move |id| Box::pin(resolve(id))),
         ))
     }
@@ -222,12 +256,16 @@ impl Rule {
             Kind::TenantFromPath(p) => {
                 yes(matches!((ctx.tenant(), input.param(p)), (Some(t), Some(v)) if t == v))
             }
-            Kind::OwnerFromPath(p) => yes(input.param(p).is_some_and(|v| v == ctx.subject())),
-            Kind::OwnerVia(p, resolve) => match input.param(p) {
+            Kind::OwnerFromPath(p, key) => yes(input.param(p).is_some_and(|v| key.matches(ctx, v))),
+            Kind::OwnerVia(p, key, resolve) => match input.param(p) {
                 None => yes(false),
                 Some(id) => {
                     let owner = resolve(id.to_owned()).await?;
-                    yes(owner.as_deref() == Some(ctx.subject()))
+                    let owns = owner.as_deref().is_some_and(|o| key.matches(ctx, o));
+                    if !owns && owner.is_some() {
+                        tracing::debug!(by = %key, "not the owner: denied");
+                    }
+                    yes(owns)
                 }
             },
             Kind::Predicate(_, f) => yes(f(input)),
@@ -281,8 +319,10 @@ impl fmt::Display for Rule {
             Kind::Scheme(s) => write!(f, "scheme({s})"),
             Kind::Service => f.write_str("service"),
             Kind::TenantFromPath(p) => write!(f, "tenant_from_path({p})"),
-            Kind::OwnerFromPath(p) => write!(f, "owner_of_path({p})"),
-            Kind::OwnerVia(p, _) => write!(f, "owner_via({p})"),
+            Kind::OwnerFromPath(p, k) if k.is_subject() => write!(f, "owner_of_path({p})"),
+            Kind::OwnerFromPath(p, k) => write!(f, "owner_of_path({p}, by {k})"),
+            Kind::OwnerVia(p, k, _) if k.is_subject() => write!(f, "owner_via({p})"),
+            Kind::OwnerVia(p, k, _) => write!(f, "owner_via({p}, by {k})"),
             Kind::Predicate(n, _) | Kind::AsyncPredicate(n, _) => f.write_str(n),
             Kind::And(r) => list(f, "and", r),
             Kind::Or(r) => list(f, "or", r),
