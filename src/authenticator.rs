@@ -47,6 +47,11 @@ pub trait Authenticator: Send + Sync + 'static {
     fn scheme(&self) -> Scheme;
     /// The challenge sent with this scheme's 401 responses.
     fn challenge(&self) -> Option<Challenge>;
+    /// Every challenge sent with this scheme's 401 responses, for a scheme that
+    /// answers with several (Bearer beside DPoP); by default [`challenge`](Self::challenge).
+    fn challenges(&self) -> Vec<Challenge> {
+        self.challenge().into_iter().collect()
+    }
     /// Whether the request carries this scheme's credential. Must not verify anything.
     fn detect(&self, parts: &Parts) -> bool;
     /// Verify the credential; called only when [`detect`](Authenticator::detect) said yes.
@@ -176,7 +181,7 @@ pub(crate) type Authenticated = (Parts, Result<AuthContext, AuthError>);
 /// Object-safe twin of [`Authenticator`], used to hold several schemes in one layer.
 pub(crate) trait DynAuthenticator: Send + Sync + 'static {
     fn scheme(&self) -> Scheme;
-    fn challenge(&self) -> Option<Challenge>;
+    fn challenges(&self) -> Vec<Challenge>;
     fn detect(&self, parts: &Parts) -> bool;
     fn authenticate_now(&self, parts: &Parts) -> Option<Result<AuthContext, AuthError>>;
     fn detect_now(&self, parts: &Parts) -> Detected;
@@ -189,8 +194,8 @@ impl<A: Authenticator> DynAuthenticator for A {
     fn scheme(&self) -> Scheme {
         Authenticator::scheme(self)
     }
-    fn challenge(&self) -> Option<Challenge> {
-        Authenticator::challenge(self)
+    fn challenges(&self) -> Vec<Challenge> {
+        Authenticator::challenges(self)
     }
     fn detect(&self, parts: &Parts) -> bool {
         Authenticator::detect(self, parts)

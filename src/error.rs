@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, StatusCode};
 
-use crate::challenge::{BearerError, Challenge};
+use crate::challenge::{BearerError, Challenge, ChallengeError, DpopError};
 
 /// What went wrong, independent of the scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -108,6 +108,9 @@ pub struct AuthError {
     challenges: Vec<Challenge>,
     retry_after: Option<u64>,
     scope: Option<Arc<str>>,
+    dpop: Option<DpopError>,
+    /// A fresh server nonce for a `DPoP-Nonce` header.
+    dpop_nonce: Option<Arc<str>>,
 }
 
 impl AuthError {
@@ -120,6 +123,8 @@ impl AuthError {
             challenges: Vec::new(),
             retry_after: None,
             scope: None,
+            dpop: None,
+            dpop_nonce: None,
         }
     }
     /// No credentials (401).
@@ -146,6 +151,22 @@ impl AuthError {
     pub fn insufficient_scope(scope: impl Into<Arc<str>>) -> Self {
         let mut e = Self::new(ErrorKind::InsufficientScope);
         e.scope = Some(scope.into());
+        e
+    }
+    /// A DPoP proof that does not verify (401, RFC 9449 `invalid_dpop_proof` in the
+    /// DPoP challenge); `reason` is logged, never sent.
+    pub fn invalid_dpop_proof(reason: &'static str) -> Self {
+        let mut e = Self::invalid(reason);
+        e.dpop = Some(DpopError::InvalidProof);
+        e
+    }
+    /// A DPoP proof without the server nonce required (401, `use_dpop_nonce`), with a
+    /// fresh nonce sent in the `DPoP-Nonce` header.
+    pub fn use_dpop_nonce(nonce: impl Into<Arc<str>>) -> Self {
+        let mut e = Self::invalid("dpop: nonce missing or stale")
+            .with_message("Retry with the DPoP nonce in the DPoP-Nonce header.");
+        e.dpop = Some(DpopError::UseNonce);
+        e.dpop_nonce = Some(nonce.into());
         e
     }
     /// Dependency down (503); `reason` is logged, never sent.
@@ -217,7 +238,7 @@ impl AuthError {
 
     /// The `WWW-Authenticate` header values for this error.
     pub fn www_authenticate(&self) -> Vec<HeaderValue> {
-        let bearer_error = match self.kind {
+        let bearer = match self.kind {
             ErrorKind::MissingCredentials => None,
             ErrorKind::InvalidCredentials => Some(BearerError::InvalidToken),
             ErrorKind::MalformedRequest => Some(BearerError::InvalidRequest),
@@ -226,9 +247,13 @@ impl AuthError {
             }
             _ => return Vec::new(),
         };
+        let error = ChallengeError {
+            bearer,
+            dpop: self.dpop,
+        };
         self.challenges
             .iter()
-            .filter_map(|c| c.header_value(bearer_error))
+            .filter_map(|c| c.header_value(error))
             .collect()
     }
 
@@ -240,6 +265,11 @@ impl AuthError {
         }
         if let Some(secs) = self.retry_after {
             headers.insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(nonce) = self.dpop_nonce.as_deref()
+            && let Ok(v) = HeaderValue::from_str(nonce)
+        {
+            headers.insert(http::HeaderName::from_static("dpop-nonce"), v);
         }
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }

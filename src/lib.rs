@@ -41,6 +41,8 @@ pub mod jwt;
 pub mod limit;
 #[cfg(feature = "oauth")]
 pub mod oauth;
+#[cfg(feature = "jwt")]
+pub mod resource;
 #[cfg(any(feature = "jwt", feature = "session"))]
 pub mod revocation;
 #[cfg(feature = "session")]

@@ -1,6 +1,7 @@
 //! [`BearerAuth`]: `Authorization: Bearer <jwt>` (RFC 6750) as an [`Authenticator`].
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use http::HeaderMap;
 use http::header::AUTHORIZATION;
@@ -16,6 +17,7 @@ use crate::error::{AuthError, ConfigError};
 use crate::http::authorization::{has_scheme, names_scheme, strip_scheme};
 use crate::http::cookies::is_token;
 use crate::limit::AttemptLimiter;
+use crate::resource::{Bound, Dpop, ProtectedResource, once};
 
 /// Bearer JWT authentication. Errors carry RFC 6750 codes in `WWW-Authenticate`:
 /// `invalid_request` (400) for a malformed header, `invalid_token` (401) for a bad token.
@@ -32,10 +34,15 @@ use crate::limit::AttemptLimiter;
 /// ```
 #[derive(Debug, Clone)]
 pub struct BearerAuth {
+    realm: Arc<str>,
     challenge: Challenge,
     verifier: Verifier,
     sources: TokenSources,
     limiter: Option<AttemptLimiter>,
+    /// RFC 9728 metadata URL, for the challenges.
+    resource_metadata: Option<String>,
+    dpop: Option<Arc<Dpop>>,
+    dpop_challenge: Option<Challenge>,
 }
 
 #[derive(Debug, Clone)]
@@ -47,23 +54,25 @@ enum Verifier {
 impl BearerAuth {
     /// Bearer auth for `realm`, verifying with `verifier`.
     pub fn new(realm: &str, verifier: JwtVerifier) -> Self {
+        Self::with_verifier(realm, Verifier::Jwt(verifier))
+    }
+    fn with_verifier(realm: &str, verifier: Verifier) -> Self {
         BearerAuth {
+            realm: realm.into(),
             challenge: Challenge::bearer(realm),
-            verifier: Verifier::Jwt(verifier),
+            verifier,
             sources: TokenSources::default(),
             limiter: None,
+            resource_metadata: None,
+            dpop: None,
+            dpop_challenge: None,
         }
     }
     /// Bearer auth for `realm` with opaque tokens checked at an RFC 7662 introspection
     /// endpoint. See [`Introspection`] for an example.
     pub fn introspection(realm: &str, introspection: Introspection) -> Self {
         introspection.warn_when_misconfigured();
-        BearerAuth {
-            challenge: Challenge::bearer(realm),
-            verifier: Verifier::Introspection(introspection),
-            sources: TokenSources::default(),
-            limiter: None,
-        }
+        Self::with_verifier(realm, Verifier::Introspection(introspection))
     }
     /// Bearer auth for the tokens of an OpenID Connect `issuer`, meant for `audience`,
     /// ready to use: discovery and the first key fetch happen now, so a wrong issuer URL
@@ -165,6 +174,46 @@ impl BearerAuth {
         self.limiter = Some(limiter);
         self
     }
+    /// This API is the RFC 9728 protected `resource`: every 401 and 403 carries
+    /// `resource_metadata="<its metadata URL>"`, and tokens must name the resource's
+    /// identifier in `aud` unless an audience is configured already (RFC 8707 audience
+    /// binding: a token for another resource is refused).
+    ///
+    /// ```
+    /// # use portcullis::jwt::{Algorithm, BearerAuth, Issuer, JwtVerifier, KeySet, Validation};
+    /// use portcullis::resource::ProtectedResource;
+    /// # let keys = KeySet::new().with_hmac_secret(&[7u8; 32], Algorithm::HS256)?;
+    /// let resource = ProtectedResource::new("https://api.example.com/mcp")?
+    ///     .with_authorization_server("https://login.example.com")?;
+    /// // No `with_audience`: tokens must name https://api.example.com/mcp.
+    /// let verifier = JwtVerifier::new(Issuer::new(keys, Validation::new([Algorithm::HS256])));
+    /// let bearer = BearerAuth::new("mcp", verifier).with_resource(&resource);
+    /// # let _ = bearer; Ok::<(), portcullis::ConfigError>(())
+    /// ```
+    pub fn with_resource(mut self, resource: &ProtectedResource) -> Self {
+        let url = resource.metadata_url();
+        self.challenge = self.challenge.with_resource_metadata(&url);
+        self.dpop_challenge = self.dpop_challenge.map(|c| c.with_resource_metadata(&url));
+        self.resource_metadata = Some(url);
+        self.verifier = match self.verifier {
+            Verifier::Jwt(v) => Verifier::Jwt(v.with_default_audience(resource.identifier())),
+            Verifier::Introspection(i) => {
+                Verifier::Introspection(i.with_default_audience(resource.identifier()))
+            }
+        };
+        self
+    }
+    /// Accept DPoP-bound tokens ([`Dpop`]): `Authorization: DPoP <token>` with a proof
+    /// in the `DPoP` header, checked on every request (a verified token stays cached).
+    pub fn with_dpop(mut self, dpop: Dpop) -> Self {
+        let mut challenge = Challenge::dpop(&self.realm, dpop.algorithms());
+        if let Some(url) = &self.resource_metadata {
+            challenge = challenge.with_resource_metadata(url);
+        }
+        self.dpop_challenge = Some(challenge);
+        self.dpop = Some(Arc::new(dpop));
+        self
+    }
     /// True when the issuers' keys are at hand (for a readiness probe). Always true
     /// for introspection: the endpoint is only asked about real tokens.
     pub async fn ready(&self) -> bool {
@@ -243,30 +292,65 @@ impl Authenticator for BearerAuth {
         Scheme::Bearer
     }
     fn challenge(&self) -> Option<Challenge> {
-        Some(self.challenge.clone())
+        match (&self.dpop, &self.dpop_challenge) {
+            (Some(d), Some(c)) if d.is_required() => Some(c.clone()),
+            _ => Some(self.challenge.clone()),
+        }
+    }
+    fn challenges(&self) -> Vec<Challenge> {
+        match (&self.dpop, &self.dpop_challenge) {
+            (Some(d), Some(c)) if d.is_required() => vec![c.clone()],
+            (Some(_), Some(c)) => vec![self.challenge.clone(), c.clone()],
+            _ => vec![self.challenge.clone()],
+        }
     }
     fn detect(&self, parts: &Parts) -> bool {
+        let dpop = self.dpop.is_some() && has_scheme(&parts.headers, "dpop");
         if self.sources.header_only() {
-            has_scheme(&parts.headers, "bearer")
+            dpop || has_scheme(&parts.headers, "bearer")
         } else {
-            self.sources.detect(parts)
+            dpop || self.sources.detect(parts)
         }
     }
     async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
-        let token = self.token(parts)?;
-        if let Verifier::Jwt(v) = &self.verifier
-            && let Some(ctx) = v.cached(&token)
-        {
-            return v.admit(ctx, &token);
+        let Some(dpop) = &self.dpop else {
+            let token = self.token(parts)?;
+            if let Verifier::Jwt(v) = &self.verifier
+                && let Some(ctx) = v.cached(&token)
+            {
+                return v.admit(ctx, &token);
+            }
+            // Boxed so that this future stays small: the full verification (with a
+            // remote key fetch) is a large state machine.
+            return Box::pin(self.verify_in_full(b68token(&token)?, parts)).await;
+        };
+        let (token, is_dpop) = self.credential(parts)?;
+        let token = b68token(&token)?;
+        let ctx = match &self.verifier {
+            Verifier::Jwt(v) => match v.cached(token.as_bytes()) {
+                Some(ctx) => v.admit(ctx, token.as_bytes())?,
+                None => Box::pin(self.verify_in_full(token, parts)).await?,
+            },
+            Verifier::Introspection(_) => Box::pin(self.verify_in_full(token, parts)).await?,
+        };
+        match dpop.bind(ctx, parts, token, is_dpop)? {
+            Bound::Admitted(ctx) => Ok(ctx),
+            Bound::Replay(ctx, first) => once(first.await).map(|()| ctx),
         }
-        // Boxed so that this future stays small: the full verification (with a remote
-        // key fetch) is a large state machine.
-        Box::pin(self.verify_in_full(b68token(&token)?, parts)).await
     }
     fn authenticate_now(&self, parts: &Parts) -> Option<Result<AuthContext, AuthError>> {
+        if self.dpop.is_some() {
+            return self.answer_now_dpop(parts);
+        }
         self.answer_now(self.token(parts))
     }
     fn detect_now(&self, parts: &Parts) -> Detected {
+        if self.dpop.is_some() {
+            if !self.detect(parts) {
+                return Detected::Absent;
+            }
+            return self.answer_now_dpop(parts).into();
+        }
         let token = if self.sources.header_only() {
             match parts.headers.get(AUTHORIZATION) {
                 Some(v) if names_scheme(v.as_bytes(), "bearer") => {
@@ -297,6 +381,52 @@ impl BearerAuth {
             Ok(token) => v.answer_cached(&token),
             Err(e) => Some(Err(e)),
         }
+    }
+
+    /// The answer without waiting when DPoP is on: a cached token whose binding checks
+    /// need no round trip (a proof is verified here; its replay check is in memory).
+    fn answer_now_dpop(&self, parts: &Parts) -> Option<Result<AuthContext, AuthError>> {
+        let (Some(dpop), Verifier::Jwt(v)) = (&self.dpop, &self.verifier) else {
+            return None;
+        };
+        let (token, is_dpop) = match self.credential(parts) {
+            Ok(t) => t,
+            Err(e) => return Some(Err(e)),
+        };
+        if is_dpop && dpop.may_wait() {
+            return None;
+        }
+        let ctx = match v.answer_cached(&token)? {
+            Ok(ctx) => ctx,
+            Err(e) => return Some(Err(e)),
+        };
+        let token = match b68token(&token) {
+            Ok(t) => t,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(match dpop.bind(ctx, parts, token, is_dpop) {
+            Ok(Bound::Admitted(ctx)) => Ok(ctx),
+            // A shared replay cache never answers here (`may_wait` above).
+            Ok(Bound::Replay(..)) => Err(AuthError::unavailable("dpop: replay check pending")),
+            Err(e) => Err(e),
+        })
+    }
+
+    /// The credential and whether it came as `Authorization: DPoP` (only then a proof
+    /// is expected).
+    fn credential<'a>(&self, parts: &'a Parts) -> Result<(Cow<'a, [u8]>, bool), AuthError> {
+        if let Some(v) = parts.headers.get(AUTHORIZATION)
+            && names_scheme(v.as_bytes(), "dpop")
+        {
+            if !self.sources.header_only() && self.sources.detect_besides_header(parts) {
+                return Err(AuthError::conflicting());
+            }
+            let token = strip_scheme(v.as_bytes(), "dpop")
+                .ok_or_else(|| AuthError::malformed("dpop: bad authorization header"))?
+                .trim_ascii_end();
+            return Ok((Cow::Borrowed(token), true));
+        }
+        self.token(parts).map(|t| (t, false))
     }
 }
 

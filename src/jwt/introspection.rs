@@ -223,6 +223,13 @@ impl Introspection {
         let a = audience.into();
         self.edit(|i| i.audiences.push(a))
     }
+    /// Requires `audience` unless an audience is configured (or the check is off).
+    pub(crate) fn with_default_audience(self, audience: &str) -> Self {
+        if !self.inner.s.audiences.is_empty() || self.inner.s.any_audience {
+            return self;
+        }
+        self.with_audience(audience)
+    }
     /// Accept tokens whatever their `aud`: only when every token of this issuer is for
     /// this service.
     pub fn without_audience_check(self) -> Self {

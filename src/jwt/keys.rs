@@ -198,7 +198,7 @@ fn str_field<'a>(
         .ok_or(ConfigError::new("missing key parameter"))
 }
 
-fn jwk_to_keys(
+pub(crate) fn jwk_to_keys(
     item: &Value,
     allowed: &[Algorithm],
     allow_symmetric: bool,

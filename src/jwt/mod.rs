@@ -20,7 +20,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod algorithm;
+pub(crate) mod algorithm;
 mod bearer;
 mod cache;
 mod claims;
@@ -28,7 +28,7 @@ mod crypto;
 mod header_cache;
 pub(crate) mod http_client;
 mod introspection;
-mod keys;
+pub(crate) mod keys;
 mod mapping;
 #[cfg(all(feature = "aws-lc-rs", not(portcullis_rust_crypto_only)))]
 mod prepared;

@@ -67,6 +67,11 @@ impl TokenSources {
         self.present(parts).next().is_some()
     }
 
+    /// Whether a source other than `Authorization` carries a token.
+    pub(crate) fn detect_besides_header(&self, parts: &Parts) -> bool {
+        self.present(parts).any(|s| s != Source::Header)
+    }
+
     /// The token bytes from the one source that carries one; two sources (or two
     /// tokens in one source) are a 400.
     pub(crate) fn token<'a>(&self, parts: &'a Parts) -> Result<Cow<'a, [u8]>, AuthError> {

@@ -229,6 +229,19 @@ impl JwtVerifier {
         self.cache = self.cache.map(|c| Arc::new(c.empty_like()));
         self
     }
+    /// Every issuer that names no audience (and did not opt out of the check) requires
+    /// `audience`; a fresh token cache, as the rules changed.
+    pub(crate) fn with_default_audience(mut self, audience: &str) -> Self {
+        let mut issuers = self.issuers.to_vec();
+        for i in &mut issuers {
+            if i.validation.audiences.is_empty() && !i.validation.any_audience {
+                i.validation.audiences.push(audience.to_owned());
+            }
+        }
+        self.issuers = issuers.into();
+        self.cache = self.cache.map(|c| Arc::new(c.empty_like()));
+        self
+    }
     /// Refuse tokens revoked in `revocations` (checked on every request, cache hits
     /// included).
     pub fn with_revocations(mut self, revocations: Revocations) -> Self {

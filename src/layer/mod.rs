@@ -190,7 +190,7 @@ enum Found {
 impl Shared {
     fn with_all_challenges(&self, mut err: AuthError) -> AuthError {
         for a in &self.authenticators {
-            if let Some(c) = a.challenge() {
+            for c in a.challenges() {
                 err = err.with_challenge(c);
             }
         }
@@ -272,10 +272,10 @@ impl Shared {
                 Outcome::Forward(parts)
             }
             Err(err) => {
-                let err = match self.authenticators[index].challenge() {
-                    Some(c) => err.with_challenge(c),
-                    None => err,
-                };
+                let err = self.authenticators[index]
+                    .challenges()
+                    .into_iter()
+                    .fold(err, AuthError::with_challenge);
                 self.reject(Some(scheme), parts, err)
             }
         }

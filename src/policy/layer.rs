@@ -32,6 +32,8 @@ struct Shared {
     source: Source,
     responder: Arc<dyn ErrorResponder>,
     bearer_realm: Arc<str>,
+    /// RFC 9728 metadata URL for the `insufficient_scope` challenge.
+    resource_metadata: Option<Arc<str>>,
     warned_no_auth_layer: Arc<AtomicBool>,
 }
 
@@ -66,6 +68,7 @@ impl PolicyLayer {
                 source,
                 responder: Arc::new(JsonResponder),
                 bearer_realm: "api".into(),
+                resource_metadata: None,
                 warned_no_auth_layer: Arc::default(),
             }),
         }
@@ -90,6 +93,17 @@ impl PolicyLayer {
     pub fn with_bearer_realm(self, realm: &str) -> Self {
         let mut s = Arc::unwrap_or_clone(self.shared);
         s.bearer_realm = realm.into();
+        PolicyLayer {
+            shared: Arc::new(s),
+        }
+    }
+    /// The RFC 9728 protected resource this policy guards: its `insufficient_scope`
+    /// answers carry `resource_metadata="..."` beside the missing `scope`, so a client
+    /// can ask its authorization server for more (step-up).
+    #[cfg(feature = "jwt")]
+    pub fn with_resource(self, resource: &crate::resource::ProtectedResource) -> Self {
+        let mut s = Arc::unwrap_or_clone(self.shared);
+        s.resource_metadata = Some(resource.metadata_url().into());
         PolicyLayer {
             shared: Arc::new(s),
         }
@@ -182,7 +196,11 @@ impl Shared {
             Verdict::MissingScope(scope) => {
                 let err = AuthError::insufficient_scope(scope);
                 Err(if ctx.scheme() == Scheme::Bearer {
-                    err.with_challenge(Challenge::bearer(&self.bearer_realm))
+                    let mut challenge = Challenge::bearer(&self.bearer_realm);
+                    if let Some(url) = &self.resource_metadata {
+                        challenge = challenge.with_resource_metadata(url);
+                    }
+                    err.with_challenge(challenge)
                 } else {
                     err
                 })

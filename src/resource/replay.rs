@@ -1,0 +1,205 @@
+//! [`ReplayCache`]: each DPoP proof is accepted once, in this process or on every
+//! instance sharing a Redis.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
+
+use crate::authenticator::BoxFuture;
+use crate::clock::unix_secs;
+use crate::error::AuthError;
+
+/// Where proofs already seen are remembered.
+pub(crate) trait ReplayBackend: Send + Sync + 'static {
+    /// Records the proof `key` until `expires` (Unix seconds): `Ok(true)` the first
+    /// time, `Ok(false)` for a replay, an error when the backend cannot tell.
+    fn first_use(&self, key: [u8; 32], expires: u64) -> Use<'_>;
+    /// True when answers take a round trip.
+    fn is_shared(&self) -> bool {
+        false
+    }
+}
+
+/// The answer of a backend: at once (memory) or after a round trip (Redis).
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+pub(crate) enum Use<'a> {
+    Now(Result<bool, AuthError>),
+    Later(BoxFuture<'a, Result<bool, AuthError>>),
+}
+
+/// The proofs a [`Dpop`](super::Dpop) has accepted, each remembered until it could no
+/// longer pass the `iat` window (its `iat` + the window + the clock skew), keyed by a
+/// SHA-256 of the proof key's thumbprint and its `jti`.
+///
+/// - [`ReplayCache::memory`] (the default): this process only, at most `capacity` live
+///   entries (100 000 by default, about 6 MiB); when full of live entries, new proofs
+///   are refused with 503 until some expire, never accepted unchecked.
+/// - `ReplayCache::redis` (feature `redis`): one `SET NX` per proof on a Redis every
+///   instance shares, so a proof replayed on another instance is refused too; Redis
+///   unreachable is a 503.
+///
+/// ```
+/// use portcullis::resource::ReplayCache;
+/// let cache = ReplayCache::memory().with_capacity(10_000);
+/// # let _ = cache;
+/// ```
+#[derive(Clone)]
+pub struct ReplayCache(pub(crate) Arc<dyn ReplayBackend>);
+
+impl fmt::Debug for ReplayCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ReplayCache")
+    }
+}
+
+impl Default for ReplayCache {
+    fn default() -> Self {
+        Self::memory()
+    }
+}
+
+/// The key a proof is remembered under.
+pub(crate) fn proof_key(jkt: &str, jti: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(jkt.as_bytes());
+    h.update([0]);
+    h.update(jti.as_bytes());
+    h.finalize().into()
+}
+
+impl ReplayCache {
+    /// Proofs remembered in this process.
+    pub fn memory() -> Self {
+        ReplayCache(Arc::new(Memory {
+            seen: Mutex::new(HashMap::new()),
+            capacity: 100_000,
+        }))
+    }
+    /// At most `capacity` live proofs in memory (ignored by Redis).
+    pub fn with_capacity(self, capacity: usize) -> Self {
+        ReplayCache(Arc::new(Memory {
+            seen: Mutex::new(HashMap::new()),
+            capacity: capacity.max(1),
+        }))
+    }
+    /// Records a proof's first use (see [`ReplayBackend::first_use`]).
+    pub(crate) fn first_use(&self, key: [u8; 32], expires: u64) -> Use<'_> {
+        self.0.first_use(key, expires)
+    }
+}
+
+struct Memory {
+    seen: Mutex<HashMap<[u8; 32], u64>>,
+    capacity: usize,
+}
+
+impl ReplayBackend for Memory {
+    fn first_use(&self, key: [u8; 32], expires: u64) -> Use<'_> {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let now = unix_secs();
+        if let Some(until) = seen.get(&key)
+            && *until > now
+        {
+            return Use::Now(Ok(false));
+        }
+        if seen.len() >= self.capacity {
+            seen.retain(|_, until| *until > now);
+            if seen.len() >= self.capacity {
+                return Use::Now(Err(AuthError::unavailable("dpop: replay cache full")));
+            }
+        }
+        seen.insert(key, expires);
+        Use::Now(Ok(true))
+    }
+}
+
+#[cfg(feature = "redis")]
+mod shared {
+    use super::*;
+    use redis::aio::ConnectionManager;
+
+    struct Shared {
+        conn: ConnectionManager,
+        prefix: String,
+    }
+
+    impl ReplayBackend for Shared {
+        fn is_shared(&self) -> bool {
+            true
+        }
+        fn first_use(&self, key: [u8; 32], expires: u64) -> Use<'_> {
+            Use::Later(Box::pin(async move {
+                use std::fmt::Write;
+                let mut name = self.prefix.clone();
+                for b in key {
+                    let _ = write!(name, "{b:02x}");
+                }
+                let mut conn = self.conn.clone();
+                let set: Option<String> = redis::cmd("SET")
+                    .arg(name)
+                    .arg(1)
+                    .arg("NX")
+                    .arg("EXAT")
+                    .arg(expires.max(unix_secs() + 1))
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| {
+                        tracing::warn!(error = %crate::redis_conn::describe(e), "dpop replay cache unavailable");
+                        AuthError::unavailable("dpop: replay cache unavailable")
+                    })?;
+                Ok(set.is_some())
+            }))
+        }
+    }
+
+    impl ReplayCache {
+        /// Proofs remembered in Redis at `url`, shared by every instance using the same
+        /// `prefix` (keys `<prefix>dpop:<hash>`, expiring with the proof's window).
+        ///
+        /// ```no_run
+        /// # async fn f() -> Result<(), portcullis::session::StoreError> {
+        /// use portcullis::resource::ReplayCache;
+        /// let cache = ReplayCache::redis("redis://127.0.0.1:6379", "app:").await?;
+        /// # let _ = cache; Ok(()) }
+        /// ```
+        pub async fn redis(url: &str, prefix: &str) -> Result<Self, crate::session::StoreError> {
+            let (_, conn) = crate::redis_conn::connect(url, std::time::Duration::from_secs(2))
+                .await
+                .map_err(crate::session::StoreError::new)?;
+            Ok(ReplayCache(Arc::new(Shared {
+                conn,
+                prefix: format!("{}dpop:", crate::redis_conn::key_prefix(prefix)),
+            })))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_proof_is_accepted_once_and_a_full_cache_refuses() {
+        let cache = ReplayCache::memory().with_capacity(2);
+        let now = unix_secs();
+        let once = |k: &[u8; 32]| match cache.first_use(*k, now + 60) {
+            Use::Now(r) => r,
+            Use::Later(_) => unreachable!(),
+        };
+        let (a, b, c) = (
+            proof_key("j", "1"),
+            proof_key("j", "2"),
+            proof_key("j", "3"),
+        );
+        assert!(once(&a).unwrap());
+        assert!(!once(&a).unwrap());
+        assert!(once(&b).unwrap());
+        assert!(
+            once(&c).is_err(),
+            "full of live proofs: refused, not accepted unchecked"
+        );
+        assert_ne!(proof_key("ab", "c"), proof_key("a", "bc"));
+    }
+}
