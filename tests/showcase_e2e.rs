@@ -807,3 +807,163 @@ async fn showcase_dev_mode_is_loopback_only() {
     let s = app::build(local).await.unwrap();
     assert!(s.dev_mode && s.dev_issuer.is_some() && s.dev_token.is_some());
 }
+
+/// RFC 9728 metadata, `resource_metadata` on every 401 from /api/*, and the scope
+/// step-up on `POST /api/tasks`.
+#[tokio::test]
+async fn showcase_serves_protected_resource_metadata_and_step_up() {
+    use portcullis::testing::{TestKey, TokenBuilder, now};
+    let r = start(None).await;
+    let issuer = r.showcase.dev_issuer.as_ref().unwrap().base_url();
+    let meta: Value = r
+        .client
+        .get(r.url("/.well-known/oauth-protected-resource"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(meta["resource"], r.base);
+    assert_eq!(meta["authorization_servers"], json!([issuer]));
+    assert_eq!(meta["bearer_methods_supported"], json!(["header"]));
+    let metadata_url = format!("{}/.well-known/oauth-protected-resource", r.base);
+    let www = |res: &reqwest::Response| {
+        res.headers()
+            .get_all("www-authenticate")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    for (method, path) in [("GET", "/api/me"), ("POST", "/api/tasks")] {
+        let res = r
+            .client
+            .request(method.parse().unwrap(), r.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert!(
+            www(&res)[0].contains(&format!("resource_metadata=\"{metadata_url}\"")),
+            "{path}: {:?}",
+            www(&res)
+        );
+    }
+    // The dev token has posts:read only: step up.
+    let res = r
+        .client
+        .post(r.url("/api/tasks"))
+        .bearer_auth(r.showcase.dev_token.as_deref().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let ch = www(&res).join(" ");
+    assert!(ch.contains("error=\"insufficient_scope\""), "{ch}");
+    assert!(ch.contains("scope=\"tasks:write\""), "{ch}");
+    assert!(
+        ch.contains(&format!("resource_metadata=\"{metadata_url}\"")),
+        "{ch}"
+    );
+    let writer = TokenBuilder::new(TestKey::Rs256)
+        .with_claim("iss", issuer)
+        .with_claim("aud", "showcase")
+        .with_claim("sub", "alice")
+        .with_claim("scope", "tasks:write")
+        .with_claim("exp", now() + 600)
+        .sign();
+    let res = r
+        .client
+        .post(r.url("/api/tasks"))
+        .bearer_auth(writer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+}
+
+/// `AUTH_DPOP=required`: a plain bearer token is refused with the DPoP challenge; a
+/// bound token with a proof for `PUBLIC_URL` is accepted once per proof.
+#[tokio::test]
+async fn showcase_takes_dpop_bound_tokens() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use portcullis::jwt::Algorithm;
+    use portcullis::testing::{TestKey, TokenBuilder, now, sign_raw};
+    use sha2::{Digest, Sha256};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let config = app::Config {
+        admin_password: Some("admin-pass-123".into()),
+        public_url: Some(base.clone()),
+        dpop: Some("required".into()),
+        ..app::Config::default()
+    };
+    let showcase = app::build(config).await.unwrap();
+    let issuer = showcase.dev_issuer.as_ref().unwrap().base_url();
+    let meta_has_dpop = {
+        let router = showcase.router.clone();
+        let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let meta: Value = reqwest::get(format!("{base}/.well-known/oauth-protected-resource"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        meta["dpop_bound_access_tokens_required"] == json!(true)
+    };
+    assert!(meta_has_dpop);
+    let client = Client::new();
+    let plain = client
+        .get(format!("{base}/api/me"))
+        .bearer_auth(showcase.dev_token.as_deref().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        plain.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("DPoP ")
+    );
+    let mut jwk = TestKey::Es256.public_jwk();
+    for m in ["kid", "alg", "use"] {
+        jwk.as_object_mut().unwrap().remove(m);
+    }
+    let canonical = format!(
+        r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+        jwk["x"].as_str().unwrap(),
+        jwk["y"].as_str().unwrap()
+    );
+    let jkt = URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()));
+    let token = TokenBuilder::new(TestKey::Rs256)
+        .with_claim("iss", issuer)
+        .with_claim("aud", "showcase")
+        .with_claim("sub", "alice")
+        .with_claim("exp", now() + 600)
+        .with_claim("cnf", json!({"jkt": jkt}))
+        .sign();
+    let proof = sign_raw(
+        TestKey::Es256,
+        Algorithm::ES256,
+        &json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk}).to_string(),
+        &json!({
+            "jti": "showcase-1", "htm": "GET", "htu": format!("{base}/api/me"), "iat": now(),
+            "ath": URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
+        })
+        .to_string(),
+    );
+    let call = || {
+        client
+            .get(format!("{base}/api/me"))
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", &proof)
+            .send()
+    };
+    let ok = call().await.unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    let replay = call().await.unwrap();
+    assert_eq!(replay.status(), StatusCode::UNAUTHORIZED);
+}

@@ -38,6 +38,7 @@ use portcullis::basic::BasicAuth;
 use portcullis::jwt::BearerAuth;
 use portcullis::limit::{AttemptLimiter, Limits, RedisLimits};
 use portcullis::policy::{PolicyLayer, RouteRules, Rule};
+use portcullis::resource::{Dpop, ProtectedResource, ReplayCache};
 use portcullis::revocation::{RedisRevocations, Revocations};
 use portcullis::session::{
     MemoryStore, NewSession, SessionConfig, SessionManager, SessionStore, Sessions,
@@ -117,6 +118,8 @@ pub struct Config {
     pub public_url: Option<String>,
     /// `SHOWCASE_DEV=1`: the dev issuer for every scheme left unconfigured.
     pub dev: bool,
+    /// `AUTH_DPOP`: `allowed` or `required` (off when unset).
+    pub dpop: Option<String>,
 }
 
 impl Config {
@@ -149,6 +152,7 @@ impl Config {
             oidc_client_secret: var("OIDC_CLIENT_SECRET"),
             public_url: var("PUBLIC_URL"),
             dev: var("SHOWCASE_DEV").as_deref() == Some("1"),
+            dpop: var("AUTH_DPOP"),
         }
     }
 
@@ -272,6 +276,33 @@ async fn attempt_limiter(c: &Config) -> Result<AttemptLimiter, Error> {
     };
     Ok(limiter
         .with_limits(Limits::default().per_user_client(5, std::time::Duration::from_secs(60))))
+}
+
+/// `POST /api/tasks`: scope `tasks:write` (checked by the policy layer) → 201.
+async fn create_task(ctx: AuthContext) -> (StatusCode, Json<Value>) {
+    (
+        StatusCode::CREATED,
+        Json(json!({"created": true, "owner": ctx.subject()})),
+    )
+}
+
+/// `AUTH_DPOP=allowed|required`: DPoP-bound tokens, the proof's `htu` built from
+/// `PUBLIC_URL`, proofs single-use across the instances sharing `REVOCATION_URL`.
+async fn dpop(c: &Config, public_url: &str) -> Result<Option<Dpop>, Error> {
+    let dpop = match c.dpop.as_deref() {
+        None => return Ok(None),
+        Some("allowed") => Dpop::allowed(public_url)?,
+        Some("required") => Dpop::required(public_url)?,
+        Some(other) => {
+            return Err(format!("AUTH_DPOP must be allowed or required, got {other}").into());
+        }
+    };
+    Ok(Some(match c.revocation_url.as_deref() {
+        Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
+            dpop.with_replay_cache(ReplayCache::redis(url, &c.key_prefix()).await?)
+        }
+        _ => dpop,
+    }))
 }
 
 async fn whoami(ctx: Option<AuthContext>) -> Json<Value> {
@@ -434,10 +465,31 @@ pub async fn build(c: Config) -> Result<Showcase, Error> {
     let revocations = revocation_list(&c).await?;
     let limiter = attempt_limiter(&c).await?;
     // Failed tokens and unknown session cookies count per client too.
-    let (bearer, dev_token) = match schemes::bearer_auth(&c, &dev, &revocations).await? {
-        Some((b, t)) => (Some(b.with_limiter(limiter.clone())), t),
-        None => (None, None),
-    };
+    let public_url = c
+        .public_url
+        .clone()
+        .unwrap_or_else(|| "http://127.0.0.1:3000".into());
+    let dpop = dpop(&c, &public_url).await?;
+    let (bearer, dev_token, token_issuer) =
+        match schemes::bearer_auth(&c, &dev, &revocations).await? {
+            Some((b, t, iss)) => {
+                let b = b.with_limiter(limiter.clone());
+                let b = match &dpop {
+                    Some(d) => b.with_dpop(d.clone()),
+                    None => b,
+                };
+                (Some(b), t, Some(iss))
+            }
+            None => (None, None, None),
+        };
+    // RFC 9728: this service is the resource at PUBLIC_URL.
+    let mut resource = ProtectedResource::new(&public_url)?.with_scopes(["tasks:write"]);
+    if let Some(iss) = &token_issuer {
+        resource = resource.with_authorization_server(iss)?;
+    }
+    if let Some(d) = &dpop {
+        resource = resource.with_dpop(d);
+    }
     let (cf, dev_cf_token) = match schemes::cloudflare(&c, &dev)? {
         Some((cf, t)) => (
             Some(
@@ -504,8 +556,9 @@ pub async fn build(c: Config) -> Result<Showcase, Error> {
         }
         layer.or(sessions.authenticator())
     };
+    // Every answer from /api/* points to the metadata.
     let bearer_only = match &bearer {
-        Some(b) => AuthLayer::required(b.clone()),
+        Some(b) => AuthLayer::required(b.clone().with_resource(&resource)),
         None => AuthLayer::required(NotConfigured::bearer()),
     };
     let cf_only = match &cf {
@@ -592,7 +645,20 @@ pub async fn build(c: Config) -> Result<Showcase, Error> {
                 .route("/basic/me", get(me))
                 .layer(AuthLayer::required(basic.clone())),
         )
-        .merge(Router::new().route("/api/me", get(me)).layer(bearer_only))
+        .merge(
+            Router::new()
+                .route("/api/me", get(me))
+                .route(
+                    "/api/tasks",
+                    post(create_task).route_layer(
+                        PolicyLayer::new(Rule::scope("tasks:write"))
+                            .with_bearer_realm("showcase")
+                            .with_resource(&resource),
+                    ),
+                )
+                .layer(bearer_only),
+        )
+        .merge(resource.router())
         .merge(Router::new().route("/cf/me", get(me)).layer(cf_only))
         .merge(
             Router::new()

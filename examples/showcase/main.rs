@@ -23,6 +23,8 @@
 //! | `POST /session/login` (JSON `username`, `password`), `GET /session/me`, `POST /session/logout` | session cookie; login attempts limited (5 failures per user and client per minute → 429 with `Retry-After`) |
 //! | `GET /oidc/login?return_to=/path`, `GET /oidc/callback`, `POST /oidc/logout` | OIDC code + PKCE login ending in a session cookie |
 //! | `GET /ws` | WebSocket, any scheme (cookie, or a bearer token as the subprotocol entry `bearer.<token>`); the first message is the context JSON, the socket closes (4001) when it expires |
+//! | `GET /.well-known/oauth-protected-resource` | none: RFC 9728 metadata (`resource` = `PUBLIC_URL`); every 401 from `/api/*` carries `resource_metadata` |
+//! | `POST /api/tasks` | JWT bearer + scope `tasks:write` (403 `insufficient_scope`, `scope="tasks:write"`) → 201 |
 //! | `GET /admin` | any scheme + role `admin` |
 //! | `POST /admin/revoke` | any scheme + role `admin`; JSON `{"token": "<jwt>"}` or `{"subject": "...", "issuer": "..."}` (issuer optional: all issuers) → 204 |
 //! | `GET, PUT, DELETE /posts/{id}` | read: owner, shared or admin; write: owner or admin |
@@ -45,6 +47,7 @@
 //! | `SESSION_SECURE_COOKIE=1` | `Secure` session cookie, behind TLS |
 //! | `OIDC_ISSUER`, `OIDC_CLIENT_ID`, `OIDC_CLIENT_SECRET`, `PUBLIC_URL` | the OIDC provider of `/oidc/login` and the app's public URL (`http://<PORTCULLIS_ADDR>` when unset) |
 //! | `SHOWCASE_DEV=1` | dev mode even with some issuers configured (see below) |
+//! | `AUTH_DPOP` | `allowed` or `required`: DPoP-bound tokens (RFC 9449), `htu` from `PUBLIC_URL`, proofs single-use across instances sharing a Redis `REVOCATION_URL` |
 //!
 //! Dev mode: with no issuer of any kind configured (no `AUTH_*`, `CF_ACCESS_*` or
 //! `OIDC_ISSUER`), or with `SHOWCASE_DEV=1`, every scheme without an issuer uses an

@@ -70,13 +70,13 @@ impl Authenticator for NotConfigured {
     }
 }
 
-/// The bearer scheme and, from the dev issuer, a token for alice; `None` when no issuer
-/// is configured and not in dev mode.
+/// The bearer scheme, from the dev issuer a token for alice, and the issuer; `None`
+/// when no issuer is configured and not in dev mode.
 pub async fn bearer_auth(
     c: &Config,
     dev: &Option<DevIssuer>,
     revocations: &Revocations,
-) -> Result<Option<(BearerAuth, Option<String>)>, Error> {
+) -> Result<Option<(BearerAuth, Option<String>, String)>, Error> {
     let mapping = ClaimsMapping::default().with_tenant_claim("tenant");
     let audience = presets::audience(c);
     let (source, issuer, token) = match (c.oidc_issuer.clone(), c.jwks_url.clone(), dev) {
@@ -133,6 +133,7 @@ pub async fn bearer_auth(
     let validation = Validation::new([Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA])
         .with_issuer(issuer.clone())
         .with_audience(audience);
+    let issuer_id = issuer.clone();
     let issuer = presets::apply(
         Issuer::new(source, validation).with_mapping(mapping),
         c,
@@ -141,7 +142,11 @@ pub async fn bearer_auth(
     let verifier = JwtVerifier::new(issuer)
         .with_token_cache(TokenCache::new())
         .with_revocations(revocations.clone());
-    Ok(Some((BearerAuth::new("showcase", verifier), token)))
+    Ok(Some((
+        BearerAuth::new("showcase", verifier),
+        token,
+        issuer_id,
+    )))
 }
 
 /// Cloudflare Access and, from the dev issuer, an assertion for bob; `None` when not

@@ -196,6 +196,17 @@ impl Validation {
         let names_ours = audience_matches(claims, &self.audience_claim, &self.audiences)?;
         if !self.any_audience {
             if self.audiences.is_empty() {
+                static SAID: std::sync::atomic::AtomicBool =
+                    std::sync::atomic::AtomicBool::new(false);
+                if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    tracing::error!(
+                        issuers = ?self.issuers,
+                        "JWT issuer has no audience: every token is refused; call \
+                         Validation::with_audience(\"<your API's audience>\"), or \
+                         BearerAuth::with_resource for an RFC 9728 resource (or \
+                         without_audience_check() if every token of this issuer is for you)"
+                    );
+                }
                 return Err(AuthError::invalid(
                     "jwt: no audience configured (Validation::with_audience)",
                 ));

@@ -77,17 +77,10 @@ impl Issuer {
     /// An issuer with `keys` and `validation`, default claim mapping.
     ///
     /// A validation that names no audience (and did not opt out with
-    /// [`Validation::without_audience_check`]) refuses every token; that is logged at
-    /// error level here, once, so the mistake shows at start-up.
+    /// [`Validation::without_audience_check`]), when nothing supplies one later
+    /// ([`BearerAuth::with_resource`](super::BearerAuth::with_resource)), refuses every
+    /// token; the first refusal says so at error level.
     pub fn new(keys: impl Into<KeySource>, validation: Validation) -> Self {
-        if validation.checks_audience() && validation.audiences.is_empty() {
-            tracing::error!(
-                issuers = ?validation.issuers,
-                "JWT issuer has no audience: every token will be refused; call \
-                 Validation::with_audience(\"<your API's audience>\") (or \
-                 without_audience_check() if every token of this issuer is for you)"
-            );
-        }
         Issuer {
             keys: keys.into(),
             validation,

@@ -176,6 +176,24 @@ impl ProtectedResource {
         url.set_path(&self.metadata_path());
         url.to_string()
     }
+    /// A 403 `insufficient_scope` naming `scope` and this resource's metadata, for a
+    /// handler that decides per request what it needs (a JSON-RPC method, say): the
+    /// client asks its authorization server for a token with that scope (step-up).
+    ///
+    /// ```
+    /// # use portcullis::resource::ProtectedResource;
+    /// let resource = ProtectedResource::new("https://api.example.com/mcp")?;
+    /// let err = resource.insufficient_scope("api", "tasks:write");
+    /// assert_eq!(err.status(), 403);
+    /// let header = err.www_authenticate()[0].to_str().unwrap().to_owned();
+    /// assert!(header.contains(r#"scope="tasks:write""#) && header.contains("resource_metadata="));
+    /// # Ok::<(), portcullis::ConfigError>(())
+    /// ```
+    pub fn insufficient_scope(&self, realm: &str, scope: &str) -> crate::AuthError {
+        crate::AuthError::insufficient_scope(scope).with_challenge(
+            crate::Challenge::bearer(realm).with_resource_metadata(&self.metadata_url()),
+        )
+    }
     /// The metadata document.
     pub fn document(&self) -> Value {
         let mut doc = Map::new();
