@@ -33,6 +33,8 @@ mod users;
 pub mod basic;
 #[cfg(feature = "cloudflare")]
 pub mod cloudflare;
+#[cfg(feature = "gateway")]
+pub mod gateway;
 #[cfg(feature = "iap")]
 pub mod iap;
 #[cfg(feature = "jwt")]

@@ -49,6 +49,8 @@ pub const GOOGLE_IAP_HEADER: HeaderName = HeaderName::from_static("x-goog-iap-jw
 pub const AWS_ALB_HEADER: HeaderName = HeaderName::from_static("x-amzn-oidc-data");
 /// Pomerium's assertion header.
 pub const POMERIUM_HEADER: HeaderName = HeaderName::from_static("x-pomerium-jwt-assertion");
+/// A portcullis gateway's assertion header ([`crate::gateway::AssertionSigner`]).
+pub const GATEWAY_HEADER: HeaderName = HeaderName::from_static("x-auth-assertion");
 
 /// Which proxy, with what it needs to know.
 #[derive(Debug, Clone)]
@@ -62,6 +64,10 @@ enum Kind {
     AwsAlb {
         signer: String,
         issuer: Option<String>,
+    },
+    Gateway {
+        issuer: String,
+        audience: String,
     },
 }
 
@@ -205,6 +211,44 @@ impl IdentityProxy {
         )
     }
 
+    /// A portcullis gateway in front of this origin ([`crate::gateway`]): its signed
+    /// assertion in `x-auth-assertion`, ES256, `iss` the gateway's `issuer`, `aud` this
+    /// origin's `audience`, at most 60 s old, keys from the gateway's JWKS at
+    /// `keys_url` (what [`AssertionSigner::router`](crate::gateway::AssertionSigner::router)
+    /// serves). The context: `sub`, `email`, `tenant`, `roles`, `scope`, `idp` as issuer.
+    ///
+    /// ```
+    /// use portcullis::{AuthLayer, iap::IdentityProxy};
+    /// let gateway = IdentityProxy::gateway(
+    ///     "https://gateway.example.com",
+    ///     "https://origin.internal",
+    ///     "https://gateway.example.com/.well-known/gateway-jwks.json",
+    /// )?;
+    /// let layer = AuthLayer::required(gateway);
+    /// # Ok::<(), portcullis::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// An empty issuer or audience, or a key URL that is not https (http on loopback).
+    pub fn gateway(issuer: &str, audience: &str, keys_url: &str) -> Result<Self, ConfigError> {
+        if issuer.is_empty() || audience.is_empty() {
+            return Err(ConfigError::new(
+                "gateway: issuer and audience are required",
+            ));
+        }
+        let mapping = ClaimsMapping::default()
+            .with_roles_claim("roles")
+            .with_tenant_claim("tenant");
+        Self::build(
+            Kind::Gateway {
+                issuer: issuer.to_owned(),
+                audience: audience.to_owned(),
+            },
+            keys_url.trim_end_matches('/'),
+            mapping,
+        )
+    }
+
     fn build(kind: Kind, keys_url: &str, mapping: ClaimsMapping) -> Result<Self, ConfigError> {
         Self::with_new_source(Config {
             kind,
@@ -245,6 +289,10 @@ impl IdentityProxy {
                 Some(i) => validation.without_audience_check().with_issuer(i.clone()),
                 None => validation.without_audience_check(),
             },
+            Kind::Gateway { issuer, audience } => validation
+                .with_issuer(issuer.clone())
+                .with_audience(audience.clone())
+                .with_max_age(Duration::from_secs(60)),
         };
         let keys = match source {
             Source::Alb(keys) => Keys::Alb(Box::new(AlbVerifier {
@@ -376,6 +424,7 @@ impl IdentityProxy {
             Kind::GoogleIap { .. } => GOOGLE_IAP_HEADER,
             Kind::Pomerium { .. } => POMERIUM_HEADER,
             Kind::AwsAlb { .. } => AWS_ALB_HEADER,
+            Kind::Gateway { .. } => GATEWAY_HEADER,
         }
     }
 }

@@ -45,7 +45,6 @@ pub use self::algorithm::Algorithm;
 pub use self::bearer::BearerAuth;
 pub use self::cache::TokenCache;
 pub use self::claims::Claims;
-#[cfg(feature = "test-util")]
 pub(crate) use self::crypto::PROVIDER;
 pub use self::crypto::VerifyingKey;
 pub use self::introspection::{ClientAuth, Introspection};

@@ -109,6 +109,25 @@ impl RouteRules {
 
     /// Logs, once per route, that `route` has no rule, naming the configured template it
     /// most likely meant (one that ends the same way: a router under `nest`).
+    /// Every route template a rule names.
+    #[cfg_attr(not(feature = "gateway"), allow(dead_code))]
+    pub(crate) fn templates(&self) -> impl Iterator<Item = &str> {
+        let mut all: Vec<&str> = self
+            .by_method
+            .keys()
+            .map(|(_, r)| r.as_str())
+            .chain(self.any_method.keys().map(String::as_str))
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all.into_iter()
+    }
+    /// The rule for routes without one of their own.
+    #[cfg_attr(not(feature = "gateway"), allow(dead_code))]
+    pub(crate) fn fallback(&self) -> Option<&Rule> {
+        self.fallback.as_ref()
+    }
+
     pub(crate) fn report_missing(&self, method: &Method, route: &str) {
         {
             let mut seen = self.reported.lock().unwrap_or_else(|p| p.into_inner());
