@@ -1,39 +1,35 @@
-//! A verifying gateway: authenticate at the edge, then forward to an upstream with
-//! identity headers, after stripping any identity headers the client sent itself.
+//! A verifying gateway: authenticate at the edge, then forward to an origin with the
+//! identity as headers and as a signed assertion the origin verifies.
 //!
 //! ```text
-//! UPSTREAM_URL=http://127.0.0.1:8080 cargo run --example gateway
-//! cargo run --example gateway    # no UPSTREAM_URL: an echo upstream on loopback
+//! cargo run --example gateway                                   # gateway + a built-in origin
+//! UPSTREAM_URL=http://127.0.0.1:8080 cargo run --example gateway  # your origin
 //! ```
 //!
-//! The upstream trusts `X-Auth-Subject`, `X-Auth-Roles`, `X-Auth-Email`, `X-Auth-Tenant`
-//! and `X-Auth-Scheme` only because the gateway removes client-sent copies first.
+//! The gateway's `IdentityHeaders` strip every identity header a client sends (any case,
+//! every copy, underscores, `Connection` tricks) and write the verified ones; the signed
+//! `x-auth-assertion` lets the origin trust the gateway's signature rather than plain
+//! headers: the built-in origin answers only requests that carry a valid assertion
+//! (`IdentityProxy::gateway`, keys from the gateway's `/.well-known/gateway-jwks.json`).
+//! Set `GATEWAY_KEY_PEM` and `GATEWAY_PUBLIC_PEM` (P-256) to keep keys across restarts;
+//! otherwise a fresh pair is made at start.
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::{Json, Router};
-use portcullis::User;
 use portcullis::basic::BasicAuth;
-use portcullis::{AuthContext, AuthLayer};
+use portcullis::gateway::{AssertionSigner, IdentityHeaders};
+use portcullis::iap::IdentityProxy;
+use portcullis::{AuthContext, AuthLayer, User};
+use serde_json::json;
 
-/// Identity headers set by the gateway (and removed from incoming requests).
-const IDENTITY: [&str; 5] = [
-    "x-auth-subject",
-    "x-auth-roles",
-    "x-auth-email",
-    "x-auth-tenant",
-    "x-auth-scheme",
-];
-/// Other headers that upstreams often trust and clients must not set.
-const SPOOFABLE: [&str; 4] = [
-    "x-forwarded-user",
-    "x-remote-user",
-    "remote-user",
-    "cf-access-authenticated-user-email",
-];
+/// The gateway's name (`iss`) and the origin's (`aud`) in the assertion.
+const GATEWAY: &str = "https://gateway.example.test";
+const ORIGIN: &str = "https://origin.example.test";
+const JWKS_PATH: &str = "/.well-known/gateway-jwks.json";
 
 #[derive(Clone)]
 struct Upstream {
@@ -41,113 +37,106 @@ struct Upstream {
     client: reqwest::Client,
 }
 
-fn identity_headers(ctx: &AuthContext) -> Vec<(HeaderName, HeaderValue)> {
-    let mut out = Vec::new();
-    let mut put = |name: &'static str, value: &str| {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            out.push((HeaderName::from_static(name), v));
-        }
-    };
-    put("x-auth-subject", ctx.subject());
-    put("x-auth-roles", &ctx.roles().join(","));
-    put("x-auth-scheme", ctx.scheme().as_str());
-    if let Some(e) = ctx.email() {
-        put("x-auth-email", e);
-    }
-    if let Some(t) = ctx.tenant() {
-        put("x-auth-tenant", t);
-    }
-    out
-}
-
-async fn forward(State(up): State<Upstream>, ctx: AuthContext, req: Request) -> Response {
+/// Forwards the request as it is after the layers: identity headers written, client
+/// copies gone. The gateway's own credential (`Authorization`, `Cookie`) stays here.
+async fn forward(State(up): State<Upstream>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let Ok(body) = to_bytes(body, 10 * 1024 * 1024).await else {
         return StatusCode::PAYLOAD_TOO_LARGE.into_response();
     };
-    let mut headers = HeaderMap::new();
-    for (name, value) in &parts.headers {
-        let n = name.as_str();
-        // Strip spoofed identity, our own credentials, and hop-by-hop headers.
-        if IDENTITY.contains(&n)
-            || SPOOFABLE.contains(&n)
-            || matches!(
-                n,
-                "authorization" | "cookie" | "host" | "connection" | "content-length"
-            )
-        {
-            continue;
-        }
-        headers.append(name.clone(), value.clone());
+    let mut headers = parts.headers;
+    for h in ["authorization", "cookie", "host", "content-length"] {
+        headers.remove(h);
     }
-    for (n, v) in identity_headers(&ctx) {
-        headers.insert(n, v);
-    }
-    let path = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/");
-    let res = up
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    match up
         .client
         .request(parts.method, format!("{}{path}", up.base))
         .headers(headers)
         .body(body)
         .send()
-        .await;
-    match res {
+        .await
+    {
         Ok(r) => {
             let status = r.status();
-            let body = r.bytes().await.unwrap_or_default();
-            (status, Body::from(body)).into_response()
+            (status, Body::from(r.bytes().await.unwrap_or_default())).into_response()
         }
         Err(_) => StatusCode::BAD_GATEWAY.into_response(),
     }
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let base = match std::env::var("UPSTREAM_URL") {
-        Ok(u) => u,
-        Err(_) => {
-            // Echo upstream: shows exactly which headers it received.
-            let echo = Router::new().fallback(|headers: HeaderMap| async move {
-                let seen: std::collections::BTreeMap<_, _> = headers
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("?").to_owned()))
-                    .collect();
-                Json(seen)
-            });
-            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-            let url = format!("http://{}", l.local_addr()?);
-            tokio::spawn(async move { axum::serve(l, echo).await });
-            url
-        }
-    };
-    let upstream = Upstream {
-        base,
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?,
-    };
+/// The gateway: Basic at the edge, identity headers and assertion, its JWKS.
+fn gateway(signer: AssertionSigner, upstream: Upstream) -> Router {
+    let jwks = signer.router(JWKS_PATH);
     let basic = BasicAuth::new("gateway").with_user(
         "alice",
         User::plain("alice-pass")
             .with_roles(["member"])
             .with_email("alice@example.com"),
     );
-    let app = Router::new()
+    Router::new()
         .fallback(any(forward))
+        .layer(IdentityHeaders::new().with_assertion(signer).layer())
         .layer(AuthLayer::required(basic))
-        .with_state(upstream);
+        .with_state(upstream)
+        .merge(jwks)
+}
 
+/// The built-in origin: trusts the gateway's signed assertion, nothing else.
+fn origin(gateway_jwks: &str) -> Result<Router, portcullis::ConfigError> {
+    let from_gateway = IdentityProxy::gateway(GATEWAY, ORIGIN, gateway_jwks)?;
+    Ok(Router::new()
+        .fallback(|ctx: AuthContext, headers: HeaderMap| async move {
+            Json(json!({
+                "verified": ctx,
+                "x-auth-subject": headers.get("x-auth-subject").and_then(|v| v.to_str().ok()),
+            }))
+        })
+        .layer(AuthLayer::required(from_gateway)))
+}
+
+/// The key pair from the environment, or a fresh one.
+fn keys() -> (String, String) {
+    match (
+        std::env::var("GATEWAY_KEY_PEM"),
+        std::env::var("GATEWAY_PUBLIC_PEM"),
+    ) {
+        (Ok(private), Ok(public)) => (private, public),
+        _ => {
+            let k = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+                .unwrap_or_else(|e| panic!("key generation: {e}"));
+            (k.serialize_pem(), k.public_key_pem())
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = std::env::var("PORTCULLIS_ADDR").unwrap_or_else(|_| "127.0.0.1:3006".into());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
-    let b = format!("http://{}", listener.local_addr()?);
-    println!("gateway on {b}");
+    let here = format!("http://{}", listener.local_addr()?);
+    let base = match std::env::var("UPSTREAM_URL") {
+        Ok(u) => u,
+        Err(_) => {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let url = format!("http://{}", l.local_addr()?);
+            let app = origin(&format!("{here}{JWKS_PATH}"))?;
+            tokio::spawn(async move { axum::serve(l, app).await });
+            url
+        }
+    };
+    let (private, public) = keys();
+    let signer = AssertionSigner::es256(GATEWAY, ORIGIN, "gw-1", &private, &public)?;
+    let upstream = Upstream {
+        base,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?,
+    };
+    println!("gateway on {here}, origin keys at {here}{JWKS_PATH}");
     println!(
-        "curl -s -u alice:alice-pass -H 'X-Auth-Subject: root' -H 'X-Forwarded-User: root' {b}/anything"
+        "curl -s -u alice:alice-pass -H 'X-Auth-Subject: root' -H 'X_Auth_Roles: admin' {here}/anything"
     );
-    axum::serve(listener, app).await?;
+    axum::serve(listener, gateway(signer, upstream)).await?;
     Ok(())
 }

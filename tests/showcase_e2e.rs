@@ -967,3 +967,53 @@ async fn showcase_takes_dpop_bound_tokens() {
     let replay = call().await.unwrap();
     assert_eq!(replay.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// `/auth/forward`: public paths open, admin paths for admins in every spelling, the
+/// rest for any scheme, identity headers on the 200s.
+#[tokio::test]
+async fn showcase_forward_auth() {
+    let r = start(None).await;
+    let ask = |method: &str, uri: &str| {
+        r.client
+            .get(r.url("/auth/forward"))
+            .header("x-forwarded-method", method)
+            .header("x-forwarded-uri", uri)
+    };
+    let open = ask("GET", "/public/app.css").send().await.unwrap();
+    assert_eq!(open.status(), StatusCode::OK);
+    assert!(open.headers().get("x-auth-subject").is_none());
+    let anon = ask("GET", "/notes").send().await.unwrap();
+    assert_eq!(anon.status(), StatusCode::UNAUTHORIZED);
+    assert!(anon.headers().contains_key("www-authenticate"));
+    let member = r.showcase.dev_token.clone().unwrap();
+    let ok = ask("POST", "/notes?x=1")
+        .bearer_auth(&member)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(ok.headers()["x-auth-subject"], "alice");
+    assert_eq!(ok.headers()["x-auth-roles"], "member");
+    assert_eq!(ok.headers()["x-auth-scheme"], "bearer");
+    for uri in [
+        "/admin",
+        "/administration",
+        "/%61dmin",
+        "//admin",
+        "/x/../admin/users",
+    ] {
+        let denied = ask("GET", uri).bearer_auth(&member).send().await.unwrap();
+        assert_eq!(denied.status(), StatusCode::FORBIDDEN, "{uri}");
+        let admin = ask("GET", uri)
+            .basic_auth("admin", Some("admin-pass-123"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(admin.status(), StatusCode::OK, "{uri}");
+        assert_eq!(admin.headers()["x-auth-roles"], "admin");
+    }
+    for uri in ["/admin%2Fusers", "/admin%5C", "/a\\b"] {
+        let bad = ask("GET", uri).bearer_auth(&member).send().await.unwrap();
+        assert_eq!(bad.status(), StatusCode::BAD_REQUEST, "{uri}");
+    }
+}

@@ -35,6 +35,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use portcullis::basic::BasicAuth;
+use portcullis::gateway::ForwardAuth;
 use portcullis::jwt::BearerAuth;
 use portcullis::limit::{AttemptLimiter, Limits, RedisLimits};
 use portcullis::policy::{PolicyLayer, RouteRules, Rule};
@@ -276,6 +277,18 @@ async fn attempt_limiter(c: &Config) -> Result<AttemptLimiter, Error> {
     };
     Ok(limiter
         .with_limits(Limits::default().per_user_client(5, std::time::Duration::from_secs(60))))
+}
+
+/// `/auth/forward`: the forward-auth endpoint for a proxy in front of another app:
+/// `/public/*` open, `/admin*` role `admin`, anything else any scheme.
+fn forward_auth(auth: AuthLayer) -> Result<ForwardAuth, Error> {
+    let admin_paths = Rule::predicate("admin paths need role admin", |input| {
+        !input.parts.uri.path().starts_with("/admin") || input.ctx.has_role("admin")
+    });
+    Ok(
+        ForwardAuth::new(auth, RouteRules::new().with_fallback(admin_paths))
+            .with_public(["/public/{*rest}"])?,
+    )
 }
 
 /// `POST /api/tasks`: scope `tasks:write` (checked by the policy layer) → 201.
@@ -659,6 +672,7 @@ pub async fn build(c: Config) -> Result<Showcase, Error> {
                 .layer(bearer_only),
         )
         .merge(resource.router())
+        .merge(forward_auth(any_scheme(false))?.router("/auth/forward"))
         .merge(Router::new().route("/cf/me", get(me)).layer(cf_only))
         .merge(
             Router::new()

@@ -27,6 +27,7 @@
 //! | `POST /api/tasks` | JWT bearer + scope `tasks:write` (403 `insufficient_scope`, `scope="tasks:write"`) → 201 |
 //! | `GET /admin` | any scheme + role `admin` |
 //! | `POST /admin/revoke` | any scheme + role `admin`; JSON `{"token": "<jwt>"}` or `{"subject": "...", "issuer": "..."}` (issuer optional: all issuers) → 204 |
+//! | any method `/auth/forward` | forward-auth for a proxy (nginx `auth_request`, Traefik, Caddy): the request named by `X-Original-Method`/`X-Original-URI` or `X-Forwarded-Method`/`X-Forwarded-Uri`, any scheme's credentials; `/public/*` open (200, no identity headers), `/admin*` role `admin`, anything else any scheme; 200 with `X-Auth-Subject`, `X-Auth-Roles`, `X-Auth-Scheme`, `X-Auth-Email`; 401 with the challenge; 403; the URI judged decoded with dot segments and `//` resolved, an encoded slash or backslash refused (400) |
 //! | `GET, PUT, DELETE /posts/{id}` | read: owner, shared or admin; write: owner or admin |
 //!
 //! Context JSON fields: `subject`, `scheme` (`basic`, `bearer`, `session`,
