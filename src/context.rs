@@ -74,6 +74,10 @@ struct Inner {
     issued_at: Option<u64>,
     token_id: Option<Box<str>>,
     session_id: Option<String>,
+    /// For a session made by an OpenID Connect login: the provider's issuer, `sub` and
+    /// `sid`, which a back-channel logout names.
+    #[cfg(feature = "session")]
+    provider_session: Option<Box<crate::session::ProviderSession>>,
     claims: ClaimsCell,
 }
 
@@ -113,6 +117,8 @@ impl AuthContext {
             issued_at: None,
             token_id: None,
             session_id: None,
+            #[cfg(feature = "session")]
+            provider_session: None,
             claims: ClaimsCell::default(),
         }))
     }
@@ -179,6 +185,11 @@ impl AuthContext {
     /// since the Unix epoch.
     pub fn issued_at(&self) -> Option<u64> {
         self.0.issued_at
+    }
+    /// The OpenID Connect login that made a session, if one did.
+    #[cfg(feature = "session")]
+    pub(crate) fn provider_session(&self) -> Option<&crate::session::ProviderSession> {
+        self.0.provider_session.as_deref()
     }
     /// The token's `jti`, when it has one.
     pub fn token_id(&self) -> Option<&str> {
@@ -414,6 +425,12 @@ impl AuthContextBuilder {
     /// Set the token id (`jti`).
     pub fn with_token_id(mut self, id: impl Into<Box<str>>) -> Self {
         self.inner().token_id = Some(id.into());
+        self
+    }
+    /// The OpenID Connect login that made a session.
+    #[cfg(feature = "session")]
+    pub(crate) fn with_provider_session(mut self, p: crate::session::ProviderSession) -> Self {
+        self.inner().provider_session = Some(Box::new(p));
         self
     }
     /// Set the (non-secret) session identifier.

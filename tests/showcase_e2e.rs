@@ -1017,3 +1017,69 @@ async fn showcase_forward_auth() {
         assert_eq!(bad.status(), StatusCode::BAD_REQUEST, "{uri}");
     }
 }
+
+/// `POST /oidc/backchannel-logout`: the provider ends an OIDC session; a bad token is a 400.
+#[tokio::test]
+async fn showcase_backchannel_logout() {
+    let r = start(None).await;
+    let idp = r.showcase.dev_issuer.as_ref().unwrap();
+    idp.set_login_user("alice", json!({"sid": "showcase-sid-1"}));
+    let http = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = http
+        .get(r.url("/oidc/login?return_to=/session/me"))
+        .send()
+        .await
+        .unwrap();
+    let pending = res.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let to_idp = res.headers()["location"].to_str().unwrap().to_owned();
+    let back = http.get(&to_idp).send().await.unwrap().headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let res = http
+        .get(&back)
+        .header("cookie", &pending)
+        .send()
+        .await
+        .unwrap();
+    let session = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .find(|c| c.starts_with(&r.showcase.cookie_name))
+        .unwrap();
+    let me = async || {
+        http.get(r.url("/session/me"))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(me().await, StatusCode::OK);
+    let post = async |token: &str| {
+        http.post(r.url("/oidc/backchannel-logout"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("logout_token={token}"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(post("garbage").await, StatusCode::BAD_REQUEST);
+    let token = idp
+        .logout_token_builder(Some("alice"), Some("showcase-sid-1"))
+        .sign();
+    assert_eq!(post(&token).await, StatusCode::OK);
+    assert_eq!(me().await, StatusCode::UNAUTHORIZED);
+}

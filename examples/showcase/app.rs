@@ -299,6 +299,17 @@ async fn create_task(ctx: AuthContext) -> (StatusCode, Json<Value>) {
     )
 }
 
+/// Single-use tokens (DPoP proofs, back-channel logout tokens) across the instances
+/// sharing a Redis `REVOCATION_URL`, or in this process.
+async fn replay_cache(c: &Config) -> Result<ReplayCache, Error> {
+    Ok(match c.revocation_url.as_deref() {
+        Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
+            ReplayCache::redis(url, &c.key_prefix()).await?
+        }
+        _ => ReplayCache::memory(),
+    })
+}
+
 /// `AUTH_DPOP=allowed|required`: DPoP-bound tokens, the proof's `htu` built from
 /// `PUBLIC_URL`, proofs single-use across the instances sharing `REVOCATION_URL`.
 async fn dpop(c: &Config, public_url: &str) -> Result<Option<Dpop>, Error> {
@@ -310,12 +321,7 @@ async fn dpop(c: &Config, public_url: &str) -> Result<Option<Dpop>, Error> {
             return Err(format!("AUTH_DPOP must be allowed or required, got {other}").into());
         }
     };
-    Ok(Some(match c.revocation_url.as_deref() {
-        Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
-            dpop.with_replay_cache(ReplayCache::redis(url, &c.key_prefix()).await?)
-        }
-        _ => dpop,
-    }))
+    Ok(Some(dpop.with_replay_cache(replay_cache(c).await?)))
 }
 
 async fn whoami(ctx: Option<AuthContext>) -> Json<Value> {
@@ -513,7 +519,7 @@ pub async fn build(c: Config) -> Result<Showcase, Error> {
         ),
         None => (None, None),
     };
-    let oidc = schemes::oidc_login(&c, &dev).await?;
+    let oidc = schemes::oidc_login(&c, &dev, replay_cache(&c).await?).await?;
     let basic = BasicAuth::new("portcullis showcase")
         .with_users(users.clone())
         .with_limiter(limiter.clone());

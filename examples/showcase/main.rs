@@ -22,6 +22,7 @@
 //! | `GET /cf/me` | Cloudflare Access |
 //! | `POST /session/login` (JSON `username`, `password`), `GET /session/me`, `POST /session/logout` | session cookie; login attempts limited (5 failures per user and client per minute → 429 with `Retry-After`) |
 //! | `GET /oidc/login?return_to=/path`, `GET /oidc/callback`, `POST /oidc/logout` | OIDC code + PKCE login ending in a session cookie |
+//! | `POST /oidc/backchannel-logout` | OpenID Back-Channel Logout 1.0 (form `logout_token`): ends that user's OIDC sessions on every instance; 400 for an invalid token |
 //! | `GET /ws` | WebSocket, any scheme (cookie, or a bearer token as the subprotocol entry `bearer.<token>`); the first message is the context JSON, the socket closes (4001) when it expires |
 //! | `GET /.well-known/oauth-protected-resource` | none: RFC 9728 metadata (`resource` = `PUBLIC_URL`); every 401 from `/api/*` carries `resource_metadata` |
 //! | `POST /api/tasks` | JWT bearer + scope `tasks:write` (403 `insufficient_scope`, `scope="tasks:write"`) → 201 |

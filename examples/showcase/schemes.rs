@@ -8,6 +8,7 @@ use portcullis::jwt::{
     Validation,
 };
 use portcullis::oauth::{OAuthLogin, OAuthProvider};
+use portcullis::resource::ReplayCache;
 use portcullis::revocation::Revocations;
 use portcullis::session::NewSession;
 use portcullis::testing::{
@@ -187,7 +188,11 @@ pub fn cloudflare(
 
 /// OIDC login into a session: `OIDC_*` or the dev issuer, redirecting back to
 /// `<PUBLIC_URL>/oidc/callback`.
-pub async fn oidc_login(c: &Config, dev: &Option<DevIssuer>) -> Result<Option<OAuthLogin>, Error> {
+pub async fn oidc_login(
+    c: &Config,
+    dev: &Option<DevIssuer>,
+    replay: ReplayCache,
+) -> Result<Option<OAuthLogin>, Error> {
     let public = c
         .public_url
         .clone()
@@ -210,8 +215,9 @@ pub async fn oidc_login(c: &Config, dev: &Option<DevIssuer>) -> Result<Option<OA
     };
     let provider = OAuthProvider::discover(&issuer).await?;
     Ok(Some(
-        OAuthLogin::new(provider, &id, &secret, &redirect)?.with_profile_hook(
-            |profile| async move {
+        OAuthLogin::new(provider, &id, &secret, &redirect)?
+            .with_replay_cache(replay)
+            .with_profile_hook(|profile| async move {
                 // Roles from the provider's `roles` claim when it sends one, else `member`.
                 let roles: Vec<String> = profile
                     .claims
@@ -229,7 +235,6 @@ pub async fn oidc_login(c: &Config, dev: &Option<DevIssuer>) -> Result<Option<OA
                     session = session.with_email(email);
                 }
                 Ok(session)
-            },
-        ),
+            }),
     ))
 }

@@ -37,8 +37,9 @@ use crate::error::{AuthError, ConfigError};
 use crate::http::cookies::cookie_value;
 use crate::jwt::http_client::read_capped;
 use crate::jwt::{Issuer, JwtVerifier, Validation};
+use crate::resource::ReplayCache;
 use crate::responder::is_local_path;
-use crate::session::{NewSession, Sessions};
+use crate::session::{NewSession, ProviderSession, Sessions};
 
 /// How long a started login may take before its callback is refused.
 const PENDING_SECS: u64 = 600;
@@ -73,13 +74,17 @@ type OAuthClient = oauth2::Client<
 type Hook = Arc<dyn Fn(Profile) -> BoxFuture<'static, Result<NewSession, AuthError>> + Send + Sync>;
 
 #[derive(Clone)]
-struct Inner {
-    provider: OAuthProvider,
+pub(super) struct Inner {
+    pub(super) provider: OAuthProvider,
     client: OAuthClient,
-    client_id: String,
+    pub(super) client_id: String,
     redirect: Url,
     http: Client,
     id_tokens: Option<JwtVerifier>,
+    /// Back-channel logout tokens: the provider's keys, `iss`, `aud` = the client id.
+    pub(super) logout_tokens: Option<JwtVerifier>,
+    /// Where logout token `jti`s are remembered (single use).
+    pub(super) logout_replay: ReplayCache,
     key: Vec<u8>,
     cookie: &'static str,
     secure: bool,
@@ -129,7 +134,7 @@ struct Inner {
 /// ```
 #[derive(Clone)]
 pub struct OAuthLogin {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
 impl fmt::Debug for OAuthLogin {
@@ -194,7 +199,7 @@ impl OAuthLogin {
             .options
             .egress
             .client_without_redirects(provider.timeout())?;
-        let id_tokens = match &provider.identity {
+        let (id_tokens, logout_tokens) = match &provider.identity {
             Identity::Oidc {
                 issuer,
                 jwks,
@@ -205,9 +210,15 @@ impl OAuthLogin {
                     .with_issuer(issuer.clone())
                     .with_audience(client_id)
                     .with_required_iat(true);
-                Some(JwtVerifier::new(Issuer::new(jwks.clone(), v)))
+                let logout = v.clone().with_max_age(std::time::Duration::from_secs(
+                    super::backchannel::MAX_AGE_SECS,
+                ));
+                (
+                    Some(JwtVerifier::new(Issuer::new(jwks.clone(), v))),
+                    Some(JwtVerifier::new(Issuer::new(jwks.clone(), logout))),
+                )
             }
-            Identity::GitHub { .. } => None,
+            Identity::GitHub { .. } => (None, None),
         };
         let secure = redirect.scheme() == "https";
         let mut key = vec![0u8; 32];
@@ -220,6 +231,8 @@ impl OAuthLogin {
                 redirect,
                 http,
                 id_tokens,
+                logout_tokens,
+                logout_replay: ReplayCache::memory(),
                 key,
                 cookie: if secure {
                     "__Host-oauth-pending"
@@ -281,14 +294,23 @@ impl OAuthLogin {
         self.edit(|i| i.after_logout = Some(uri))
     }
 
-    /// `GET /login?return_to=/path`, `GET /callback`, `POST /logout`, to nest where
-    /// the redirect URI points (`.nest("/oidc", login.routes())`). The app needs an
-    /// `Extension(SessionManager)`.
+    /// Remember back-channel logout tokens' `jti` in `cache` (default: this process's
+    /// memory), so a replayed logout token is refused on every instance sharing it.
+    pub fn with_replay_cache(self, cache: ReplayCache) -> Self {
+        self.edit(|i| i.logout_replay = cache)
+    }
+
+    /// `GET /login?return_to=/path`, `GET /callback`, `POST /logout` and
+    /// `POST /backchannel-logout` (OpenID Back-Channel Logout 1.0), to nest where the
+    /// redirect URI points (`.nest("/oidc", login.routes())`). The app needs an
+    /// `Extension(SessionManager)`; back-channel logout needs its
+    /// [`SessionConfig::with_revocations`](crate::session::SessionConfig::with_revocations).
     pub fn routes<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
         Router::new()
             .route("/login", get(login_route))
             .route("/callback", get(callback_route))
             .route("/logout", post(logout_route))
+            .route("/backchannel-logout", post(super::backchannel::route))
             .with_state(self.clone())
     }
 
@@ -402,10 +424,24 @@ impl OAuthLogin {
             Identity::GitHub { api } => self.github_profile(&tokens, api).await?,
         };
         let issuer = profile.issuer.clone();
+        // What a back-channel logout names: the provider's `sub` and `sid`.
+        let provider_session =
+            matches!(self.inner.provider.identity, Identity::Oidc { .. }).then(|| {
+                ProviderSession {
+                    issuer: profile.issuer.clone(),
+                    subject: profile.subject.clone(),
+                    sid: profile
+                        .claims
+                        .get("sid")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                }
+            });
         let mut session = (self.inner.hook)(profile).await?;
         if session.issuer.is_none() {
             session.issuer = Some(issuer);
         }
+        session.provider_session = provider_session;
         let cookie = sessions.login(session).await?;
         let clear = self.pending_cookie("", 0);
         Ok(redirect(

@@ -35,6 +35,8 @@ pub(super) enum Identity {
         /// The provider puts `iss` on every authorization response (RFC 9207): a
         /// callback without it is refused.
         iss_in_response: bool,
+        /// Its discovery document says `backchannel_logout_supported`.
+        backchannel_logout: bool,
     },
     /// GitHub (and GitHub Enterprise Server): `GET <api>/user` and `<api>/user/emails`.
     GitHub { api: Url },
@@ -159,6 +161,10 @@ impl OAuthProvider {
                     .get("authorization_response_iss_parameter_supported")
                     .and_then(Value::as_bool)
                     .unwrap_or(false),
+                backchannel_logout: doc
+                    .get("backchannel_logout_supported")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
             },
             scopes: vec!["openid".into(), "email".into(), "profile".into()],
             options,
@@ -254,6 +260,19 @@ impl OAuthProvider {
     /// Enterprise server's): what [`Profile::issuer`](super::Profile::issuer) says.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// True when the provider's discovery document says it sends back-channel logout
+    /// tokens (`backchannel_logout_supported`): register `<your routes>/backchannel-logout`
+    /// as the client's `backchannel_logout_uri` there.
+    pub fn supports_backchannel_logout(&self) -> bool {
+        matches!(
+            self.identity,
+            Identity::Oidc {
+                backchannel_logout: true,
+                ..
+            }
+        )
     }
 
     /// Timeout for one call to the provider.

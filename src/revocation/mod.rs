@@ -45,6 +45,38 @@ pub(crate) enum Entry {
     },
     /// The session whose context's `session_id` is `id`, until `expires`.
     Session { id: String, expires: u64 },
+    /// Sessions an OpenID Connect provider's back-channel logout ended: the one with
+    /// provider session id `sid`, or every one of provider subject `sub`, made at or
+    /// before `as_of`.
+    Provider {
+        issuer: String,
+        key: ProviderKey,
+        as_of: u64,
+    },
+}
+
+/// What a back-channel logout names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum ProviderKey {
+    Sid(String),
+    Sub(String),
+}
+
+impl ProviderKey {
+    fn encoded(&self) -> String {
+        match self {
+            ProviderKey::Sid(s) => format!("sid:{s}"),
+            ProviderKey::Sub(s) => format!("sub:{s}"),
+        }
+    }
+    fn decode(text: &str) -> Option<Self> {
+        if let Some(s) = text.strip_prefix("sid:") {
+            Some(ProviderKey::Sid(s.to_owned()))
+        } else {
+            text.strip_prefix("sub:")
+                .map(|s| ProviderKey::Sub(s.to_owned()))
+        }
+    }
 }
 
 /// The issuer scope of a subject revocation that ends sessions only (not tokens): what
@@ -75,6 +107,9 @@ impl Entry {
                 *as_of,
             ),
             Entry::Session { id, expires } => (format!("x\u{1f}{id}"), *expires),
+            Entry::Provider { issuer, key, as_of } => {
+                (format!("o\u{1f}{issuer}\u{1f}{}", key.encoded()), *as_of)
+            }
         }
     }
     /// The inverse of [`encode`](Self::encode); `None` for anything else.
@@ -95,6 +130,11 @@ impl Entry {
                 id: id.to_owned(),
                 expires: value,
             },
+            ("o", issuer, Some(key)) => Entry::Provider {
+                issuer: issuer.to_owned(),
+                key: ProviderKey::decode(key)?,
+                as_of: value,
+            },
             _ => return None,
         };
         parts.next().is_none().then_some(entry)
@@ -103,7 +143,9 @@ impl Entry {
     pub(crate) fn useless_after(&self) -> u64 {
         match self {
             Entry::Token { expires, .. } | Entry::Session { expires, .. } => *expires,
-            Entry::Subject { as_of, .. } => as_of.saturating_add(SUBJECT_TTL),
+            Entry::Subject { as_of, .. } | Entry::Provider { as_of, .. } => {
+                as_of.saturating_add(SUBJECT_TTL)
+            }
         }
     }
 }
@@ -124,6 +166,8 @@ pub(crate) struct Set {
     subjects: Map<String, Vec<(Option<String>, u64)>>,
     /// session id -> expiry.
     sessions: Map<String, u64>,
+    /// provider issuer -> back-channel logout key -> as of.
+    providers: Map<String, Map<ProviderKey, u64>>,
 }
 
 impl Set {
@@ -154,6 +198,15 @@ impl Set {
             Entry::Session { id, expires } => {
                 self.sessions.insert(id, expires);
             }
+            Entry::Provider { issuer, key, as_of } => {
+                let at = self
+                    .providers
+                    .entry(issuer)
+                    .or_default()
+                    .entry(key)
+                    .or_default();
+                *at = (*at).max(as_of);
+            }
         }
     }
     fn sweep(&mut self, now: u64) {
@@ -172,11 +225,16 @@ impl Set {
             list.retain(|(_, as_of)| as_of.saturating_add(SUBJECT_TTL) > now);
         }
         self.subjects.retain(|_, list| !list.is_empty());
+        for keys in self.providers.values_mut() {
+            keys.retain(|_, as_of| as_of.saturating_add(SUBJECT_TTL) > now);
+        }
+        self.providers.retain(|_, keys| !keys.is_empty());
     }
     fn len(&self) -> usize {
         self.tokens.values().map(Map::len).sum::<usize>()
             + self.subjects.values().map(Vec::len).sum::<usize>()
             + self.sessions.len()
+            + self.providers.values().map(Map::len).sum::<usize>()
     }
 }
 
@@ -252,6 +310,8 @@ pub(crate) struct Local {
     filter: Filter,
     /// Some token is revoked by hash: jti-less tokens must be hashed and looked up.
     hashed: AtomicBool,
+    /// Some back-channel logout is on the list: OpenID Connect sessions are looked up.
+    providers: AtomicBool,
 }
 
 impl Local {
@@ -264,13 +324,16 @@ impl Local {
             writes: AtomicU64::new(0),
             filter: Filter::default(),
             hashed: AtomicBool::new(false),
+            providers: AtomicBool::new(false),
         }
     }
 
-    /// The key `e` is found under in the filter; `None` for a hash-based token entry.
+    /// The key `e` is found under in the filter; `None` for a hash-based token entry
+    /// and a back-channel logout (each has a flag of its own).
     fn filter_key(e: &Entry) -> Option<&str> {
         match e {
             Entry::Token { id, .. } if id.starts_with(HASH_PREFIX) => None,
+            Entry::Provider { .. } => None,
             Entry::Token { id, .. } | Entry::Session { id, .. } => Some(id),
             Entry::Subject { subject, .. } => Some(subject),
         }
@@ -279,9 +342,10 @@ impl Local {
     /// Marks what `e` adds in the filter (before it is in the set: a reader that finds
     /// the bit but not yet the entry just takes the slow path once).
     fn note(&self, e: &Entry) {
-        match Self::filter_key(e) {
-            Some(k) => self.filter.insert(k),
-            None => self.hashed.store(true, Ordering::Release),
+        match (e, Self::filter_key(e)) {
+            (_, Some(k)) => self.filter.insert(k),
+            (Entry::Provider { .. }, None) => self.providers.store(true, Ordering::Release),
+            (_, None) => self.hashed.store(true, Ordering::Release),
         }
     }
     pub(crate) fn apply(&self, e: Entry) {
@@ -306,15 +370,19 @@ impl Local {
         // New bits before the new set; a bit that stays keeps its bit throughout.
         self.filter
             .replace(live.iter().filter_map(Self::filter_key));
-        let hashed = live.iter().any(|e| Self::filter_key(e).is_none());
+        let hashed = live
+            .iter()
+            .any(|e| matches!(e, Entry::Token { id, .. } if id.starts_with(HASH_PREFIX)));
+        let providers = live.iter().any(|e| matches!(e, Entry::Provider { .. }));
         let mut fresh = Set::default();
         for e in live {
             fresh.apply(e);
         }
         let any = fresh.len() > 0;
         *set = fresh;
-        // Only now can hash-based entries be dropped from the pre-check.
+        // Only now can hash-based entries and logouts be dropped from the pre-check.
         self.hashed.store(hashed, Ordering::Release);
+        self.providers.store(providers, Ordering::Release);
         drop(set);
         if any {
             self.any.store(true, Ordering::Release);
@@ -487,7 +555,8 @@ impl Revocations {
     #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
     pub(crate) fn check_token(&self, ctx: &AuthContext, token: &[u8]) -> Result<(), AuthError> {
         let jti = ctx.token_id();
-        let Some(set) = self.lookup(ctx.subject(), jti, jti.is_none())? else {
+        let by_hash = jti.is_none() && self.local.hashed.load(Ordering::Acquire);
+        let Some(set) = self.lookup(ctx.subject(), jti, by_hash)? else {
             return Ok(());
         };
         if subject_revoked(&set, ctx.issuer(), ctx.subject(), ctx.issued_at()) {
@@ -505,11 +574,18 @@ impl Revocations {
         Ok(())
     }
 
-    /// Refuses a session's context when it, or its subject, is revoked.
+    /// Refuses a session's context when it, or its subject, is revoked, or its
+    /// OpenID Connect provider logged it out (back-channel).
     #[cfg_attr(not(feature = "session"), allow(dead_code))]
     pub(crate) fn check_session(&self, ctx: &AuthContext) -> Result<(), AuthError> {
         let id = ctx.session_id();
-        let Some(set) = self.lookup(ctx.subject(), id, false)? else {
+        #[cfg(feature = "session")]
+        let provider = ctx
+            .provider_session()
+            .filter(|_| self.local.providers.load(Ordering::Acquire));
+        #[cfg(not(feature = "session"))]
+        let provider: Option<&()> = None;
+        let Some(set) = self.lookup(ctx.subject(), id, provider.is_some())? else {
             return Ok(());
         };
         if subject_revoked(&set, Some(SESSION_SCOPE), ctx.subject(), ctx.issued_at()) {
@@ -518,17 +594,51 @@ impl Revocations {
         if id.is_some_and(|id| set.sessions.contains_key(id)) {
             return Err(AuthError::invalid("revoked: session"));
         }
+        #[cfg(feature = "session")]
+        if let Some(p) = provider
+            && let Some(keys) = set.providers.get(&p.issuer)
+        {
+            let made = ctx.issued_at().unwrap_or(0);
+            let by_sid = p
+                .sid
+                .as_ref()
+                .and_then(|s| keys.get(&ProviderKey::Sid(s.clone())));
+            let by_sub = keys.get(&ProviderKey::Sub(p.subject.clone()));
+            if by_sid.into_iter().chain(by_sub).any(|as_of| made <= *as_of) {
+                return Err(AuthError::invalid(
+                    "revoked: provider logged the session out",
+                ));
+            }
+        }
         Ok(())
     }
 
+    /// Ends the sessions an OpenID Connect provider's back-channel logout names, made
+    /// at or before `as_of`, on every instance sharing this list.
+    #[cfg(feature = "oauth")]
+    pub(crate) async fn provider_logout(
+        &self,
+        issuer: &str,
+        key: ProviderKey,
+        as_of: u64,
+    ) -> Result<(), AuthError> {
+        self.write(Entry::Provider {
+            issuer: issuer.to_owned(),
+            key,
+            as_of,
+        })
+        .await
+    }
+
     /// The copy to look a credential up in, or `None` when the lock-free pre-check
-    /// clears it (by its `subject`, its own `key`, and whether a token without `jti`
-    /// must be looked up `by_hash`). Fails while the list cannot be trusted.
+    /// clears it (by its `subject`, its own `key`, unless `always`: a token revoked by
+    /// hash or a back-channel logout may name it). Fails while the list cannot be
+    /// trusted.
     fn lookup(
         &self,
         subject: &str,
         key: Option<&str>,
-        by_hash: bool,
+        always: bool,
     ) -> Result<Option<std::sync::RwLockReadGuard<'_, Set>>, AuthError> {
         if !self.fresh() {
             return Err(AuthError::unavailable("revocation list not current"));
@@ -537,9 +647,9 @@ impl Revocations {
         if !local.any.load(Ordering::Acquire) {
             return Ok(None);
         }
-        let maybe = local.filter.may_contain(subject)
-            || key.is_some_and(|k| local.filter.may_contain(k))
-            || (by_hash && local.hashed.load(Ordering::Acquire));
+        let maybe = always
+            || local.filter.may_contain(subject)
+            || key.is_some_and(|k| local.filter.may_contain(k));
         if !maybe {
             return Ok(None);
         }

@@ -126,6 +126,7 @@ impl SessionManager {
         record.tenant = new.tenant;
         record.email = new.email;
         record.issuer = new.issuer;
+        record.provider = new.provider_session;
         record.data = new.data;
         self.timed("create", self.store.create(&record)).await?;
         self.cookie_for(&id, absolute, now)

@@ -17,6 +17,8 @@ pub struct NewSession {
     pub(crate) tenant: Option<String>,
     pub(crate) email: Option<String>,
     pub(crate) issuer: Option<String>,
+    /// Set by an OpenID Connect login.
+    pub(crate) provider_session: Option<super::ProviderSession>,
     pub(crate) data: Map<String, Value>,
 }
 
@@ -29,6 +31,7 @@ impl NewSession {
             tenant: None,
             email: None,
             issuer: None,
+            provider_session: None,
             data: Map::new(),
         }
     }
@@ -48,6 +51,7 @@ impl NewSession {
             tenant: user.tenant().map(str::to_owned),
             email: user.email().map(str::to_owned),
             issuer: None,
+            provider_session: None,
             data: Map::new(),
         }
     }

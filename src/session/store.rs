@@ -30,6 +30,10 @@ pub struct SessionRecord {
     /// Issuer for the context (the provider of an OAuth login).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
+    /// The OpenID Connect login that made the session (what a back-channel logout
+    /// names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<ProviderSession>,
     /// Custom data; becomes the context's claims.
     #[serde(default)]
     pub data: Map<String, Value>,
@@ -53,6 +57,19 @@ pub struct SessionRecord {
     /// The context built from this record, kept while the record is unchanged.
     #[serde(skip)]
     context: ContextSlot,
+}
+
+/// The provider's view of a session made by an OpenID Connect login.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ProviderSession {
+    /// The provider's issuer.
+    pub issuer: String,
+    /// The provider's `sub` for the user.
+    pub subject: String,
+    /// The provider's session id (`sid`), when its ID token carried one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 /// A record's memoized context: empty again whenever the record is cloned or touched,
@@ -93,6 +110,7 @@ impl SessionRecord {
             tenant: None,
             email: None,
             issuer: None,
+            provider: None,
             data: Map::new(),
             created_at: now,
             touched_at: now,
@@ -127,6 +145,9 @@ impl SessionRecord {
         }
         if let Some(i) = &self.issuer {
             b = b.with_issuer(i.as_str());
+        }
+        if let Some(p) = &self.provider {
+            b = b.with_provider_session(p.clone());
         }
         b.build()
     }

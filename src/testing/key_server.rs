@@ -271,6 +271,43 @@ impl KeyServer {
             .with_claim("iss", self.issuer())
             .with_claim("aud", super::TEST_AUDIENCE)
     }
+    /// A back-channel logout token from this provider (OpenID Back-Channel Logout 1.0)
+    /// for [`TEST_CLIENT_ID`](super::TEST_CLIENT_ID), naming `sub` and/or `sid`, with a
+    /// fresh `jti`; sign it, or change a claim first to test a refusal.
+    pub fn logout_token_builder(
+        &self,
+        sub: Option<&str>,
+        sid: Option<&str>,
+    ) -> super::TokenBuilder {
+        let key = self
+            .state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .signer();
+        let mut jti = [0u8; 12];
+        let _ = getrandom::fill(&mut jti);
+        let mut b = super::TokenBuilder::new(key)
+            .with_header("typ", "logout+jwt")
+            .with_claim("iss", self.issuer())
+            .with_claim("aud", super::TEST_CLIENT_ID)
+            .with_claim("iat", super::now())
+            .with_claim("exp", super::now() + 120)
+            .with_claim(
+                "jti",
+                jti.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            )
+            .with_claim(
+                "events",
+                serde_json::json!({"http://schemas.openid.net/event/backchannel-logout": {}}),
+            );
+        if let Some(s) = sub {
+            b = b.with_claim("sub", s);
+        }
+        if let Some(s) = sid {
+            b = b.with_claim("sid", s);
+        }
+        b
+    }
     /// `base_url() + path`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
