@@ -45,6 +45,7 @@ pub use self::algorithm::Algorithm;
 pub use self::bearer::BearerAuth;
 pub use self::cache::TokenCache;
 pub use self::claims::Claims;
+#[cfg(any(feature = "test-util", feature = "gateway"))]
 pub(crate) use self::crypto::PROVIDER;
 pub use self::crypto::VerifyingKey;
 pub use self::introspection::{ClientAuth, Introspection};
