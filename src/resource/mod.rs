@@ -35,4 +35,5 @@ pub use self::dpop::Dpop;
 pub(crate) use self::dpop::{Bound, once};
 pub use self::metadata::{ProtectedResource, WELL_KNOWN_PATH};
 pub use self::replay::ReplayCache;
+#[cfg(feature = "oauth")]
 pub(crate) use self::replay::{Use, proof_key};
