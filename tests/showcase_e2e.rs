@@ -1083,3 +1083,139 @@ async fn showcase_backchannel_logout() {
     assert_eq!(post(&token).await, StatusCode::OK);
     assert_eq!(me().await, StatusCode::UNAUTHORIZED);
 }
+
+/// `AUTH_ISSUER_TEMPLATE` + `AUTH_TENANTS`: each allowlisted tenant's tokens verified
+/// with its own issuer's keys, the context's tenant that tenant; other issuers 401
+/// without a fetch.
+#[tokio::test]
+async fn showcase_serves_tenants_with_their_own_issuers() {
+    use portcullis::testing::{KeyServer, TestKey, TokenBuilder, jwks, now};
+    let idp = KeyServer::start(jwks(&[])).await;
+    idp.add_realm("acme", jwks(&[TestKey::Rs256]));
+    idp.add_realm("globex", jwks(&[TestKey::Es256]));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let config = app::Config {
+        issuer_template: Some(format!("{}/realms/{{tenant}}", idp.base_url())),
+        tenants: Some("acme, globex".into()),
+        admin_password: Some("admin-pass-123".into()),
+        public_url: Some(base.clone()),
+        ..app::Config::default()
+    };
+    let showcase = app::build(config).await.unwrap();
+    assert!(!showcase.dev_mode);
+    let app = showcase
+        .router
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let tok = |key: TestKey, tenant: &str| {
+        TokenBuilder::new(key)
+            .with_claim("iss", format!("{}/realms/{tenant}", idp.base_url()))
+            .with_claim("aud", "showcase")
+            .with_claim("sub", "u1")
+            .with_claim("tenant", "someone-else")
+            .with_claim("exp", now() + 600)
+            .sign()
+    };
+    let client = Client::new();
+    let me = async |token: String| {
+        let res = client
+            .get(format!("{base}/api/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        (
+            res.status(),
+            res.json::<Value>().await.unwrap_or(Value::Null),
+        )
+    };
+    let (s, ctx) = me(tok(TestKey::Rs256, "acme")).await;
+    assert_eq!(s, StatusCode::OK, "{ctx}");
+    assert_eq!(ctx["tenant"], "acme");
+    let (s, ctx) = me(tok(TestKey::Es256, "globex")).await;
+    assert_eq!(s, StatusCode::OK, "{ctx}");
+    assert_eq!(ctx["tenant"], "globex");
+    assert_eq!(
+        me(tok(TestKey::Es256, "acme")).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let hits = idp.total_hits();
+    assert_eq!(
+        me(tok(TestKey::Rs256, "initech")).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        idp.total_hits(),
+        hits,
+        "a tenant outside the allowlist was fetched"
+    );
+    let meta: Value = client
+        .get(format!("{base}/.well-known/oauth-protected-resource"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(meta["authorization_servers"].as_array().unwrap().len(), 2);
+}
+
+/// An unreachable `AUTH_OIDC_ISSUER` at start is not fatal: not ready and 503 for
+/// bearer requests meanwhile, ready and 200 without a restart once it answers.
+#[tokio::test]
+async fn showcase_starts_while_its_oidc_issuer_is_down() {
+    use portcullis::testing::{KeyServer, TestKey, jwks};
+    let idp = KeyServer::start(jwks(&[TestKey::Rs256])).await;
+    idp.set_status(http::StatusCode::SERVICE_UNAVAILABLE);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let config = app::Config {
+        oidc_issuer: Some(idp.issuer()),
+        audience: Some("api".into()),
+        admin_password: Some("admin-pass-123".into()),
+        public_url: Some(base.clone()),
+        ..app::Config::default()
+    };
+    let showcase = app::build(config)
+        .await
+        .expect("starts while the issuer is down");
+    let app = showcase
+        .router
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let client = Client::new();
+    let token = idp
+        .token_builder_for("alice")
+        .with_claim("aud", "api")
+        .sign();
+    let me = || {
+        client
+            .get(format!("{base}/api/me"))
+            .bearer_auth(&token)
+            .send()
+    };
+    let ready = || client.get(format!("{base}/ready")).send();
+    assert_eq!(
+        ready().await.unwrap().status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        me().await.unwrap().status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    idp.set_status(http::StatusCode::OK);
+    let up = std::time::Instant::now();
+    loop {
+        if me().await.unwrap().status() == StatusCode::OK {
+            break;
+        }
+        assert!(
+            up.elapsed() < std::time::Duration::from_secs(10),
+            "no recovery without a restart"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(ready().await.unwrap().status(), StatusCode::OK);
+    eprintln!("ready {:?} after the issuer came back", up.elapsed());
+}

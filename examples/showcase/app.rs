@@ -121,6 +121,10 @@ pub struct Config {
     pub dev: bool,
     /// `AUTH_DPOP`: `allowed` or `required` (off when unset).
     pub dpop: Option<String>,
+    /// `AUTH_ISSUER_TEMPLATE`: one `{tenant}` placeholder, with `AUTH_TENANTS`.
+    pub issuer_template: Option<String>,
+    /// `AUTH_TENANTS`: the comma-separated tenant allowlist.
+    pub tenants: Option<String>,
 }
 
 impl Config {
@@ -154,6 +158,8 @@ impl Config {
             public_url: var("PUBLIC_URL"),
             dev: var("SHOWCASE_DEV").as_deref() == Some("1"),
             dpop: var("AUTH_DPOP"),
+            issuer_template: var("AUTH_ISSUER_TEMPLATE"),
+            tenants: var("AUTH_TENANTS"),
         }
     }
 
@@ -162,6 +168,8 @@ impl Config {
     /// `CF_ACCESS_*` or `OIDC_ISSUER`).
     pub fn dev_mode(&self) -> bool {
         let configured = [
+            &self.issuer_template,
+            &self.tenants,
             &self.jwks_url,
             &self.issuer,
             &self.audience,
@@ -489,7 +497,7 @@ pub async fn build(c: Config) -> Result<Showcase, Error> {
         .clone()
         .unwrap_or_else(|| "http://127.0.0.1:3000".into());
     let dpop = dpop(&c, &public_url).await?;
-    let (bearer, dev_token, token_issuer) =
+    let (bearer, dev_token, token_issuers) =
         match schemes::bearer_auth(&c, &dev, &revocations).await? {
             Some((b, t, iss)) => {
                 let b = b.with_limiter(limiter.clone());
@@ -497,13 +505,13 @@ pub async fn build(c: Config) -> Result<Showcase, Error> {
                     Some(d) => b.with_dpop(d.clone()),
                     None => b,
                 };
-                (Some(b), t, Some(iss))
+                (Some(b), t, iss)
             }
-            None => (None, None, None),
+            None => (None, None, Vec::new()),
         };
     // RFC 9728: this service is the resource at PUBLIC_URL.
     let mut resource = ProtectedResource::new(&public_url)?.with_scopes(["tasks:write"]);
-    if let Some(iss) = &token_issuer {
+    for iss in &token_issuers {
         resource = resource.with_authorization_server(iss)?;
     }
     if let Some(d) = &dpop {

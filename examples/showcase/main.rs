@@ -49,6 +49,7 @@
 //! | `SESSION_SECURE_COOKIE=1` | `Secure` session cookie, behind TLS |
 //! | `OIDC_ISSUER`, `OIDC_CLIENT_ID`, `OIDC_CLIENT_SECRET`, `PUBLIC_URL` | the OIDC provider of `/oidc/login` and the app's public URL (`http://<PORTCULLIS_ADDR>` when unset) |
 //! | `SHOWCASE_DEV=1` | dev mode even with some issuers configured (see below) |
+//! | `AUTH_ISSUER_TEMPLATE`, `AUTH_TENANTS` | several tenants' issuers instead of `AUTH_ISSUER`: the template (one `{tenant}`, e.g. `https://login.example.com/realms/{tenant}`) and the comma-separated allowlist; each tenant's discovery and keys fetched on first use; the context's `tenant` is the issuer's; any other `iss` gets 401 without a fetch |
 //! | `AUTH_DPOP` | `allowed` or `required`: DPoP-bound tokens (RFC 9449), `htu` from `PUBLIC_URL`, proofs single-use across instances sharing a Redis `REVOCATION_URL` |
 //!
 //! Dev mode: with no issuer of any kind configured (no `AUTH_*`, `CF_ACCESS_*` or

@@ -4,8 +4,8 @@
 
 use portcullis::cloudflare::CloudflareAccess;
 use portcullis::jwt::{
-    Algorithm, BearerAuth, ClaimsMapping, Issuer, JwksOptions, JwtVerifier, RemoteJwks, TokenCache,
-    Validation,
+    Algorithm, BearerAuth, ClaimsMapping, Issuer, JwksOptions, JwtVerifier, RemoteJwks, Tenants,
+    TokenCache, Validation,
 };
 use portcullis::oauth::{OAuthLogin, OAuthProvider};
 use portcullis::resource::ReplayCache;
@@ -71,15 +71,40 @@ impl Authenticator for NotConfigured {
     }
 }
 
-/// The bearer scheme, from the dev issuer a token for alice, and the issuer; `None`
+/// The bearer scheme, from the dev issuer a token for alice, and the issuers; `None`
 /// when no issuer is configured and not in dev mode.
 pub async fn bearer_auth(
     c: &Config,
     dev: &Option<DevIssuer>,
     revocations: &Revocations,
-) -> Result<Option<(BearerAuth, Option<String>, String)>, Error> {
+) -> Result<Option<(BearerAuth, Option<String>, Vec<String>)>, Error> {
     let mapping = ClaimsMapping::default().with_tenant_claim("tenant");
     let audience = presets::audience(c);
+    // AUTH_ISSUER_TEMPLATE + AUTH_TENANTS: one issuer per allowlisted tenant.
+    if let Some(template) = &c.issuer_template {
+        let tenants: Vec<String> = c
+            .tenants
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let issuers = tenants
+            .iter()
+            .map(|t| template.replace("{tenant}", t))
+            .collect();
+        let rules = Tenants::new(
+            template,
+            Validation::new([Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA])
+                .with_audience(audience),
+        )?
+        .with_mapping(mapping)
+        .with_allowed(tenants);
+        let verifier = JwtVerifier::for_tenants(rules).with_revocations(revocations.clone());
+        return Ok(Some((BearerAuth::new("showcase", verifier), None, issuers)));
+    }
     let (source, issuer, token) = match (c.oidc_issuer.clone(), c.jwks_url.clone(), dev) {
         (Some(iss), _, _) => (
             RemoteJwks::discover(
@@ -146,7 +171,7 @@ pub async fn bearer_auth(
     Ok(Some((
         BearerAuth::new("showcase", verifier),
         token,
-        issuer_id,
+        vec![issuer_id],
     )))
 }
 

@@ -10,6 +10,7 @@ use super::keys::{KeySet, Lookup};
 use super::mapping::ClaimsMapping;
 use super::remote::RemoteJwks;
 use super::strict_json::{Json, Object};
+use super::tenants::Tenants;
 use super::token::{Header, UnverifiedToken, parse, parse_claims};
 use super::validation::Validation;
 use crate::clock::unix_secs_f64;
@@ -194,10 +195,29 @@ fn lookup_error(l: &Lookup<'_>) -> AuthError {
 #[derive(Clone, Debug)]
 pub struct JwtVerifier {
     issuers: Arc<[Issuer]>,
+    /// Issuers resolved per token (several tenants); their cache slots follow the
+    /// static issuers' indexes.
+    tenants: Option<Arc<Tenants>>,
     cache: Option<Arc<TokenCache>>,
     headers: Arc<HeaderCache<Header>>,
     max_token_bytes: usize,
     revocations: Option<Revocations>,
+}
+
+/// The issuer a token is verified with: one of the verifier's, or a tenant's.
+enum Picked<'a> {
+    Static(&'a Issuer),
+    Tenant(Arc<Issuer>, String),
+}
+
+impl std::ops::Deref for Picked<'_> {
+    type Target = Issuer;
+    fn deref(&self) -> &Issuer {
+        match self {
+            Picked::Static(i) => i,
+            Picked::Tenant(i, _) => i,
+        }
+    }
 }
 
 impl JwtVerifier {
@@ -205,7 +225,21 @@ impl JwtVerifier {
     pub fn new(issuer: Issuer) -> Self {
         JwtVerifier {
             issuers: Arc::from(vec![issuer]),
+            tenants: None,
             cache: None,
+            headers: Arc::default(),
+            max_token_bytes: crate::DEFAULT_MAX_CREDENTIAL_BYTES,
+            revocations: None,
+        }
+    }
+    /// Verify tokens of the issuers `tenants` admits (one per tenant, resolved from each
+    /// token's `iss`), with a verified-token cache. [`with_issuer`](Self::with_issuer)
+    /// adds fixed issuers beside them.
+    pub fn for_tenants(tenants: Tenants) -> Self {
+        JwtVerifier {
+            issuers: Arc::from(Vec::new()),
+            tenants: Some(Arc::new(tenants)),
+            cache: Some(Arc::new(TokenCache::new())),
             headers: Arc::default(),
             max_token_bytes: crate::DEFAULT_MAX_CREDENTIAL_BYTES,
             revocations: None,
@@ -232,6 +266,9 @@ impl JwtVerifier {
             }
         }
         self.issuers = issuers.into();
+        self.tenants = self
+            .tenants
+            .map(|t| Arc::new(Arc::unwrap_or_clone(t).with_default_audience(audience)));
         self.cache = self.cache.map(|c| Arc::new(c.empty_like()));
         self
     }
@@ -269,18 +306,47 @@ impl JwtVerifier {
         true
     }
 
-    fn pick(&self, claims: &Object<'_>) -> Result<(usize, &Issuer), AuthError> {
-        if self.issuers.len() == 1 {
-            return Ok((0, &self.issuers[0]));
+    fn pick(&self, claims: &Object<'_>) -> Result<(usize, Picked<'_>), AuthError> {
+        if self.issuers.len() == 1 && self.tenants.is_none() {
+            return Ok((0, Picked::Static(&self.issuers[0])));
         }
         let Some(Json::String(iss)) = claims.get("iss") else {
             return Err(AuthError::invalid("jwt: missing or bad iss"));
         };
-        self.issuers
+        if let Some((i, issuer)) = self
+            .issuers
             .iter()
             .enumerate()
             .find(|(_, i)| i.validation.issuers.iter().any(|x| **x == **iss))
-            .ok_or_else(|| AuthError::invalid("jwt: unknown issuer"))
+        {
+            return Ok((i, Picked::Static(issuer)));
+        }
+        let tenant = match &self.tenants {
+            Some(t) => t.resolve(iss).map_err(|e| {
+                tracing::warn!(error = %e, "tenant issuer could not be set up");
+                AuthError::unavailable("jwt: tenant issuer unavailable")
+            })?,
+            None => None,
+        };
+        match tenant {
+            Some(r) => Ok((
+                self.issuers.len().saturating_add(r.slot as usize),
+                Picked::Tenant(r.issuer, r.tenant),
+            )),
+            None => Err(AuthError::invalid("jwt: unknown issuer")),
+        }
+    }
+
+    /// The issuer a verified-token cache entry points at (a tenant's while it is cached).
+    fn issuer_at(&self, index: usize) -> Option<Picked<'_>> {
+        match self.issuers.get(index) {
+            Some(i) => Some(Picked::Static(i)),
+            None => {
+                let slot = index.checked_sub(self.issuers.len())? as u64;
+                let issuer = self.tenants.as_ref()?.by_slot(slot)?;
+                Some(Picked::Tenant(issuer, String::new()))
+            }
+        }
     }
 
     /// Verifies `token` and returns its context.
@@ -329,12 +395,16 @@ impl JwtVerifier {
         }
         cache.get(
             token,
-            |i| self.issuers.get(i).and_then(Issuer::live_generation),
+            |i| match self.issuers.get(i) {
+                Some(x) => x.live_generation(),
+                None => self.issuer_at(i).and_then(|x| x.live_generation()),
+            },
             unix_secs_f64(),
-            |i| {
-                self.issuers
-                    .get(i)
-                    .map_or(0.0, |x| x.validation.leeway.as_secs_f64())
+            |i| match self.issuers.get(i) {
+                Some(x) => x.validation.leeway.as_secs_f64(),
+                None => self
+                    .issuer_at(i)
+                    .map_or(0.0, |x| x.validation.leeway.as_secs_f64()),
             },
         )
     }
@@ -364,6 +434,10 @@ impl JwtVerifier {
             Mapping::Claims(m) => m.identity(&view, Scheme::Bearer, &issuer.validation.issuers)?,
             Mapping::Custom(f) => f(&view)?,
         };
+        // A tenant's issuer decides the tenant, whatever a claim says.
+        if let Picked::Tenant(_, tenant) = &issuer {
+            builder = builder.with_tenant(tenant.as_str());
+        }
         // What revocation checks need on every request, cache hits included.
         if let Some(iat) = view.number("iat")? {
             builder = builder.with_issued_at(iat as u64);

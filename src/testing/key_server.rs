@@ -27,6 +27,8 @@ struct Behaviour {
     introspected: HashMap<String, Value>,
     idp: DevIdp,
     hits: HashMap<String, usize>,
+    /// Further issuers at `/realms/<name>` (discovery and keys), each its own key set.
+    realms: HashMap<String, Value>,
 }
 
 impl Behaviour {
@@ -159,6 +161,21 @@ async fn serve(
                     _ => return StatusCode::NOT_FOUND.into_response(),
                 }
             }
+            (None, realm) if realm.starts_with("/realms/") => {
+                let rest = &realm["/realms/".len()..];
+                let (name, what) = rest.split_once('/').unwrap_or((rest, ""));
+                match (s.realms.get(name), what) {
+                    (Some(keys), "jwks.json") => keys.to_string(),
+                    (Some(_), ".well-known/openid-configuration") => {
+                        let issuer = format!("{}/realms/{name}", s.base);
+                        let mut doc = dev_idp::discovery_endpoints(&issuer);
+                        doc["issuer"] = issuer.clone().into();
+                        doc["jwks_uri"] = format!("{issuer}/jwks.json").into();
+                        doc.to_string()
+                    }
+                    _ => return StatusCode::NOT_FOUND.into_response(),
+                }
+            }
             (None, "/.well-known/openid-configuration") => {
                 let mut doc = dev_idp::discovery_endpoints(&s.base);
                 doc["issuer"] = s
@@ -209,6 +226,7 @@ impl KeyServer {
             introspected: HashMap::new(),
             idp: DevIdp::default(),
             hits: HashMap::new(),
+            realms: HashMap::new(),
         }));
         let app = Router::new().fallback(serve).with_state(state.clone());
         let (tx, rx) = oneshot::channel::<()>();
@@ -307,6 +325,14 @@ impl KeyServer {
             b = b.with_claim("sid", s);
         }
         b
+    }
+    /// Serves another issuer, `<base_url>/realms/<name>`, with its own `jwks`: its
+    /// discovery document and key set (a Keycloak-style realm, for multi-tenant tests).
+    pub fn add_realm(&self, name: &str, jwks: Value) {
+        let name = name.to_owned();
+        self.edit(|b| {
+            b.realms.insert(name, jwks);
+        });
     }
     /// `base_url() + path`.
     pub fn url(&self, path: &str) -> String {
