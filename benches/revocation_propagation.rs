@@ -17,6 +17,9 @@
 //! ```text
 //! PORTCULLIS_TEST_REDIS_URL=redis://127.0.0.1:6379 cargo bench --bench revocation_propagation
 //! ```
+//!
+//! `PORTCULLIS_BENCH_REDIS_URL` runs it on another topology instead
+//! (`redis-cluster://...`, `redis-sentinel://...`).
 
 use std::time::{Duration, Instant};
 
@@ -28,7 +31,9 @@ const N: usize = 1_000;
 const ISS: &str = "https://issuer.bench";
 
 fn main() {
-    let Ok(url) = std::env::var("PORTCULLIS_TEST_REDIS_URL") else {
+    let Ok(url) = std::env::var("PORTCULLIS_BENCH_REDIS_URL")
+        .or_else(|_| std::env::var("PORTCULLIS_TEST_REDIS_URL"))
+    else {
         eprintln!("skipping: PORTCULLIS_TEST_REDIS_URL is not set");
         return;
     };
@@ -54,6 +59,21 @@ fn print(title: &str, lags: &mut [Duration]) {
 }
 
 async fn drop_list(url: &str, prefix: &str) {
+    if let Some(hosts) = url.strip_prefix("redis-cluster://") {
+        let seeds: Vec<String> = hosts.split(',').map(|h| format!("redis://{h}")).collect();
+        let client = redis::cluster::ClusterClient::new(seeds).unwrap();
+        let mut conn = client.get_async_connection().await.unwrap();
+        let _: i64 = redis::cmd("DEL")
+            .arg(format!("{prefix}revoked"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        return;
+    }
+    if url.starts_with("redis-sentinel://") {
+        // Benches on Sentinel run against servers started for them and thrown away.
+        return;
+    }
     let client = redis::Client::open(url).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let _: i64 = redis::cmd("DEL")

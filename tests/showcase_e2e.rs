@@ -5,6 +5,9 @@
 #[allow(dead_code)]
 mod app;
 
+#[path = "common/redis_servers.rs"]
+mod redis_servers;
+
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
@@ -281,6 +284,46 @@ async fn showcase_with_redis_store() {
     let r = start(Some(url)).await;
     assert_eq!(r.showcase.store_kind, "redis");
     drive(&r).await;
+}
+
+/// The showcase on a Redis Cluster and on a Sentinel-watched primary (servers this test
+/// starts): sessions, revocations and attempt limits all on the one URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn showcase_on_redis_cluster_and_sentinel() {
+    if !redis_servers::available() {
+        return;
+    }
+    let cluster = redis_servers::Cluster::start(3, 0);
+    let sentinels = redis_servers::Sentinels::start();
+    for (url, kind) in [
+        (cluster.url(), "redis-cluster"),
+        (sentinels.url(), "redis-sentinel"),
+    ] {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let config = app::Config {
+            session_store_url: Some(url.clone()),
+            revocation_url: Some(url.clone()),
+            rate_limit_url: Some(url),
+            key_prefix: Some(format!("pcshow-{}-{kind}:", std::process::id())),
+            admin_password: Some("admin-pass-123".into()),
+            public_url: Some(base.clone()),
+            ..app::Config::default()
+        };
+        let showcase = app::build(config).await.expect("showcase builds");
+        assert_eq!(showcase.store_kind, kind);
+        let app = showcase
+            .router
+            .clone()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let r = Running {
+            base,
+            showcase,
+            client: Client::new(),
+        };
+        drive(&r).await;
+    }
 }
 
 #[tokio::test]

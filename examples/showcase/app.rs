@@ -11,9 +11,9 @@
 //! | `AUTH_OIDC_ISSUER` | discover the JWKS from this issuer instead of `AUTH_JWKS_URL` |
 //! | `AUTH_PRESET`, `AUTH_CLIENT_ID` | the claim layout and token rules of `keycloak`, `auth0`, `entra`, `cognito`, `okta`, `google` or `github-actions` for that issuer; the client id for Keycloak client roles and the Cognito app client |
 //! | `CF_ACCESS_TEAM`, `CF_ACCESS_AUD`, `CF_ACCESS_CERTS_URL` | Cloudflare Access for `/cf/me` |
-//! | `SESSION_STORE_URL` | `memory` (default), `redis://...` or `postgres://...` |
-//! | `REVOCATION_URL` | `memory` (default) or `redis://...`: the revocation list, shared by instances on that Redis |
-//! | `RATE_LIMIT_URL` | `memory` (default) or `redis://...`: login and Basic attempt limits (5 failures per user and client per minute) |
+//! | `SESSION_STORE_URL` | `memory` (default), `redis://...`, `redis-sentinel://h:p,h:p/<service>`, `redis-cluster://h:p,h:p` or `postgres://...` |
+//! | `REVOCATION_URL` | `memory` (default) or a Redis URL (any of the three forms): the revocation list, shared by instances on that Redis |
+//! | `RATE_LIMIT_URL` | `memory` (default) or a Redis URL (any of the three forms): login and Basic attempt limits (5 failures per user and client per minute) |
 //! | `SESSION_SECURE_COOKIE` | `1` behind TLS: `__Host-session` with `Secure` |
 //! | `OIDC_ISSUER`, `OIDC_CLIENT_ID`, `OIDC_CLIENT_SECRET` | the OpenID Connect provider of `/oidc/login` (the embedded dev issuer when unset) |
 //! | `PUBLIC_URL` | the app's public base URL (the OIDC redirect URI is `<PUBLIC_URL>/oidc/callback`); `http://<PORTCULLIS_ADDR>` when unset |
@@ -200,6 +200,23 @@ fn loopback_url(url: &str) -> bool {
     }
 }
 
+/// A Redis URL in any of the forms the crate takes: one node, Sentinel or Cluster.
+fn is_redis(url: &str) -> bool {
+    [
+        "redis://",
+        "rediss://",
+        "redis-sentinel://",
+        "redis-cluster://",
+    ]
+    .iter()
+    .any(|p| url.starts_with(p))
+}
+
+/// The scheme alone: an error message never shows a URL's password.
+fn scheme(url: &str) -> &str {
+    url.split("://").next().unwrap_or_default()
+}
+
 async fn session_store(c: &Config) -> Result<(Arc<dyn SessionStore>, String), Error> {
     let url = c
         .session_store_url
@@ -207,13 +224,14 @@ async fn session_store(c: &Config) -> Result<(Arc<dyn SessionStore>, String), Er
         .unwrap_or_else(|| "memory".into());
     let store: Arc<dyn SessionStore> = if url == "memory" {
         Arc::new(MemoryStore::new())
-    } else if url.starts_with("redis://") || url.starts_with("rediss://") {
+    } else if is_redis(&url) {
         Arc::new(portcullis::session::RedisStore::connect(&url).await?)
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Arc::new(portcullis::session::PostgresStore::connect(&url).await?)
     } else {
         return Err(format!(
-            "SESSION_STORE_URL must be memory, redis://... or postgres://..., got {url}"
+            "SESSION_STORE_URL must be memory, redis://..., redis-sentinel://..., redis-cluster://... or postgres://..., got {}://...",
+            scheme(&url)
         )
         .into());
     };
@@ -227,10 +245,14 @@ async fn revocation_list(c: &Config) -> Result<Revocations, Error> {
     let url = c.revocation_url.clone().unwrap_or_else(|| "memory".into());
     if url == "memory" {
         Ok(Revocations::memory())
-    } else if url.starts_with("redis://") || url.starts_with("rediss://") {
+    } else if is_redis(&url) {
         Ok(RedisRevocations::connect(&url, &c.key_prefix()).await?)
     } else {
-        Err(format!("REVOCATION_URL must be memory or redis://..., got {url}").into())
+        Err(format!(
+            "REVOCATION_URL must be memory, redis://..., redis-sentinel://... or redis-cluster://..., got {}://...",
+            scheme(&url)
+        )
+        .into())
     }
 }
 
@@ -276,12 +298,16 @@ async fn attempt_limiter(c: &Config) -> Result<AttemptLimiter, Error> {
     let url = c.rate_limit_url.clone().unwrap_or_else(|| "memory".into());
     let limiter = if url == "memory" {
         AttemptLimiter::memory()
-    } else if url.starts_with("redis://") || url.starts_with("rediss://") {
+    } else if is_redis(&url) {
         AttemptLimiter::redis(
             RedisLimits::connect(&url, &format!("{}limit", c.key_prefix())).await?,
         )
     } else {
-        return Err(format!("RATE_LIMIT_URL must be memory or redis://..., got {url}").into());
+        return Err(format!(
+            "RATE_LIMIT_URL must be memory, redis://..., redis-sentinel://... or redis-cluster://..., got {}://...",
+            scheme(&url)
+        )
+        .into());
     };
     Ok(limiter
         .with_limits(Limits::default().per_user_client(5, std::time::Duration::from_secs(60))))
@@ -311,9 +337,7 @@ async fn create_task(ctx: AuthContext) -> (StatusCode, Json<Value>) {
 /// sharing a Redis `REVOCATION_URL`, or in this process.
 async fn replay_cache(c: &Config) -> Result<ReplayCache, Error> {
     Ok(match c.revocation_url.as_deref() {
-        Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
-            ReplayCache::redis(url, &c.key_prefix()).await?
-        }
+        Some(url) if is_redis(url) => ReplayCache::redis(url, &c.key_prefix()).await?,
         _ => ReplayCache::memory(),
     })
 }

@@ -43,9 +43,9 @@
 //! | `AUTH_JWKS_URL`, `AUTH_ISSUER`, `AUTH_AUDIENCE` | a real JWT issuer (or `AUTH_OIDC_ISSUER` for discovery) |
 //! | `AUTH_PRESET`, `AUTH_CLIENT_ID` | that issuer's provider (`keycloak`, `auth0`, `entra`, `cognito`, `okta`, `google`, `github-actions`): its claim layout and token rules; the client id for Keycloak client roles and the Cognito app client |
 //! | `CF_ACCESS_TEAM`, `CF_ACCESS_AUD`, `CF_ACCESS_CERTS_URL` | Cloudflare Access (the certs URL override is for tests and egress proxies) |
-//! | `SESSION_STORE_URL` | `memory` (default), `redis://...` or `postgres://...` |
-//! | `REVOCATION_URL` | `memory` (default) or `redis://...`: the revocation list, shared by every instance on that Redis |
-//! | `RATE_LIMIT_URL` | `memory` (default) or `redis://...`: login and Basic attempt limits (5 failures per user and client per minute, shared by instances on that Redis) |
+//! | `SESSION_STORE_URL` | `memory` (default), `redis://...`, `redis-sentinel://h:p,h:p/<service>`, `redis-cluster://h:p,h:p` or `postgres://...` |
+//! | `REVOCATION_URL` | `memory` (default) or a Redis URL (any of the three forms): the revocation list, shared by every instance on that Redis |
+//! | `RATE_LIMIT_URL` | `memory` (default) or a Redis URL (any of the three forms): login and Basic attempt limits (5 failures per user and client per minute, shared by instances on that Redis) |
 //! | `SESSION_SECURE_COOKIE=1` | `Secure` session cookie, behind TLS |
 //! | `OIDC_ISSUER`, `OIDC_CLIENT_ID`, `OIDC_CLIENT_SECRET`, `PUBLIC_URL` | the OIDC provider of `/oidc/login` and the app's public URL (`http://<PORTCULLIS_ADDR>` when unset) |
 //! | `SHOWCASE_DEV=1` | dev mode even with some issuers configured (see below) |

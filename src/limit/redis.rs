@@ -4,7 +4,8 @@ use std::fmt;
 use std::time::Duration;
 
 use redis::Script;
-use redis::aio::ConnectionManager;
+
+use crate::redis_conn::Conn;
 
 use super::{Backend, BackendError, Keys, Limits, Settle, Verdict};
 use crate::authenticator::BoxFuture;
@@ -46,10 +47,17 @@ else
 end
 return 1";
 
-/// Attempt counters in Redis, under `<prefix>` (default `portcullis:limit:`), shared by
-/// every instance that uses the same Redis and prefix: attempts spread over instances
-/// draw on one budget. One round trip per attempt (a Lua script, atomic). Single-node
-/// Redis (or a primary with replicas), like `RedisStore`.
+/// Attempt counters in Redis, under `<prefix>`, shared by every instance that uses the
+/// same Redis and prefix: attempts spread over instances draw on one budget. One round
+/// trip per attempt (a Lua script over the three counters, atomic). Takes the URL forms
+/// of [`RedisStore::connect`](crate::session::RedisStore::connect): a single node, a
+/// Sentinel-watched primary or a cluster. On a cluster the prefix becomes a hash tag
+/// (`{app:limit:}uc:…`), so one limiter's counters share a slot and an attempt stays one
+/// round trip; its load lands on one node, which login attempts (not every request)
+/// never come near filling.
+///
+/// Counters live in memory on the primary and replicate asynchronously: after a
+/// failover they may restart from zero (a burst gets one more window).
 ///
 /// ```no_run
 /// # async fn f() -> Result<(), portcullis::session::StoreError> {
@@ -59,7 +67,7 @@ return 1";
 /// ```
 #[derive(Clone)]
 pub struct RedisLimits {
-    conn: ConnectionManager,
+    conn: Conn,
     prefix: String,
 }
 
@@ -79,12 +87,18 @@ impl RedisLimits {
     /// Connects (2 s connection and response timeouts, automatic reconnects); keys get
     /// `prefix` (a `:` is added unless it ends with one).
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, crate::session::StoreError> {
-        let (_, conn) = crate::redis_conn::connect(url, Duration::from_secs(2))
+        let link = crate::redis_conn::connect(url, Duration::from_secs(2))
             .await
             .map_err(crate::session::StoreError::new)?;
+        let prefix = crate::redis_conn::key_prefix(prefix);
+        let prefix = if link.is_cluster() && !prefix.contains('{') {
+            format!("{{{prefix}}}")
+        } else {
+            prefix
+        };
         Ok(RedisLimits {
-            conn,
-            prefix: crate::redis_conn::key_prefix(prefix),
+            conn: link.conn,
+            prefix,
         })
     }
 

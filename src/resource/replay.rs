@@ -118,10 +118,10 @@ impl ReplayBackend for Memory {
 #[cfg(feature = "redis")]
 mod shared {
     use super::*;
-    use redis::aio::ConnectionManager;
+    use crate::redis_conn::Conn;
 
     struct Shared {
-        conn: ConnectionManager,
+        conn: Conn,
         prefix: String,
     }
 
@@ -155,8 +155,10 @@ mod shared {
     }
 
     impl ReplayCache {
-        /// Proofs remembered in Redis at `url`, shared by every instance using the same
-        /// `prefix` (keys `<prefix>dpop:<hash>`, expiring with the proof's window).
+        /// Proofs remembered in Redis at `url` (any of the forms
+        /// [`RedisStore::connect`](crate::session::RedisStore::connect) takes), shared by
+        /// every instance using the same `prefix` (keys `<prefix>dpop:<hash>`, one per
+        /// proof, expiring with the proof's window).
         ///
         /// ```no_run
         /// # async fn f() -> Result<(), portcullis::session::StoreError> {
@@ -165,11 +167,11 @@ mod shared {
         /// # let _ = cache; Ok(()) }
         /// ```
         pub async fn redis(url: &str, prefix: &str) -> Result<Self, crate::session::StoreError> {
-            let (_, conn) = crate::redis_conn::connect(url, std::time::Duration::from_secs(2))
+            let link = crate::redis_conn::connect(url, std::time::Duration::from_secs(2))
                 .await
                 .map_err(crate::session::StoreError::new)?;
             Ok(ReplayCache(Arc::new(Shared {
-                conn,
+                conn: link.conn,
                 prefix: format!("{}dpop:", crate::redis_conn::key_prefix(prefix)),
             })))
         }

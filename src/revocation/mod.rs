@@ -25,7 +25,7 @@ use crate::context::AuthContext;
 use crate::error::AuthError;
 
 #[cfg(feature = "redis")]
-pub use self::redis::RedisRevocations;
+pub use self::redis::{RedisRevocations, RedisRevocationsBuilder};
 
 /// One revocation, as it is stored and broadcast.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -305,6 +305,8 @@ pub(crate) struct Local {
     pub(crate) synced: AtomicBool,
     /// When it was last known complete (Unix seconds).
     pub(crate) synced_at: AtomicU64,
+    /// When failing open was last logged (Unix seconds).
+    warned_at: AtomicU64,
     writes: AtomicU64,
     /// Subjects, token ids and session ids present in `set` (and maybe more).
     filter: Filter,
@@ -321,6 +323,7 @@ impl Local {
             any: AtomicBool::new(false),
             synced: AtomicBool::new(synced),
             synced_at: AtomicU64::new(unix_secs()),
+            warned_at: AtomicU64::new(0),
             writes: AtomicU64::new(0),
             filter: Filter::default(),
             hashed: AtomicBool::new(false),
@@ -433,9 +436,24 @@ impl Revocations {
         }
     }
 
-    /// While the shared list cannot be kept current (Redis unreachable, subscription
-    /// lost), keep trusting the local copy for at most `bound` instead of answering 503.
-    pub fn with_max_staleness(mut self, bound: Duration) -> Self {
+    /// Fails open for at most `bound`: while the shared list cannot be proved current
+    /// (Redis unreachable, a partition, a failover), keep answering from the last copy
+    /// for up to `bound` after it was last current, instead of refusing with 503, and
+    /// report ready meanwhile. A revocation made in that time is not enforced here until
+    /// the copy catches up. Off by default; logged at ERROR at most every 10 s while it
+    /// is in use.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use portcullis::revocation::Revocations;
+    /// let revocations = Revocations::memory().with_fail_open_for(Duration::from_secs(30));
+    /// # let _ = revocations;
+    /// ```
+    pub fn with_fail_open_for(mut self, bound: Duration) -> Self {
+        tracing::warn!(
+            bound_secs = bound.as_secs(),
+            "revocations fail open: an out-of-sync copy keeps answering for up to this long"
+        );
         self.max_staleness = Some(bound);
         self
     }
@@ -544,8 +562,24 @@ impl Revocations {
         }
         match self.max_staleness {
             Some(bound) => {
-                let since = self.local.synced_at.load(Ordering::Acquire);
-                unix_secs().saturating_sub(since) <= bound.as_secs()
+                let now = unix_secs();
+                let age = now.saturating_sub(self.local.synced_at.load(Ordering::Acquire));
+                let open = age <= bound.as_secs();
+                let last = self.local.warned_at.load(Ordering::Relaxed);
+                if open
+                    && now >= last + 10
+                    && self
+                        .local
+                        .warned_at
+                        .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    tracing::error!(
+                        age_secs = age,
+                        "revocation list out of sync: failing open, answering from the last copy"
+                    );
+                }
+                open
             }
             None => false,
         }

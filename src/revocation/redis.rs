@@ -15,22 +15,22 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use redis::Script;
-use redis::aio::ConnectionManager;
 use tokio::time::{Instant, timeout, timeout_at};
 
 use super::{Backend, Entry, Local, Revocations};
 use crate::authenticator::BoxFuture;
 use crate::clock::unix_secs;
-use crate::redis_conn::describe as err;
+use crate::redis_conn::{Conn, Link, Subscription, describe as err};
 use crate::session::StoreError;
 
-/// Stores one entry, moves the version and tells every subscriber, atomically.
+/// Stores one entry, moves the version and tells every subscriber, atomically; ARGV[3]
+/// is `PUBLISH`, or `SPUBLISH` on a cluster (the channel is the key's name, so the same
+/// slot).
 const PUBLISH: &str = r"
 local v = redis.call('HINCRBY', KEYS[1], '#v', 1)
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('PUBLISH', KEYS[1], v .. '\30' .. ARGV[1] .. '\30' .. ARGV[2])
+redis.call(ARGV[3], KEYS[1], v .. '\30' .. ARGV[1] .. '\30' .. ARGV[2])
 return v";
 
 /// The hash field holding the list's version.
@@ -54,12 +54,16 @@ impl RedisRevocations {
     pub const SYNC_BOUND: Duration = Duration::from_secs(4);
 }
 
-/// Connects a [`Revocations`] list shared through Redis. See the module docs for how
-/// copies stay current; while one cannot be proved current (Redis unreachable, a silent
-/// link, subscription lost), checks fail closed (503) and `ready()` is false until it has
-/// reloaded the whole list, unless [`Revocations::with_max_staleness`] allows a bounded
-/// wait. A message that does not parse is logged and answered by a full reload, never
-/// trusted.
+/// Connects a [`Revocations`] list shared through Redis: a single node, a
+/// Sentinel-watched primary or a cluster (the URL forms of
+/// [`RedisStore::connect`](crate::session::RedisStore::connect)). See the module docs for
+/// how copies stay current; while one cannot be proved current (Redis unreachable, a
+/// silent link, subscription lost, a failover under way), checks fail closed (503) and
+/// `ready()` is false until it has reloaded the whole list, unless
+/// [`Revocations::with_fail_open_for`] allows a bounded wait. A message that does not
+/// parse is logged and answered by a full reload, never trusted. On a cluster the list,
+/// its version and its channel are one key's name (one slot), published with
+/// `SPUBLISH` and followed with `SSUBSCRIBE`.
 ///
 /// ```no_run
 /// # async fn f() -> Result<(), portcullis::session::StoreError> {
@@ -70,9 +74,21 @@ impl RedisRevocations {
 #[derive(Debug)]
 pub struct RedisRevocations;
 
+/// Settings for a [`RedisRevocations`] list; see [`RedisRevocations::builder`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct RedisRevocationsBuilder {
+    url: String,
+    prefix: String,
+    replica_acks: Option<(u32, Duration)>,
+}
+
 struct Shared {
-    conn: ConnectionManager,
+    conn: Conn,
     key: String,
+    publish: &'static str,
+    /// The connection writes go over when they wait for replicas, how many, how long.
+    acks: Option<(Conn, u32, Duration)>,
 }
 
 impl RedisRevocations {
@@ -80,15 +96,74 @@ impl RedisRevocations {
     /// this process's copy current in a background task; keys and channel are
     /// `<prefix>revoked`.
     pub async fn connect(url: &str, prefix: &str) -> Result<Revocations, StoreError> {
-        let (client, conn) = crate::redis_conn::connect(url, Duration::from_secs(2))
+        Self::builder(url).with_prefix(prefix).connect().await
+    }
+
+    /// A list to configure before connecting.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), portcullis::session::StoreError> {
+    /// use std::time::Duration;
+    /// use portcullis::revocation::RedisRevocations;
+    /// let revocations = RedisRevocations::builder("redis-sentinel://10.0.0.1:26379,10.0.0.2:26379/auth")
+    ///     .with_prefix("app:")
+    ///     .with_replica_acks(1, Duration::from_millis(500))
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn builder(url: &str) -> RedisRevocationsBuilder {
+        RedisRevocationsBuilder {
+            url: url.to_owned(),
+            prefix: String::new(),
+            replica_acks: None,
+        }
+    }
+}
+
+impl RedisRevocationsBuilder {
+    /// Key and channel prefix (default none): the list is `<prefix>revoked`, taken as
+    /// given.
+    pub fn with_prefix(mut self, prefix: &str) -> Self {
+        prefix.clone_into(&mut self.prefix);
+        self
+    }
+    /// Makes every revocation wait until `replicas` replicas of the primary hold it
+    /// (Redis `WAIT`), at most `within`; the revocation fails (an error, 503 from the
+    /// crate's handlers) when fewer confirm. A revocation acknowledged this way survives
+    /// the primary's loss and a failover. Off by default: Redis replicates
+    /// asynchronously, so a failover can lose the last revocations made before it.
+    pub fn with_replica_acks(mut self, replicas: u32, within: Duration) -> Self {
+        self.replica_acks = Some((replicas, within));
+        self
+    }
+    /// Connects, subscribes and loads the list (waiting at most 5 s for that), then keeps
+    /// this process's copy current in a background task.
+    pub async fn connect(self) -> Result<Revocations, StoreError> {
+        let link = crate::redis_conn::connect(&self.url, Duration::from_secs(2))
             .await
             .map_err(StoreError::new)?;
+        let acks = match self.replica_acks {
+            None => None,
+            Some((n, within)) => {
+                let own = crate::redis_conn::connect(&self.url, Duration::from_secs(2))
+                    .await
+                    .map_err(StoreError::new)?;
+                Some((own.conn, n, within))
+            }
+        };
         let shared = Arc::new(Shared {
-            conn,
-            key: format!("{prefix}revoked"),
+            conn: link.conn.clone(),
+            key: format!("{}revoked", self.prefix),
+            publish: if link.is_cluster() {
+                "SPUBLISH"
+            } else {
+                "PUBLISH"
+            },
+            acks,
         });
         let local = Revocations::new_local();
-        tokio::spawn(keep_current(client, shared.clone(), Arc::downgrade(&local)));
+        tokio::spawn(keep_current(link, shared.clone(), Arc::downgrade(&local)));
         let deadline = Instant::now() + Duration::from_secs(5);
         while !local.synced.load(std::sync::atomic::Ordering::Acquire) {
             if Instant::now() >= deadline {
@@ -106,14 +181,21 @@ impl Backend for Shared {
     fn publish<'a>(&'a self, entry: &'a Entry) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             let (field, value) = entry.encode();
-            let mut conn = self.conn.clone();
+            let mut conn = match &self.acks {
+                Some((c, _, _)) => c.clone(),
+                None => self.conn.clone(),
+            };
             let _: i64 = Script::new(PUBLISH)
                 .key(&self.key)
                 .arg(field)
                 .arg(value)
+                .arg(self.publish)
                 .invoke_async(&mut conn)
                 .await
                 .map_err(err)?;
+            if let Some((c, n, within)) = &self.acks {
+                c.wait_for_replicas(&self.key, *n, *within).await?;
+            }
             Ok(())
         })
     }
@@ -178,13 +260,13 @@ async fn read_version(shared: &Shared) -> Result<u64, String> {
 
 /// Subscribes, reloads, applies messages; on any loss marks the copy stale, waits and
 /// starts over. Ends when the last [`Revocations`] of this list is dropped.
-async fn keep_current(client: redis::Client, shared: Arc<Shared>, local: Weak<Local>) {
+async fn keep_current(link: Link, shared: Arc<Shared>, local: Weak<Local>) {
     let mut pause = Duration::from_millis(100);
     loop {
         if local.strong_count() == 0 {
             return;
         }
-        match follow(&client, &shared, &local).await {
+        match follow(&link, &shared, &local).await {
             Ok(()) => return,
             Err(e) => {
                 if let Some(l) = local.upgrade() {
@@ -212,20 +294,8 @@ fn parse_message(payload: &str) -> Option<(u64, Entry)> {
 
 /// One subscription's life: `Ok` when the list was dropped, `Err` when the copy can no
 /// longer be proved current.
-async fn follow(
-    client: &redis::Client,
-    shared: &Shared,
-    local: &Weak<Local>,
-) -> Result<(), String> {
-    let pubsub = timeout(STEP, client.get_async_pubsub())
-        .await
-        .map_err(|_| "subscribe timed out".to_owned())?
-        .map_err(err)?;
-    let (mut sink, mut messages) = pubsub.split();
-    timeout(STEP, sink.subscribe(&shared.key))
-        .await
-        .map_err(|_| "subscribe timed out".to_owned())?
-        .map_err(err)?;
+async fn follow(link: &Link, shared: &Shared, local: &Weak<Local>) -> Result<(), String> {
+    let mut subscription = Subscription::open(link, &shared.key, STEP).await?;
     // The version the copy holds every entry up to.
     let reload = async || -> Result<Option<u64>, String> {
         let (version, entries) = load_all(shared).await?;
@@ -243,17 +313,14 @@ async fn follow(
     let mut catch_up: Option<(u64, Instant)> = None;
     loop {
         let deadline = catch_up.map_or(next_proof, |(_, until)| until.min(next_proof));
-        let next = timeout_at(deadline, messages.next()).await;
+        let next = timeout_at(deadline, subscription.next()).await;
         let Some(local_list) = local.upgrade() else {
             return Ok(());
         };
         match next {
             Ok(None) => return Err("subscription closed".into()),
             Ok(Some(msg)) => {
-                let parsed = msg
-                    .get_payload::<String>()
-                    .ok()
-                    .and_then(|p| parse_message(&p));
+                let parsed = std::str::from_utf8(&msg).ok().and_then(parse_message);
                 drop(local_list);
                 let behind = match parsed {
                     Some((version, entry)) => {
@@ -296,12 +363,8 @@ async fn follow(
             Err(_) => {
                 drop(local_list);
                 let started = Instant::now();
-                let (pong, version) = tokio::join!(
-                    timeout(STEP, sink.ping::<redis::Value>()),
-                    read_version(shared)
-                );
-                pong.map_err(|_| "subscription does not answer a ping".to_owned())?
-                    .map_err(err)?;
+                let (pong, version) = tokio::join!(subscription.ping(), read_version(shared));
+                pong?;
                 let version = version?;
                 if version < seen {
                     tracing::warn!(

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use super::auth::SessionAuth;
 use super::config::SessionConfig;
 use super::cookie::{SessionCookie, session_key};
-use super::id::{IdHash, hash_id, new_id};
+use super::id::{IdHash, new_id_for};
 use super::local_cache::LocalCache;
 use super::new_session::NewSession;
 use super::store::{SessionRecord, SessionStore, StoreError};
@@ -113,10 +113,10 @@ impl SessionManager {
         absolute_expires_at: Option<u64>,
     ) -> Result<SessionCookie, AuthError> {
         let now = unix_secs();
-        let id = new_id().map_err(unavailable)?;
+        let (id, hash) = new_id_for(&new.subject).map_err(unavailable)?;
         let absolute = absolute_expires_at.unwrap_or(now + self.config.absolute_timeout.as_secs());
         let mut record = SessionRecord::new(
-            hash_id(id.as_bytes()).as_str().to_owned(),
+            hash.as_str().to_owned(),
             new.subject,
             now,
             now + self.config.idle_timeout.as_secs(),
@@ -175,8 +175,7 @@ impl SessionManager {
     /// everywhere): a rotation never brings back a deleted session.
     pub async fn rotate(&self, request_headers: &HeaderMap) -> Result<SessionCookie, AuthError> {
         let rec = self.current_record(request_headers).await?;
-        let id = new_id().map_err(unavailable)?;
-        let new_hash = hash_id(id.as_bytes());
+        let (id, new_hash) = new_id_for(&rec.subject).map_err(unavailable)?;
         if !self
             .timed("rotate", self.store.rotate(&rec, new_hash.as_str()))
             .await?

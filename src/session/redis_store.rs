@@ -3,12 +3,13 @@
 use std::fmt;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 
+use super::id::{TAG_LEN, subject_tag};
 use super::store::{SessionRecord, SessionStore, StoreError};
 use crate::authenticator::BoxFuture;
 use crate::clock::unix_secs;
+use crate::redis_conn::Conn;
 
 /// Stores a new session and indexes it under its subject (scored by expiry), pruning
 /// the subject's index of sessions that have ended.
@@ -48,32 +49,32 @@ if redis.call('EXPIRETIME', KEYS[3]) < at then
 end
 return 1";
 
+/// Deletes a session and its entry in its subject's index (KEYS[2]) and, on a single
+/// node, in the set kept by earlier versions of this store (KEYS[3]); ARGV[1] is the
+/// subject the caller read from the record (-1 when that no longer holds).
 const DELETE: &str = r"
 local v = redis.call('GET', KEYS[1])
 if not v then return 0 end
 local ok, r = pcall(cjson.decode, v)
+if not ok or type(r) ~= 'table' or r['subject'] ~= ARGV[1] then return -1 end
 redis.call('DEL', KEYS[1])
-if ok and type(r) == 'table' and type(r['subject']) == 'string' then
-  redis.call('ZREM', ARGV[1] .. 'i:' .. r['subject'], ARGV[2])
-  redis.call('SREM', ARGV[1] .. 'u:' .. r['subject'], ARGV[2])
-end
+redis.call('ZREM', KEYS[2], ARGV[2])
+if KEYS[3] then redis.call('SREM', KEYS[3], ARGV[2]) end
 return 1";
 
-/// Deletes up to ARGV[2] of a subject's sessions (index, and the set kept by earlier
-/// versions of this store); returns {deleted, ids taken}.
-const DELETE_SOME: &str = r"
-local batch = tonumber(ARGV[2])
-local ids = redis.call('ZRANGE', KEYS[1], 0, batch - 1)
+/// Deletes the sessions KEYS[3..] (ids ARGV, in the same order) and their entries in
+/// the subject's index (KEYS[1]) and legacy set (KEYS[2], the index again on a
+/// cluster); returns how many sessions existed.
+const DELETE_THESE: &str = r"
 local n = 0
-for _, id in ipairs(ids) do
-  n = n + redis.call('DEL', ARGV[1] .. id)
+for i = 3, #KEYS do
+  n = n + redis.call('DEL', KEYS[i])
 end
-if #ids > 0 then redis.call('ZREM', KEYS[1], unpack(ids)) end
-local old = redis.call('SPOP', KEYS[2], batch)
-for _, id in ipairs(old) do
-  n = n + redis.call('DEL', ARGV[1] .. id)
+if #ARGV > 0 then
+  redis.call('ZREM', KEYS[1], unpack(ARGV))
+  if KEYS[2] ~= KEYS[1] then redis.call('SREM', KEYS[2], unpack(ARGV)) end
 end
-return {n, #ids + #old}";
+return n";
 
 /// Sessions deleted per script run by a logout everywhere: Redis serves other clients
 /// between runs.
@@ -81,17 +82,20 @@ const DELETE_BATCH: usize = 500;
 
 /// Sessions in Redis: one key per session (`<prefix>s:<id hash>`, JSON, native TTL at
 /// the session's expiry) and one sorted set per subject (`<prefix>i:<subject>`, ids
-/// scored by expiry) for logout-everywhere. Multi-key changes run as Lua scripts, so
-/// they are atomic; a write is a compare-and-set on the record's version and a rotation
-/// moves the key only if it still exists.
+/// scored by expiry) for logout-everywhere. Multi-key changes run as Lua scripts that
+/// declare every key they touch, so they are atomic; a write is a compare-and-set on the
+/// record's version and a rotation moves the key only if it still exists.
 ///
 /// The subject index holds that subject's live sessions: ids of sessions that have
 /// ended are pruned at the subject's next login, and the index expires with its
 /// longest-lived session. A logout everywhere deletes 500 sessions per script run.
 ///
-/// Needs Redis 7.0 or later, on a single node (or a primary with replicas or Sentinel):
-/// the logout scripts reach keys they find in the data (a session's subject index, a
-/// subject's sessions), which Redis Cluster refuses, so Cluster is not supported.
+/// Works on a single node, a Sentinel-watched primary and a Cluster (see
+/// [`RedisStore::connect`] for the URL forms); needs Redis 7.0 or later. On a cluster
+/// the keys carry a hash tag, `<prefix>s:{xx}<id hash>` and `<prefix>i:{xx}<subject>`,
+/// where `xx` starts both the hash of every session id of a subject and the hash of the
+/// subject: a subject's sessions and index share one slot, and subjects spread over 256
+/// slots.
 ///
 /// ```no_run
 /// # async fn f() -> Result<(), portcullis::session::StoreError> {
@@ -100,14 +104,19 @@ const DELETE_BATCH: usize = 500;
 /// ```
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: Conn,
+    /// The connection writes go over when they wait for replicas (a `WAIT` holds up its
+    /// connection, so reads never share it).
+    writes: Option<(Conn, u32, Duration)>,
     prefix: String,
+    cluster: bool,
 }
 
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStore")
             .field("prefix", &self.prefix)
+            .field("cluster", &self.cluster)
             .finish_non_exhaustive()
     }
 }
@@ -123,11 +132,13 @@ pub struct RedisStoreBuilder {
     url: String,
     prefix: String,
     connect_timeout: Duration,
+    replica_acks: Option<(u32, Duration)>,
 }
 
 impl RedisStoreBuilder {
     /// Key prefix (default `portcullis`); a `:` is added unless it ends with one, so
-    /// `app` gives keys `app:s:<hash>` and `app:i:<subject>`.
+    /// `app` gives keys `app:s:<hash>` and `app:i:<subject>`. On a cluster it may not
+    /// hold `{` or `}` (the store places the hash tags).
     pub fn with_prefix(mut self, prefix: &str) -> Self {
         self.prefix = crate::redis_conn::key_prefix(prefix);
         self
@@ -139,20 +150,64 @@ impl RedisStoreBuilder {
         self.connect_timeout = timeout;
         self
     }
-    /// Connects (automatic reconnects); fails when Redis does not answer.
+    /// Makes every write (login, data change, rotation, logout, logout everywhere) wait
+    /// until `replicas` replicas of the primary hold it (Redis `WAIT`), at most `within`;
+    /// the write fails (503) when fewer confirm. A session or logout acknowledged this
+    /// way survives the primary's loss and a Sentinel or Cluster failover. Off by
+    /// default: Redis replicates asynchronously, so a failover can lose the last writes
+    /// (a logout then has to be repeated; a login asks again). Writes use their own
+    /// connection, so a slow replica never holds up a session lookup.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), portcullis::session::StoreError> {
+    /// use std::time::Duration;
+    /// use portcullis::session::RedisStore;
+    /// let store = RedisStore::builder("redis-sentinel://10.0.0.1:26379,10.0.0.2:26379/sessions")
+    ///     .with_replica_acks(1, Duration::from_millis(500))
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_replica_acks(mut self, replicas: u32, within: Duration) -> Self {
+        self.replica_acks = Some((replicas, within));
+        self
+    }
+    /// Connects (automatic reconnects, following a failover); fails when Redis does not
+    /// answer or the URL or prefix is not valid.
     pub async fn connect(self) -> Result<RedisStore, StoreError> {
-        let (_, conn) = crate::redis_conn::connect(&self.url, self.connect_timeout)
+        let link = crate::redis_conn::connect(&self.url, self.connect_timeout)
             .await
             .map_err(StoreError::new)?;
+        let cluster = link.is_cluster();
+        if cluster && self.prefix.contains(['{', '}']) {
+            return Err(StoreError::new(
+                "a RedisStore prefix on a cluster may not hold { or }: the store places the hash tags",
+            ));
+        }
+        let writes = match self.replica_acks {
+            None => None,
+            Some((n, within)) => {
+                let link = crate::redis_conn::connect(&self.url, self.connect_timeout)
+                    .await
+                    .map_err(StoreError::new)?;
+                Some((link.conn, n, within))
+            }
+        };
         Ok(RedisStore {
-            conn,
+            conn: link.conn,
+            writes,
             prefix: self.prefix,
+            cluster,
         })
     }
 }
 
 impl RedisStore {
-    /// Connects to `url` with the defaults (prefix `portcullis:`).
+    /// Connects to `url` with the defaults (prefix `portcullis:`). `url` names a single
+    /// node (`redis://host:port/db`, `rediss://`), the primary the sentinels name for a
+    /// service (`redis-sentinel://host:port,host:port/<service>[/db]`), or a cluster
+    /// (`redis-cluster://host:port,host:port`); a user name and password go before the
+    /// hosts (`redis-cluster://user:password@host:port`).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         Self::builder(url).connect().await
     }
@@ -170,38 +225,83 @@ impl RedisStore {
             url: url.to_owned(),
             prefix: "portcullis:".to_owned(),
             connect_timeout: Duration::from_secs(5),
+            replica_acks: None,
         }
     }
 
     fn session_key(&self, id_hash: &str) -> String {
-        format!("{}s:{id_hash}", self.prefix)
+        if self.cluster {
+            let tag = id_hash.get(..TAG_LEN).unwrap_or(id_hash);
+            format!("{}s:{{{tag}}}{id_hash}", self.prefix)
+        } else {
+            format!("{}s:{id_hash}", self.prefix)
+        }
     }
     fn index_key(&self, subject: &str) -> String {
-        format!("{}i:{subject}", self.prefix)
+        if self.cluster {
+            let tag = subject_tag(subject);
+            let tag = std::str::from_utf8(&tag).unwrap_or_default();
+            format!("{}i:{{{tag}}}{subject}", self.prefix)
+        } else {
+            format!("{}i:{subject}", self.prefix)
+        }
     }
-    /// The plain set of ids earlier versions of this store kept per subject.
-    fn legacy_index_key(&self, subject: &str) -> String {
-        format!("{}u:{subject}", self.prefix)
+    /// The plain set of ids earlier versions of this store kept per subject (single
+    /// node only: those versions did not run on a cluster).
+    fn legacy_index_key(&self, subject: &str) -> Option<String> {
+        (!self.cluster).then(|| format!("{}u:{subject}", self.prefix))
+    }
+
+    /// On a cluster, a session whose id was not made for its subject's slot cannot be
+    /// written with its index (sessions made by [`SessionManager`](super::SessionManager)
+    /// always are).
+    fn check_slot(&self, record: &SessionRecord) -> Result<(), StoreError> {
+        if self.cluster
+            && record.id_hash.as_bytes().get(..TAG_LEN) != Some(&subject_tag(&record.subject)[..])
+        {
+            return Err(StoreError::new(
+                "session id does not carry its subject's slot tag (ids must come from SessionManager)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The connection for a write.
+    fn write_conn(&self) -> Conn {
+        self.writes
+            .as_ref()
+            .map_or_else(|| self.conn.clone(), |(c, _, _)| c.clone())
+    }
+
+    /// Waits for the replicas, when the store was built to, after a write to `key`.
+    async fn acknowledged(&self, key: &str) -> Result<(), StoreError> {
+        if let Some((conn, n, within)) = &self.writes {
+            conn.wait_for_replicas(key, *n, *within)
+                .await
+                .map_err(StoreError::new)?;
+        }
+        Ok(())
     }
 }
 
 impl SessionStore for RedisStore {
     fn create<'a>(&'a self, record: &'a SessionRecord) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
+            self.check_slot(record)?;
             let json = record.to_json()?;
-            let mut conn = self.conn.clone();
+            let key = self.session_key(&record.id_hash);
             let _: i64 = Script::new(CREATE)
-                .key(self.session_key(&record.id_hash))
+                .key(&key)
                 .key(self.index_key(&record.subject))
                 .arg(json)
                 .arg(record.expires_at())
                 .arg(&record.id_hash)
                 .arg(record.absolute_expires_at)
                 .arg(unix_secs())
-                .invoke_async(&mut conn)
+                .invoke_async(&mut self.write_conn())
                 .await
                 .map_err(err)?;
-            Ok(())
+            self.acknowledged(&key).await
         })
     }
 
@@ -226,20 +326,24 @@ impl SessionStore for RedisStore {
 
     fn replace<'a>(&'a self, record: &'a SessionRecord) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
+            self.check_slot(record)?;
             let mut next = record.clone();
             next.version += 1;
             let json = next.to_json()?;
-            let mut conn = self.conn.clone();
+            let key = self.session_key(&record.id_hash);
             let n: i64 = Script::new(REPLACE)
-                .key(self.session_key(&record.id_hash))
+                .key(&key)
                 .key(self.index_key(&record.subject))
                 .arg(json)
                 .arg(record.expires_at())
                 .arg(record.version)
                 .arg(&record.id_hash)
-                .invoke_async(&mut conn)
+                .invoke_async(&mut self.write_conn())
                 .await
                 .map_err(err)?;
+            if n > 0 {
+                self.acknowledged(&key).await?;
+            }
             Ok(n > 0)
         })
     }
@@ -250,31 +354,57 @@ impl SessionStore for RedisStore {
         new_id_hash: &'a str,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
-            let mut conn = self.conn.clone();
+            self.check_slot(record)?;
+            let key = self.session_key(new_id_hash);
             let n: i64 = Script::new(ROTATE)
                 .key(self.session_key(&record.id_hash))
-                .key(self.session_key(new_id_hash))
+                .key(&key)
                 .key(self.index_key(&record.subject))
                 .arg(&record.id_hash)
                 .arg(new_id_hash)
-                .invoke_async(&mut conn)
+                .invoke_async(&mut self.write_conn())
                 .await
                 .map_err(err)?;
+            if n > 0 {
+                self.acknowledged(&key).await?;
+            }
             Ok(n > 0)
         })
     }
 
     fn delete<'a>(&'a self, id_hash: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
-            let mut conn = self.conn.clone();
-            let n: i64 = Script::new(DELETE)
-                .key(self.session_key(id_hash))
-                .arg(&self.prefix)
-                .arg(id_hash)
-                .invoke_async(&mut conn)
-                .await
-                .map_err(err)?;
-            Ok(n > 0)
+            let key = self.session_key(id_hash);
+            let mut conn = self.write_conn();
+            // The subject names the index; the script checks it still holds.
+            for _ in 0..4 {
+                let v: Option<String> = conn.get(&key).await.map_err(err)?;
+                let Some(text) = v else { return Ok(false) };
+                let Ok(record) = SessionRecord::from_json(&text) else {
+                    // Not a record this store wrote: no index to clean.
+                    let n: i64 = conn.del(&key).await.map_err(err)?;
+                    self.acknowledged(&key).await?;
+                    return Ok(n > 0);
+                };
+                let delete = Script::new(DELETE);
+                let mut script = delete.prepare_invoke();
+                script
+                    .key(&key)
+                    .key(self.index_key(&record.subject))
+                    .arg(&record.subject)
+                    .arg(id_hash);
+                if let Some(legacy) = self.legacy_index_key(&record.subject) {
+                    script.key(legacy);
+                }
+                let n: i64 = script.invoke_async(&mut conn).await.map_err(err)?;
+                if n >= 0 {
+                    self.acknowledged(&key).await?;
+                    return Ok(n > 0);
+                }
+            }
+            Err(StoreError::new(
+                "session changed subject while being deleted",
+            ))
         })
     }
 
@@ -283,25 +413,44 @@ impl SessionStore for RedisStore {
         subject: &'a str,
     ) -> BoxFuture<'a, Result<u64, StoreError>> {
         Box::pin(async move {
-            let mut conn = self.conn.clone();
-            let script = Script::new(DELETE_SOME);
+            let mut conn = self.write_conn();
+            let index = self.index_key(subject);
+            let legacy = self.legacy_index_key(subject);
+            let script = Script::new(DELETE_THESE);
             let mut deleted = 0u64;
             // Until the index is empty; sessions created or rotated meanwhile are
             // taken by a later run. Bounded: a subject cannot gain sessions faster
             // than 500 per run for 10 000 runs.
             for _ in 0..10_000 {
-                let (n, taken): (i64, i64) = script
-                    .key(self.index_key(subject))
-                    .key(self.legacy_index_key(subject))
-                    .arg(format!("{}s:", self.prefix))
-                    .arg(DELETE_BATCH)
-                    .invoke_async(&mut conn)
+                let mut ids: Vec<String> = redis::cmd("ZRANGE")
+                    .arg(&index)
+                    .arg(0)
+                    .arg(DELETE_BATCH - 1)
+                    .query_async(&mut conn)
                     .await
                     .map_err(err)?;
-                deleted += n.max(0) as u64;
-                if taken == 0 {
+                if let Some(legacy) = &legacy {
+                    let old: Vec<String> = redis::cmd("SRANDMEMBER")
+                        .arg(legacy)
+                        .arg(DELETE_BATCH)
+                        .query_async(&mut conn)
+                        .await
+                        .map_err(err)?;
+                    ids.extend(old);
+                    ids.sort_unstable();
+                    ids.dedup();
+                }
+                if ids.is_empty() {
+                    self.acknowledged(&index).await?;
                     return Ok(deleted);
                 }
+                let mut run = script.prepare_invoke();
+                run.key(&index).key(legacy.as_deref().unwrap_or(&index));
+                for id in &ids {
+                    run.key(self.session_key(id)).arg(id);
+                }
+                let n: i64 = run.invoke_async(&mut conn).await.map_err(err)?;
+                deleted += n.max(0) as u64;
             }
             Err(StoreError::new("logout everywhere did not finish"))
         })

@@ -94,6 +94,7 @@ pub fn basic(user: &str, pass: &str) -> String {
 
 pub mod logs;
 pub mod proxy;
+pub mod redis_servers;
 #[cfg(all(feature = "redis", feature = "postgres"))]
 pub mod stores;
 

@@ -60,10 +60,13 @@ async fn session<S: SessionStore>(store: S, per_handler: bool) -> (Router, Strin
     session_with(store, SessionConfig::default(), per_handler).await
 }
 
-/// A remote store with the local cache, its revocation list shared through Redis.
-async fn session_cached<S: SessionStore>(store: S, per_handler: bool) -> (Router, String) {
-    let url = env("PORTCULLIS_TEST_REDIS_URL");
-    let revocations = portcullis::revocation::RedisRevocations::connect(&url, "portcullis-load:")
+/// A remote store with the local cache, its revocation list shared through Redis at `url`.
+async fn session_cached<S: SessionStore>(
+    store: S,
+    url: &str,
+    per_handler: bool,
+) -> (Router, String) {
+    let revocations = portcullis::revocation::RedisRevocations::connect(url, "portcullis-load:")
         .await
         .unwrap();
     let config = SessionConfig::default().with_local_cache(
@@ -92,7 +95,16 @@ async fn session_with<S: SessionStore>(
 }
 
 async fn redis_store() -> RedisStore {
-    RedisStore::builder(&env("PORTCULLIS_TEST_REDIS_URL"))
+    redis_store_at(&env("PORTCULLIS_TEST_REDIS_URL")).await
+}
+
+/// The store on a cluster (`PORTCULLIS_BENCH_CLUSTER_URL`, `redis-cluster://...`).
+fn cluster_url() -> String {
+    env("PORTCULLIS_BENCH_CLUSTER_URL")
+}
+
+async fn redis_store_at(url: &str) -> RedisStore {
+    RedisStore::builder(url)
         .with_prefix("portcullis-load")
         .connect()
         .await
@@ -195,9 +207,20 @@ async fn setup(mode: &str) -> (Router, String) {
             session_with(MemoryStore::new(), config, per_handler).await
         }
         "session-redis" => session(redis_store().await, per_handler).await,
-        "session-redis-cached" => session_cached(redis_store().await, per_handler).await,
+        "session-redis-cached" => {
+            let url = env("PORTCULLIS_TEST_REDIS_URL");
+            session_cached(redis_store().await, &url, per_handler).await
+        }
+        "session-cluster" => session(redis_store_at(&cluster_url()).await, per_handler).await,
+        "session-cluster-cached" => {
+            let url = cluster_url();
+            session_cached(redis_store_at(&url).await, &url, per_handler).await
+        }
         "session-postgres" => session(postgres_store().await, per_handler).await,
-        "session-postgres-cached" => session_cached(postgres_store().await, per_handler).await,
+        "session-postgres-cached" => {
+            let url = env("PORTCULLIS_TEST_REDIS_URL");
+            session_cached(postgres_store().await, &url, per_handler).await
+        }
         "tower-http-bearer" => peers::tower_http_bearer(),
         "axum-jwt-auth-rs256" => peers::axum_jwt_auth(token(TestKey::Rs256)),
         "axum-login" => {

@@ -1,0 +1,59 @@
+//! One way to reach Redis for the crate's Redis parts (sessions, attempt limits,
+//! revocations, the DPoP replay cache): a URL naming one node, a Sentinel-watched primary
+//! or a Cluster ([`target`]) becomes a [`Link`]: a connection that reconnects by itself
+//! (following the primary across a failover, and the slots across a cluster), with
+//! timeouts, on sockets that notice a silent peer (TCP keep-alive and a TCP user
+//! timeout), and the means to subscribe to a channel on the same topology.
+
+mod conn;
+mod sentinel;
+mod subscription;
+mod target;
+
+use std::time::Duration;
+
+use redis::io::tcp::{TcpSettings, socket2::TcpKeepalive};
+
+pub(crate) use conn::{Conn, Link};
+pub(crate) use subscription::Subscription;
+
+/// The error kind only: redis error text can echo arguments (user names, ids).
+pub(crate) fn describe(e: redis::RedisError) -> String {
+    match e.code() {
+        // A server error's code is its kind and echoes nothing.
+        Some(code) => format!("redis: {code}"),
+        None => format!("redis: {:?}", e.kind()),
+    }
+}
+
+/// Socket settings for every connection: a peer that stops answering is noticed by the
+/// kernel within about 15 s even when nothing is being sent (keep-alive after 5 s idle,
+/// then every 2 s, 5 probes), and within 10 s when data waits unacknowledged.
+fn tcp_settings() -> TcpSettings {
+    let keepalive = TcpKeepalive::new()
+        .with_time(Duration::from_secs(5))
+        .with_interval(Duration::from_secs(2))
+        .with_retries(5);
+    let settings = TcpSettings::default()
+        .set_nodelay(true)
+        .set_keepalive(keepalive);
+    #[cfg(target_os = "linux")]
+    let settings = settings.set_user_timeout(Duration::from_secs(10));
+    settings
+}
+
+/// Connects to what `url` names; connecting and single round trips are bounded by
+/// `timeout`.
+pub(crate) async fn connect(url: &str, timeout: Duration) -> Result<Link, String> {
+    let target = target::Target::parse(url)?;
+    Link::connect(target, timeout).await
+}
+
+/// `prefix` with a `:` at the end unless it is empty or already has one.
+pub(crate) fn key_prefix(prefix: &str) -> String {
+    if prefix.is_empty() || prefix.ends_with(':') {
+        prefix.to_owned()
+    } else {
+        format!("{prefix}:")
+    }
+}
