@@ -58,10 +58,20 @@ pub struct Node {
     pub port: u16,
     child: Option<Child>,
     dir: PathBuf,
+    /// A directory made for this node alone, removed with it.
+    parent: Option<PathBuf>,
     args: Vec<String>,
 }
 
 impl Node {
+    /// A single node of its own, in its own temporary directory.
+    pub fn start_plain() -> Node {
+        let dir = temp_dir("single");
+        let mut node = Node::start(&dir, free_port(), &[]);
+        node.parent = Some(dir);
+        node
+    }
+
     fn start(dir: &Path, port: u16, extra: &[&str]) -> Node {
         let dir = dir.join(port.to_string());
         std::fs::create_dir_all(&dir).unwrap();
@@ -87,6 +97,7 @@ impl Node {
             port,
             child: None,
             dir,
+            parent: None,
             args,
         };
         node.restart();
@@ -148,6 +159,9 @@ impl Drop for Node {
     fn drop(&mut self) {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(p) = &self.parent {
+            let _ = std::fs::remove_dir_all(p);
+        }
     }
 }
 
@@ -322,6 +336,7 @@ impl Sentinels {
                     port,
                     child: None,
                     dir: conf_dir,
+                    parent: None,
                     args: vec![conf.to_str().unwrap().to_owned(), "--sentinel".to_owned()],
                 };
                 node.restart();
