@@ -14,8 +14,10 @@
 //! cargo bench --bench redis_topologies
 //! ```
 
+// Clippy's checks of the nested futures below go deeper than the default limit.
+#![recursion_limit = "256"]
+
 #[path = "../tests/common/redis_servers.rs"]
-#[allow(dead_code)]
 mod redis_servers;
 
 use std::time::{Duration, Instant};
