@@ -53,7 +53,7 @@ struct Login {
 async fn app(issuer: &str, store: Arc<dyn SessionStore>, users: Users) -> Result<Router, Error> {
     let notes = Notes::default();
     // auth wiring: start
-    let bearer = BearerAuth::oidc(issuer, "notes").await?;
+    let bearer = BearerAuth::oidc(issuer, "notes", portcullis::Startup::FailFast).await?;
     let sessions = SessionManager::from_arc(store, SessionConfig::default());
     let lookup = notes.clone();
     let owner_or_admin = Rule::owner_via("id", move |id: String| {

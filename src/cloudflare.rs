@@ -223,6 +223,20 @@ impl CloudflareAccess {
     pub fn with_csrf_guard(self, csrf: CsrfGuard) -> Self {
         self.edit(|c| c.csrf = csrf)
     }
+    /// Gets the team's certs as `startup` says
+    /// ([`RemoteJwks::start`](crate::jwt::RemoteJwks::start)): fetched now and any problem
+    /// an error, or fetched in the background while requests get 503.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), portcullis::ConfigError> {
+    /// use portcullis::{Startup, cloudflare::CloudflareAccess};
+    /// let access = CloudflareAccess::new("myteam", "aud-tag")?;
+    /// access.start(Startup::Wait).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn start(&self, startup: crate::Startup) -> Result<(), crate::ConfigError> {
+        self.jwks.start(startup).await
+    }
     /// True when the team's certs are at hand, fetching them if needed (for a
     /// readiness probe).
     pub async fn ready(&self) -> bool {

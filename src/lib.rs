@@ -49,6 +49,8 @@ pub mod resource;
 pub mod revocation;
 #[cfg(feature = "session")]
 pub mod session;
+#[cfg(feature = "jwt")]
+mod startup;
 #[cfg(feature = "test-util")]
 pub mod testing;
 
@@ -61,5 +63,7 @@ pub use http::client::{ForwardedHeader, TrustedProxies};
 pub use http::csrf::CsrfGuard;
 pub use layer::{AuthFuture, AuthLayer, AuthService, DEFAULT_MAX_CREDENTIAL_BYTES, Mode};
 pub use responder::{ErrorResponder, JsonResponder, LoginRedirect};
+#[cfg(feature = "jwt")]
+pub use startup::Startup;
 #[cfg(any(feature = "basic", feature = "session"))]
 pub use users::{User, Users, hash_password};

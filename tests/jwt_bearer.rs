@@ -8,12 +8,12 @@ use axum::Router;
 use axum::body::Body;
 use common::{Probe, get, send};
 use http::StatusCode;
-use portcullis::AuthLayer;
 use portcullis::jwt::{
     Algorithm, BearerAuth, ClaimsMapping, Issuer, JwksOptions, JwtVerifier, KeySet, RemoteJwks,
     TokenCache, Validation,
 };
 use portcullis::testing::{KeyServer, TestKey, TokenBuilder, jwks, now, sign_raw};
+use portcullis::{AuthLayer, Startup};
 use serde_json::json;
 
 const ISS: &str = "https://issuer.test";
@@ -885,7 +885,7 @@ async fn token_cache_hits_only_the_exact_token_and_syntax_is_still_checked() {
 async fn oidc_short_path_discovers_at_start_and_fails_fast() {
     use portcullis::testing::TEST_AUDIENCE;
     let server = KeyServer::start(jwks(&[TestKey::Es256])).await;
-    let bearer = BearerAuth::oidc(&server.issuer(), TEST_AUDIENCE)
+    let bearer = BearerAuth::oidc(&server.issuer(), TEST_AUDIENCE, Startup::FailFast)
         .await
         .unwrap();
     assert_eq!(server.hits("/.well-known/openid-configuration"), 1);
@@ -907,12 +907,18 @@ async fn oidc_short_path_discovers_at_start_and_fails_fast() {
     assert_eq!(server.hits("/jwks.json"), 1);
 
     // A wrong URL and an issuer mismatch fail now, saying what to check.
-    let err = BearerAuth::oidc("http://127.0.0.1:1", "api")
+    let err = BearerAuth::oidc("http://127.0.0.1:1", "api", Startup::FailFast)
         .await
         .unwrap_err();
-    assert!(err.message().contains("check the issuer"), "{err}");
+    assert!(err.message().contains("unreachable"), "{err}");
     server.set_discovery_issuer(Some("https://elsewhere.example"));
-    let err = BearerAuth::oidc(&server.issuer(), "api").await.unwrap_err();
-    assert!(err.message().contains("issuer"), "{err}");
+    let err = BearerAuth::oidc(&server.issuer(), "api", Startup::FailFast)
+        .await
+        .unwrap_err();
+    assert!(
+        err.message().contains("do not match the configuration")
+            && err.message().contains("discovery issuer"),
+        "{err}"
+    );
     assert_eq!(probe.runs(), 1);
 }

@@ -551,6 +551,9 @@ pub async fn build(c: Config) -> Result<Showcase, Error> {
         ),
         None => (None, None),
     };
+    if let Some(cf) = &cf {
+        cf.start(portcullis::Startup::Wait).await?;
+    }
     let oidc = schemes::oidc_login(&c, &dev, replay_cache(&c).await?).await?;
     let basic = BasicAuth::new("portcullis showcase")
         .with_users(users.clone())

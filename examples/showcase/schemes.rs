@@ -153,6 +153,8 @@ pub async fn bearer_auth(
         }
         (None, None, None) => return Ok(None),
     };
+    // Start even while the issuer is down: 503 and not ready until it answers.
+    source.start(portcullis::Startup::Wait).await?;
     if c.preset.is_some() && token.is_some() {
         return Err("AUTH_PRESET applies to a real issuer: set AUTH_JWKS_URL and AUTH_ISSUER, or AUTH_OIDC_ISSUER".into());
     }

@@ -403,6 +403,25 @@ impl IdentityProxy {
         self.edit(|c| c.cache = false)
     }
 
+    /// Gets the proxy's keys as `startup` says ([`RemoteJwks::start`]): fetched now and
+    /// any problem an error, or fetched in the background while requests get 503. The
+    /// ALB's keys are fetched per `kid` as assertions name them, so there is nothing to
+    /// fetch ahead: it returns at once either way.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), portcullis::ConfigError> {
+    /// use portcullis::{Startup, iap::IdentityProxy};
+    /// let iap = IdentityProxy::google_iap("/projects/1/global/backendServices/2")?;
+    /// iap.start(Startup::Wait).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn start(&self, startup: crate::Startup) -> Result<(), ConfigError> {
+        match &self.keys {
+            Keys::Jwks(jwks, _) => jwks.start(startup).await,
+            Keys::Alb(_) => Ok(()),
+        }
+    }
+
     /// True when the proxy's keys are at hand, fetching them if needed (for a readiness
     /// probe). For the ALB, whose keys are fetched per `kid`, true once the key endpoint
     /// has answered (or before any token arrived).

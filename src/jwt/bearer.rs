@@ -10,6 +10,7 @@ use http::request::Parts;
 use super::introspection::Introspection;
 use super::token_source::TokenSources;
 use super::verifier::JwtVerifier;
+use crate::Startup;
 use crate::authenticator::{Authenticator, Detected};
 use crate::challenge::Challenge;
 use crate::context::{AuthContext, Scheme};
@@ -75,8 +76,9 @@ impl BearerAuth {
         Self::with_verifier(realm, Verifier::Introspection(introspection))
     }
     /// Bearer auth for the tokens of an OpenID Connect `issuer`, meant for `audience`,
-    /// ready to use: discovery and the first key fetch happen now, so a wrong issuer URL
-    /// fails here with an error that says so, not as 503s on the first requests.
+    /// with discovery and the key fetch done as `startup` says: [`Startup::Wait`] starts
+    /// at once and answers 503 (not ready) until the issuer answers, [`Startup::FailFast`]
+    /// fetches now and fails on any problem. A malformed issuer URL fails either way.
     ///
     /// Tokens must carry `iss` equal to `issuer` and `aud` naming `audience`; the
     /// asymmetric algorithms are accepted (RS256..RS512, PS256..PS512, ES256, ES384,
@@ -86,18 +88,18 @@ impl BearerAuth {
     ///
     /// ```no_run
     /// # async fn f() -> Result<(), portcullis::ConfigError> {
-    /// use portcullis::{AuthLayer, jwt::BearerAuth};
-    /// let bearer = BearerAuth::oidc("https://login.example.com", "my-api").await?;
+    /// use portcullis::{AuthLayer, Startup, jwt::BearerAuth};
+    /// let bearer = BearerAuth::oidc("https://login.example.com", "my-api", Startup::Wait).await?;
     /// let layer = AuthLayer::required(bearer);
     /// # Ok(()) }
     /// ```
-    pub async fn oidc(issuer: &str, audience: &str) -> Result<Self, ConfigError> {
+    pub async fn oidc(issuer: &str, audience: &str, startup: Startup) -> Result<Self, ConfigError> {
         use super::{Algorithm::*, Issuer, JwksOptions, RemoteJwks, TokenCache, Validation};
         let algorithms = [
             RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA,
         ];
         let jwks = RemoteJwks::discover(issuer, algorithms, JwksOptions::default())?;
-        jwks.fetch_now().await?;
+        jwks.start(startup).await?;
         let validation = Validation::new(algorithms)
             .with_issuer(issuer)
             .with_audience(audience);

@@ -17,6 +17,7 @@ use super::http_client::{Egress, read_capped};
 use super::mapping::ClaimsMapping;
 use super::strict_json::{Json, parse_object};
 use super::validation::audience_matches;
+use crate::Startup;
 use crate::clock::unix_secs_f64;
 use crate::context::{AuthContext, PrincipalKind, Scheme};
 use crate::error::{AuthError, ConfigError};
@@ -392,8 +393,8 @@ impl Introspection {
         result
     }
 
-    /// Asks the endpoint; the outcome and the token's `exp`.
-    async fn introspect(&self, token: &str) -> Result<(Outcome, Option<f64>), AuthError> {
+    /// The request asking the endpoint about `token`, with the client's credentials.
+    fn request(&self, token: &str) -> reqwest::RequestBuilder {
         let mut req = self
             .inner
             .s
@@ -422,7 +423,63 @@ impl Introspection {
             }
             form.finish()
         };
-        let resp = req.body(body).send().await.map_err(|_| {
+        req.body(body)
+    }
+
+    /// Checks the endpoint as `startup` says. [`Startup::FailFast`] asks it about a token
+    /// that cannot exist and fails unless it answers as RFC 7662 says (`200` with
+    /// `active`): the error tells an unreachable endpoint (refused, timed out, a 5xx)
+    /// from a wrong configuration (a 401 or 403 for the client's credentials, a 404, a
+    /// body that is not an introspection answer). [`Startup::Wait`] returns at once:
+    /// tokens are introspected as they come, and get 503 while the endpoint is down.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), portcullis::ConfigError> {
+    /// use portcullis::Startup;
+    /// use portcullis::jwt::{ClientAuth, Introspection};
+    /// let introspection = Introspection::new("https://idp.example/introspect", ClientAuth::basic("api", "secret"))?
+    ///     .with_audience("api");
+    /// introspection.start(Startup::FailFast).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn start(&self, startup: Startup) -> Result<(), ConfigError> {
+        if startup == Startup::Wait {
+            return Ok(());
+        }
+        let endpoint = &self.inner.s.endpoint;
+        let unreachable = |why: &str| {
+            ConfigError::new(format!(
+                "introspection endpoint {endpoint} is unreachable ({why}); start with Startup::Wait to start anyway"
+            ))
+        };
+        let resp = self
+            .request("portcullis-startup-probe")
+            .send()
+            .await
+            .map_err(|_| unreachable("request failed or timed out"))?;
+        let status = resp.status();
+        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return Err(unreachable(status.as_str()));
+        }
+        if status != reqwest::StatusCode::OK {
+            return Err(ConfigError::new(format!(
+                "introspection endpoint {endpoint} answered {status}: check the URL and the client's credentials"
+            )));
+        }
+        let body = read_capped(resp, self.inner.s.max_response_bytes)
+            .await
+            .map_err(|_| unreachable("the answer was cut short or too large"))?;
+        match parse_object(&body).as_ref().and_then(|o| o.get("active")) {
+            Some(Json::Bool(_)) => Ok(()),
+            _ => Err(ConfigError::new(format!(
+                "introspection endpoint {endpoint} did not answer with an RFC 7662 response (no `active`): check the URL"
+            ))),
+        }
+    }
+
+    /// Asks the endpoint; the outcome and the token's `exp`.
+    async fn introspect(&self, token: &str) -> Result<(Outcome, Option<f64>), AuthError> {
+        let resp = self.request(token).send().await.map_err(|_| {
             tracing::warn!(endpoint = %self.inner.s.endpoint, "token introspection failed or timed out");
             AuthError::unavailable("introspection: endpoint unreachable")
         })?;

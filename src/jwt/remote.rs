@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use super::http_client::{Egress, read_capped};
 use super::keys::KeySet;
 use super::strict_json::parse_map;
+use crate::Startup;
 use crate::clock::unix_secs;
 use crate::error::{AuthError, ConfigError};
 use crate::metrics;
@@ -164,6 +165,8 @@ struct Inner {
     last_failure: Mutex<Option<Instant>>,
     last_kid_refetch: Mutex<Option<Instant>>,
     last_success: Mutex<Option<SystemTime>>,
+    /// Why the last fetch failed, until one succeeds.
+    last_problem: Mutex<Option<Failure>>,
     version: AtomicU64,
     generation: AtomicU64,
     refreshing: AtomicBool,
@@ -182,6 +185,28 @@ pub struct JwksHealth {
     pub stale: bool,
     /// A set within the staleness bound is at hand: tokens can be verified.
     pub usable: bool,
+    /// Why the last fetch failed, while no fetch has succeeded since.
+    pub problem: Option<&'static str>,
+    /// That failure says the configuration is wrong (the provider answered, but not with
+    /// what was configured: an issuer that differs, no usable key, no such document),
+    /// rather than that the provider could not be reached.
+    pub misconfigured: bool,
+}
+
+/// Why a fetch failed: the provider could not be reached (retry soon), or it answered
+/// with something that says the configuration is wrong (retry slowly, tell the operator).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failure {
+    Unreachable(&'static str),
+    Misconfigured(&'static str),
+}
+
+impl Failure {
+    fn reason(self) -> &'static str {
+        match self {
+            Failure::Unreachable(r) | Failure::Misconfigured(r) => r,
+        }
+    }
 }
 
 /// Keys from a JWKS URL or from OIDC discovery, cached.
@@ -293,6 +318,7 @@ impl RemoteJwks {
                 last_failure: Mutex::new(None),
                 last_kid_refetch: Mutex::new(None),
                 last_success: Mutex::new(None),
+                last_problem: Mutex::new(None),
                 version: AtomicU64::new(0),
                 generation: AtomicU64::new(0),
                 refreshing: AtomicBool::new(false),
@@ -424,18 +450,40 @@ impl RemoteJwks {
         }
         match self.fetch_keys().await {
             Ok(cached) => Ok(self.install(cached)),
-            Err(reason) => {
-                metrics::jwks_fetched(self.url(), None, 0);
-                tracing::warn!(endpoint = ?self, reason, "fetching signing keys failed");
-                *self
-                    .inner
-                    .last_failure
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
-                self.inner.version.fetch_add(1, Ordering::AcqRel);
+            Err(failure) => {
+                self.failed(failure);
                 self.stale_or_unavailable()
             }
         }
+    }
+
+    /// Records a failed fetch: logged (an error when it says the configuration is
+    /// wrong), kept for [`health`](Self::health), and the request-driven backoff starts.
+    fn failed(&self, failure: Failure) {
+        metrics::jwks_fetched(self.url(), None, 0);
+        match failure {
+            Failure::Unreachable(reason) => {
+                tracing::warn!(endpoint = ?self, reason, "fetching signing keys failed");
+            }
+            Failure::Misconfigured(reason) => {
+                tracing::error!(
+                    endpoint = ?self,
+                    reason,
+                    "signing keys: the provider answered, but not as configured; check the issuer or JWKS URL"
+                );
+            }
+        }
+        *self
+            .inner
+            .last_problem
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(failure);
+        *self
+            .inner
+            .last_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        self.inner.version.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Makes a freshly fetched set the current one.
@@ -462,23 +510,106 @@ impl RemoteJwks {
             .last_failure
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = None;
+        *self
+            .inner
+            .last_problem
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = None;
         cached
     }
 
     /// Fetches the key set now (through discovery for an issuer), so that a wrong URL, an
     /// issuer mismatch or an empty key set shows at start-up; returns how many keys are
-    /// usable. Afterwards the usual cache rules apply.
+    /// usable. Afterwards the usual cache rules apply. The error says whether the
+    /// provider could not be reached or answered with something that does not match the
+    /// configuration.
     pub async fn fetch_now(&self) -> Result<usize, ConfigError> {
         let _guard = self.inner.fetch_lock.lock().await;
         match self.fetch_keys().await {
             Ok(cached) => Ok(self.install(cached).keys.len()),
-            Err(reason) => {
-                metrics::jwks_fetched(self.url(), None, 0);
-                Err(ConfigError::new(format!(
-                    "signing keys from {self:?} could not be fetched: {reason}; check the issuer or JWKS URL"
-                )))
+            Err(failure) => {
+                self.failed(failure);
+                Err(ConfigError::new(match failure {
+                    Failure::Unreachable(reason) => format!(
+                        "signing keys from {self:?} could not be fetched: {reason}; the provider is unreachable (start with Startup::Wait to start anyway)"
+                    ),
+                    Failure::Misconfigured(reason) => format!(
+                        "signing keys from {self:?} do not match the configuration: {reason}; check the issuer or JWKS URL"
+                    ),
+                }))
             }
         }
+    }
+
+    /// Gets the key set as `startup` says: [`Startup::FailFast`] fetches now and fails
+    /// on any problem ([`fetch_now`](Self::fetch_now)); [`Startup::Wait`] returns at once
+    /// and fetches in the background until the provider answers (see [`Startup`]).
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), portcullis::ConfigError> {
+    /// use portcullis::Startup;
+    /// use portcullis::jwt::{Algorithm, JwksOptions, RemoteJwks};
+    /// let jwks = RemoteJwks::discover("https://login.example.com", [Algorithm::RS256], JwksOptions::default())?;
+    /// jwks.start(Startup::Wait).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn start(&self, startup: Startup) -> Result<(), ConfigError> {
+        match startup {
+            Startup::FailFast => self.fetch_now().await.map(drop),
+            Startup::Wait => {
+                self.spawn_warm_up();
+                Ok(())
+            }
+        }
+    }
+
+    /// Fetches in the background until a set is at hand: every [`Startup::RETRY_MIN`]
+    /// doubling to [`Startup::RETRY_MAX`] (each wait jittered by up to a quarter) while the
+    /// provider cannot be reached, every [`Startup::RETRY_MISCONFIGURED`] while it answers
+    /// with something that does not match the configuration. Holds the set weakly: it
+    /// ends when the set is dropped.
+    fn spawn_warm_up(&self) {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let weak = Arc::downgrade(&self.inner);
+        handle.spawn(async move {
+            let mut wait = Startup::RETRY_MIN;
+            loop {
+                let Some(inner) = weak.upgrade() else { return };
+                let this = RemoteJwks { inner };
+                if this.snapshot().is_some() {
+                    return;
+                }
+                let outcome = {
+                    let _guard = this.inner.fetch_lock.lock().await;
+                    if this.snapshot().is_some() {
+                        return;
+                    }
+                    this.fetch_keys().await
+                };
+                let pause = match outcome {
+                    Ok(cached) => {
+                        this.install(cached);
+                        tracing::info!(endpoint = ?this, "signing keys fetched; ready");
+                        return;
+                    }
+                    Err(failure) => {
+                        this.failed(failure);
+                        match failure {
+                            Failure::Unreachable(_) => {
+                                let p = wait;
+                                wait = (wait * 2).min(Startup::RETRY_MAX);
+                                p
+                            }
+                            Failure::Misconfigured(_) => Startup::RETRY_MISCONFIGURED,
+                        }
+                    }
+                };
+                drop(this);
+                tokio::time::sleep(jittered(pause)).await;
+            }
+        });
     }
 
     /// The URL fetched: the JWKS, or the discovery document.
@@ -493,6 +624,11 @@ impl RemoteJwks {
     pub fn health(&self) -> JwksHealth {
         let now = Instant::now();
         let snapshot = self.snapshot();
+        let problem = *self
+            .inner
+            .last_problem
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let last_success = *self
             .inner
             .last_success
@@ -505,6 +641,8 @@ impl RemoteJwks {
             usable: snapshot
                 .as_ref()
                 .is_some_and(|c| now < c.expires_at() + self.inner.opts.max_stale),
+            problem: problem.map(Failure::reason),
+            misconfigured: matches!(problem, Some(Failure::Misconfigured(_))),
         }
     }
 
@@ -527,7 +665,8 @@ impl RemoteJwks {
         }
     }
 
-    async fn fetch_keys(&self) -> Result<Cached, &'static str> {
+    async fn fetch_keys(&self) -> Result<Cached, Failure> {
+        use Failure::Misconfigured as Wrong;
         let url = match &self.inner.endpoint {
             Endpoint::Jwks(u) => u.clone(),
             Endpoint::Oidc {
@@ -540,17 +679,19 @@ impl RemoteJwks {
                     Some(u) => u,
                     None => {
                         let (body, _) = self.get(discovery).await?;
-                        let doc =
-                            parse_map(&body).ok_or("discovery document is not a JSON object")?;
+                        let doc = parse_map(&body)
+                            .ok_or(Wrong("discovery document is not a JSON object"))?;
                         if doc.get("issuer").and_then(Value::as_str) != Some(issuer.as_str()) {
-                            return Err("discovery issuer does not match the configured issuer");
+                            return Err(Wrong(
+                                "discovery issuer does not match the configured issuer",
+                            ));
                         }
                         let raw = doc
                             .get("jwks_uri")
                             .and_then(Value::as_str)
-                            .ok_or("discovery has no jwks_uri")?;
+                            .ok_or(Wrong("discovery has no jwks_uri"))?;
                         let u = check_url(raw, self.inner.opts.allow_http)
-                            .map_err(|_| "discovery jwks_uri is not an allowed URL")?;
+                            .map_err(|_| Wrong("discovery jwks_uri is not an allowed URL"))?;
                         *jwks.write().unwrap_or_else(|p| p.into_inner()) = Some(u.clone());
                         u
                     }
@@ -566,9 +707,9 @@ impl RemoteJwks {
         }
         let (body, max_age) = result?;
         let keys = KeySet::from_jwks(&body, &self.inner.allowed, false)
-            .map_err(|_| "JWKS is not a JSON object with a keys array")?;
+            .map_err(|_| Wrong("JWKS is not a JSON object with a keys array"))?;
         if keys.is_empty() {
-            return Err("JWKS has no usable keys");
+            return Err(Wrong("JWKS has no usable keys"));
         }
         let o = &self.inner.opts;
         let ttl = max_age.unwrap_or(o.default_ttl).clamp(o.min_ttl, o.max_ttl);
@@ -580,7 +721,7 @@ impl RemoteJwks {
         })
     }
 
-    async fn get(&self, url: &Url) -> Result<(Vec<u8>, Option<Duration>), &'static str> {
+    async fn get(&self, url: &Url) -> Result<(Vec<u8>, Option<Duration>), Failure> {
         self.inner.fetches.fetch_add(1, Ordering::Relaxed);
         let cap = self.inner.opts.max_response_bytes;
         let resp = self
@@ -591,9 +732,19 @@ impl RemoteJwks {
             .timeout(self.inner.opts.timeout)
             .send()
             .await
-            .map_err(|_| "request failed or timed out")?;
-        if resp.status() != reqwest::StatusCode::OK {
-            return Err("key endpoint did not answer 200");
+            .map_err(|_| Failure::Unreachable("request failed or timed out"))?;
+        let status = resp.status();
+        if status != reqwest::StatusCode::OK {
+            // A server error, a rate limit or a gateway's timeout is an outage; any
+            // other answer (404, 401, a redirect elsewhere) says the URL is wrong.
+            let outage = status.is_server_error()
+                || status == reqwest::StatusCode::TOO_MANY_REQUESTS
+                || status == reqwest::StatusCode::REQUEST_TIMEOUT;
+            return Err(if outage {
+                Failure::Unreachable("key endpoint answered with a server error")
+            } else {
+                Failure::Misconfigured("key endpoint did not answer 200")
+            });
         }
         let max_age = resp
             .headers()
@@ -602,9 +753,24 @@ impl RemoteJwks {
             .and_then(parse_max_age);
         let body = read_capped(resp, cap)
             .await
-            .map_err(|_| "key endpoint response too large or unreadable")?;
+            .map_err(|_| Failure::Unreachable("key endpoint response too large or cut short"))?;
         Ok((body, max_age))
     }
+}
+
+/// `d`, shortened by up to a quarter at random, so instances that lost their provider
+/// together do not retry in step.
+fn jittered(d: Duration) -> Duration {
+    let quarter = d / 4;
+    let cut = quarter.mul_f64(rand_unit());
+    d - cut
+}
+
+/// A number in [0, 1) from the OS's randomness (zero when it has none).
+fn rand_unit() -> f64 {
+    let mut b = [0u8; 4];
+    let _ = getrandom::fill(&mut b);
+    f64::from(u32::from_le_bytes(b)) / (f64::from(u32::MAX) + 1.0)
 }
 
 /// `max-age` from a Cache-Control value; `no-store`/`no-cache` mean zero.
