@@ -18,7 +18,9 @@ use std::time::Duration;
 use redis::Script;
 use tokio::time::{Instant, timeout, timeout_at};
 
-use super::{Backend, Entry, Local, Revocations};
+use super::Revocations;
+use super::entry::Entry;
+use super::local::{Backend, Local};
 use crate::authenticator::BoxFuture;
 use crate::clock::unix_secs;
 use crate::redis_conn::{Conn, Link, Subscription, describe as err};
