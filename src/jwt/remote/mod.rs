@@ -7,127 +7,20 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::algorithm::Algorithm;
-use http::header::{ACCEPT, CACHE_CONTROL};
 use reqwest::{Client, Url};
-use serde_json::Value;
-use sha2::{Digest, Sha256};
 
-use super::http_client::{Egress, read_capped};
 use super::keys::KeySet;
-use super::strict_json::parse_map;
-use crate::Startup;
 use crate::clock::unix_secs;
 use crate::error::{AuthError, ConfigError};
 use crate::metrics;
 
-/// Fetch and cache settings for [`RemoteJwks`]. Defaults: 5 s timeout, 256 KiB cap,
-/// 30 s unknown-`kid` cooldown, TTL from `Cache-Control: max-age` clamped to
-/// 60 s..24 h (5 min when absent), refresh at 80 % of the TTL, stale keys served up to
-/// 1 h after expiry while refreshes fail, 2 s back-off after a failed fetch, https only
-/// (plain http allowed for loopback hosts).
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct JwksOptions {
-    pub(crate) timeout: Duration,
-    pub(crate) max_response_bytes: usize,
-    pub(crate) unknown_kid_cooldown: Duration,
-    pub(crate) default_ttl: Duration,
-    pub(crate) min_ttl: Duration,
-    pub(crate) max_ttl: Duration,
-    pub(crate) max_stale: Duration,
-    pub(crate) failure_backoff: Duration,
-    pub(crate) allow_http: bool,
-    pub(crate) egress: Egress,
-}
+mod fetch;
+mod options;
+mod startup;
 
-impl Default for JwksOptions {
-    fn default() -> Self {
-        JwksOptions {
-            timeout: Duration::from_secs(5),
-            max_response_bytes: 256 * 1024,
-            unknown_kid_cooldown: Duration::from_secs(30),
-            default_ttl: Duration::from_secs(300),
-            min_ttl: Duration::from_secs(60),
-            max_ttl: Duration::from_secs(24 * 3600),
-            max_stale: Duration::from_secs(3600),
-            failure_backoff: Duration::from_secs(2),
-            allow_http: false,
-            egress: Egress::default(),
-        }
-    }
-}
-
-impl JwksOptions {
-    /// Whole-request timeout for one fetch.
-    pub fn with_timeout(mut self, d: Duration) -> Self {
-        self.timeout = d;
-        self
-    }
-    /// Largest response body accepted.
-    pub fn with_max_response_bytes(mut self, n: usize) -> Self {
-        self.max_response_bytes = n;
-        self
-    }
-    /// At most one refetch for unknown `kid`s per this interval.
-    pub fn with_unknown_kid_cooldown(mut self, d: Duration) -> Self {
-        self.unknown_kid_cooldown = d;
-        self
-    }
-    /// TTL when the response has no `max-age`.
-    pub fn with_default_ttl(mut self, d: Duration) -> Self {
-        self.default_ttl = d;
-        self
-    }
-    /// Bounds for the TTL taken from `Cache-Control`.
-    pub fn with_ttl_bounds(mut self, min: Duration, max: Duration) -> Self {
-        self.min_ttl = min;
-        self.max_ttl = max.max(min);
-        self
-    }
-    /// How long past expiry the last good set is still served while refreshes fail.
-    pub fn with_max_stale(mut self, d: Duration) -> Self {
-        self.max_stale = d;
-        self
-    }
-    /// Pause after a failed fetch before trying again.
-    pub fn with_failure_backoff(mut self, d: Duration) -> Self {
-        self.failure_backoff = d;
-        self
-    }
-    /// Ignore `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` (honoured by default, with
-    /// `NO_PROXY`): connect to the identity provider directly.
-    pub fn without_proxy(mut self) -> Self {
-        self.egress.without_proxy();
-        self
-    }
-    /// Also trust the root certificates in `pem` (one or more PEM certificates), for an
-    /// identity provider or a TLS-intercepting proxy with a private CA. The system's
-    /// roots stay trusted.
-    ///
-    /// ```
-    /// use portcullis::jwt::JwksOptions;
-    /// assert!(JwksOptions::default().with_root_certificates_pem(b"not a certificate").is_err());
-    /// ```
-    ///
-    /// # Errors
-    /// `pem` holds no certificate, or a malformed one.
-    pub fn with_root_certificates_pem(mut self, pem: &[u8]) -> Result<Self, ConfigError> {
-        self.egress.add_roots_pem(pem)?;
-        Ok(self)
-    }
-    /// Fetch with a client you built (mTLS, a custom resolver, your proxy rules). Its
-    /// own settings apply, redirects included; the timeout and size cap here still
-    /// bound each fetch.
-    pub fn with_http_client(mut self, client: reqwest::Client) -> Self {
-        self.egress.use_client(client);
-        self
-    }
-    /// Allow plain `http://` URLs for non-loopback hosts (not recommended).
-    pub fn with_insecure_http(mut self, allow: bool) -> Self {
-        self.allow_http = allow;
-        self
-    }
-}
+use self::fetch::Failure;
+pub use self::options::JwksOptions;
+pub(crate) use self::options::check_url;
 
 #[derive(Debug)]
 pub(crate) struct Cached {
@@ -193,22 +86,6 @@ pub struct JwksHealth {
     pub misconfigured: bool,
 }
 
-/// Why a fetch failed: the provider could not be reached (retry soon), or it answered
-/// with something that says the configuration is wrong (retry slowly, tell the operator).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Failure {
-    Unreachable(&'static str),
-    Misconfigured(&'static str),
-}
-
-impl Failure {
-    fn reason(self) -> &'static str {
-        match self {
-            Failure::Unreachable(r) | Failure::Misconfigured(r) => r,
-        }
-    }
-}
-
 /// Keys from a JWKS URL or from OIDC discovery, cached.
 ///
 /// - single-flight: concurrent misses share one fetch; no lock is held across network
@@ -242,25 +119,6 @@ impl fmt::Debug for RemoteJwks {
         f.debug_struct("RemoteJwks")
             .field("url", &url)
             .finish_non_exhaustive()
-    }
-}
-
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
-}
-
-/// `raw` as a URL when it is https, or http with `allow_http` or on a loopback host.
-pub(crate) fn check_url(raw: &str, allow_http: bool) -> Result<Url, ConfigError> {
-    let url = Url::parse(raw).map_err(|_| ConfigError::new(format!("not a URL: {raw}")))?;
-    match url.scheme() {
-        "https" => Ok(url),
-        "http" if allow_http || is_loopback(&url) => Ok(url),
-        _ => Err(ConfigError::new(format!("URL must be https: {raw}"))),
     }
 }
 
@@ -518,100 +376,6 @@ impl RemoteJwks {
         cached
     }
 
-    /// Fetches the key set now (through discovery for an issuer), so that a wrong URL, an
-    /// issuer mismatch or an empty key set shows at start-up; returns how many keys are
-    /// usable. Afterwards the usual cache rules apply. The error says whether the
-    /// provider could not be reached or answered with something that does not match the
-    /// configuration.
-    pub async fn fetch_now(&self) -> Result<usize, ConfigError> {
-        let _guard = self.inner.fetch_lock.lock().await;
-        match self.fetch_keys().await {
-            Ok(cached) => Ok(self.install(cached).keys.len()),
-            Err(failure) => {
-                self.failed(failure);
-                Err(ConfigError::new(match failure {
-                    Failure::Unreachable(reason) => format!(
-                        "signing keys from {self:?} could not be fetched: {reason}; the provider is unreachable (start with Startup::Wait to start anyway)"
-                    ),
-                    Failure::Misconfigured(reason) => format!(
-                        "signing keys from {self:?} do not match the configuration: {reason}; check the issuer or JWKS URL"
-                    ),
-                }))
-            }
-        }
-    }
-
-    /// Gets the key set as `startup` says: [`Startup::FailFast`] fetches now and fails
-    /// on any problem ([`fetch_now`](Self::fetch_now)); [`Startup::Wait`] returns at once
-    /// and fetches in the background until the provider answers (see [`Startup`]).
-    ///
-    /// ```no_run
-    /// # async fn f() -> Result<(), portcullis::ConfigError> {
-    /// use portcullis::Startup;
-    /// use portcullis::jwt::{Algorithm, JwksOptions, RemoteJwks};
-    /// let jwks = RemoteJwks::discover("https://login.example.com", [Algorithm::RS256], JwksOptions::default())?;
-    /// jwks.start(Startup::Wait).await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn start(&self, startup: Startup) -> Result<(), ConfigError> {
-        match startup {
-            Startup::FailFast => self.fetch_now().await.map(drop),
-            Startup::Wait => {
-                self.spawn_warm_up();
-                Ok(())
-            }
-        }
-    }
-
-    /// Fetches in the background until a set is at hand: every [`Startup::RETRY_MIN`]
-    /// doubling to [`Startup::RETRY_MAX`] (each wait jittered by up to a quarter) while the
-    /// provider cannot be reached, every [`Startup::RETRY_MISCONFIGURED`] while it answers
-    /// with something that does not match the configuration. Holds the set weakly: it
-    /// ends when the set is dropped.
-    fn spawn_warm_up(&self) {
-        let Ok(handle) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let weak = Arc::downgrade(&self.inner);
-        handle.spawn(async move {
-            let mut wait = Startup::RETRY_MIN;
-            loop {
-                let Some(inner) = weak.upgrade() else { return };
-                let this = RemoteJwks { inner };
-                if this.snapshot().is_some() {
-                    return;
-                }
-                let outcome = {
-                    let _guard = this.inner.fetch_lock.lock().await;
-                    if this.snapshot().is_some() {
-                        return;
-                    }
-                    this.fetch_keys().await
-                };
-                let pause = match outcome {
-                    Ok(cached) => {
-                        this.install(cached);
-                        tracing::info!(endpoint = ?this, "signing keys fetched; ready");
-                        return;
-                    }
-                    Err(failure) => {
-                        this.failed(failure);
-                        match failure {
-                            Failure::Unreachable(_) => {
-                                let p = wait;
-                                wait = (wait * 2).min(Startup::RETRY_MAX);
-                                p
-                            }
-                            Failure::Misconfigured(_) => Startup::RETRY_MISCONFIGURED,
-                        }
-                    }
-                };
-                drop(this);
-                tokio::time::sleep(jittered(pause)).await;
-            }
-        });
-    }
-
     /// The URL fetched: the JWKS, or the discovery document.
     fn url(&self) -> &str {
         match &self.inner.endpoint {
@@ -664,151 +428,11 @@ impl RemoteJwks {
             _ => Err(AuthError::unavailable("signing keys unavailable")),
         }
     }
-
-    async fn fetch_keys(&self) -> Result<Cached, Failure> {
-        use Failure::Misconfigured as Wrong;
-        let url = match &self.inner.endpoint {
-            Endpoint::Jwks(u) => u.clone(),
-            Endpoint::Oidc {
-                issuer,
-                discovery,
-                jwks,
-            } => {
-                let known = jwks.read().unwrap_or_else(|p| p.into_inner()).clone();
-                match known {
-                    Some(u) => u,
-                    None => {
-                        let (body, _) = self.get(discovery).await?;
-                        let doc = parse_map(&body)
-                            .ok_or(Wrong("discovery document is not a JSON object"))?;
-                        if doc.get("issuer").and_then(Value::as_str) != Some(issuer.as_str()) {
-                            return Err(Wrong(
-                                "discovery issuer does not match the configured issuer",
-                            ));
-                        }
-                        let raw = doc
-                            .get("jwks_uri")
-                            .and_then(Value::as_str)
-                            .ok_or(Wrong("discovery has no jwks_uri"))?;
-                        let u = check_url(raw, self.inner.opts.allow_http)
-                            .map_err(|_| Wrong("discovery jwks_uri is not an allowed URL"))?;
-                        *jwks.write().unwrap_or_else(|p| p.into_inner()) = Some(u.clone());
-                        u
-                    }
-                }
-            }
-        };
-        let result = self.get(&url).await;
-        if result.is_err()
-            && let Endpoint::Oidc { jwks, .. } = &self.inner.endpoint
-        {
-            // Rediscover next time: the provider may have moved its keys.
-            *jwks.write().unwrap_or_else(|p| p.into_inner()) = None;
-        }
-        let (body, max_age) = result?;
-        let keys = KeySet::from_jwks(&body, &self.inner.allowed, false)
-            .map_err(|_| Wrong("JWKS is not a JSON object with a keys array"))?;
-        if keys.is_empty() {
-            return Err(Wrong("JWKS has no usable keys"));
-        }
-        let o = &self.inner.opts;
-        let ttl = max_age.unwrap_or(o.default_ttl).clamp(o.min_ttl, o.max_ttl);
-        Ok(Cached {
-            keys,
-            fetched_at: Instant::now(),
-            ttl,
-            body_hash: Sha256::digest(&body).into(),
-        })
-    }
-
-    async fn get(&self, url: &Url) -> Result<(Vec<u8>, Option<Duration>), Failure> {
-        self.inner.fetches.fetch_add(1, Ordering::Relaxed);
-        let cap = self.inner.opts.max_response_bytes;
-        let resp = self
-            .inner
-            .client
-            .get(url.clone())
-            .header(ACCEPT, "application/json")
-            .timeout(self.inner.opts.timeout)
-            .send()
-            .await
-            .map_err(|_| Failure::Unreachable("request failed or timed out"))?;
-        let status = resp.status();
-        if status != reqwest::StatusCode::OK {
-            // A server error, a rate limit or a gateway's timeout is an outage; any
-            // other answer (404, 401, a redirect elsewhere) says the URL is wrong.
-            let outage = status.is_server_error()
-                || status == reqwest::StatusCode::TOO_MANY_REQUESTS
-                || status == reqwest::StatusCode::REQUEST_TIMEOUT;
-            return Err(if outage {
-                Failure::Unreachable("key endpoint answered with a server error")
-            } else {
-                Failure::Misconfigured("key endpoint did not answer 200")
-            });
-        }
-        let max_age = resp
-            .headers()
-            .get(CACHE_CONTROL)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_max_age);
-        let body = read_capped(resp, cap)
-            .await
-            .map_err(|_| Failure::Unreachable("key endpoint response too large or cut short"))?;
-        Ok((body, max_age))
-    }
-}
-
-/// `d`, shortened by up to a quarter at random, so instances that lost their provider
-/// together do not retry in step.
-fn jittered(d: Duration) -> Duration {
-    let quarter = d / 4;
-    let cut = quarter.mul_f64(rand_unit());
-    d - cut
-}
-
-/// A number in [0, 1) from the OS's randomness (zero when it has none).
-fn rand_unit() -> f64 {
-    let mut b = [0u8; 4];
-    let _ = getrandom::fill(&mut b);
-    f64::from(u32::from_le_bytes(b)) / (f64::from(u32::MAX) + 1.0)
-}
-
-/// `max-age` from a Cache-Control value; `no-store`/`no-cache` mean zero.
-fn parse_max_age(v: &str) -> Option<Duration> {
-    let mut age = None;
-    for d in v.split(',') {
-        let d = d.trim();
-        if d.eq_ignore_ascii_case("no-store") || d.eq_ignore_ascii_case("no-cache") {
-            return Some(Duration::ZERO);
-        }
-        if let Some((k, val)) = d.split_once('=')
-            && k.trim().eq_ignore_ascii_case("max-age")
-        {
-            age = val
-                .trim()
-                .trim_matches('"')
-                .parse::<u64>()
-                .ok()
-                .map(Duration::from_secs);
-        }
-    }
-    age
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cache_control() {
-        assert_eq!(
-            parse_max_age("public, max-age=600"),
-            Some(Duration::from_secs(600))
-        );
-        assert_eq!(parse_max_age("no-store"), Some(Duration::ZERO));
-        assert_eq!(parse_max_age("public"), None);
-        assert_eq!(parse_max_age("max-age=abc"), None);
-    }
 
     #[test]
     fn url_rules() {
