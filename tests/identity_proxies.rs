@@ -326,25 +326,37 @@ async fn alb_key_endpoint_down_fails_closed() {
 
 #[test]
 fn configuration_mistakes_are_errors() {
-    assert!(IdentityProxy::google_iap("123456789").is_err());
-    assert!(IdentityProxy::google_iap("/projects/abc/global/backendServices/1").is_err());
+    // Each mistake is refused for its own reason, which the message names.
+    let says = |r: Result<IdentityProxy, portcullis::ConfigError>, what: &str| {
+        let e = r.unwrap_err();
+        assert!(e.message().contains(what), "{e} should mention {what:?}");
+    };
+    says(
+        IdentityProxy::google_iap("123456789"),
+        "IAP audience must be",
+    );
+    says(
+        IdentityProxy::google_iap("/projects/abc/global/backendServices/1"),
+        "IAP audience must be",
+    );
     assert!(IdentityProxy::google_iap("/projects/1/apps/my-project").is_ok());
-    assert!(
-        IdentityProxy::aws_alb("us-east-1", ALB_ARN).is_err(),
-        "ARN of another region"
+    // An ARN of another region.
+    says(
+        IdentityProxy::aws_alb("us-east-1", ALB_ARN),
+        "load balancer's ARN",
     );
-    assert!(IdentityProxy::aws_alb("eu-west-1", "my-alb").is_err());
-    assert!(IdentityProxy::pomerium("https://app.example.com").is_err());
-    assert!(IdentityProxy::pomerium("").is_err());
+    says(
+        IdentityProxy::aws_alb("eu-west-1", "my-alb"),
+        "load balancer's ARN",
+    );
+    says(
+        IdentityProxy::pomerium("https://app.example.com"),
+        "host name",
+    );
+    says(IdentityProxy::pomerium(""), "host name");
     let iap = IdentityProxy::google_iap(IAP_AUD).unwrap();
-    assert!(
-        iap.clone().with_issuer("https://x").is_err(),
-        "issuer is fixed for IAP"
-    );
-    assert!(
-        iap.with_keys_url("http://keys.example.com/jwks").is_err(),
-        "plain http"
-    );
+    says(iap.clone().with_issuer("https://x"), "AWS ALB only");
+    says(iap.with_keys_url("http://keys.example.com/jwks"), "https");
 }
 
 /// An ALB assertion revoked by hash (it has no `jti`) stays revoked when its signature is

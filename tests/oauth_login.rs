@@ -328,20 +328,40 @@ async fn configuration_errors() {
             "",
             "http://app.example/cb"
         )
-        .is_err(),
+        .unwrap_err()
+        .message()
+        .contains("absolute https URL"),
         "plain http off loopback"
     );
-    assert!(OAuthLogin::new(provider.clone(), "", "", "https://app.example/cb").is_err());
-    assert!(
+    let says = |e: portcullis::ConfigError, what: &str| {
+        assert!(e.message().contains(what), "{e} should mention {what:?}");
+    };
+    says(
+        OAuthLogin::new(provider.clone(), "", "", "https://app.example/cb").unwrap_err(),
+        "client id is empty",
+    );
+    says(
         OAuthLogin::new(provider.clone(), "c", "", "https://app.example/cb")
             .unwrap()
             .with_state_key(&[1; 16])
-            .is_err()
+            .unwrap_err(),
+        "shorter than 32 bytes",
     );
     idp.set_discovery_issuer(Some("https://other.example"));
-    assert!(OAuthProvider::discover(&idp.issuer()).await.is_err());
-    assert!(OAuthProvider::discover("http://127.0.0.1:9").await.is_err());
-    assert!(OAuthProvider::microsoft("common").await.is_err());
+    says(
+        OAuthProvider::discover(&idp.issuer()).await.unwrap_err(),
+        "issuer",
+    );
+    says(
+        OAuthProvider::discover("http://127.0.0.1:9")
+            .await
+            .unwrap_err(),
+        "request failed",
+    );
+    says(
+        OAuthProvider::microsoft("common").await.unwrap_err(),
+        "one tenant",
+    );
 }
 
 /// Two providers that both call their user `1001`, with the default profile hook: two
