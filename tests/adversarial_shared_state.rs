@@ -250,6 +250,70 @@ async fn a_lost_message_is_caught_up_by_the_version() {
 /// The Redis store's per-subject index keeps only live sessions: 300 logins that idle
 /// out leave nothing behind at the next login, and a logout everywhere of more sessions
 /// than one script run takes ends every one of them.
+/// A failover that lost the last write, then a new write that brings the version back
+/// to the number a follower saw: the follower notices the list was rewritten (the write
+/// id differs) and reloads, though no message reached it and the version did not move.
+#[tokio::test]
+async fn a_rewritten_version_is_caught_even_when_the_number_matches() {
+    let Some(url) = redis_url() else { return };
+    let prefix = unique_prefix("pcrewrite");
+    let writer = RedisRevocations::connect(&url, &prefix).await.unwrap();
+    let follower = RedisRevocations::connect(&url, &prefix).await.unwrap();
+    let app = bearer_app(&follower);
+    writer
+        .revoke_token(ISS, "lost-in-failover", now() + 600)
+        .await
+        .unwrap();
+    let lost = token("dora", "lost-in-failover");
+    assert!(
+        settles_to(
+            &app,
+            &lost,
+            StatusCode::UNAUTHORIZED,
+            RedisRevocations::SYNC_BOUND,
+            false
+        )
+        .await
+    );
+    let t = token("dora", "after-failover");
+    assert_eq!(call(&app, &t).await, StatusCode::OK);
+    // The promoted replica never had that write; the next one takes its version number.
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let key = format!("{prefix}revoked");
+    let _: () = redis::pipe()
+        .atomic()
+        .cmd("HDEL")
+        .arg(&key)
+        .arg(format!("t\u{1f}{ISS}\u{1f}lost-in-failover"))
+        .ignore()
+        .cmd("HSET")
+        .arg(&key)
+        .arg("#v")
+        .arg(1)
+        .arg("#w")
+        .arg(1)
+        .arg(format!("t\u{1f}{ISS}\u{1f}after-failover"))
+        .arg(now() + 600)
+        .ignore()
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let since = Instant::now();
+    assert!(
+        settles_to(
+            &app,
+            &t,
+            StatusCode::UNAUTHORIZED,
+            RedisRevocations::SYNC_BOUND,
+            false
+        )
+        .await,
+        "the rewritten list was never reloaded"
+    );
+    assert!(since.elapsed() <= RedisRevocations::SYNC_BOUND + Duration::from_millis(500));
+}
+
 #[tokio::test]
 async fn the_redis_subject_index_holds_only_live_sessions() {
     use portcullis::session::{NewSession, RedisStore, SessionConfig, SessionManager};

@@ -42,8 +42,8 @@ async fn instance(url: &str, prefix: &str, acks: bool) -> Instance {
         .with_connect_timeout(Duration::from_secs(1));
     let mut revocations = RedisRevocations::builder(url).with_prefix(prefix);
     if acks {
-        store = store.with_replica_acks(1, Duration::from_millis(1000));
-        revocations = revocations.with_replica_acks(1, Duration::from_millis(1000));
+        store = store.with_replica_acks(1, Duration::from_millis(500));
+        revocations = revocations.with_replica_acks(1, Duration::from_millis(500));
     }
     let store = store.connect().await.expect("store connects");
     let revocations = revocations.connect().await.expect("revocations connect");

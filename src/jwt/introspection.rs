@@ -428,7 +428,7 @@ impl Introspection {
 
     /// Checks the endpoint as `startup` says. [`Startup::FailFast`] asks it about a token
     /// that cannot exist and fails unless it answers as RFC 7662 says (`200` with
-    /// `active`): the error tells an unreachable endpoint (refused, timed out, a 5xx)
+    /// `"active": false`; `true` means a stub that accepts anything): the error tells an unreachable endpoint (refused, timed out, a 5xx)
     /// from a wrong configuration (a 401 or 403 for the client's credentials, a 404, a
     /// body that is not an introspection answer). [`Startup::Wait`] returns at once:
     /// tokens are introspected as they come, and get 503 while the endpoint is down.
@@ -470,7 +470,10 @@ impl Introspection {
             .await
             .map_err(|_| unreachable("the answer was cut short or too large"))?;
         match parse_object(&body).as_ref().and_then(|o| o.get("active")) {
-            Some(Json::Bool(_)) => Ok(()),
+            Some(Json::Bool(false)) => Ok(()),
+            Some(Json::Bool(true)) => Err(ConfigError::new(format!(
+                "introspection endpoint {endpoint} calls a token that cannot exist active: it is a stub or accepts anything"
+            ))),
             _ => Err(ConfigError::new(format!(
                 "introspection endpoint {endpoint} did not answer with an RFC 7662 response (no `active`): check the URL"
             ))),

@@ -91,8 +91,8 @@ impl RedisLimits {
             .await
             .map_err(crate::session::StoreError::new)?;
         let prefix = crate::redis_conn::key_prefix(prefix);
-        let prefix = if link.is_cluster() && !prefix.contains('{') {
-            format!("{{{prefix}}}")
+        let prefix = if link.is_cluster() {
+            cluster_prefix(prefix).map_err(crate::session::StoreError::new)?
         } else {
             prefix
         };
@@ -109,6 +109,25 @@ impl RedisLimits {
         }
         inv
     }
+}
+
+/// On a cluster the three counters of an attempt must share a slot: `prefix` as the hash
+/// tag (`{limit}` for an empty one), or the tag it already holds.
+fn cluster_prefix(prefix: String) -> Result<String, &'static str> {
+    if let Some(open) = prefix.find('{') {
+        return match prefix[open + 1..].find('}') {
+            Some(len) if len > 0 => Ok(prefix),
+            _ => Err("a RedisLimits prefix with { must hold a non-empty {tag}"),
+        };
+    }
+    if prefix.contains('}') {
+        return Err("a RedisLimits prefix with } must hold a non-empty {tag}");
+    }
+    Ok(if prefix.is_empty() {
+        "{limit}".to_owned()
+    } else {
+        format!("{{{prefix}}}")
+    })
 }
 
 fn ms(d: Duration) -> u64 {
@@ -159,5 +178,21 @@ impl Backend for RedisLimits {
             let _: i64 = inv.invoke_async(&mut conn).await.map_err(err)?;
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cluster_prefix;
+
+    #[test]
+    fn cluster_prefixes_always_name_one_slot() {
+        let p = |s: &str| cluster_prefix(s.to_owned());
+        assert_eq!(p("app:limit:").unwrap(), "{app:limit:}");
+        assert_eq!(p("").unwrap(), "{limit}");
+        assert_eq!(p("x{tag}y:").unwrap(), "x{tag}y:");
+        assert!(p("x{}y").is_err());
+        assert!(p("x{y").is_err());
+        assert!(p("x}y").is_err());
     }
 }

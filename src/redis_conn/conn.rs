@@ -52,34 +52,54 @@ impl ConnectionLike for Conn {
 }
 
 impl Conn {
-    /// Waits until `replicas` replicas hold every write this connection made to the node
-    /// that owns `key` (Redis `WAIT`), at most `within`; an error when fewer confirm.
-    pub(crate) async fn wait_for_replicas(
+    /// Runs `write` and then `WAIT replicas within` as one pipeline on one connection to
+    /// the primary that owns `key`, so the acknowledgement covers that very write (a
+    /// `WAIT` on another connection would cover nothing and answer at once). An error
+    /// when fewer replicas confirm; the write's answer otherwise.
+    pub(crate) async fn write_acknowledged<T: redis::FromRedisValue>(
         &self,
+        write: Cmd,
         key: &str,
         replicas: u32,
         within: Duration,
-    ) -> Result<(), String> {
-        let mut wait = redis::cmd("WAIT");
-        wait.arg(replicas).arg(within.as_millis() as u64);
-        let acked: i64 = match self.clone() {
+    ) -> Result<T, String> {
+        let mut pipe = redis::pipe();
+        pipe.add_command(write);
+        pipe.cmd("WAIT")
+            .arg(replicas)
+            .arg(within.as_millis().max(1) as u64);
+        let values: Vec<Value> = match self.clone() {
             Conn::Cluster(mut c) => {
-                let v = c
-                    .route_command(wait, slot_of(key))
-                    .await
-                    .map_err(describe)?;
-                redis::from_redis_value(v)
-                    .map_err(|_| "redis: WAIT answered something else than a count".to_owned())?
+                let owner = SingleNodeRoutingInfo::SpecificNode(Route::with_slot(
+                    Slot::for_key(key),
+                    SlotAddr::Master,
+                ));
+                c.route_pipeline(pipe, 0, 2, owner).await
             }
-            mut c => wait.query_async(&mut c).await.map_err(describe)?,
-        };
+            mut c => pipe.query_async(&mut c).await,
+        }
+        .map_err(describe)?;
+        let [answer, acked]: [Value; 2] = values
+            .try_into()
+            .map_err(|_| "redis: a write and WAIT answered with the wrong count".to_owned())?;
+        let acked: i64 = redis::from_redis_value(acked)
+            .map_err(|_| "redis: WAIT answered something else than a count".to_owned())?;
         if acked < i64::from(replicas) {
             return Err(format!(
                 "redis: {acked} of {replicas} replicas confirmed the write within {within:?}"
             ));
         }
-        Ok(())
+        redis::from_redis_value(answer)
+            .map_err(|_| "redis: the write answered something unexpected".to_owned())
     }
+}
+
+/// `EVAL source` with `keys` declared: a script as one command (so it can be pipelined
+/// with `WAIT`); arguments follow with `.arg`. Redis compiles each source once.
+pub(crate) fn eval(source: &str, keys: &[&str]) -> Cmd {
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(source).arg(keys.len()).arg(keys);
+    cmd
 }
 
 /// Routing to the primary that owns `key`'s slot.

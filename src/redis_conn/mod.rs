@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use redis::io::tcp::{TcpSettings, socket2::TcpKeepalive};
 
-pub(crate) use conn::{Conn, Link};
+pub(crate) use conn::{Conn, Link, eval};
 pub(crate) use subscription::Subscription;
 
 /// The error kind only: redis error text can echo arguments (user names, ids).
@@ -47,6 +47,36 @@ fn tcp_settings() -> TcpSettings {
 pub(crate) async fn connect(url: &str, timeout: Duration) -> Result<Link, String> {
     let target = target::Target::parse(url)?;
     Link::connect(target, timeout).await
+}
+
+/// Checks a replica acknowledgement setting against the connection's response timeout:
+/// at least one replica, and a wait of at least 1 ms (`WAIT n 0` would wait forever)
+/// that ends before the connection gives up on the answer.
+pub(crate) fn check_replica_acks(
+    replicas: u32,
+    within: Duration,
+    response_timeout: Duration,
+) -> Result<(), String> {
+    if replicas == 0 {
+        return Err("with_replica_acks: wait for at least one replica".into());
+    }
+    if within < Duration::from_millis(1) || within >= response_timeout {
+        return Err(format!(
+            "with_replica_acks: the wait must be from 1 ms to less than the response timeout ({response_timeout:?}), not {within:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// `url` with any user name and password replaced by `***`, for `Debug` and logs.
+pub(crate) fn redacted(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((_, hosts)) => format!("{scheme}://***@{hosts}"),
+            None => url.to_owned(),
+        },
+        None => "<not a URL>".to_owned(),
+    }
 }
 
 /// `prefix` with a `:` at the end unless it is empty or already has one.

@@ -103,7 +103,7 @@ impl SentinelConn {
         if let Some(c) = self.cached() {
             return Ok(c);
         }
-        let found = tokio::time::timeout(self.shared.timeout * 2, async {
+        let found = tokio::time::timeout(self.shared.timeout.saturating_mul(2), async {
             let client = sentinel.async_get_client().await?;
             client
                 .get_multiplexed_async_connection_with_config(&self.shared.config)

@@ -89,7 +89,10 @@ impl Subscription {
         })
     }
 
-    /// The next message's payload; `None` when the subscription ended.
+    /// The next message's payload; `None` when the subscription ended or may have
+    /// missed messages. On a cluster the client resubscribes by itself after a lost
+    /// link or a moved slot; a lost link or the server's unsubscription still ends this
+    /// subscription, so the caller reloads instead of trusting a stream with a gap.
     pub(crate) async fn next(&mut self) -> Option<Vec<u8>> {
         match &mut self.inner {
             Inner::PubSub { stream, .. } => {
@@ -103,8 +106,9 @@ impl Subscription {
                             return Some(m.get_payload_bytes().to_vec());
                         }
                     }
-                    // Confirmations, and notices of a lost node (the client resubscribes
-                    // by itself; the caller's version check covers what was missed).
+                    PushKind::Disconnection | PushKind::SUnsubscribe | PushKind::Unsubscribe => {
+                        return None;
+                    }
                     _ => {}
                 }
             },

@@ -119,11 +119,13 @@ fn split(rest: &str) -> Result<(Auth, &str, &str), String> {
     if rest.contains(['?', '#']) {
         return Err("redis URL: query strings and fragments are not supported".into());
     }
-    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let (userinfo, hosts) = match authority.rsplit_once('@') {
+    // Credentials end at the last `@` (a password may hold `/` or `@`), the hosts at
+    // the first `/` after them.
+    let (userinfo, after) = match rest.rsplit_once('@') {
         Some((u, h)) => (Some(u), h),
-        None => (None, authority),
+        None => (None, rest),
     };
+    let (hosts, path) = after.split_once('/').unwrap_or((after, ""));
     let auth = match userinfo {
         None => Auth::default(),
         Some(u) => {
@@ -269,5 +271,23 @@ mod tests {
         assert!(Target::parse(&format!("redis-cluster://{many}")).is_err());
         let e = Target::parse("redis-cluster://u:hunter2@a:0").unwrap_err();
         assert!(!e.contains("hunter2"), "{e}");
+        // A password with `/` and `@` in it stays in the credentials.
+        let t = Target::parse("redis-cluster://admin:pa/ss@rd@h:7000").unwrap();
+        assert_eq!(
+            t,
+            Target::Cluster {
+                seeds: hosts(&[("h", 7000)]),
+                auth: Auth {
+                    username: Some("admin".into()),
+                    password: Some("pa/ss@rd".into())
+                },
+            }
+        );
+        let e = Target::parse("redis-sentinel://admin:pa/ss@h:x/svc").unwrap_err();
+        assert!(!e.contains("pa/ss") && !e.contains("admin"), "{e}");
+        assert_eq!(
+            super::super::redacted("redis-sentinel://u:p/w@h:1/svc"),
+            "redis-sentinel://***@h:1/svc"
+        );
     }
 }

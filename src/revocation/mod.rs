@@ -26,11 +26,11 @@ use crate::clock::unix_secs;
 use crate::context::AuthContext;
 use crate::error::AuthError;
 
-pub use self::entry::SESSION_SCOPE;
-use self::entry::SUBJECT_TTL;
 pub(crate) use self::entry::Entry;
 #[cfg(feature = "session")]
 pub(crate) use self::entry::ProviderKey;
+pub use self::entry::SESSION_SCOPE;
+use self::entry::SUBJECT_TTL;
 use self::local::{Backend, Local};
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisRevocations, RedisRevocationsBuilder};

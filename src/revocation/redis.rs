@@ -15,7 +15,6 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use redis::Script;
 use tokio::time::{Instant, timeout, timeout_at};
 
 use super::Revocations;
@@ -23,20 +22,45 @@ use super::entry::Entry;
 use super::local::{Backend, Local};
 use crate::authenticator::BoxFuture;
 use crate::clock::unix_secs;
-use crate::redis_conn::{Conn, Link, Subscription, describe as err};
+use crate::redis_conn::{Conn, Link, Subscription, describe as err, eval};
 use crate::session::StoreError;
 
 /// Stores one entry, moves the version and tells every subscriber, atomically; ARGV[3]
 /// is `PUBLISH`, or `SPUBLISH` on a cluster (the channel is the key's name, so the same
 /// slot).
+///
+/// Beside the version, `#w` names the write that made it (the server's clock in
+/// microseconds): after a failover that lost writes, a new write can bring the version
+/// back to a number a follower saw, but not with the same `#w`, so the follower notices
+/// that the list it holds is not the one in Redis.
 const PUBLISH: &str = r"
 local v = redis.call('HINCRBY', KEYS[1], '#v', 1)
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call(ARGV[3], KEYS[1], v .. '\30' .. ARGV[1] .. '\30' .. ARGV[2])
+local t = redis.call('TIME')
+local w = t[1] .. string.format('%06d', tonumber(t[2]))
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2], '#w', w)
+redis.call(ARGV[3], KEYS[1], v .. '\30' .. w .. '\30' .. ARGV[1] .. '\30' .. ARGV[2])
 return v";
 
 /// The hash field holding the list's version.
 const VERSION_FIELD: &str = "#v";
+/// The hash field naming the write that made the version.
+const WRITE_FIELD: &str = "#w";
+
+/// Where a copy of the list stands: the version and the write that made it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Mark {
+    version: u64,
+    write: u64,
+}
+
+impl Mark {
+    /// True when `self` (read from Redis) says the copy at `seen` holds a history Redis
+    /// no longer has: the version went back, or the same version was made by another
+    /// write.
+    fn diverged_from(self, seen: Mark) -> bool {
+        self.version < seen.version || (self.version == seen.version && self.write != seen.write)
+    }
+}
 
 /// How often a follower proves its copy current (a ping on its subscription and a read
 /// of the version).
@@ -77,13 +101,26 @@ impl RedisRevocations {
 pub struct RedisRevocations;
 
 /// Settings for a [`RedisRevocations`] list; see [`RedisRevocations::builder`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[must_use]
 pub struct RedisRevocationsBuilder {
     url: String,
     prefix: String,
     replica_acks: Option<(u32, Duration)>,
 }
+
+impl std::fmt::Debug for RedisRevocationsBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisRevocationsBuilder")
+            .field("url", &crate::redis_conn::redacted(&self.url))
+            .field("prefix", &self.prefix)
+            .field("replica_acks", &self.replica_acks)
+            .finish()
+    }
+}
+
+/// Connecting and one round trip on the list's connections.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
 
 struct Shared {
     conn: Conn,
@@ -131,8 +168,9 @@ impl RedisRevocationsBuilder {
         self
     }
     /// Makes every revocation wait until `replicas` replicas of the primary hold it
-    /// (Redis `WAIT`), at most `within`; the revocation fails (an error, 503 from the
-    /// crate's handlers) when fewer confirm. A revocation acknowledged this way survives
+    /// (Redis `WAIT`), at most `within` (from 1 ms to less than 2 s, the connection's
+    /// response timeout; checked by `connect`); the revocation fails (an error, 503 from
+    /// the crate's handlers) when fewer confirm. A revocation acknowledged this way survives
     /// the primary's loss and a failover. Off by default: Redis replicates
     /// asynchronously, so a failover can lose the last revocations made before it.
     pub fn with_replica_acks(mut self, replicas: u32, within: Duration) -> Self {
@@ -142,13 +180,17 @@ impl RedisRevocationsBuilder {
     /// Connects, subscribes and loads the list (waiting at most 5 s for that), then keeps
     /// this process's copy current in a background task.
     pub async fn connect(self) -> Result<Revocations, StoreError> {
-        let link = crate::redis_conn::connect(&self.url, Duration::from_secs(2))
+        if let Some((n, within)) = self.replica_acks {
+            crate::redis_conn::check_replica_acks(n, within, CONNECTION_TIMEOUT)
+                .map_err(StoreError::new)?;
+        }
+        let link = crate::redis_conn::connect(&self.url, CONNECTION_TIMEOUT)
             .await
             .map_err(StoreError::new)?;
         let acks = match self.replica_acks {
             None => None,
             Some((n, within)) => {
-                let own = crate::redis_conn::connect(&self.url, Duration::from_secs(2))
+                let own = crate::redis_conn::connect(&self.url, CONNECTION_TIMEOUT)
                     .await
                     .map_err(StoreError::new)?;
                 Some((own.conn, n, within))
@@ -183,21 +225,18 @@ impl Backend for Shared {
     fn publish<'a>(&'a self, entry: &'a Entry) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             let (field, value) = entry.encode();
-            let mut conn = match &self.acks {
-                Some((c, _, _)) => c.clone(),
-                None => self.conn.clone(),
+            let mut write = eval(PUBLISH, &[&self.key]);
+            write.arg(field).arg(value).arg(self.publish);
+            let _: i64 = match &self.acks {
+                Some((conn, n, within)) => {
+                    conn.write_acknowledged(write, &self.key, *n, *within)
+                        .await?
+                }
+                None => write
+                    .query_async(&mut self.conn.clone())
+                    .await
+                    .map_err(err)?,
             };
-            let _: i64 = Script::new(PUBLISH)
-                .key(&self.key)
-                .arg(field)
-                .arg(value)
-                .arg(self.publish)
-                .invoke_async(&mut conn)
-                .await
-                .map_err(err)?;
-            if let Some((c, n, within)) = &self.acks {
-                c.wait_for_replicas(&self.key, *n, *within).await?;
-            }
             Ok(())
         })
     }
@@ -205,9 +244,9 @@ impl Backend for Shared {
 
 /// Every live entry of the hash and its version, read at one moment (dropping expired
 /// entries from Redis as it goes), within [`STEP`].
-async fn load_all(shared: &Shared) -> Result<(u64, Vec<Entry>), String> {
+async fn load_all(shared: &Shared) -> Result<(Mark, Vec<Entry>), String> {
     let mut conn = shared.conn.clone();
-    let all: Vec<(String, u64)> = timeout(
+    let all: Vec<(String, String)> = timeout(
         STEP,
         redis::cmd("HGETALL")
             .arg(&shared.key)
@@ -217,12 +256,20 @@ async fn load_all(shared: &Shared) -> Result<(u64, Vec<Entry>), String> {
     .map_err(|_| "reload timed out".to_owned())?
     .map_err(err)?;
     let now = unix_secs();
-    let mut version = 0;
+    let mut mark = Mark::default();
     let mut entries = Vec::with_capacity(all.len());
     let mut dead = Vec::new();
     for (field, value) in all {
+        let Ok(value) = value.parse::<u64>() else {
+            tracing::warn!("revocation list holds a value that does not parse; ignored");
+            continue;
+        };
         if field == VERSION_FIELD {
-            version = value;
+            mark.version = value;
+            continue;
+        }
+        if field == WRITE_FIELD {
+            mark.write = value;
             continue;
         }
         match Entry::decode(&field, value) {
@@ -241,23 +288,27 @@ async fn load_all(shared: &Shared) -> Result<(u64, Vec<Entry>), String> {
         )
         .await;
     }
-    Ok((version, entries))
+    Ok((mark, entries))
 }
 
-/// The list's version, within [`STEP`].
-async fn read_version(shared: &Shared) -> Result<u64, String> {
+/// The list's mark, within [`STEP`].
+async fn read_mark(shared: &Shared) -> Result<Mark, String> {
     let mut conn = shared.conn.clone();
-    let v: Option<u64> = timeout(
+    let (version, write): (Option<u64>, Option<u64>) = timeout(
         STEP,
-        redis::cmd("HGET")
+        redis::cmd("HMGET")
             .arg(&shared.key)
             .arg(VERSION_FIELD)
+            .arg(WRITE_FIELD)
             .query_async(&mut conn),
     )
     .await
     .map_err(|_| "version read timed out".to_owned())?
     .map_err(err)?;
-    Ok(v.unwrap_or(0))
+    Ok(Mark {
+        version: version.unwrap_or(0),
+        write: write.unwrap_or(0),
+    })
 }
 
 /// Subscribes, reloads, applies messages; on any loss marks the copy stale, waits and
@@ -282,28 +333,29 @@ async fn keep_current(link: Link, shared: Arc<Shared>, local: Weak<Local>) {
     }
 }
 
-/// One message: the version it made and its entry; `None` when it does not parse.
-fn parse_message(payload: &str) -> Option<(u64, Entry)> {
+/// One message: the mark it made and its entry; `None` when it does not parse.
+fn parse_message(payload: &str) -> Option<(Mark, Entry)> {
     let mut parts = payload.split('\u{1e}');
     let version = parts.next()?.parse().ok()?;
+    let write = parts.next()?.parse().ok()?;
     let field = parts.next()?;
     let value = parts.next()?.parse().ok()?;
     if parts.next().is_some() {
         return None;
     }
-    Some((version, Entry::decode(field, value)?))
+    Some((Mark { version, write }, Entry::decode(field, value)?))
 }
 
 /// One subscription's life: `Ok` when the list was dropped, `Err` when the copy can no
 /// longer be proved current.
 async fn follow(link: &Link, shared: &Shared, local: &Weak<Local>) -> Result<(), String> {
     let mut subscription = Subscription::open(link, &shared.key, STEP).await?;
-    // The version the copy holds every entry up to.
-    let reload = async || -> Result<Option<u64>, String> {
-        let (version, entries) = load_all(shared).await?;
+    // The mark the copy holds every entry up to.
+    let reload = async || -> Result<Option<Mark>, String> {
+        let (mark, entries) = load_all(shared).await?;
         Ok(local.upgrade().map(|l| {
             l.replace(entries);
-            version
+            mark
         }))
     };
     let Some(mut seen) = reload().await? else {
@@ -320,18 +372,22 @@ async fn follow(link: &Link, shared: &Shared, local: &Weak<Local>) -> Result<(),
             return Ok(());
         };
         match next {
-            Ok(None) => return Err("subscription closed".into()),
+            Ok(None) => return Err("subscription closed or may have missed messages".into()),
             Ok(Some(msg)) => {
                 let parsed = std::str::from_utf8(&msg).ok().and_then(parse_message);
                 drop(local_list);
                 let behind = match parsed {
-                    Some((version, entry)) => {
+                    Some((mark, entry)) => {
                         if let Some(l) = local.upgrade() {
                             l.apply(entry);
                         }
-                        if version <= seen + 1 {
-                            seen = seen.max(version);
+                        if mark.version == seen.version + 1 {
+                            seen = mark;
                             false
+                        } else if mark.version <= seen.version {
+                            // An echo of what a reload brought already, unless it names
+                            // another write for a version seen: then histories differ.
+                            mark.version == seen.version && mark.write != seen.write
                         } else {
                             tracing::warn!("a revocation message was lost; reloading the list");
                             true
@@ -344,11 +400,11 @@ async fn follow(link: &Link, shared: &Shared, local: &Weak<Local>) -> Result<(),
                 };
                 if behind {
                     match reload().await? {
-                        Some(v) => seen = v,
+                        Some(m) => seen = m,
                         None => return Ok(()),
                     }
                 }
-                if catch_up.is_some_and(|(v, _)| seen >= v) {
+                if catch_up.is_some_and(|(v, _)| seen.version >= v) {
                     catch_up = None;
                 }
             }
@@ -357,7 +413,7 @@ async fn follow(link: &Link, shared: &Shared, local: &Weak<Local>) -> Result<(),
                 drop(local_list);
                 tracing::warn!("a revocation message did not arrive; reloading the list");
                 match reload().await? {
-                    Some(v) => seen = v,
+                    Some(m) => seen = m,
                     None => return Ok(()),
                 }
                 catch_up = None;
@@ -365,28 +421,29 @@ async fn follow(link: &Link, shared: &Shared, local: &Weak<Local>) -> Result<(),
             Err(_) => {
                 drop(local_list);
                 let started = Instant::now();
-                let (pong, version) = tokio::join!(subscription.ping(), read_version(shared));
+                let (pong, mark) = tokio::join!(subscription.ping(), read_mark(shared));
                 pong?;
-                let version = version?;
-                if version < seen {
+                let mark = mark?;
+                if mark.diverged_from(seen) {
                     tracing::warn!(
-                        "revocation list version went back (Redis lost data?); reloading"
+                        "revocation list went back or was rewritten (Redis lost data?); reloading"
                     );
                     match reload().await? {
-                        Some(v) => seen = v,
+                        Some(m) => seen = m,
                         None => return Ok(()),
                     }
-                } else if version > seen {
+                    catch_up = None;
+                } else if mark.version > seen.version {
                     match catch_up {
                         // Still missing since the last proof: reload now.
                         Some(_) => {
                             match reload().await? {
-                                Some(v) => seen = v,
+                                Some(m) => seen = m,
                                 None => return Ok(()),
                             }
                             catch_up = None;
                         }
-                        None => catch_up = Some((version, Instant::now() + CATCH_UP)),
+                        None => catch_up = Some((mark.version, Instant::now() + CATCH_UP)),
                     }
                 }
                 next_proof = started + POLL;
@@ -400,19 +457,59 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_rewritten_history_is_told_from_a_current_one() {
+        let seen = Mark {
+            version: 10,
+            write: 5,
+        };
+        assert!(!seen.diverged_from(seen));
+        assert!(
+            !Mark {
+                version: 11,
+                write: 9
+            }
+            .diverged_from(seen)
+        );
+        assert!(
+            Mark {
+                version: 9,
+                write: 9
+            }
+            .diverged_from(seen)
+        );
+        assert!(
+            Mark {
+                version: 10,
+                write: 6
+            }
+            .diverged_from(seen)
+        );
+    }
+
+    #[test]
     fn messages_carry_their_version_and_nothing_else() {
         let e = Entry::Session {
             id: "0123456789abcdef".into(),
             expires: 9,
         };
         let (f, v) = e.encode();
-        assert_eq!(parse_message(&format!("7\u{1e}{f}\u{1e}{v}")), Some((7, e)));
+        assert_eq!(
+            parse_message(&format!("7\u{1e}123\u{1e}{f}\u{1e}{v}")),
+            Some((
+                Mark {
+                    version: 7,
+                    write: 123
+                },
+                e
+            ))
+        );
         for bad in [
             String::new(),
             format!("{f}\u{1e}{v}"),
-            format!("x\u{1e}{f}\u{1e}{v}"),
-            format!("7\u{1e}{f}\u{1e}{v}\u{1e}1"),
-            format!("7\u{1e}{f}\u{1e}nope"),
+            format!("7\u{1e}{f}\u{1e}{v}"),
+            format!("x\u{1e}1\u{1e}{f}\u{1e}{v}"),
+            format!("7\u{1e}1\u{1e}{f}\u{1e}{v}\u{1e}1"),
+            format!("7\u{1e}1\u{1e}{f}\u{1e}nope"),
         ] {
             assert_eq!(parse_message(&bad), None, "{bad:?}");
         }

@@ -3,13 +3,13 @@
 use std::fmt;
 use std::time::Duration;
 
-use redis::{AsyncCommands, Script};
+use redis::AsyncCommands;
 
 use super::id::{TAG_LEN, subject_tag};
 use super::store::{SessionRecord, SessionStore, StoreError};
 use crate::authenticator::BoxFuture;
 use crate::clock::unix_secs;
-use crate::redis_conn::Conn;
+use crate::redis_conn::{Conn, eval};
 
 /// Stores a new session and indexes it under its subject (scored by expiry), pruning
 /// the subject's index of sessions that have ended.
@@ -126,13 +126,24 @@ fn err(e: redis::RedisError) -> StoreError {
 }
 
 /// Settings for [`RedisStore`]; see [`RedisStore::builder`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[must_use]
 pub struct RedisStoreBuilder {
     url: String,
     prefix: String,
     connect_timeout: Duration,
     replica_acks: Option<(u32, Duration)>,
+}
+
+impl fmt::Debug for RedisStoreBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStoreBuilder")
+            .field("url", &crate::redis_conn::redacted(&self.url))
+            .field("prefix", &self.prefix)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("replica_acks", &self.replica_acks)
+            .finish()
+    }
 }
 
 impl RedisStoreBuilder {
@@ -173,8 +184,13 @@ impl RedisStoreBuilder {
         self
     }
     /// Connects (automatic reconnects, following a failover); fails when Redis does not
-    /// answer or the URL or prefix is not valid.
+    /// answer, or the URL, the prefix or the replica acknowledgement (a wait from 1 ms to
+    /// less than the connect timeout) is not valid.
     pub async fn connect(self) -> Result<RedisStore, StoreError> {
+        if let Some((n, within)) = self.replica_acks {
+            crate::redis_conn::check_replica_acks(n, within, self.connect_timeout)
+                .map_err(StoreError::new)?;
+        }
         let link = crate::redis_conn::connect(&self.url, self.connect_timeout)
             .await
             .map_err(StoreError::new)?;
@@ -266,21 +282,20 @@ impl RedisStore {
         Ok(())
     }
 
-    /// The connection for a write.
-    fn write_conn(&self) -> Conn {
-        self.writes
-            .as_ref()
-            .map_or_else(|| self.conn.clone(), |(c, _, _)| c.clone())
-    }
-
-    /// Waits for the replicas, when the store was built to, after a write to `key`.
-    async fn acknowledged(&self, key: &str) -> Result<(), StoreError> {
-        if let Some((conn, n, within)) = &self.writes {
-            conn.wait_for_replicas(key, *n, *within)
+    /// Runs a write: as it is, or, when the store waits for replicas, pipelined with
+    /// `WAIT` on the write connection to the primary owning `key`.
+    async fn write<T: redis::FromRedisValue>(
+        &self,
+        cmd: redis::Cmd,
+        key: &str,
+    ) -> Result<T, StoreError> {
+        match &self.writes {
+            Some((conn, n, within)) => conn
+                .write_acknowledged(cmd, key, *n, *within)
                 .await
-                .map_err(StoreError::new)?;
+                .map_err(StoreError::new),
+            None => cmd.query_async(&mut self.conn.clone()).await.map_err(err),
         }
-        Ok(())
     }
 }
 
@@ -290,18 +305,14 @@ impl SessionStore for RedisStore {
             self.check_slot(record)?;
             let json = record.to_json()?;
             let key = self.session_key(&record.id_hash);
-            let _: i64 = Script::new(CREATE)
-                .key(&key)
-                .key(self.index_key(&record.subject))
-                .arg(json)
+            let mut cmd = eval(CREATE, &[&key, &self.index_key(&record.subject)]);
+            cmd.arg(json)
                 .arg(record.expires_at())
                 .arg(&record.id_hash)
                 .arg(record.absolute_expires_at)
-                .arg(unix_secs())
-                .invoke_async(&mut self.write_conn())
-                .await
-                .map_err(err)?;
-            self.acknowledged(&key).await
+                .arg(unix_secs());
+            let _: i64 = self.write(cmd, &key).await?;
+            Ok(())
         })
     }
 
@@ -331,19 +342,12 @@ impl SessionStore for RedisStore {
             next.version += 1;
             let json = next.to_json()?;
             let key = self.session_key(&record.id_hash);
-            let n: i64 = Script::new(REPLACE)
-                .key(&key)
-                .key(self.index_key(&record.subject))
-                .arg(json)
+            let mut cmd = eval(REPLACE, &[&key, &self.index_key(&record.subject)]);
+            cmd.arg(json)
                 .arg(record.expires_at())
                 .arg(record.version)
-                .arg(&record.id_hash)
-                .invoke_async(&mut self.write_conn())
-                .await
-                .map_err(err)?;
-            if n > 0 {
-                self.acknowledged(&key).await?;
-            }
+                .arg(&record.id_hash);
+            let n: i64 = self.write(cmd, &key).await?;
             Ok(n > 0)
         })
     }
@@ -355,19 +359,11 @@ impl SessionStore for RedisStore {
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
             self.check_slot(record)?;
-            let key = self.session_key(new_id_hash);
-            let n: i64 = Script::new(ROTATE)
-                .key(self.session_key(&record.id_hash))
-                .key(&key)
-                .key(self.index_key(&record.subject))
-                .arg(&record.id_hash)
-                .arg(new_id_hash)
-                .invoke_async(&mut self.write_conn())
-                .await
-                .map_err(err)?;
-            if n > 0 {
-                self.acknowledged(&key).await?;
-            }
+            let old = self.session_key(&record.id_hash);
+            let new = self.session_key(new_id_hash);
+            let mut cmd = eval(ROTATE, &[&old, &new, &self.index_key(&record.subject)]);
+            cmd.arg(&record.id_hash).arg(new_id_hash);
+            let n: i64 = self.write(cmd, &new).await?;
             Ok(n > 0)
         })
     }
@@ -375,30 +371,26 @@ impl SessionStore for RedisStore {
     fn delete<'a>(&'a self, id_hash: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
             let key = self.session_key(id_hash);
-            let mut conn = self.write_conn();
+            let mut conn = self.conn.clone();
             // The subject names the index; the script checks it still holds.
             for _ in 0..4 {
                 let v: Option<String> = conn.get(&key).await.map_err(err)?;
                 let Some(text) = v else { return Ok(false) };
                 let Ok(record) = SessionRecord::from_json(&text) else {
                     // Not a record this store wrote: no index to clean.
-                    let n: i64 = conn.del(&key).await.map_err(err)?;
-                    self.acknowledged(&key).await?;
+                    let mut del = redis::cmd("DEL");
+                    del.arg(&key);
+                    let n: i64 = self.write(del, &key).await?;
                     return Ok(n > 0);
                 };
-                let delete = Script::new(DELETE);
-                let mut script = delete.prepare_invoke();
-                script
-                    .key(&key)
-                    .key(self.index_key(&record.subject))
-                    .arg(&record.subject)
-                    .arg(id_hash);
-                if let Some(legacy) = self.legacy_index_key(&record.subject) {
-                    script.key(legacy);
-                }
-                let n: i64 = script.invoke_async(&mut conn).await.map_err(err)?;
+                let index = self.index_key(&record.subject);
+                let legacy = self.legacy_index_key(&record.subject);
+                let mut keys = vec![key.as_str(), index.as_str()];
+                keys.extend(legacy.as_deref());
+                let mut cmd = eval(DELETE, &keys);
+                cmd.arg(&record.subject).arg(id_hash);
+                let n: i64 = self.write(cmd, &key).await?;
                 if n >= 0 {
-                    self.acknowledged(&key).await?;
                     return Ok(n > 0);
                 }
             }
@@ -413,10 +405,9 @@ impl SessionStore for RedisStore {
         subject: &'a str,
     ) -> BoxFuture<'a, Result<u64, StoreError>> {
         Box::pin(async move {
-            let mut conn = self.write_conn();
+            let mut conn = self.conn.clone();
             let index = self.index_key(subject);
             let legacy = self.legacy_index_key(subject);
-            let script = Script::new(DELETE_THESE);
             let mut deleted = 0u64;
             // Until the index is empty; sessions created or rotated meanwhile are
             // taken by a later run. Bounded: a subject cannot gain sessions faster
@@ -441,15 +432,14 @@ impl SessionStore for RedisStore {
                     ids.dedup();
                 }
                 if ids.is_empty() {
-                    self.acknowledged(&index).await?;
                     return Ok(deleted);
                 }
-                let mut run = script.prepare_invoke();
-                run.key(&index).key(legacy.as_deref().unwrap_or(&index));
-                for id in &ids {
-                    run.key(self.session_key(id)).arg(id);
-                }
-                let n: i64 = run.invoke_async(&mut conn).await.map_err(err)?;
+                let sessions: Vec<String> = ids.iter().map(|id| self.session_key(id)).collect();
+                let mut keys = vec![index.as_str(), legacy.as_deref().unwrap_or(&index)];
+                keys.extend(sessions.iter().map(String::as_str));
+                let mut cmd = eval(DELETE_THESE, &keys);
+                cmd.arg(&ids);
+                let n: i64 = self.write(cmd, &index).await?;
                 deleted += n.max(0) as u64;
             }
             Err(StoreError::new("logout everywhere did not finish"))

@@ -117,9 +117,13 @@ impl RemoteJwks {
             .get(CACHE_CONTROL)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_max_age);
-        let body = read_capped(resp, cap)
-            .await
-            .map_err(|_| Failure::Unreachable("key endpoint response too large or cut short"))?;
+        let body = read_capped(resp, cap).await.map_err(|e| {
+            if e == "response too large" {
+                Failure::Misconfigured("key endpoint response larger than the size cap")
+            } else {
+                Failure::Unreachable("key endpoint response cut short")
+            }
+        })?;
         Ok((body, max_age))
     }
 }
