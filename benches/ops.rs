@@ -30,7 +30,14 @@ fn key(name: &str) -> TestKey {
 ///
 /// `none-as-<mode>` is the no-auth app sent `<mode>`'s request: the baseline that
 /// differs from `<mode>` by the authentication only.
-fn router(mode: &str, token: &str) -> (axum::Router, Option<(&'static str, String)>) {
+///
+/// - `bearer-cached-dpop-allowed`: `bearer-cached` with DPoP allowed, sent a plain
+///   bearer token (what DPoP support costs requests that do not use it);
+/// - `dpop-cached`: a DPoP-bound token (cached after the first request), each request
+///   with a fresh ES256 proof, replay checked in memory;
+/// - `forward-auth-cached`: `ForwardAuth` judging `GET /api/me` for the cached token of
+///   `bearer-cached` (a proxy's `auth_request`).
+fn router(mode: &str, token: &str) -> (axum::Router, Vec<(&'static str, String)>) {
     use common::apps::{self, guarded};
     if let Some(as_mode) = mode.strip_prefix("none-as-") {
         return (apps::no_auth(), router(as_mode, token).1);
@@ -41,7 +48,49 @@ fn router(mode: &str, token: &str) -> (axum::Router, Option<(&'static str, Strin
         None => (mode, false),
     };
     match mode {
-        "none" => (apps::no_auth(), None),
+        "none" => (apps::no_auth(), vec![]),
+        "dpop-cached" => {
+            // Proofs are signed before the loop, which runs slowly under single-stepping:
+            // a long window keeps them fresh.
+            let dpop = portcullis::resource::Dpop::required(DPOP_PUBLIC)
+                .unwrap()
+                .with_max_age(std::time::Duration::from_secs(3600));
+            let app = guarded(
+                AuthLayer::required(
+                    portcullis::jwt::BearerAuth::new("b", cached_rs256()).with_dpop(dpop),
+                ),
+                per_handler,
+            );
+            (
+                app,
+                vec![("authorization", format!("DPoP {}", dpop_token()))],
+            )
+        }
+        "forward-auth-cached" => {
+            use portcullis::policy::{RouteRules, Rule};
+            let forward = portcullis::gateway::ForwardAuth::new(
+                AuthLayer::required(portcullis::jwt::BearerAuth::new("b", cached_rs256())),
+                RouteRules::new().with_fallback(Rule::authenticated()),
+            );
+            (
+                forward.router("/"),
+                vec![
+                    ("authorization", format!("Bearer {token}")),
+                    ("x-forwarded-method", "GET".to_owned()),
+                    ("x-forwarded-uri", "/api/me".to_owned()),
+                ],
+            )
+        }
+        "bearer-cached-dpop-allowed" => {
+            let dpop = portcullis::resource::Dpop::allowed(DPOP_PUBLIC).unwrap();
+            let app = guarded(
+                AuthLayer::required(
+                    portcullis::jwt::BearerAuth::new("b", cached_rs256()).with_dpop(dpop),
+                ),
+                per_handler,
+            );
+            (app, vec![("authorization", format!("Bearer {token}"))])
+        }
         "bearer-cached" | "bearer-cached-revocations" => {
             let mut v = JwtVerifier::new(Issuer::new(
                 TestKey::Rs256.key_set(),
@@ -67,11 +116,11 @@ fn router(mode: &str, token: &str) -> (axum::Router, Option<(&'static str, Strin
                 AuthLayer::required(portcullis::jwt::BearerAuth::new("b", v)),
                 per_handler,
             );
-            (app, Some(("authorization", format!("Bearer {token}"))))
+            (app, vec![("authorization", format!("Bearer {token}"))])
         }
-        "identity-layer" => (apps::identity_layer(), None),
-        "from-fn" => (apps::axum_from_fn(), None),
-        "floor" => (apps::floor(per_handler), None),
+        "identity-layer" => (apps::identity_layer(), vec![]),
+        "from-fn" => (apps::axum_from_fn(), vec![]),
+        "floor" => (apps::floor(per_handler), vec![]),
         "session" | "session-limited" => {
             use portcullis::session::{MemoryStore, NewSession, SessionConfig, SessionManager};
             let mut config = SessionConfig::default();
@@ -83,7 +132,7 @@ fn router(mode: &str, token: &str) -> (axum::Router, Option<(&'static str, Strin
                 now_or_never(m.login(&http::HeaderMap::new(), NewSession::new("alice"))).unwrap();
             let pair = cookie.pair().to_owned();
             let app = guarded(AuthLayer::required(m.authenticator()), per_handler);
-            (app, Some(("cookie", pair)))
+            (app, vec![("cookie", pair)])
         }
         _ => {
             let mut basic = portcullis::basic::BasicAuth::new("b")
@@ -94,13 +143,95 @@ fn router(mode: &str, token: &str) -> (axum::Router, Option<(&'static str, Strin
             let app = guarded(AuthLayer::required(basic), per_handler);
             (
                 app,
-                Some((
+                vec![(
                     "authorization",
                     "Basic YWxpY2U6YWxpY2UtcGFzc3dvcmQ=".to_owned(),
-                )),
+                )],
             )
         }
     }
+}
+
+/// The public URL DPoP proofs name (`htu` = this and the request's path).
+const DPOP_PUBLIC: &str = "https://bench.example";
+
+/// The RS256 verifier of `bearer-cached`, with its token cache.
+fn cached_rs256() -> JwtVerifier {
+    JwtVerifier::new(Issuer::new(
+        TestKey::Rs256.key_set(),
+        Validation::new([TestKey::Rs256.algorithm()])
+            .with_issuer(ISS)
+            .with_audience(AUD),
+    ))
+    .with_token_cache(TokenCache::new())
+}
+
+/// The ES256 proof key's public JWK, as a proof carries it.
+fn dpop_jwk() -> serde_json::Value {
+    let mut j = TestKey::Es256.public_jwk();
+    for m in ["kid", "alg", "use"] {
+        j.as_object_mut().unwrap().remove(m);
+    }
+    j
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The benchmark token bound (`cnf.jkt`) to the ES256 proof key; made once.
+fn dpop_token() -> String {
+    static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TOKEN.get_or_init(make_dpop_token).clone()
+}
+
+fn make_dpop_token() -> String {
+    use sha2::Digest;
+    let j = dpop_jwk();
+    let canonical = format!(
+        r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
+        j["crv"].as_str().unwrap(),
+        j["x"].as_str().unwrap(),
+        j["y"].as_str().unwrap()
+    );
+    portcullis::testing::TokenBuilder::new(TestKey::Rs256)
+        .with_claim("iss", ISS)
+        .with_claim("aud", AUD)
+        .with_claim("roles", serde_json::json!(["admin", "member"]))
+        .with_claim("exp", portcullis::testing::now() + 3600)
+        .with_claim(
+            "cnf",
+            serde_json::json!({"jkt": b64(&sha2::Sha256::digest(canonical.as_bytes()))}),
+        )
+        .sign()
+}
+
+/// `n` single-use proofs for `GET /` with `token`.
+fn dpop_proofs(n: usize, token: &str) -> Vec<http::HeaderValue> {
+    use sha2::Digest;
+    let header =
+        serde_json::json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": dpop_jwk()}).to_string();
+    let ath = b64(&sha2::Sha256::digest(token.as_bytes()));
+    (0..n)
+        .map(|i| {
+            let claims = serde_json::json!({
+                "jti": format!("bench-proof-{i}"),
+                "htm": "GET",
+                "htu": format!("{DPOP_PUBLIC}/"),
+                "iat": portcullis::testing::now(),
+                "ath": ath,
+            })
+            .to_string();
+            let proof = portcullis::testing::sign_raw(
+                TestKey::Es256,
+                portcullis::jwt::Algorithm::ES256,
+                &header,
+                &claims,
+            );
+            http::HeaderValue::from_str(&proof).unwrap()
+        })
+        .collect()
 }
 
 /// Runs `op` `n` times. `instructions.sh` counts instructions inside this function only
@@ -168,14 +299,24 @@ fn main() {
         }
         "router" => {
             use tower::ServiceExt;
-            let (app, header) = router(alg, &t);
+            let (app, headers) = router(alg, &t);
             // Parsed once: the loop measures the server's work, not the client's.
-            let header = header.map(|(name, value)| {
-                (
-                    http::HeaderName::from_static(name),
-                    http::HeaderValue::from_str(&value).unwrap(),
-                )
-            });
+            let headers: Vec<_> = headers
+                .into_iter()
+                .map(|(name, value)| {
+                    (
+                        http::HeaderName::from_static(name),
+                        http::HeaderValue::from_str(&value).unwrap(),
+                    )
+                })
+                .collect();
+            // DPoP: one fresh proof per request, signed before the loop.
+            let mut proofs = if alg.ends_with("dpop-cached") {
+                dpop_proofs(n, &dpop_token())
+            } else {
+                Vec::new()
+            }
+            .into_iter();
             // Basic requests come with the peer address, as the limiter's default client
             // key needs (both `basic` and `basic-limited`, so they differ by the limiter only).
             let peer = alg
@@ -194,8 +335,11 @@ fn main() {
                 if let Some(peer) = peer {
                     req.extensions_mut().insert(peer);
                 }
-                if let Some((name, value)) = &header {
+                for (name, value) in &headers {
                     req.headers_mut().insert(name.clone(), value.clone());
+                }
+                if let Some(proof) = proofs.next() {
+                    req.headers_mut().insert("dpop", proof);
                 }
                 let res = now_or_never(app.clone().oneshot(req)).unwrap();
                 assert_eq!(res.status(), 200);

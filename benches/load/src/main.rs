@@ -206,6 +206,18 @@ async fn setup(mode: &str) -> (Router, String) {
             let config = SessionConfig::default().with_limiter(limiter);
             session_with(MemoryStore::new(), config, per_handler).await
         }
+        "forward-auth" => {
+            // The origin (`GET /`, no auth) and the forward-auth endpoint a proxy asks
+            // (`/auth/forward`, the cached RS256 bearer of `rs256-cached`), one server.
+            use portcullis::gateway::ForwardAuth;
+            use portcullis::policy::{RouteRules, Rule};
+            let forward = ForwardAuth::new(
+                AuthLayer::required(BearerAuth::new("load", verifier(TestKey::Rs256, true))),
+                RouteRules::new().with_fallback(Rule::authenticated()),
+            );
+            let app = apps::no_auth().merge(forward.router("/auth/forward"));
+            (app, format!("Authorization: Bearer {}", token(TestKey::Rs256)))
+        }
         "session-redis" => session(redis_store().await, per_handler).await,
         "session-redis-cached" => {
             let url = env("PORTCULLIS_TEST_REDIS_URL");
