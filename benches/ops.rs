@@ -81,6 +81,22 @@ fn router(mode: &str, token: &str) -> (axum::Router, Vec<(&'static str, String)>
                 ],
             )
         }
+        "gateway-cached" => {
+            // The in-process counterpart of `forward-auth-cached`: the same scheme, rule
+            // and identity headers, as layers in front of a handler.
+            use portcullis::policy::{PolicyLayer, RouteRules, Rule};
+            let app = axum::Router::new()
+                .route("/", axum::routing::get(common::apps::subject))
+                .route_layer(PolicyLayer::routes(
+                    RouteRules::new().with_fallback(Rule::authenticated()),
+                ))
+                .layer(portcullis::gateway::IdentityHeaders::new().layer())
+                .layer(AuthLayer::required(portcullis::jwt::BearerAuth::new(
+                    "b",
+                    cached_rs256(),
+                )));
+            (app, vec![("authorization", format!("Bearer {token}"))])
+        }
         "bearer-cached-dpop-allowed" => {
             let dpop = portcullis::resource::Dpop::allowed(DPOP_PUBLIC).unwrap();
             let app = guarded(

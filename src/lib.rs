@@ -26,6 +26,7 @@ mod prehashed;
 #[cfg(feature = "redis")]
 mod redis_conn;
 mod responder;
+mod store_error;
 #[cfg(any(feature = "basic", feature = "session"))]
 mod users;
 
@@ -59,11 +60,12 @@ pub use challenge::Challenge;
 pub use context::{AuthContext, AuthContextBuilder, PrincipalKind, Scheme};
 pub use error::{AuthError, ConfigError, ErrorKind};
 pub use extract::Claims;
-pub use http::client::{ForwardedHeader, TrustedProxies};
+pub use http::client_address::{ForwardedHeader, TrustedProxies};
 pub use http::csrf::CsrfGuard;
 pub use layer::{AuthFuture, AuthLayer, AuthService, DEFAULT_MAX_CREDENTIAL_BYTES, Mode};
 pub use responder::{ErrorResponder, JsonResponder, LoginRedirect};
 #[cfg(feature = "jwt")]
 pub use startup::Startup;
+pub use store_error::StoreError;
 #[cfg(any(feature = "basic", feature = "session"))]
 pub use users::{User, Users, hash_password};

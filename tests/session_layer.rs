@@ -13,9 +13,10 @@ use common::{get as req, send};
 use http::StatusCode;
 use portcullis::session::{
     MemoryStore, NewSession, SessionConfig, SessionManager, SessionRecord, SessionStore, Sessions,
-    StoreError,
 };
-use portcullis::{AuthContext, AuthError, AuthLayer, BoxFuture, CsrfGuard, LoginRedirect};
+use portcullis::{
+    AuthContext, AuthError, AuthLayer, BoxFuture, CsrfGuard, LoginRedirect, StoreError,
+};
 use serde_json::json;
 
 /// Memory store that counts calls and can fail or stall on demand.

@@ -4,7 +4,7 @@
 
 use std::convert::Infallible;
 use std::fmt;
-use std::future::{Ready, poll_fn, ready};
+use std::future::poll_fn;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -19,6 +19,7 @@ use tower_service::Service;
 
 use super::headers::IdentityHeaders;
 use super::uri::normalize;
+use crate::authenticator::BoxFuture;
 use crate::challenge::Challenge;
 use crate::context::{AuthContext, Scheme};
 use crate::error::{AuthError, ConfigError};
@@ -160,7 +161,7 @@ impl ForwardAuth {
 
     /// The answer for one forward-auth request.
     pub async fn decide(&self, req: Request) -> Response {
-        let (parts, _) = req.into_parts();
+        let (mut parts, _) = req.into_parts();
         let original = match original(&parts.method, &parts.headers) {
             Ok(o) => o,
             Err(e) => {
@@ -191,48 +192,88 @@ impl ForwardAuth {
             })
             .unwrap_or_default();
         let template = matched.map(|m| m.value.clone());
-        // The request the proxy described, with every header it passed.
+        // The request the proxy described, with every header it passed but its own
+        // forwarding instructions.
         let target = match &original.query {
             Some(q) => format!("{}?{q}", original.path),
-            None => original.path.clone(),
+            None => original.path,
         };
         let Ok(uri) = target.parse::<Uri>() else {
             return AuthError::malformed("forward-auth: URI").into_response();
         };
-        let mut described = Request::new(Body::empty());
-        *described.method_mut() = original.method.clone();
-        *described.uri_mut() = uri;
-        *described.headers_mut() = described_headers(&parts.headers);
-        *described.extensions_mut() = parts.extensions;
-        let (described_parts, body) = described.into_parts();
-        let request = Request::from_parts(described_parts.clone(), body);
-        let mut judge = self.inner.auth.layer(Verdictless);
-        let answer = match poll_fn(|cx| judge.poll_ready(cx)).await {
-            Ok(()) => match judge.call(request).await {
+        for h in FORWARDING {
+            parts.headers.remove(h);
+        }
+        parts.method = original.method;
+        parts.uri = uri;
+        let judge = Judge(Arc::new(Judged {
+            forward: self.inner.clone(),
+            template,
+            params,
+        }));
+        let mut service = self.inner.auth.layer(judge);
+        match poll_fn(|cx| service.poll_ready(cx)).await {
+            Ok(()) => match service
+                .call(Request::from_parts(parts, Body::empty()))
+                .await
+            {
                 Ok(r) => r,
                 Err(never) => match never {},
             },
             Err(never) => match never {},
-        };
-        if !answer.status().is_success() {
-            return answer;
         }
-        let Some(ctx) = answer.extensions().get::<AuthContext>().cloned() else {
+    }
+}
+
+/// What the auth layer wraps when judging: the route's rule, then 200 with the identity
+/// headers of the context the layer handed over.
+#[derive(Clone)]
+struct Judge(Arc<Judged>);
+
+/// What one request is judged by.
+struct Judged {
+    forward: Arc<Inner>,
+    template: Option<String>,
+    params: Vec<(String, String)>,
+}
+
+impl Service<Request> for Judge {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+    fn call(&mut self, req: Request) -> Self::Future {
+        let judged = self.0.clone();
+        Box::pin(async move { Ok(judged.judge(req).await) })
+    }
+}
+
+impl Judged {
+    async fn judge(&self, req: Request) -> Response {
+        let (parts, _) = req.into_parts();
+        let Some(ctx) = parts.extensions.get::<AuthContext>().cloned() else {
             // An optional layer let an anonymous request through: a route needs a credential.
             return AuthError::missing().into_response();
         };
-        let rule = template
+        let rules = &self.forward.rules;
+        let rule = self
+            .template
             .as_deref()
-            .and_then(|t| self.inner.rules.rule_for(&original.method, t))
-            .or(self.inner.rules.fallback());
+            .and_then(|t| rules.rule_for(&parts.method, t))
+            .or(rules.fallback());
         let Some(rule) = rule else {
-            tracing::debug!(path = %original.path, "forward-auth: no rule for the path: denied");
+            tracing::debug!(
+                path = parts.uri.path(),
+                "forward-auth: no rule for the path: denied"
+            );
             return AuthError::forbidden().into_response();
         };
         let input = PolicyInput {
             ctx: &ctx,
-            parts: &described_parts,
-            params: &params,
+            parts: &parts,
+            params: &self.params,
         };
         let refusal = match rule.evaluate(&input).await {
             Ok(Verdict::Allow) => None,
@@ -251,48 +292,21 @@ impl ForwardAuth {
             return e.into_response();
         }
         let mut res = StatusCode::OK.into_response();
-        match self.inner.headers.write(&ctx, res.headers_mut()) {
+        match self.forward.headers.write(&ctx, res.headers_mut()) {
             Ok(()) => res,
             Err(e) => e.into_response(),
         }
     }
 }
 
-/// What the auth layer wraps when judging: 200, with the context it was handed.
-#[derive(Clone, Copy)]
-struct Verdictless;
-
-impl Service<Request> for Verdictless {
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Ready<Result<Response, Infallible>>;
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-    fn call(&mut self, req: Request) -> Self::Future {
-        let mut res = StatusCode::OK.into_response();
-        if let Some(ctx) = req.extensions().get::<AuthContext>().cloned() {
-            res.extensions_mut().insert(ctx);
-        }
-        ready(Ok(res))
-    }
-}
-
-/// The headers of the described request: everything the proxy passed but its own
-/// forwarding instructions.
-fn described_headers(headers: &HeaderMap) -> HeaderMap {
-    let mut out = headers.clone();
-    for h in [
-        X_FORWARDED_METHOD,
-        X_FORWARDED_URI,
-        X_ORIGINAL_METHOD,
-        X_ORIGINAL_URI,
-        http::header::CONTENT_LENGTH,
-    ] {
-        out.remove(h);
-    }
-    out
-}
+/// The proxy's own forwarding instructions, not part of the described request.
+const FORWARDING: [HeaderName; 5] = [
+    X_FORWARDED_METHOD,
+    X_FORWARDED_URI,
+    X_ORIGINAL_METHOD,
+    X_ORIGINAL_URI,
+    http::header::CONTENT_LENGTH,
+];
 
 /// Exactly one value of `name`, as text; `Ok(None)` when absent.
 fn one<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Result<Option<&'a str>, AuthError> {

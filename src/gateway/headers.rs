@@ -29,6 +29,10 @@ const ENCODED: &AsciiSet = &CONTROLS
     .add(b'\\')
     .add(0x7f);
 
+fn too_large() -> AuthError {
+    AuthError::invalid("gateway: identity too large for headers")
+}
+
 /// The identity headers a gateway sets for its origin, and how.
 ///
 /// - **Names**: `<prefix>subject`, `<prefix>roles`, `<prefix>scopes`, `<prefix>email`,
@@ -213,28 +217,32 @@ impl IdentityHeaders {
 
     /// One value, percent-encoded, within the size bound.
     fn value(&self, text: &str) -> Result<HeaderValue, AuthError> {
-        let encoded = utf8_percent_encode(text, ENCODED).to_string();
-        if encoded.len() > self.max_value_bytes {
-            return Err(AuthError::invalid(
-                "gateway: identity too large for headers",
-            ));
-        }
-        HeaderValue::from_str(&encoded)
-            .map_err(|_| AuthError::invalid("gateway: identity not representable"))
+        let mut out = String::with_capacity(text.len());
+        out.extend(utf8_percent_encode(text, ENCODED));
+        self.header_value(out)
     }
 
     /// A comma-separated list of percent-encoded members.
     fn list<'a>(&self, items: impl Iterator<Item = &'a str>) -> Result<HeaderValue, AuthError> {
-        let joined: Vec<String> = items
-            .map(|i| utf8_percent_encode(i, ENCODED).to_string())
-            .collect();
-        let joined = joined.join(",");
-        if joined.len() > self.max_value_bytes {
-            return Err(AuthError::invalid(
-                "gateway: identity too large for headers",
-            ));
+        let mut out = String::new();
+        for (i, item) in items.enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.extend(utf8_percent_encode(item, ENCODED));
+            if out.len() > self.max_value_bytes {
+                return Err(too_large());
+            }
         }
-        HeaderValue::from_str(&joined)
+        self.header_value(out)
+    }
+
+    /// An encoded value as a header value, within the size bound.
+    fn header_value(&self, encoded: String) -> Result<HeaderValue, AuthError> {
+        if encoded.len() > self.max_value_bytes {
+            return Err(too_large());
+        }
+        HeaderValue::try_from(encoded)
             .map_err(|_| AuthError::invalid("gateway: identity not representable"))
     }
 

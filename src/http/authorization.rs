@@ -3,6 +3,9 @@
 use http::HeaderMap;
 use http::header::AUTHORIZATION;
 
+#[cfg(feature = "jwt")]
+use crate::error::AuthError;
+
 /// Whether the (single) `Authorization` header names `scheme`: see [`names_scheme`].
 pub(crate) fn has_scheme(headers: &HeaderMap, scheme: &str) -> bool {
     headers
@@ -33,6 +36,53 @@ pub(crate) fn strip_scheme<'a>(value: &'a [u8], scheme: &str) -> Option<&'a [u8]
     let start = rest.iter().position(|b| *b != b' ')?;
     Some(&rest[start..])
 }
+
+/// The credential bytes from `Authorization: Bearer <token>`, not yet checked against
+/// the RFC 6750 `b68token` syntax (see [`b68token`]).
+#[cfg(feature = "jwt")]
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<&[u8], AuthError> {
+    let value = headers.get(AUTHORIZATION).ok_or_else(AuthError::missing)?;
+    bearer_value(value.as_bytes())
+}
+
+/// The token of an `Authorization` value: [`bearer_token`] of a header already read.
+#[cfg(feature = "jwt")]
+pub(crate) fn bearer_value(value: &[u8]) -> Result<&[u8], AuthError> {
+    let token = strip_scheme(value, "bearer")
+        .ok_or_else(|| AuthError::malformed("bearer: bad authorization header"))?
+        .trim_ascii_end();
+    Ok(token)
+}
+
+/// The token as text when it is an RFC 6750 `b68token`, an error otherwise. Runs before
+/// any parsing; a token cache hit skips it, as the cached token passed it (or the
+/// stricter JWS parse) before.
+#[cfg(feature = "jwt")]
+pub(crate) fn b68token(token: &[u8]) -> Result<&str, AuthError> {
+    let body_end = token.iter().rposition(|b| *b != b'=').map_or(0, |i| i + 1);
+    let valid = body_end > 0
+        && token[..body_end]
+            .iter()
+            .fold(true, |ok, b| ok & B68TOKEN[usize::from(*b)]);
+    if !valid {
+        return Err(AuthError::malformed("bearer: token has invalid characters"));
+    }
+    // All ASCII by now, so this cannot fail.
+    std::str::from_utf8(token).map_err(|_| AuthError::malformed("bearer: not ascii"))
+}
+
+/// Bytes allowed in an RFC 6750 `b68token` (before its trailing `=` padding).
+#[cfg(feature = "jwt")]
+static B68TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        i += 1;
+    }
+    t
+};
 
 #[cfg(test)]
 mod tests {

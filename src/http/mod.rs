@@ -3,7 +3,7 @@
 
 #[cfg(any(feature = "basic", feature = "jwt"))]
 pub(crate) mod authorization;
-pub(crate) mod client;
+pub(crate) mod client_address;
 #[cfg(any(feature = "session", feature = "jwt"))]
 pub(crate) mod cookies;
 pub(crate) mod csrf;

@@ -3,7 +3,6 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use http::HeaderMap;
 use http::header::AUTHORIZATION;
 use http::request::Parts;
 
@@ -15,7 +14,9 @@ use crate::authenticator::{Authenticator, Detected};
 use crate::challenge::Challenge;
 use crate::context::{AuthContext, Scheme};
 use crate::error::{AuthError, ConfigError};
-use crate::http::authorization::{has_scheme, names_scheme, strip_scheme};
+use crate::http::authorization::{
+    b68token, bearer_token, bearer_value, has_scheme, names_scheme, strip_scheme,
+};
 use crate::http::cookies::is_token;
 use crate::limit::AttemptLimiter;
 use crate::resource::{Bound, Dpop, ProtectedResource, once};
@@ -246,49 +247,6 @@ impl BearerAuth {
     }
 }
 
-/// The credential bytes from `Authorization: Bearer <token>`, not yet checked against
-/// the RFC 6750 `b68token` syntax (see [`b68token`]).
-pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<&[u8], AuthError> {
-    let value = headers.get(AUTHORIZATION).ok_or_else(AuthError::missing)?;
-    bearer_value(value.as_bytes())
-}
-
-/// The token of an `Authorization` value: [`bearer_token`] of a header already read.
-fn bearer_value(value: &[u8]) -> Result<&[u8], AuthError> {
-    let token = strip_scheme(value, "bearer")
-        .ok_or_else(|| AuthError::malformed("bearer: bad authorization header"))?
-        .trim_ascii_end();
-    Ok(token)
-}
-
-/// The token as text when it is an RFC 6750 `b68token`, an error otherwise. Runs before
-/// any parsing; a token cache hit skips it, as the cached token passed it (or the
-/// stricter JWS parse) before.
-pub(crate) fn b68token(token: &[u8]) -> Result<&str, AuthError> {
-    let body_end = token.iter().rposition(|b| *b != b'=').map_or(0, |i| i + 1);
-    let valid = body_end > 0
-        && token[..body_end]
-            .iter()
-            .fold(true, |ok, b| ok & B68TOKEN[usize::from(*b)]);
-    if !valid {
-        return Err(AuthError::malformed("bearer: token has invalid characters"));
-    }
-    // All ASCII by now, so this cannot fail.
-    std::str::from_utf8(token).map_err(|_| AuthError::malformed("bearer: not ascii"))
-}
-
-/// Bytes allowed in an RFC 6750 `b68token` (before its trailing `=` padding).
-static B68TOKEN: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < 256 {
-        let b = i as u8;
-        t[i] = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
-        i += 1;
-    }
-    t
-};
-
 impl Authenticator for BearerAuth {
     fn scheme(&self) -> Scheme {
         Scheme::Bearer
@@ -327,15 +285,17 @@ impl Authenticator for BearerAuth {
             return Box::pin(self.verify_in_full(b68token(&token)?, parts)).await;
         };
         let (token, is_dpop) = self.credential(parts)?;
-        let token = b68token(&token)?;
+        // A cache hit skips the `b68token` scan, as the cached token passed it before.
         let ctx = match &self.verifier {
-            Verifier::Jwt(v) => match v.cached(token.as_bytes()) {
-                Some(ctx) => v.admit(ctx, token.as_bytes())?,
-                None => Box::pin(self.verify_in_full(token, parts)).await?,
+            Verifier::Jwt(v) => match v.cached(&token) {
+                Some(ctx) => v.admit(ctx, &token)?,
+                None => Box::pin(self.verify_in_full(b68token(&token)?, parts)).await?,
             },
-            Verifier::Introspection(_) => Box::pin(self.verify_in_full(token, parts)).await?,
+            Verifier::Introspection(_) => {
+                Box::pin(self.verify_in_full(b68token(&token)?, parts)).await?
+            }
         };
-        match dpop.bind(ctx, parts, token, is_dpop)? {
+        match dpop.bind(ctx, parts, &token, is_dpop)? {
             Bound::Admitted(ctx) => Ok(ctx),
             Bound::Replay(ctx, first) => once(first.await).map(|()| ctx),
         }
@@ -398,15 +358,12 @@ impl BearerAuth {
         if is_dpop && dpop.may_wait() {
             return None;
         }
+        // Only a cache hit answers here, and a cached token passed `b68token` before.
         let ctx = match v.answer_cached(&token)? {
             Ok(ctx) => ctx,
             Err(e) => return Some(Err(e)),
         };
-        let token = match b68token(&token) {
-            Ok(t) => t,
-            Err(e) => return Some(Err(e)),
-        };
-        Some(match dpop.bind(ctx, parts, token, is_dpop) {
+        Some(match dpop.bind(ctx, parts, &token, is_dpop) {
             Ok(Bound::Admitted(ctx)) => Ok(ctx),
             // A shared replay cache never answers here (`may_wait` above).
             Ok(Bound::Replay(..)) => Err(AuthError::unavailable("dpop: replay check pending")),

@@ -7,9 +7,8 @@ use http::HeaderName;
 use http::request::Parts;
 use percent_encoding::percent_decode_str;
 
-use super::bearer::bearer_token;
 use crate::error::AuthError;
-use crate::http::authorization::has_scheme;
+use crate::http::authorization::{bearer_token, has_scheme};
 use crate::http::cookies::{cookie_bytes, has_cookie};
 use crate::http::csrf::CsrfGuard;
 

@@ -32,7 +32,7 @@ pub use self::redis::RedisLimits;
 
 use crate::authenticator::BoxFuture;
 use crate::error::{AuthError, ErrorKind};
-use crate::http::client::{TrustedProxies, client_key};
+use crate::http::client_address::{TrustedProxies, client_key};
 #[cfg(any(feature = "basic", feature = "session"))]
 use crate::users::{User, Users};
 

@@ -60,7 +60,7 @@ return 1";
 /// failover they may restart from zero (a burst gets one more window).
 ///
 /// ```no_run
-/// # async fn f() -> Result<(), portcullis::session::StoreError> {
+/// # async fn f() -> Result<(), portcullis::StoreError> {
 /// use portcullis::limit::{AttemptLimiter, RedisLimits};
 /// let limiter = AttemptLimiter::redis(RedisLimits::connect("redis://127.0.0.1:6379", "app:limit:").await?);
 /// # Ok(()) }
@@ -86,13 +86,13 @@ fn err(e: redis::RedisError) -> BackendError {
 impl RedisLimits {
     /// Connects (2 s connection and response timeouts, automatic reconnects); keys get
     /// `prefix` (a `:` is added unless it ends with one).
-    pub async fn connect(url: &str, prefix: &str) -> Result<Self, crate::session::StoreError> {
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, crate::StoreError> {
         let link = crate::redis_conn::connect(url, Duration::from_secs(2))
             .await
-            .map_err(crate::session::StoreError::new)?;
+            .map_err(crate::StoreError::new)?;
         let prefix = crate::redis_conn::key_prefix(prefix);
         let prefix = if link.is_cluster() {
-            cluster_prefix(prefix).map_err(crate::session::StoreError::new)?
+            cluster_prefix(prefix).map_err(crate::StoreError::new)?
         } else {
             prefix
         };

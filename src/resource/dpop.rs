@@ -211,7 +211,7 @@ impl Dpop {
         &'a self,
         ctx: AuthContext,
         parts: &Parts,
-        token: &str,
+        token: &[u8],
         dpop: bool,
     ) -> Result<Bound<'a>, AuthError> {
         if !dpop {

@@ -38,7 +38,7 @@ pub(crate) struct ProofRequest<'a> {
     /// The request's URL as the client addressed it (normalized, no query).
     pub url: &'a url::Url,
     /// The access token the proof accompanies (for `ath`): always, at a resource server.
-    pub access_token: Option<&'a str>,
+    pub access_token: Option<&'a [u8]>,
     /// Now, in Unix seconds.
     pub now: u64,
 }
@@ -67,8 +67,8 @@ fn b64(segment: &str) -> Result<Vec<u8>, AuthError> {
 }
 
 /// `base64url(SHA-256(token))`: the `ath` a proof for `token` carries.
-pub(crate) fn access_token_hash(token: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
+pub(crate) fn access_token_hash(token: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(token))
 }
 
 /// The URL a proof's `htu` is compared in: scheme and host lowercased, default port
@@ -251,7 +251,7 @@ mod tests {
             (
                 "with a token",
                 ProofRequest {
-                    access_token: Some("t"),
+                    access_token: Some(b"t"),
                     ..request
                 },
             ),

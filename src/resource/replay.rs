@@ -161,15 +161,15 @@ mod shared {
         /// proof, expiring with the proof's window).
         ///
         /// ```no_run
-        /// # async fn f() -> Result<(), portcullis::session::StoreError> {
+        /// # async fn f() -> Result<(), portcullis::StoreError> {
         /// use portcullis::resource::ReplayCache;
         /// let cache = ReplayCache::redis("redis://127.0.0.1:6379", "app:").await?;
         /// # let _ = cache; Ok(()) }
         /// ```
-        pub async fn redis(url: &str, prefix: &str) -> Result<Self, crate::session::StoreError> {
+        pub async fn redis(url: &str, prefix: &str) -> Result<Self, crate::StoreError> {
             let link = crate::redis_conn::connect(url, std::time::Duration::from_secs(2))
                 .await
-                .map_err(crate::session::StoreError::new)?;
+                .map_err(crate::StoreError::new)?;
             Ok(ReplayCache(Arc::new(Shared {
                 conn: link.conn,
                 prefix: format!("{}dpop:", crate::redis_conn::key_prefix(prefix)),

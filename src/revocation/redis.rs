@@ -20,10 +20,10 @@ use tokio::time::{Instant, timeout, timeout_at};
 use super::Revocations;
 use super::entry::Entry;
 use super::local::{Backend, Local};
+use crate::StoreError;
 use crate::authenticator::BoxFuture;
 use crate::clock::unix_secs;
 use crate::redis_conn::{Conn, Link, Subscription, describe as err, eval};
-use crate::session::StoreError;
 
 /// Stores one entry, moves the version and tells every subscriber, atomically; ARGV[3]
 /// is `PUBLISH`, or `SPUBLISH` on a cluster (the channel is the key's name, so the same
@@ -92,7 +92,7 @@ impl RedisRevocations {
 /// `SPUBLISH` and followed with `SSUBSCRIBE`.
 ///
 /// ```no_run
-/// # async fn f() -> Result<(), portcullis::session::StoreError> {
+/// # async fn f() -> Result<(), portcullis::StoreError> {
 /// use portcullis::revocation::RedisRevocations;
 /// let revocations = RedisRevocations::connect("redis://127.0.0.1:6379", "app:").await?;
 /// # Ok(()) }
@@ -141,7 +141,7 @@ impl RedisRevocations {
     /// A list to configure before connecting.
     ///
     /// ```no_run
-    /// # async fn f() -> Result<(), portcullis::session::StoreError> {
+    /// # async fn f() -> Result<(), portcullis::StoreError> {
     /// use std::time::Duration;
     /// use portcullis::revocation::RedisRevocations;
     /// let revocations = RedisRevocations::builder("redis-sentinel://10.0.0.1:26379,10.0.0.2:26379/auth")

@@ -3,7 +3,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use super::StoreError;
+use crate::StoreError;
 
 /// Length of an encoded id (32 bytes, base64url without padding).
 pub(crate) const ID_LEN: usize = 43;

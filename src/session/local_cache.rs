@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use super::store::{SessionRecord, SessionStore, StoreError};
+use super::store::{SessionRecord, SessionStore};
+use crate::StoreError;
 use crate::authenticator::BoxFuture;
 use crate::clock::unix_secs;
 

@@ -14,8 +14,9 @@ use super::cookie::{SessionCookie, session_key};
 use super::id::{IdHash, new_id_for};
 use super::local_cache::LocalCache;
 use super::new_session::NewSession;
-use super::store::{SessionRecord, SessionStore, StoreError};
+use super::store::{SessionRecord, SessionStore};
 use super::timed::{timed, unavailable};
+use crate::StoreError;
 use crate::clock::unix_secs;
 use crate::error::AuthError;
 

@@ -39,4 +39,4 @@ pub use self::new_session::NewSession;
 pub use self::postgres_store::{PostgresStore, PostgresStoreBuilder};
 #[cfg(feature = "redis")]
 pub use self::redis_store::{RedisStore, RedisStoreBuilder};
-pub use self::store::{ProviderSession, SessionRecord, SessionStore, StoreError};
+pub use self::store::{ProviderSession, SessionRecord, SessionStore};

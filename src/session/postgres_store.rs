@@ -7,7 +7,8 @@ use std::time::Duration;
 use sqlx::Row;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
-use super::store::{SessionRecord, SessionStore, StoreError};
+use super::store::{SessionRecord, SessionStore};
+use crate::StoreError;
 use crate::authenticator::BoxFuture;
 use crate::clock::unix_secs;
 
@@ -36,7 +37,7 @@ fn err(e: sqlx::Error) -> StoreError {
 /// [`cleanup_expired`](PostgresStore::cleanup_expired).
 ///
 /// ```no_run
-/// # async fn f() -> Result<(), portcullis::session::StoreError> {
+/// # async fn f() -> Result<(), portcullis::StoreError> {
 /// let store = portcullis::session::PostgresStore::connect("postgres://127.0.0.1/test").await?;
 /// # Ok(()) }
 /// ```
@@ -109,7 +110,7 @@ impl PostgresStore {
     /// A store to configure before connecting.
     ///
     /// ```no_run
-    /// # async fn f() -> Result<(), portcullis::session::StoreError> {
+    /// # async fn f() -> Result<(), portcullis::StoreError> {
     /// use portcullis::session::PostgresStore;
     /// let store = PostgresStore::builder("postgres://127.0.0.1/app").with_table("app_sessions").connect().await?;
     /// # Ok(()) }

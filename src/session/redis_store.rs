@@ -6,7 +6,8 @@ use std::time::Duration;
 use redis::AsyncCommands;
 
 use super::id::{TAG_LEN, subject_tag};
-use super::store::{SessionRecord, SessionStore, StoreError};
+use super::store::{SessionRecord, SessionStore};
+use crate::StoreError;
 use crate::authenticator::BoxFuture;
 use crate::clock::unix_secs;
 use crate::redis_conn::{Conn, eval};
@@ -98,7 +99,7 @@ const DELETE_BATCH: usize = 500;
 /// slots.
 ///
 /// ```no_run
-/// # async fn f() -> Result<(), portcullis::session::StoreError> {
+/// # async fn f() -> Result<(), portcullis::StoreError> {
 /// let store = portcullis::session::RedisStore::connect("redis://127.0.0.1:6379").await?;
 /// # Ok(()) }
 /// ```
@@ -170,7 +171,7 @@ impl RedisStoreBuilder {
     /// connection, so a slow replica never holds up a session lookup.
     ///
     /// ```no_run
-    /// # async fn f() -> Result<(), portcullis::session::StoreError> {
+    /// # async fn f() -> Result<(), portcullis::StoreError> {
     /// use std::time::Duration;
     /// use portcullis::session::RedisStore;
     /// let store = RedisStore::builder("redis-sentinel://10.0.0.1:26379,10.0.0.2:26379/sessions")
@@ -231,7 +232,7 @@ impl RedisStore {
     /// A store to configure before connecting.
     ///
     /// ```no_run
-    /// # async fn f() -> Result<(), portcullis::session::StoreError> {
+    /// # async fn f() -> Result<(), portcullis::StoreError> {
     /// use portcullis::session::RedisStore;
     /// let store = RedisStore::builder("redis://127.0.0.1:6379").with_prefix("app").connect().await?;
     /// # Ok(()) }

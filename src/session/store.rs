@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::authenticator::BoxFuture;
 use crate::context::{AuthContext, Scheme};
+use crate::store_error::StoreError;
 
 /// What a store keeps per session. The key is the SHA-256 of the cookie's id
 /// (hex, 64 chars): a leaked store dump holds no usable cookie.
@@ -182,33 +183,6 @@ impl SessionRecord {
         now >= self.expires_at()
     }
 }
-
-/// A store failed (unreachable, timed out, corrupt data). Requests fail closed (503).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct StoreError {
-    message: String,
-}
-
-impl StoreError {
-    /// A store error with a message for logs.
-    pub fn new(message: impl Into<String>) -> Self {
-        StoreError {
-            message: message.into(),
-        }
-    }
-    /// The message.
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-}
-
-impl fmt::Display for StoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "session store error: {}", self.message)
-    }
-}
-impl std::error::Error for StoreError {}
 
 /// Where sessions live. Implementations must be safe under concurrent use and must
 /// expire records by themselves (TTL or sweeping) no later than `expires_at()`.

@@ -5,7 +5,7 @@ use std::pin::pin;
 use std::task::Poll;
 use std::time::Duration;
 
-use super::store::StoreError;
+use crate::StoreError;
 use crate::error::AuthError;
 use crate::metrics;
 
