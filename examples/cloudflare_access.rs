@@ -10,7 +10,7 @@
 
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use portcullis::cloudflare::CloudflareAccess;
+use portcullis::iap::IdentityProxy;
 use portcullis::policy::{PolicyLayer, Rule};
 use portcullis::testing::{KeyServer, TestKey, TokenBuilder, jwks, now};
 use portcullis::{AuthContext, AuthLayer};
@@ -24,13 +24,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         var("CF_ACCESS_TEAM").unwrap_or_else(|| "dev-team".into()),
         var("CF_ACCESS_AUD").unwrap_or_else(|| "dev-aud".into()),
     );
-    let mut cf = CloudflareAccess::new(&team, &aud)?.with_service_token(service.clone());
+    let mut cf =
+        IdentityProxy::cloudflare_access(&team, &aud)?.with_service_token(service.clone())?;
     let mut dev = None;
     if let Some(url) = var("CF_ACCESS_CERTS_URL") {
-        cf = cf.with_certs_url(&url)?;
+        cf = cf.with_keys_url(&url)?;
     } else if var("CF_ACCESS_TEAM").is_none() {
         let server = KeyServer::start(jwks(&[TestKey::Rs256])).await;
-        cf = cf.with_certs_url(&server.url("/cdn-cgi/access/certs"))?;
+        cf = cf.with_keys_url(&server.url("/cdn-cgi/access/certs"))?;
         dev = Some(server);
     }
     let app = Router::new()

@@ -15,7 +15,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// One authentication scheme. Built-in: [`BasicAuth`](crate::basic::BasicAuth),
 /// [`BearerAuth`](crate::jwt::BearerAuth), [`SessionAuth`](crate::session::SessionAuth),
-/// [`CloudflareAccess`](crate::cloudflare::CloudflareAccess).
+/// [`IdentityProxy`](crate::iap::IdentityProxy).
 ///
 /// The [`AuthLayer`](crate::AuthLayer) first asks every authenticator whether the
 /// request carries its credential ([`detect`](Authenticator::detect), cheap and

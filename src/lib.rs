@@ -32,8 +32,6 @@ mod users;
 
 #[cfg(feature = "basic")]
 pub mod basic;
-#[cfg(feature = "cloudflare")]
-pub mod cloudflare;
 #[cfg(feature = "gateway")]
 pub mod gateway;
 #[cfg(feature = "iap")]

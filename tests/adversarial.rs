@@ -16,7 +16,7 @@ use common::send;
 use http::{Request, StatusCode};
 use portcullis::User;
 use portcullis::basic::BasicAuth;
-use portcullis::cloudflare::CloudflareAccess;
+use portcullis::iap::IdentityProxy;
 use portcullis::jwt::{
     Algorithm, BearerAuth, Issuer, JwksOptions, JwtVerifier, RemoteJwks, Validation,
 };
@@ -72,9 +72,9 @@ async fn world() -> World {
                 .with_audience(AUD),
         )),
     );
-    let cf = CloudflareAccess::new(TEAM, CF_AUD)
+    let cf = IdentityProxy::cloudflare_access(TEAM, CF_AUD)
         .unwrap()
-        .with_certs_url(&jwks_server.url("/cdn-cgi/access/certs"))
+        .with_keys_url(&jwks_server.url("/cdn-cgi/access/certs"))
         .unwrap();
     let manager = SessionManager::new(MemoryStore::new(), SessionConfig::default());
     let app = Router::new()

@@ -391,14 +391,14 @@ async fn an_identity_proxy_alone_answers_as_it_does_beside_another_scheme() {
 
 #[tokio::test]
 async fn cloudflare_access_alone_answers_as_it_does_beside_another_scheme() {
-    use portcullis::cloudflare::CloudflareAccess;
+    use portcullis::iap::IdentityProxy;
     use portcullis::testing::{KeyServer, TestKey, TokenBuilder, jwks};
     const ISS: &str = "https://acme.cloudflareaccess.com";
     const AUD: &str = "4714c1358e65fe4b408ad6d432a5f878f08194bdb4752441fd56faefa9b2b6f2";
     let server = KeyServer::start(jwks(&[TestKey::Rs256])).await;
-    let access = CloudflareAccess::new("acme", AUD)
+    let access = IdentityProxy::cloudflare_access("acme", AUD)
         .unwrap()
-        .with_certs_url(&server.url("/cdn-cgi/access/certs"))
+        .with_keys_url(&server.url("/cdn-cgi/access/certs"))
         .unwrap();
     let token = |aud: &str| {
         TokenBuilder::new(TestKey::Rs256)
@@ -428,6 +428,6 @@ async fn cloudflare_access_alone_answers_as_it_does_beside_another_scheme() {
     use StatusCode as S;
     let (ok, no, bad) = (S::OK, S::UNAUTHORIZED, S::BAD_REQUEST);
     assert_eq!(statuses, [no, ok, no, bad, S::FORBIDDEN, no, no, ok]);
-    let statuses = alone_and_beside_agree(access.with_cookie(), &requests).await;
+    let statuses = alone_and_beside_agree(access.with_cookie().unwrap(), &requests).await;
     assert_eq!(statuses, [no, ok, no, bad, S::FORBIDDEN, ok, no, ok]);
 }

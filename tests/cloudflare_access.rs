@@ -8,7 +8,7 @@ use axum::Router;
 use axum::body::Body;
 use common::{Probe, get, send};
 use http::StatusCode;
-use portcullis::cloudflare::CloudflareAccess;
+use portcullis::iap::IdentityProxy;
 use portcullis::jwt::JwksOptions;
 use portcullis::testing::{KeyServer, TestKey, TokenBuilder, jwks, now};
 use portcullis::{AuthLayer, CsrfGuard};
@@ -18,10 +18,10 @@ const TEAM: &str = "acme";
 const AUD: &str = "4714c1358e65fe4b408ad6d432a5f878f08194bdb4752441fd56faefa9b2b6f2";
 const ISS: &str = "https://acme.cloudflareaccess.com";
 
-fn cf(server: &KeyServer) -> CloudflareAccess {
-    CloudflareAccess::new(TEAM, AUD)
+fn cf(server: &KeyServer) -> IdentityProxy {
+    IdentityProxy::cloudflare_access(TEAM, AUD)
         .unwrap()
-        .with_certs_url(&server.url("/cdn-cgi/access/certs"))
+        .with_keys_url(&server.url("/cdn-cgi/access/certs"))
         .unwrap()
         .with_jwks_options(
             JwksOptions::default()
@@ -30,6 +30,7 @@ fn cf(server: &KeyServer) -> CloudflareAccess {
         )
         .unwrap()
         .with_service_token("ci-bot.access")
+        .unwrap()
 }
 
 fn user_token(key: TestKey) -> TokenBuilder {
@@ -43,7 +44,7 @@ fn user_token(key: TestKey) -> TokenBuilder {
         .with_claim("identity_nonce", "6ei69kawdKzMIAPF")
 }
 
-fn app(probe: &Probe, cf: CloudflareAccess) -> Router {
+fn app(probe: &Probe, cf: IdentityProxy) -> Router {
     probe.router("/cf/me").layer(AuthLayer::required(cf))
 }
 
@@ -213,9 +214,9 @@ async fn certs_404_or_down_is_503() {
     let port = server.addr().port();
     drop(server);
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let dead = CloudflareAccess::new(TEAM, AUD)
+    let dead = IdentityProxy::cloudflare_access(TEAM, AUD)
         .unwrap()
-        .with_certs_url(&format!("http://127.0.0.1:{port}/cdn-cgi/access/certs"))
+        .with_keys_url(&format!("http://127.0.0.1:{port}/cdn-cgi/access/certs"))
         .unwrap();
     let a = call(&app(&probe, dead), &user_token(TestKey::Rs256).sign()).await;
     assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
@@ -225,7 +226,7 @@ async fn certs_404_or_down_is_503() {
 #[tokio::test]
 async fn team_name_validated_and_cookie_needs_opt_in_and_csrf() {
     for bad in ["", "-x", "x-", "Acme", "a.b", "a/b", "a b"] {
-        assert!(CloudflareAccess::new(bad, AUD).is_err(), "{bad}");
+        assert!(IdentityProxy::cloudflare_access(bad, AUD).is_err(), "{bad}");
     }
     let server = KeyServer::start(jwks(&[TestKey::Rs256])).await;
     let probe = Probe::default();
@@ -238,7 +239,7 @@ async fn team_name_validated_and_cookie_needs_opt_in_and_csrf() {
             .status,
         StatusCode::UNAUTHORIZED
     );
-    let with_cookie = app(&probe, cf(&server).with_cookie());
+    let with_cookie = app(&probe, cf(&server).with_cookie().unwrap());
     assert_eq!(
         send(&with_cookie, req().body(Body::empty()).unwrap())
             .await

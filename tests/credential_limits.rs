@@ -12,7 +12,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use common::{Probe, get, send};
 use http::StatusCode;
-use portcullis::cloudflare::CloudflareAccess;
+use portcullis::iap::IdentityProxy;
 use portcullis::jwt::{Algorithm, BearerAuth, Issuer, JwtVerifier, TokenCache, Validation};
 use portcullis::limit::{AttemptLimiter, Limits};
 use portcullis::session::{MemoryStore, NewSession, SessionConfig, SessionManager};
@@ -130,9 +130,9 @@ async fn a_success_gives_the_client_its_attempt_back() {
 #[tokio::test]
 async fn forged_cloudflare_assertions_are_limited_per_client() {
     let server = KeyServer::start(jwks(&[TestKey::Rs256])).await;
-    let cf = CloudflareAccess::new("team", "aud-tag")
+    let cf = IdentityProxy::cloudflare_access("team", "aud-tag")
         .unwrap()
-        .with_certs_url(&server.url("/cdn-cgi/access/certs"))
+        .with_keys_url(&server.url("/cdn-cgi/access/certs"))
         .unwrap()
         .with_limiter(limiter());
     let app = app(cf);

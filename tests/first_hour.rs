@@ -11,7 +11,6 @@ use common::logs::Logs;
 use common::{basic, get as req, send};
 use http::StatusCode;
 use portcullis::basic::BasicAuth;
-use portcullis::cloudflare::CloudflareAccess;
 use portcullis::iap::IdentityProxy;
 use portcullis::jwt::{Algorithm, BearerAuth, Issuer, JwtVerifier, Validation};
 use portcullis::policy::{OwnerKey, PolicyLayer, Rule};
@@ -187,9 +186,9 @@ fn cf_token(sub: &str, email: &str) -> String {
 #[tokio::test]
 async fn owner_by_email_behind_cloudflare_access() {
     let server = KeyServer::start(jwks(&[TestKey::Rs256])).await;
-    let cf = CloudflareAccess::new(CF_TEAM, CF_AUD)
+    let cf = IdentityProxy::cloudflare_access(CF_TEAM, CF_AUD)
         .unwrap()
-        .with_certs_url(&server.url("/cdn-cgi/access/certs"))
+        .with_keys_url(&server.url("/cdn-cgi/access/certs"))
         .unwrap();
     let owner_of = |id: String| async move {
         Ok::<_, AuthError>((id == "doc-1").then(|| "bob@example.com".to_owned()))

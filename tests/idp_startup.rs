@@ -3,7 +3,7 @@
 //! without a restart; `FailFast` fails, saying whether the provider was unreachable or
 //! answered with something that does not match the configuration. The provider is a
 //! real loopback server behind a TCP proxy this test cuts and restores.
-#![cfg(all(feature = "jwt", feature = "cloudflare"))]
+#![cfg(all(feature = "jwt", feature = "iap"))]
 
 mod common;
 
@@ -13,7 +13,7 @@ use axum::body::Body;
 use common::proxy::{DOWN, Proxy, UP, host_port};
 use common::{Probe, send};
 use http::{Request, StatusCode};
-use portcullis::cloudflare::CloudflareAccess;
+use portcullis::iap::IdentityProxy;
 use portcullis::jwt::{
     Algorithm, BearerAuth, ClientAuth, Introspection, Issuer, JwksOptions, JwtVerifier, RemoteJwks,
     Validation,
@@ -209,9 +209,9 @@ async fn waiting_identity_proxy_starts_while_its_keys_are_down() {
     let proxy = Proxy::start(host_port(&server.base_url(), 80)).await;
     proxy.set(DOWN);
     let certs = format!("http://{}/cdn-cgi/access/certs", proxy.addr);
-    let cf = CloudflareAccess::new("acme", AUD)
+    let cf = IdentityProxy::cloudflare_access("acme", AUD)
         .unwrap()
-        .with_certs_url(&certs)
+        .with_keys_url(&certs)
         .unwrap();
     assert!(
         cf.start(Startup::FailFast)
@@ -243,7 +243,7 @@ async fn waiting_identity_proxy_starts_while_its_keys_are_down() {
     eprintln!("identity proxy ready {took:?} after its keys came back");
     assert!(took < Duration::from_secs(3), "{took:?}");
     assert!(cf.ready().await);
-    assert!(cf.health().problem.is_none());
+    assert!(cf.health().expect("a key set").problem.is_none());
 }
 
 #[tokio::test]

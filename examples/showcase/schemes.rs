@@ -2,7 +2,7 @@
 //! configured, from the embedded dev issuer only in dev mode, and otherwise left
 //! unconfigured: admitting nobody.
 
-use portcullis::cloudflare::CloudflareAccess;
+use portcullis::iap::IdentityProxy;
 use portcullis::jwt::{
     Algorithm, BearerAuth, ClaimsMapping, Issuer, JwksOptions, JwtVerifier, RemoteJwks, Tenants,
     TokenCache, Validation,
@@ -182,19 +182,19 @@ pub async fn bearer_auth(
 pub fn cloudflare(
     c: &Config,
     dev: &Option<DevIssuer>,
-) -> Result<Option<(CloudflareAccess, Option<String>)>, Error> {
+) -> Result<Option<(IdentityProxy, Option<String>)>, Error> {
     match (c.cf_team.clone(), c.cf_aud.clone(), dev) {
         (Some(team), Some(aud), _) => {
-            let mut cf = CloudflareAccess::new(&team, &aud)?;
+            let mut cf = IdentityProxy::cloudflare_access(&team, &aud)?;
             if let Some(url) = c.cf_certs_url.clone() {
-                cf = cf.with_certs_url(&url)?;
+                cf = cf.with_keys_url(&url)?;
             }
             Ok(Some((cf, None)))
         }
         (_, _, Some(dev)) => {
             let team = "showcase-dev";
             let aud = "showcase-dev-aud";
-            let cf = CloudflareAccess::new(team, aud)?.with_certs_url(
+            let cf = IdentityProxy::cloudflare_access(team, aud)?.with_keys_url(
                 &var("CF_ACCESS_CERTS_URL")
                     .unwrap_or_else(|| dev.server.url("/cdn-cgi/access/certs")),
             )?;

@@ -21,7 +21,7 @@ pub(crate) fn is_token(name: &str) -> bool {
 /// The value of cookie `name` (an [`is_token`]) as text, or `None`: [`cookie_bytes`],
 /// with a value that is not visible ASCII refused too.
 // Read as text by Cloudflare Access and OAuth login only.
-#[cfg_attr(not(any(feature = "cloudflare", feature = "oauth")), allow(dead_code))]
+#[cfg_attr(not(any(feature = "iap", feature = "oauth")), allow(dead_code))]
 pub(crate) fn cookie_value<'a>(
     headers: &'a HeaderMap,
     name: &str,
@@ -101,7 +101,7 @@ fn pair_at<'a>(bytes: &'a [u8], at: usize, name: &[u8]) -> (Option<&'a [u8]>, us
 }
 
 /// `bytes` as text when every byte is visible ASCII, space or tab.
-#[cfg_attr(not(any(feature = "cloudflare", feature = "oauth")), allow(dead_code))]
+#[cfg_attr(not(any(feature = "iap", feature = "oauth")), allow(dead_code))]
 fn visible_ascii(bytes: &[u8]) -> Option<&str> {
     // A fold without early exit, which the compiler turns into a vector loop.
     let ok = bytes.iter().fold(true, |ok, b| {

@@ -1,11 +1,13 @@
-//! Identity-aware proxies beside Cloudflare Access: Google Cloud IAP, AWS Application
-//! Load Balancer (OIDC authentication) and Pomerium. Each signs a JWT into a request
-//! header; [`IdentityProxy`] verifies it with that proxy's keys and rules and gives the
-//! same [`AuthContext`] as every other scheme (scheme
-//! [`IdentityProxy`](crate::Scheme::IdentityProxy)).
+//! Identity-aware proxies: Cloudflare Access, Google Cloud IAP, AWS Application Load
+//! Balancer (OIDC authentication), Pomerium, and a portcullis gateway. Each signs a JWT
+//! into a request header; [`IdentityProxy`] verifies it with that proxy's keys and rules
+//! and gives the same [`AuthContext`] as every other scheme (scheme
+//! [`CloudflareAccess`](crate::Scheme::CloudflareAccess) for Cloudflare Access,
+//! [`IdentityProxy`](crate::Scheme::IdentityProxy) for the others).
 //!
 //! | proxy | header | keys | `iss` | `aud` |
 //! |---|---|---|---|---|
+//! | Cloudflare Access | `cf-access-jwt-assertion` (or the `CF_Authorization` cookie, [`with_cookie`](IdentityProxy::with_cookie)) | RS256, JWKS at `https://<team>.cloudflareaccess.com/cdn-cgi/access/certs` | `https://<team>.cloudflareaccess.com` | contains the application's AUD tag |
 //! | Google IAP | `x-goog-iap-jwt-assertion` | ES256, JWKS at gstatic.com | `https://cloud.google.com/iap` | `/projects/<number>/global/backendServices/<id>` or `/projects/<number>/apps/<project id>` |
 //! | AWS ALB | `x-amzn-oidc-data` | ES256, one PEM per `kid` from the region's key endpoint | your IdP's (optional check) | none: the `signer` header must be your load balancer's ARN |
 //! | Pomerium | `x-pomerium-jwt-assertion` | ES256, JWKS on the route | the route's host | the route's host |
@@ -23,8 +25,10 @@
 //! ```
 
 mod alb;
+mod cloudflare;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::GetAll;
@@ -36,12 +40,20 @@ use crate::authenticator::{Authenticator, Detected};
 use crate::challenge::Challenge;
 use crate::context::{AuthContext, Scheme};
 use crate::error::{AuthError, ConfigError};
+use crate::http::cookies::{BadCookie, cookie_value};
 use crate::http::csrf::CsrfGuard;
 use crate::jwt::{
     Algorithm, ClaimsMapping, Issuer, JwksHealth, JwksOptions, JwtVerifier, RemoteJwks, TokenCache,
     Validation,
 };
+use crate::limit::AttemptLimiter;
 use crate::revocation::Revocations;
+
+/// Cloudflare Access's assertion header.
+pub const CLOUDFLARE_ACCESS_HEADER: HeaderName = HeaderName::from_static("cf-access-jwt-assertion");
+/// The cookie Cloudflare Access sets in the browser (read only with
+/// [`IdentityProxy::with_cookie`]).
+pub const CLOUDFLARE_ACCESS_COOKIE: &str = "CF_Authorization";
 
 /// Google IAP's assertion header.
 pub const GOOGLE_IAP_HEADER: HeaderName = HeaderName::from_static("x-goog-iap-jwt-assertion");
@@ -55,6 +67,12 @@ pub const GATEWAY_HEADER: HeaderName = HeaderName::from_static("x-auth-assertion
 /// Which proxy, with what it needs to know.
 #[derive(Debug, Clone)]
 enum Kind {
+    CloudflareAccess {
+        team: String,
+        aud: String,
+        service_tokens: Arc<Vec<String>>,
+        cookie: bool,
+    },
     GoogleIap {
         audience: String,
     },
@@ -81,6 +99,7 @@ struct Config {
     csrf: CsrfGuard,
     cache: bool,
     revocations: Option<Revocations>,
+    limiter: Option<AttemptLimiter>,
 }
 
 /// Where the keys come from: built from the key URL and options only.
@@ -98,11 +117,13 @@ enum Keys {
 
 /// A JWT signed by an identity-aware proxy, verified with the proxy's keys and rules.
 ///
-/// Every proxy gets the same treatment: the proxy's algorithm only (ES256), issuer and
-/// audience exact, `exp`/`nbf`/`iat` with 30 s leeway, keys fetched and cached under the
-/// JWKS rules, verified tokens cached, and unsafe or WebSocket requests from other sites
-/// refused (403): the proxy adds its header to every request that carries its session
-/// cookie, so for a browser the header is as ambient as a cookie.
+/// Every proxy gets the same treatment: the proxy's algorithm only (RS256 for Cloudflare
+/// Access, ES256 for the others), issuer and audience exact, `exp`/`nbf`/`iat` with 30 s
+/// leeway, keys fetched and cached under the JWKS rules, verified tokens cached, and
+/// unsafe or WebSocket requests from other sites refused (403): the proxy adds its
+/// header to every request that carries its session cookie, so for a browser the
+/// header is as ambient as a cookie. Identity headers the proxies also send (such as
+/// `Cf-Access-Authenticated-User-Email`) are never read.
 ///
 /// The context: subject `sub`, e-mail `email`, tenant `hd` (Google IAP), roles
 /// `groups` (Pomerium); change it with [`with_mapping`](Self::with_mapping).
@@ -122,6 +143,43 @@ impl fmt::Debug for IdentityProxy {
 }
 
 impl IdentityProxy {
+    /// Cloudflare Access for `team` (the `<team>.cloudflareaccess.com` name) and the
+    /// application's `aud` tag. The assertion's `type` must be `app`; a user's token
+    /// gives subject `sub` and e-mail `email`; a service token (empty `sub`) is refused
+    /// unless its client id is allowed with [`with_service_token`](Self::with_service_token),
+    /// then it is a service principal named by that id.
+    ///
+    /// ```
+    /// use portcullis::{AuthLayer, iap::IdentityProxy};
+    /// let access = IdentityProxy::cloudflare_access("myteam", "0123456789abcdef")?
+    ///     .with_service_token("ci-bot.access")?;
+    /// let layer = AuthLayer::required(access);
+    /// # Ok::<(), portcullis::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `team` is not a host label, or `aud` is empty or longer than 256 bytes.
+    pub fn cloudflare_access(team: &str, aud: &str) -> Result<Self, ConfigError> {
+        if !cloudflare::valid_team(team) {
+            return Err(ConfigError::new(format!(
+                "invalid Cloudflare Access team name: {team:?}"
+            )));
+        }
+        if aud.is_empty() || aud.len() > 256 {
+            return Err(ConfigError::new("invalid Cloudflare Access AUD tag"));
+        }
+        Self::build(
+            Kind::CloudflareAccess {
+                team: team.to_owned(),
+                aud: aud.to_owned(),
+                service_tokens: Arc::new(Vec::new()),
+                cookie: false,
+            },
+            &format!("https://{team}.cloudflareaccess.com/cdn-cgi/access/certs"),
+            cloudflare::default_mapping(),
+        )
+    }
+
     /// Google Cloud IAP in front of a backend service or App Engine app; `audience` is
     /// `/projects/<project number>/global/backendServices/<service id>` or
     /// `/projects/<project number>/apps/<project id>` (the console's "Signed header JWT
@@ -259,6 +317,7 @@ impl IdentityProxy {
             csrf: CsrfGuard::default(),
             cache: true,
             revocations: None,
+            limiter: None,
         })
     }
 
@@ -268,7 +327,7 @@ impl IdentityProxy {
             Kind::AwsAlb { .. } => Source::Alb(AlbKeys::new(&cfg.keys_url, &cfg.options)?),
             _ => Source::Jwks(RemoteJwks::new(
                 &cfg.keys_url,
-                [Algorithm::ES256],
+                [cfg.kind.algorithm()],
                 cfg.options.clone(),
             )?),
         };
@@ -277,8 +336,12 @@ impl IdentityProxy {
 
     /// The proxy for `cfg` with keys from `source`.
     fn assemble(cfg: Config, source: Source) -> Self {
-        let validation = Validation::new([Algorithm::ES256]).with_leeway(cfg.leeway);
+        let validation = Validation::new([cfg.kind.algorithm()]).with_leeway(cfg.leeway);
         let validation = match &cfg.kind {
+            Kind::CloudflareAccess { team, aud, .. } => validation
+                .with_issuer(format!("https://{team}.cloudflareaccess.com"))
+                .with_audience(aud.clone())
+                .with_required_sub(false),
             Kind::GoogleIap { audience } => validation
                 .with_issuer("https://cloud.google.com/iap")
                 .with_audience(audience.clone()),
@@ -309,8 +372,18 @@ impl IdentityProxy {
             })),
             Source::Jwks(jwks) => {
                 let mapping = cfg.mapping.clone();
-                let issuer = Issuer::new(jwks.clone(), validation)
-                    .with_context_mapper(move |c| mapping.identity(c, Scheme::IdentityProxy, &[]));
+                let issuer = Issuer::new(jwks.clone(), validation);
+                let issuer = match &cfg.kind {
+                    Kind::CloudflareAccess { service_tokens, .. } => {
+                        let tokens = service_tokens.clone();
+                        issuer.with_context_mapper(move |c| {
+                            cloudflare::to_context(c, &mapping, &tokens)
+                        })
+                    }
+                    _ => issuer.with_context_mapper(move |c| {
+                        mapping.identity(c, Scheme::IdentityProxy, &[])
+                    }),
+                };
                 let mut verifier = JwtVerifier::new(issuer);
                 if cfg.cache {
                     verifier = verifier.with_token_cache(TokenCache::new());
@@ -363,6 +436,47 @@ impl IdentityProxy {
     pub fn with_jwks_options(self, options: JwksOptions) -> Result<Self, ConfigError> {
         self.edit_keys(|c| c.options = options)
     }
+    /// For Cloudflare Access: accept service tokens whose client id (`common_name`) is
+    /// `client_id`, as service principals (refused by default).
+    ///
+    /// # Errors
+    /// Not Cloudflare Access.
+    pub fn with_service_token(self, client_id: impl Into<String>) -> Result<Self, ConfigError> {
+        let client_id = client_id.into();
+        self.edit_cloudflare("with_service_token", |tokens, _| {
+            Arc::make_mut(tokens).push(client_id);
+        })
+    }
+    /// For Cloudflare Access: when the request has no assertion header, read the
+    /// assertion from the `CF_Authorization` cookie (off by default; the cross-site
+    /// guard applies either way).
+    ///
+    /// # Errors
+    /// Not Cloudflare Access.
+    pub fn with_cookie(self) -> Result<Self, ConfigError> {
+        self.edit_cloudflare("with_cookie", |_, cookie| *cookie = true)
+    }
+    fn edit_cloudflare(
+        self,
+        setter: &str,
+        f: impl FnOnce(&mut Arc<Vec<String>>, &mut bool),
+    ) -> Result<Self, ConfigError> {
+        if !matches!(self.cfg.kind, Kind::CloudflareAccess { .. }) {
+            return Err(ConfigError::new(format!(
+                "{setter} applies to Cloudflare Access only"
+            )));
+        }
+        Ok(self.edit(|c| {
+            if let Kind::CloudflareAccess {
+                service_tokens,
+                cookie,
+                ..
+            } = &mut c.kind
+            {
+                f(service_tokens, cookie);
+            }
+        }))
+    }
     /// For the ALB: also require the IdP's `iss` in the claims (other proxies sign
     /// with their own, always checked).
     ///
@@ -402,6 +516,11 @@ impl IdentityProxy {
     pub fn without_token_cache(self) -> Self {
         self.edit(|c| c.cache = false)
     }
+    /// Count failed verifications per client address and credential in `limiter`
+    /// (cache hits are never counted or slowed).
+    pub fn with_limiter(self, limiter: AttemptLimiter) -> Self {
+        self.edit(|c| c.limiter = Some(limiter))
+    }
 
     /// Gets the proxy's keys as `startup` says ([`RemoteJwks::start`]): fetched now and
     /// any problem an error, or fetched in the background while requests get 503. The
@@ -440,10 +559,21 @@ impl IdentityProxy {
     }
     fn header(&self) -> HeaderName {
         match self.cfg.kind {
+            Kind::CloudflareAccess { .. } => CLOUDFLARE_ACCESS_HEADER,
             Kind::GoogleIap { .. } => GOOGLE_IAP_HEADER,
             Kind::Pomerium { .. } => POMERIUM_HEADER,
             Kind::AwsAlb { .. } => AWS_ALB_HEADER,
             Kind::Gateway { .. } => GATEWAY_HEADER,
+        }
+    }
+}
+
+impl Kind {
+    /// The one algorithm the proxy signs with.
+    fn algorithm(&self) -> Algorithm {
+        match self {
+            Kind::CloudflareAccess { .. } => Algorithm::RS256,
+            _ => Algorithm::ES256,
         }
     }
 }
@@ -454,53 +584,99 @@ fn is_digits(s: &str) -> bool {
 
 impl Authenticator for IdentityProxy {
     fn scheme(&self) -> Scheme {
-        Scheme::IdentityProxy
+        match self.cfg.kind {
+            Kind::CloudflareAccess { .. } => Scheme::CloudflareAccess,
+            _ => Scheme::IdentityProxy,
+        }
     }
     fn challenge(&self) -> Option<Challenge> {
         None
     }
     fn detect(&self, parts: &Parts) -> bool {
-        parts.headers.contains_key(self.header())
+        !self.carried(parts).is_absent()
     }
     async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
-        let token = self.assertion(parts, parts.headers.get_all(self.header()))?;
+        let token = self.assertion(parts, self.carried(parts))?;
+        let limiter = self.cfg.limiter.as_ref();
         match &self.keys {
-            Keys::Jwks(_, verifier) => Box::pin(verifier.verify(token)).await,
-            Keys::Alb(v) => Box::pin(v.verify(token)).await,
+            Keys::Jwks(_, verifier) => {
+                if let Some(ctx) = verifier.cached(token.as_bytes()) {
+                    return verifier.admit(ctx, token.as_bytes());
+                }
+                let check = verifier.verify_uncached(token);
+                Box::pin(AttemptLimiter::credential_check(limiter, parts, check)).await
+            }
+            Keys::Alb(v) => {
+                Box::pin(AttemptLimiter::credential_check(
+                    limiter,
+                    parts,
+                    v.verify(token),
+                ))
+                .await
+            }
         }
     }
     fn authenticate_now(&self, parts: &Parts) -> Option<Result<AuthContext, AuthError>> {
-        self.answer_now(self.assertion(parts, parts.headers.get_all(self.header())))
+        self.answer_now(self.assertion(parts, self.carried(parts)))
     }
     fn detect_now(&self, parts: &Parts) -> Detected {
-        let values = parts.headers.get_all(self.header());
-        if values.iter().next().is_none() {
+        let carried = self.carried(parts);
+        if carried.is_absent() {
             return Detected::Absent;
         }
-        self.answer_now(self.assertion(parts, values)).into()
+        self.answer_now(self.assertion(parts, carried)).into()
+    }
+}
+
+/// Where a request carries its assertion, read once.
+enum Carried<'a> {
+    /// The proxy's header's values (none, when no cookie is read either).
+    Header(GetAll<'a, HeaderValue>),
+    /// No header: the cookie, as [`cookie_value`] reads it.
+    Cookie(Result<Option<&'a str>, BadCookie>),
+}
+
+impl Carried<'_> {
+    fn is_absent(&self) -> bool {
+        match self {
+            Carried::Header(values) => values.iter().next().is_none(),
+            Carried::Cookie(cookie) => *cookie == Ok(None),
+        }
     }
 }
 
 impl IdentityProxy {
-    /// The cross-site guard, then the one assertion among `values` (the proxy's
-    /// header), as text.
-    fn assertion<'a>(
-        &self,
-        parts: &Parts,
-        values: GetAll<'a, HeaderValue>,
-    ) -> Result<&'a str, AuthError> {
+    /// The header's values, else (Cloudflare Access with the cookie on) the cookie.
+    fn carried<'a>(&self, parts: &'a Parts) -> Carried<'a> {
+        let values = parts.headers.get_all(self.header());
+        let cookie = matches!(self.cfg.kind, Kind::CloudflareAccess { cookie: true, .. });
+        if !cookie || values.iter().next().is_some() {
+            return Carried::Header(values);
+        }
+        Carried::Cookie(cookie_value(&parts.headers, CLOUDFLARE_ACCESS_COOKIE))
+    }
+
+    /// The cross-site guard, then the one assertion the request carries, as text.
+    fn assertion<'a>(&self, parts: &Parts, carried: Carried<'a>) -> Result<&'a str, AuthError> {
         if self.cfg.csrf.is_cross_site(parts) {
             return Err(AuthError::cross_site());
         }
-        let mut values = values.iter();
-        match (values.next(), values.next()) {
-            (Some(_), Some(_)) => Err(AuthError::conflicting()),
-            (Some(v), None) => Ok(v
-                .to_str()
-                .map_err(|_| AuthError::invalid("identity proxy: header not ascii"))?
-                .trim()),
-            (None, _) => Err(AuthError::missing()),
-        }
+        let token = match carried {
+            Carried::Header(values) => {
+                let mut values = values.iter();
+                match (values.next(), values.next()) {
+                    (Some(_), Some(_)) => return Err(AuthError::conflicting()),
+                    (Some(v), None) => v
+                        .to_str()
+                        .map_err(|_| AuthError::invalid("identity proxy: header not ascii"))?,
+                    (None, _) => return Err(AuthError::missing()),
+                }
+            }
+            Carried::Cookie(cookie) => cookie
+                .map_err(|_| AuthError::invalid("identity proxy: duplicate or unreadable cookie"))?
+                .ok_or_else(AuthError::missing)?,
+        };
+        Ok(token.trim())
     }
 
     /// A verified assertion's context from the token cache, or `None` when it must be
