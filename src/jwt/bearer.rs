@@ -308,6 +308,21 @@ impl Authenticator for BearerAuth {
     }
     fn detect_now(&self, parts: &Parts) -> Detected {
         if self.dpop.is_some() {
+            if self.sources.header_only() {
+                // One read of `Authorization` tells absent, Bearer and DPoP apart.
+                let Some(v) = parts.headers.get(AUTHORIZATION) else {
+                    return Detected::Absent;
+                };
+                let v = v.as_bytes();
+                let credential = if names_scheme(v, "bearer") {
+                    bearer_value(v).map(|t| (Cow::Borrowed(t), false))
+                } else if names_scheme(v, "dpop") {
+                    dpop_value(v).map(|t| (Cow::Borrowed(t), true))
+                } else {
+                    return Detected::Absent;
+                };
+                return self.answer_now_dpop_with(parts, credential).into();
+            }
             if !self.detect(parts) {
                 return Detected::Absent;
             }
@@ -348,10 +363,19 @@ impl BearerAuth {
     /// The answer without waiting when DPoP is on: a cached token whose binding checks
     /// need no round trip (a proof is verified here; its replay check is in memory).
     fn answer_now_dpop(&self, parts: &Parts) -> Option<Result<AuthContext, AuthError>> {
+        self.answer_now_dpop_with(parts, self.credential(parts))
+    }
+
+    /// [`answer_now_dpop`](Self::answer_now_dpop) with the credential already read.
+    fn answer_now_dpop_with(
+        &self,
+        parts: &Parts,
+        credential: Result<(Cow<'_, [u8]>, bool), AuthError>,
+    ) -> Option<Result<AuthContext, AuthError>> {
         let (Some(dpop), Verifier::Jwt(v)) = (&self.dpop, &self.verifier) else {
             return None;
         };
-        let (token, is_dpop) = match self.credential(parts) {
+        let (token, is_dpop) = match credential {
             Ok(t) => t,
             Err(e) => return Some(Err(e)),
         };
@@ -380,13 +404,17 @@ impl BearerAuth {
             if !self.sources.header_only() && self.sources.detect_besides_header(parts) {
                 return Err(AuthError::conflicting());
             }
-            let token = strip_scheme(v.as_bytes(), "dpop")
-                .ok_or_else(|| AuthError::malformed("dpop: bad authorization header"))?
-                .trim_ascii_end();
-            return Ok((Cow::Borrowed(token), true));
+            return dpop_value(v.as_bytes()).map(|t| (Cow::Borrowed(t), true));
         }
         self.token(parts).map(|t| (t, false))
     }
+}
+
+/// The token of an `Authorization: DPoP <token>` value.
+fn dpop_value(value: &[u8]) -> Result<&[u8], AuthError> {
+    Ok(strip_scheme(value, "dpop")
+        .ok_or_else(|| AuthError::malformed("dpop: bad authorization header"))?
+        .trim_ascii_end())
 }
 
 impl BearerAuth {
