@@ -16,7 +16,8 @@ use common::{get as req, send};
 use http::StatusCode;
 use portcullis::revocation::RedisRevocations;
 use portcullis::session::{
-    NewSession, PostgresStore, RedisStore, SessionConfig, SessionManager, SessionStore,
+    CachingStore, NewSession, PostgresStore, RedisStore, SessionConfig, SessionManager,
+    SessionStore,
 };
 use portcullis::{AuthContext, AuthLayer};
 
@@ -33,10 +34,11 @@ struct Instance {
 
 async fn instance(store: Arc<dyn SessionStore>, redis: &str, prefix: &str) -> Instance {
     let revocations = RedisRevocations::connect(redis, prefix).await.unwrap();
-    let config = SessionConfig::default()
-        .with_insecure_dev_cookie()
-        .with_local_cache(revocations, 10_000, TTL);
-    let manager = SessionManager::from_arc(store, config);
+    let config = SessionConfig::default().with_insecure_dev_cookie();
+    let store = CachingStore::from_arc(store, revocations)
+        .with_capacity(10_000)
+        .with_ttl(TTL);
+    let manager = SessionManager::new(store, config);
     let app = Router::new()
         .route(
             "/me",

@@ -45,15 +45,7 @@ pub struct SessionConfig {
     pub(crate) csrf: CsrfGuard,
     pub(crate) refresh: Option<Refresh>,
     pub(crate) revocations: Option<crate::revocation::Revocations>,
-    pub(crate) local_cache: Option<LocalCacheSettings>,
     pub(crate) limiter: Option<crate::limit::AttemptLimiter>,
-}
-
-/// [`SessionConfig::with_local_cache`]'s settings.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct LocalCacheSettings {
-    pub(crate) capacity: usize,
-    pub(crate) ttl: Duration,
 }
 
 /// What [`SessionConfig::with_refresh`] calls: the session's current context in, the
@@ -95,7 +87,6 @@ impl Default for SessionConfig {
             csrf: CsrfGuard::default(),
             refresh: None,
             revocations: None,
-            local_cache: None,
             limiter: None,
         }
     }
@@ -190,43 +181,11 @@ impl SessionConfig {
         self.revocations = Some(revocations);
         self
     }
-    /// Keep a bounded local copy (at most `capacity` records, each at most `ttl` old) of
-    /// a remote store's sessions, so that Redis and PostgreSQL sessions are served at
-    /// memory speed, and refuse sessions revoked in `revocations`.
-    ///
-    /// Instances tell each other through `revocations` (shared through Redis with
-    /// [`RedisRevocations`](crate::revocation::RedisRevocations)): a logout, rotation or
-    /// login that ends a session, and a logout everywhere, are published there and
-    /// refused by every instance from the next request on (a logout everywhere also ends
-    /// sessions started in the same second). Data and role changes made by another
-    /// instance show within `ttl`. Near its idle or absolute expiry a record is always
-    /// read from the store.
-    ///
-    /// ```no_run
-    /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
-    /// use std::time::Duration;
-    /// use portcullis::revocation::RedisRevocations;
-    /// use portcullis::session::{RedisStore, SessionConfig, SessionManager};
-    /// let revocations = RedisRevocations::connect("redis://127.0.0.1:6379", "app:").await?;
-    /// let config = SessionConfig::default().with_local_cache(revocations, 100_000, Duration::from_secs(5));
-    /// let manager = SessionManager::new(RedisStore::connect("redis://127.0.0.1:6379").await?, config);
-    /// # Ok(()) }
-    /// ```
-    pub fn with_local_cache(
-        mut self,
-        revocations: crate::revocation::Revocations,
-        capacity: usize,
-        ttl: Duration,
-    ) -> Self {
-        self.revocations = Some(revocations);
-        self.local_cache = Some(LocalCacheSettings { capacity, ttl });
-        self
-    }
     /// Limit unknown and expired session cookies per client with `limiter` (its
     /// [credential limits](crate::limit::AttemptLimiter::with_credential_limits)): a
     /// client past them gets 429 before its next cookie costs a store lookup. Only
     /// cookies looked up in the store count; a session served from memory (the memory
-    /// store, the local cache) never touches the limiter.
+    /// store, a [`CachingStore`](super::CachingStore)) never touches the limiter.
     pub fn with_limiter(mut self, limiter: crate::limit::AttemptLimiter) -> Self {
         self.limiter = Some(limiter);
         self

@@ -12,7 +12,6 @@ use super::auth::SessionAuth;
 use super::config::SessionConfig;
 use super::cookie::{SessionCookie, session_key};
 use super::id::{IdHash, new_id_for};
-use super::local_cache::LocalCache;
 use super::new_session::NewSession;
 use super::store::{SessionRecord, SessionStore};
 use super::timed::{timed, unavailable};
@@ -57,29 +56,12 @@ impl SessionManager {
     }
     /// A manager over a shared store.
     pub fn from_arc(store: Arc<dyn SessionStore>, config: SessionConfig) -> Self {
-        let store: Arc<dyn SessionStore> = match config.local_cache {
-            Some(c) => Arc::new(LocalCache::new(store, c.capacity, c.ttl)),
-            None => store,
-        };
         SessionManager {
             store,
             config: Arc::new(config),
         }
     }
 
-    /// Tells the other instances' local caches that the session `id_hash` ended (a
-    /// no-op without a local cache). A failure is logged: the session is gone from the
-    /// store already, and other copies age out within the cache TTL.
-    async fn announce_end(&self, id_hash: &str) {
-        let (Some(cache), Some(r)) = (&self.config.local_cache, &self.config.revocations) else {
-            return;
-        };
-        let id = id_hash.get(..16).unwrap_or(id_hash);
-        let until = unix_secs() + cache.ttl.as_secs() + 2;
-        if let Err(e) = r.revoke_session(id, until).await {
-            tracing::warn!(error = %e.reason(), "could not tell other instances a session ended");
-        }
-    }
     /// The authenticator for [`AuthLayer`](crate::AuthLayer).
     pub fn authenticator(&self) -> SessionAuth {
         SessionAuth::new(self.store.clone(), self.config.clone())
@@ -152,7 +134,6 @@ impl SessionManager {
         if let Some(old) = self.current_id_hash(request_headers) {
             self.timed("delete", self.store.delete(old.as_str()))
                 .await?;
-            self.announce_end(old.as_str()).await;
         }
         self.start(new, None).await
     }
@@ -162,7 +143,6 @@ impl SessionManager {
         if let Some(old) = self.current_id_hash(request_headers) {
             self.timed("delete", self.store.delete(old.as_str()))
                 .await?;
-            self.announce_end(old.as_str()).await;
         }
         HeaderValue::from_str(&self.config.removal_cookie())
             .map(SessionCookie)
@@ -183,7 +163,6 @@ impl SessionManager {
         {
             return Err(AuthError::invalid("session: ended meanwhile"));
         }
-        self.announce_end(&rec.id_hash).await;
         self.cookie_for(&id, rec.absolute_expires_at, unix_secs())
     }
 
@@ -227,16 +206,6 @@ impl SessionManager {
         let n = self
             .timed("delete_all", self.store.delete_all_for_subject(subject))
             .await?;
-        if let (Some(_), Some(r)) = (&self.config.local_cache, &self.config.revocations) {
-            // Whole seconds: everything created up to and within this one ends.
-            let as_of = unix_secs();
-            if let Err(e) = r
-                .revoke_subject(Some(crate::revocation::SESSION_SCOPE), subject, as_of)
-                .await
-            {
-                tracing::warn!(error = %e.reason(), "could not tell other instances of a logout everywhere");
-            }
-        }
         Ok(n)
     }
 }

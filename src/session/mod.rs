@@ -13,11 +13,11 @@
 //! ```
 
 mod auth;
+mod caching_store;
 mod config;
 mod cookie;
 mod extractor;
 mod id;
-mod local_cache;
 mod manager;
 mod memory;
 mod new_session;
@@ -29,6 +29,7 @@ mod store;
 mod timed;
 
 pub use self::auth::SessionAuth;
+pub use self::caching_store::CachingStore;
 pub use self::config::SessionConfig;
 pub use self::cookie::SessionCookie;
 pub use self::extractor::{MissingSessionManager, Sessions};

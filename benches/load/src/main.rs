@@ -69,12 +69,10 @@ async fn session_cached<S: SessionStore>(
     let revocations = portcullis::revocation::RedisRevocations::connect(url, "portcullis-load:")
         .await
         .unwrap();
-    let config = SessionConfig::default().with_local_cache(
-        revocations,
-        100_000,
-        std::time::Duration::from_secs(5),
-    );
-    session_with(store, config, per_handler).await
+    let store = portcullis::session::CachingStore::new(store, revocations)
+        .with_capacity(100_000)
+        .with_ttl(std::time::Duration::from_secs(5));
+    session_with(store, SessionConfig::default(), per_handler).await
 }
 
 async fn session_with<S: SessionStore>(
