@@ -226,7 +226,8 @@ async fn certs_404_or_down_is_503() {
 #[tokio::test]
 async fn team_name_validated_and_cookie_needs_opt_in_and_csrf() {
     for bad in ["", "-x", "x-", "Acme", "a.b", "a/b", "a b"] {
-        assert!(IdentityProxy::cloudflare_access(bad, AUD).is_err(), "{bad}");
+        let e = common::refusal(IdentityProxy::cloudflare_access(bad, AUD));
+        assert!(e.contains("team name"), "{bad}: {e}");
     }
     let server = KeyServer::start(jwks(&[TestKey::Rs256])).await;
     let probe = Probe::default();

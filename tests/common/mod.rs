@@ -148,3 +148,13 @@ pub fn other_ecdsa_signature(token: &str, padded: bool) -> String {
     };
     format!("{message}.{enc}")
 }
+
+/// The message of a refusal (a configuration error, a failed call); fails the test
+/// when the call was accepted. Tests assert on it, so a refusal for the wrong reason
+/// does not pass.
+pub fn refusal<T, E: std::fmt::Display>(result: Result<T, E>) -> String {
+    match result {
+        Ok(_) => panic!("accepted, expected a refusal"),
+        Err(e) => e.to_string(),
+    }
+}
