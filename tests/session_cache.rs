@@ -37,7 +37,8 @@ async fn instance(store: Arc<dyn SessionStore>, redis: &str, prefix: &str) -> In
     let config = SessionConfig::default().with_insecure_dev_cookie();
     let store = CachingStore::from_arc(store, revocations)
         .with_capacity(10_000)
-        .with_ttl(TTL);
+        .with_ttl(TTL)
+        .unwrap();
     let manager = SessionManager::new(store, config);
     let app = Router::new()
         .route(

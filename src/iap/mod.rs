@@ -517,7 +517,8 @@ impl IdentityProxy {
         self.edit(|c| c.cache = false)
     }
     /// Count failed verifications per client address and credential in `limiter`
-    /// (cache hits are never counted or slowed).
+    /// (cache hits are never counted or slowed; ALB assertions, which are not cached,
+    /// go through the limiter on every request).
     pub fn with_limiter(self, limiter: AttemptLimiter) -> Self {
         self.edit(|c| c.limiter = Some(limiter))
     }

@@ -10,7 +10,7 @@ use super::store::{SessionRecord, SessionStore};
 use crate::StoreError;
 use crate::authenticator::BoxFuture;
 use crate::clock::unix_secs;
-use crate::error::ErrorKind;
+use crate::error::{ConfigError, ErrorKind};
 use crate::revocation::{Revocations, SESSION_SCOPE};
 
 struct Cached {
@@ -32,6 +32,10 @@ struct Cached {
 /// from the store. Data and role changes made by another instance show within the TTL.
 /// While the list cannot prove itself current, copies are not served (503).
 ///
+/// Give the manager the same list ([`SessionConfig::with_revocations`](super::SessionConfig::with_revocations)),
+/// as below: the session layer then checks it once more after a refresh hook, and
+/// back-channel logout publishes through it.
+///
 /// At most [`with_capacity`](Self::with_capacity) records (100 000 by default) are
 /// kept; when full of live copies the copy is emptied, never grown.
 ///
@@ -41,9 +45,10 @@ struct Cached {
 /// use portcullis::revocation::RedisRevocations;
 /// use portcullis::session::{CachingStore, RedisStore, SessionConfig, SessionManager};
 /// let revocations = RedisRevocations::connect("redis://127.0.0.1:6379", "app:").await?;
-/// let store = CachingStore::new(RedisStore::connect("redis://127.0.0.1:6379").await?, revocations)
-///     .with_ttl(Duration::from_secs(5));
-/// let manager = SessionManager::new(store, SessionConfig::default());
+/// let store = CachingStore::new(RedisStore::connect("redis://127.0.0.1:6379").await?, revocations.clone())
+///     .with_ttl(Duration::from_secs(5))?;
+/// let config = SessionConfig::default().with_revocations(revocations);
+/// let manager = SessionManager::new(store, config);
 /// # Ok(()) }
 /// ```
 pub struct CachingStore {
@@ -84,12 +89,24 @@ impl CachingStore {
         self.capacity = capacity.max(1);
         self
     }
-    /// How old a copy may be served (default 5 s): the longest another instance's data
-    /// or role change takes to show here.
-    pub fn with_ttl(mut self, ttl: Duration) -> Self {
+    /// How old a copy may be served (default 5 s, at most [`MAX_TTL`](Self::MAX_TTL)):
+    /// the longest another instance's data or role change takes to show here.
+    ///
+    /// # Errors
+    /// `ttl` is longer than [`MAX_TTL`](Self::MAX_TTL).
+    pub fn with_ttl(mut self, ttl: Duration) -> Result<Self, ConfigError> {
+        if ttl > Self::MAX_TTL {
+            return Err(ConfigError::new(format!(
+                "CachingStore: a TTL of {ttl:?} is longer than {:?}",
+                Self::MAX_TTL
+            )));
+        }
         self.ttl = ttl;
-        self
+        Ok(self)
     }
+    /// The longest TTL: one hour. Each ended session stays on the revocation list for
+    /// the TTL (and 2 s), so the TTL also bounds how long announcements are kept.
+    pub const MAX_TTL: Duration = Duration::from_secs(3600);
 
     fn remember(&self, record: Arc<SessionRecord>) {
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
@@ -129,15 +146,39 @@ impl CachingStore {
         }
     }
 
-    /// Tells the other instances' copies that the session `id_hash` ended. A failure is
+    /// Tells the other instances' copies that the session `id_hash` ended, and waits
+    /// for it. The publication runs as a task of its own, so a caller that gives up (a
+    /// store timeout around the whole write) never cancels it half-way; a failure is
     /// logged: the session is gone from the store already, and other copies age out
     /// within the TTL.
     async fn announce_end(&self, id_hash: &str) {
-        let id = id_hash.get(..16).unwrap_or(id_hash);
+        let id = id_hash.get(..16).unwrap_or(id_hash).to_owned();
         let until = unix_secs() + self.ttl.as_secs() + 2;
-        if let Err(e) = self.revocations.revoke_session(id, until).await {
-            tracing::warn!(error = %e.reason(), "could not tell other instances a session ended");
-        }
+        let revocations = self.revocations.clone();
+        let _ = tokio::spawn(async move {
+            if let Err(e) = revocations.revoke_session(&id, until).await {
+                tracing::warn!(error = %e.reason(), "could not tell other instances a session ended");
+            }
+        })
+        .await;
+    }
+
+    /// Tells the other instances that every session of `subject` up to now ended (a
+    /// logout everywhere), the way [`announce_end`](Self::announce_end) does.
+    async fn announce_subject_end(&self, subject: &str) {
+        let subject = subject.to_owned();
+        let revocations = self.revocations.clone();
+        let _ = tokio::spawn(async move {
+            // Whole seconds: everything created up to and within this one ends.
+            let as_of = unix_secs();
+            if let Err(e) = revocations
+                .revoke_subject(Some(SESSION_SCOPE), &subject, as_of)
+                .await
+            {
+                tracing::warn!(error = %e.reason(), "could not tell other instances of a logout everywhere");
+            }
+        })
+        .await;
     }
 
     #[cfg(test)]
@@ -246,15 +287,7 @@ impl SessionStore for CachingStore {
                 .unwrap_or_else(|p| p.into_inner())
                 .retain(|_, c| c.record.subject != subject);
             let n = self.inner.delete_all_for_subject(subject).await?;
-            // Whole seconds: everything created up to and within this one ends.
-            let as_of = unix_secs();
-            if let Err(e) = self
-                .revocations
-                .revoke_subject(Some(SESSION_SCOPE), subject, as_of)
-                .await
-            {
-                tracing::warn!(error = %e.reason(), "could not tell other instances of a logout everywhere");
-            }
+            self.announce_subject_end(subject).await;
             Ok(n)
         })
     }
@@ -275,12 +308,26 @@ mod tests {
         )
     }
 
+    #[test]
+    fn a_ttl_past_an_hour_is_refused() {
+        let e = CachingStore::new(MemoryStore::new(), Revocations::memory())
+            .with_ttl(Duration::from_secs(3601))
+            .unwrap_err();
+        assert!(e.to_string().contains("longer than"), "{e}");
+        assert!(
+            CachingStore::new(MemoryStore::new(), Revocations::memory())
+                .with_ttl(CachingStore::MAX_TTL)
+                .is_ok()
+        );
+    }
+
     #[tokio::test]
     async fn a_revoked_session_is_served_neither_from_the_copy_nor_from_the_store() {
         let inner = Arc::new(MemoryStore::new());
         let revocations = Revocations::memory();
         let cache = CachingStore::from_arc(inner.clone(), revocations.clone())
-            .with_ttl(Duration::from_secs(30));
+            .with_ttl(Duration::from_secs(30))
+            .unwrap();
         let now = unix_secs();
         let c = record("c", "carol", now);
         cache.create(&c).await.unwrap();
@@ -309,7 +356,8 @@ mod tests {
         let inner = Arc::new(MemoryStore::new());
         let cache = CachingStore::from_arc(inner.clone(), Revocations::memory())
             .with_capacity(100)
-            .with_ttl(Duration::from_secs(30));
+            .with_ttl(Duration::from_secs(30))
+            .unwrap();
         let now = unix_secs();
         let a = record("a", "alice", now);
         cache.create(&a).await.unwrap();
@@ -332,7 +380,8 @@ mod tests {
         let inner = Arc::new(MemoryStore::new());
         let cache = CachingStore::from_arc(inner, Revocations::memory())
             .with_capacity(100)
-            .with_ttl(Duration::from_secs(30));
+            .with_ttl(Duration::from_secs(30))
+            .unwrap();
         let now = unix_secs();
         let mut ending = record("c", "carol", now);
         ending.idle_expires_at = now + 10;
@@ -340,7 +389,8 @@ mod tests {
         assert!(cache.load_now(&ending.id_hash).is_none());
         let stale = CachingStore::new(MemoryStore::new(), Revocations::memory())
             .with_capacity(100)
-            .with_ttl(Duration::ZERO);
+            .with_ttl(Duration::ZERO)
+            .unwrap();
         let d = record("d", "dave", now);
         stale.create(&d).await.unwrap();
         assert!(stale.load_now(&d.id_hash).is_none());
@@ -350,7 +400,8 @@ mod tests {
     async fn the_copy_is_bounded() {
         let cache = CachingStore::new(MemoryStore::new(), Revocations::memory())
             .with_capacity(64)
-            .with_ttl(Duration::from_secs(30));
+            .with_ttl(Duration::from_secs(30))
+            .unwrap();
         let now = unix_secs();
         for i in 0..10_000 {
             cache

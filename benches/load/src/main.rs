@@ -69,10 +69,12 @@ async fn session_cached<S: SessionStore>(
     let revocations = portcullis::revocation::RedisRevocations::connect(url, "portcullis-load:")
         .await
         .unwrap();
-    let store = portcullis::session::CachingStore::new(store, revocations)
+    let store = portcullis::session::CachingStore::new(store, revocations.clone())
         .with_capacity(100_000)
-        .with_ttl(std::time::Duration::from_secs(5));
-    session_with(store, SessionConfig::default(), per_handler).await
+        .with_ttl(std::time::Duration::from_secs(5))
+        .unwrap();
+    let config = SessionConfig::default().with_revocations(revocations);
+    session_with(store, config, per_handler).await
 }
 
 async fn session_with<S: SessionStore>(
