@@ -111,6 +111,7 @@ impl Dpop {
                 algorithms: DEFAULT_ALGORITHMS.to_vec(),
                 max_age: 60,
                 future_skew: 5,
+                headers: Default::default(),
             },
             replay: ReplayCache::memory(),
             nonces: None,
@@ -131,6 +132,7 @@ impl Dpop {
             ));
         }
         self.rules.algorithms = algs;
+        self.rules.headers = Default::default();
         Ok(self)
     }
     /// How old a proof's `iat` may be (default 60 s).

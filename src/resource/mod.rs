@@ -28,6 +28,7 @@ mod dpop;
 mod metadata;
 mod nonce;
 mod proof;
+mod proof_headers;
 mod replay;
 mod thumbprint;
 

@@ -6,6 +6,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use std::sync::Arc;
+
+use super::proof_headers::{CheckedHeader, HeaderMemo};
 use super::thumbprint::jwk_thumbprint;
 use crate::error::AuthError;
 use crate::jwt::Algorithm;
@@ -28,6 +31,9 @@ pub(crate) struct ProofRules {
     pub max_age: u64,
     /// How far in the future `iat` may be, in seconds (clock skew).
     pub future_skew: u64,
+    /// Headers that passed their checks before (a fresh memo whenever the algorithms
+    /// change).
+    pub headers: Arc<HeaderMemo>,
 }
 
 /// The request a proof must match.
@@ -107,6 +113,34 @@ pub(crate) fn verify_proof(
     if h.is_empty() || p.is_empty() || s.is_empty() {
         return Err(bad("dpop: empty segment"));
     }
+    let (checked, fresh) = match rules.headers.get(h) {
+        Some(c) if rules.algorithms.contains(&c.alg) => (c, false),
+        _ => (Arc::new(check_header(h, rules)?), true),
+    };
+    let signature = b64(s)?;
+    if !checked
+        .key
+        .verify(&proof.as_bytes()[..h.len() + 1 + p.len()], &signature)
+    {
+        return Err(bad("dpop: bad signature"));
+    }
+    if fresh {
+        rules.headers.keep(h, checked.clone());
+    }
+    let jkt = checked.jkt.clone();
+    let payload_bytes = b64(p)?;
+    let claims = parse_map(&payload_bytes).ok_or_else(|| bad("dpop: bad claims"))?;
+    check_claims(&claims, request, rules).map(|(jti, iat, nonce)| VerifiedProof {
+        jkt,
+        jti,
+        iat,
+        nonce,
+    })
+}
+
+/// The protected header's checks: `typ`, an allowed `alg`, no unsupported parameter,
+/// a public `jwk` usable for `alg`; its key and thumbprint.
+fn check_header(h: &str, rules: &ProofRules) -> Result<CheckedHeader, AuthError> {
     let header_bytes = b64(h)?;
     let header = parse_map(&header_bytes).ok_or_else(|| bad("dpop: bad header"))?;
     if header.get("typ").and_then(Value::as_str) != Some("dpop+jwt") {
@@ -134,19 +168,8 @@ pub(crate) fn verify_proof(
         .ok()
         .and_then(|keys| keys.into_iter().next())
         .ok_or_else(|| bad("dpop: jwk unusable for alg"))?;
-    let signature = b64(s)?;
-    if !key.verify(&proof.as_bytes()[..h.len() + 1 + p.len()], &signature) {
-        return Err(bad("dpop: bad signature"));
-    }
     let jkt = jwk_thumbprint(jwk).ok_or_else(|| bad("dpop: jwk has no thumbprint"))?;
-    let payload_bytes = b64(p)?;
-    let claims = parse_map(&payload_bytes).ok_or_else(|| bad("dpop: bad claims"))?;
-    check_claims(&claims, request, rules).map(|(jti, iat, nonce)| VerifiedProof {
-        jkt,
-        jti,
-        iat,
-        nonce,
-    })
+    Ok(CheckedHeader { alg, key, jkt })
 }
 
 /// `jti`, `htm`, `htu`, `iat` and `ath`; returns the `jti`, `iat` and `nonce`.
@@ -198,6 +221,46 @@ fn check_claims(
 mod tests {
     use super::*;
 
+    /// A header checked once is kept, only after its proof's signature held; a kept
+    /// header still needs a valid signature and an algorithm the rules allow.
+    #[test]
+    fn checked_headers_are_kept_and_still_held_to_the_signature_and_the_rules() {
+        const PROOF: &str = "eyJ0eXAiOiJkcG9wK2p3dCIsImFsZyI6IkVTMjU2IiwiandrIjp7Imt0eSI6IkVDIiwieCI6Imw4dEZyaHgtMzR0VjNoUklDUkRZOXpDa0RscEJoRjQyVVFVZldWQVdCRnMiLCJ5IjoiOVZFNGpmX09rX282NHpiVFRsY3VOSmFqSG10NnY5VERWclUwQ2R2R1JEQSIsImNydiI6IlAtMjU2In19.eyJqdGkiOiItQndDM0VTYzZhY2MybFRjIiwiaHRtIjoiUE9TVCIsImh0dSI6Imh0dHBzOi8vc2VydmVyLmV4YW1wbGUuY29tL3Rva2VuIiwiaWF0IjoxNTYyMjYyNjE2fQ.2-GxA6T8lP4vfrg8v-FdWP0A0zdrj8igiMLvqRMUvwnQg4PtFLbdLXiOSsX0x7NVY-FNyJK70nfbV37xRZT3Lg";
+        let memo = Arc::new(HeaderMemo::default());
+        let rules = |algorithms| ProofRules {
+            algorithms,
+            max_age: 60,
+            future_skew: 5,
+            headers: memo.clone(),
+        };
+        let url = normalized_htu("https://server.example.com/token").unwrap();
+        let request = ProofRequest {
+            method: "POST",
+            url: &url,
+            access_token: None,
+            now: 1_562_262_616,
+        };
+        let (head, _) = PROOF.rsplit_once('.').unwrap();
+        let forged = format!("{head}.{}", URL_SAFE_NO_PAD.encode([7u8; 64]));
+        let es256 = rules(vec![Algorithm::ES256]);
+        // A bad signature first: nothing is kept.
+        let e = verify_proof(&forged, request, &es256).unwrap_err();
+        assert_eq!(e.reason(), "dpop: bad signature");
+        assert_eq!(memo.len(), 0);
+        verify_proof(PROOF, request, &es256).unwrap();
+        assert_eq!(memo.len(), 1);
+        // Kept: the forged signature is still refused, and so is the algorithm where
+        // the rules no longer allow it.
+        let e = verify_proof(&forged, request, &es256).unwrap_err();
+        assert_eq!(e.reason(), "dpop: bad signature");
+        let e = verify_proof(PROOF, request, &rules(vec![Algorithm::EdDSA])).unwrap_err();
+        assert_eq!(e.reason(), "dpop: alg not allowed");
+        assert_eq!(
+            verify_proof(PROOF, request, &es256).unwrap().jkt,
+            "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+        );
+    }
+
     /// RFC 9449 section 4.2's example proof (a token request: no `ath`), verified at
     /// its own `iat`; any change to the request it names refuses it.
     #[test]
@@ -207,6 +270,7 @@ mod tests {
             algorithms: vec![Algorithm::ES256],
             max_age: 60,
             future_skew: 5,
+            headers: Arc::default(),
         };
         let url = normalized_htu("https://server.example.com/token").unwrap();
         let request = ProofRequest {
