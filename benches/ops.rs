@@ -107,6 +107,42 @@ fn router(mode: &str, token: &str) -> (axum::Router, Vec<(&'static str, String)>
             );
             (app, vec![("authorization", format!("Bearer {token}"))])
         }
+        "tenants-cached" => {
+            // A tenant's token on a verifier that resolves its issuer per token. The
+            // tenant's discovery and keys are fetched before the loop, on a runtime of
+            // their own (the loop's has no IO): the loop measures the cache hit.
+            use portcullis::testing::{KeyServer, TokenBuilder, jwks};
+            let rt = Box::leak(Box::new(
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .enable_all()
+                    .build()
+                    .unwrap(),
+            ));
+            let server = rt.block_on(KeyServer::start(jwks(&[])));
+            server.add_realm("acme", jwks(&[TestKey::Rs256]));
+            let tenants = portcullis::jwt::Tenants::new(
+                &format!("{}/realms/{{tenant}}", server.base_url()),
+                Validation::new([TestKey::Rs256.algorithm()]).with_audience(AUD),
+            )
+            .unwrap()
+            .with_allowed(["acme"]);
+            let verifier = JwtVerifier::for_tenants(tenants).with_token_cache(TokenCache::new());
+            let token = TokenBuilder::new(TestKey::Rs256)
+                .with_claim("iss", format!("{}/realms/acme", server.base_url()))
+                .with_claim("aud", AUD)
+                .with_claim("roles", serde_json::json!(["admin", "member"]))
+                .with_claim("scope", "posts:read posts:write")
+                .with_claim("exp", portcullis::testing::now() + 3600 * 24)
+                .sign();
+            rt.block_on(verifier.verify(&token)).unwrap();
+            Box::leak(Box::new(server));
+            let app = guarded(
+                AuthLayer::required(portcullis::jwt::BearerAuth::new("b", verifier)),
+                per_handler,
+            );
+            (app, vec![("authorization", format!("Bearer {token}"))])
+        }
         "bearer-cached" | "bearer-cached-revocations" => {
             let mut v = JwtVerifier::new(Issuer::new(
                 TestKey::Rs256.key_set(),

@@ -130,17 +130,17 @@ impl TokenCache {
     pub(crate) fn get(
         &self,
         token: &[u8],
-        generation_of: impl Fn(usize) -> Option<u64>,
+        issuer_state: impl Fn(usize) -> Option<(u64, f64)>,
         now: f64,
-        leeway: impl Fn(usize) -> f64,
     ) -> Option<AuthContext> {
         let key = self.key(token);
         let map = self.map.read().unwrap_or_else(|p| p.into_inner());
         let e = map.get(&key)?;
         let st = &e.stamp;
-        let l = leeway(st.issuer);
+        // The issuer's key-set generation and leeway, looked up once.
+        let (generation, l) = issuer_state(st.issuer)?;
         let live = *e.token.as_bytes() == *token
-            && generation_of(st.issuer) == Some(st.generation)
+            && generation == st.generation
             && st.exp + l > now
             && st.nbf.is_none_or(|nbf| nbf <= now + l)
             && e.inserted.elapsed() < self.max_ttl;

@@ -2,7 +2,7 @@
 //! give each customer its own issuer (a Keycloak realm, an Entra tenant, an Auth0
 //! organisation's domain).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
@@ -72,7 +72,7 @@ struct Cache {
     /// tenant -> (last use, slot, issuer).
     by_tenant: HashMap<String, (u64, u64, Arc<Issuer>)>,
     /// Slot of each cached issuer (what verified-token cache entries point at).
-    by_slot: HashMap<u64, Arc<Issuer>>,
+    by_slot: BTreeMap<u64, Arc<Issuer>>,
     clock: u64,
     next_slot: u64,
 }

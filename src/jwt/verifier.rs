@@ -396,16 +396,13 @@ impl JwtVerifier {
         cache.get(
             token,
             |i| match self.issuers.get(i) {
-                Some(x) => x.live_generation(),
-                None => self.issuer_at(i).and_then(|x| x.live_generation()),
+                Some(x) => Some((x.live_generation()?, x.validation.leeway.as_secs_f64())),
+                None => {
+                    let x = self.issuer_at(i)?;
+                    Some((x.live_generation()?, x.validation.leeway.as_secs_f64()))
+                }
             },
             unix_secs_f64(),
-            |i| match self.issuers.get(i) {
-                Some(x) => x.validation.leeway.as_secs_f64(),
-                None => self
-                    .issuer_at(i)
-                    .map_or(0.0, |x| x.validation.leeway.as_secs_f64()),
-            },
         )
     }
 
