@@ -133,11 +133,46 @@ fn main() {
         Box::new(())
     });
 
+    // A tenant of `jwt::Tenants`: its discovery document, key set and issuer, resolved
+    // from its first token (the key server's realms exist before the count starts).
+    const TENANTS: usize = 200;
+    let server = rt.block_on(portcullis::testing::KeyServer::start(jwks(&[])));
+    for i in 0..TENANTS {
+        server.add_realm(&format!("t{i}"), jwks(&[TestKey::Rs256]));
+    }
+    let tenant_tokens: Vec<String> = (0..TENANTS)
+        .map(|i| {
+            TokenBuilder::new(TestKey::Rs256)
+                .with_claim("iss", format!("{}/realms/t{i}", server.base_url()))
+                .with_claim("aud", "api")
+                .with_claim("exp", now() + 3600)
+                .sign()
+        })
+        .collect();
+    let tenants = portcullis::jwt::Tenants::new(
+        &format!("{}/realms/{{tenant}}", server.base_url()),
+        Validation::new([Algorithm::RS256]).with_audience("api"),
+    )
+    .unwrap()
+    .with_allow_fn(|_| true);
+    let tenant_verifier = JwtVerifier::for_tenants(tenants.clone());
+    // One tenant first, so the HTTP client's own set-up is not counted per tenant.
+    rt.block_on(tenant_verifier.verify(&tenant_tokens[0]))
+        .unwrap();
+    let tenant = per_item(TENANTS - 1, |_| {
+        for t in &tenant_tokens[1..] {
+            rt.block_on(tenant_verifier.verify(t)).unwrap();
+        }
+        Box::new(())
+    });
+    assert_eq!(tenants.len(), TENANTS);
+
     println!("{:<40} {:>10} {:>10}", "item", "requested", "heap");
     for (name, (requested, heap)) in [
         ("stored session (memory store)".to_owned(), session),
         ("cached RSA-2048 key (JWKS entry)".to_owned(), key),
         (format!("cached token ({token_len}-byte token)"), cached),
+        ("tenant (discovery, RSA key set, issuer)".to_owned(), tenant),
     ] {
         println!("{name:<40} {requested:>10} {heap:>10}");
     }

@@ -28,7 +28,8 @@ type Allow = dyn Fn(&str) -> bool + Send + Sync;
 ///
 /// At most [`with_max_tenants`](Self::with_max_tenants) issuers (1 000 by default) are
 /// kept; past that, the least recently used one is dropped (and refetched when it comes
-/// back). Each costs its key set and discovery document: a few KiB.
+/// back). Each costs its discovery document, key set and issuer: about 6 KiB of heap
+/// with one RSA key (`cargo bench --bench memory`), so about 6 MiB at the default bound.
 ///
 /// ```
 /// use portcullis::jwt::{Algorithm, JwtVerifier, Tenants, Validation};
