@@ -4,123 +4,16 @@
 
 mod common;
 
+use common::oidc_apps::{form, http, instance, login, me, post_logout};
+
 use std::time::{Duration, Instant};
 
-use axum::routing::get;
-use axum::{Extension, Json, Router};
-use portcullis::oauth::{OAuthLogin, OAuthProvider};
 use portcullis::resource::ReplayCache;
 use portcullis::revocation::Revocations;
-use portcullis::session::{MemoryStore, SessionConfig, SessionManager, SessionStore};
-use portcullis::testing::{KeyServer, TEST_CLIENT_ID, TEST_CLIENT_SECRET, TestKey, jwks, now};
-use portcullis::{AuthContext, AuthLayer};
-use reqwest::{Client, StatusCode, redirect};
+use portcullis::session::{MemoryStore, SessionStore};
+use portcullis::testing::{KeyServer, TEST_CLIENT_ID, TestKey, jwks, now};
+use reqwest::StatusCode;
 use serde_json::json;
-
-struct Instance {
-    base: String,
-}
-
-/// One app instance: `/oidc/*` (with `/oidc/backchannel-logout`) and a session `/me`.
-async fn instance(
-    idp: &KeyServer,
-    store: std::sync::Arc<dyn SessionStore>,
-    revocations: Revocations,
-    replay: ReplayCache,
-) -> Instance {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let provider = OAuthProvider::discover(&idp.issuer()).await.unwrap();
-    assert!(provider.supports_backchannel_logout());
-    let login = OAuthLogin::new(
-        provider,
-        TEST_CLIENT_ID,
-        TEST_CLIENT_SECRET,
-        &format!("{base}/oidc/callback"),
-    )
-    .unwrap()
-    .with_replay_cache(replay);
-    let manager = SessionManager::from_arc(
-        store,
-        SessionConfig::default()
-            .with_insecure_dev_cookie()
-            .with_revocations(revocations),
-    );
-    let router = Router::new()
-        .route(
-            "/me",
-            get(|ctx: AuthContext| async move { Json(json!(ctx)) }),
-        )
-        .layer(AuthLayer::required(manager.authenticator()))
-        .nest("/oidc", login.routes())
-        .layer(Extension(manager));
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    Instance { base }
-}
-
-fn http() -> Client {
-    Client::builder()
-        .redirect(redirect::Policy::none())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-}
-
-/// Logs in at `app` as whoever the provider is set to approve; the session cookie.
-async fn login(app: &Instance) -> String {
-    let http = http();
-    let res = http
-        .get(format!("{}/oidc/login?return_to=/me", app.base))
-        .send()
-        .await
-        .unwrap();
-    let pending = cookie(&res, "oauth-pending");
-    let to_idp = res.headers()["location"].to_str().unwrap().to_owned();
-    let back = http.get(to_idp).send().await.unwrap();
-    let callback = back.headers()["location"].to_str().unwrap().to_owned();
-    let res = http
-        .get(callback)
-        .header("cookie", pending)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    cookie(&res, "session")
-}
-
-fn cookie(res: &reqwest::Response, name: &str) -> String {
-    res.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with(&format!("{name}=")))
-        .map(|v| v.split(';').next().unwrap().to_owned())
-        .expect(name)
-}
-
-async fn me(app: &Instance, session: &str) -> StatusCode {
-    http()
-        .get(format!("{}/me", app.base))
-        .header("cookie", session)
-        .send()
-        .await
-        .unwrap()
-        .status()
-}
-
-async fn post_logout(app: &Instance, body: String) -> reqwest::Response {
-    http()
-        .post(format!("{}/oidc/backchannel-logout", app.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-}
-
-fn form(token: &str) -> String {
-    format!("logout_token={token}")
-}
 
 #[tokio::test]
 async fn a_logout_token_ends_the_session_it_names() {

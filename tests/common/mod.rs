@@ -93,6 +93,8 @@ pub fn basic(user: &str, pass: &str) -> String {
 }
 
 pub mod logs;
+#[cfg(all(feature = "oauth", feature = "test-util"))]
+pub mod oidc_apps;
 pub mod proxy;
 pub mod redis_servers;
 #[cfg(all(feature = "redis", feature = "postgres"))]
