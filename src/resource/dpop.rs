@@ -182,8 +182,11 @@ impl Dpop {
             .map_or_else(|| parts.uri.path(), |o| o.0.path());
         let prefix = self.base.path().trim_end_matches('/');
         let mut url = self.base.clone();
+        // `set_path` runs the URL parser's path rules (dot segments, encoding), and the
+        // base is an absolute http(s) URL without query or fragment: the result is
+        // already in the form `normalized_htu` gives.
         url.set_path(&format!("{prefix}{path}"));
-        normalized_htu(url.as_str())
+        Some(url)
     }
 }
 
@@ -307,6 +310,38 @@ impl ReplayCache {
             Probe::Later
         } else {
             Probe::Now
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The request URL a proof is compared with is what `normalized_htu` makes of the
+    /// public URL and the request's path, for every path spelling.
+    #[test]
+    fn the_request_url_is_the_normalized_one() {
+        for base in ["https://api.example.com", "https://api.example.com/v1/"] {
+            let dpop = Dpop::allowed(base).unwrap();
+            for path in [
+                "/",
+                "/posts/1",
+                "/a/../b",
+                "/a/./b",
+                "/%2e%2e/x",
+                "/a/%2E/b",
+                "//double",
+                "/a%20b",
+                "/a%2Fb",
+                "/trailing/",
+                "/x/..",
+            ] {
+                let parts = http::Request::get(path).body(()).unwrap().into_parts().0;
+                let prefix = base.trim_end_matches('/');
+                let want = normalized_htu(&format!("{prefix}{path}")).unwrap();
+                assert_eq!(dpop.request_url(&parts), Some(want), "{base} {path}");
+            }
         }
     }
 }
