@@ -111,7 +111,7 @@ fn router(mode: &str, token: &str) -> (axum::Router, Vec<(&'static str, String)>
             // A tenant's token on a verifier that resolves its issuer per token. The
             // tenant's discovery and keys are fetched before the loop, on a runtime of
             // their own (the loop's has no IO): the loop measures the cache hit.
-            use portcullis::testing::{KeyServer, TokenBuilder, jwks};
+            use portcullis::testing::{KeyServer, jwks};
             let rt = Box::leak(Box::new(
                 tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(1)
@@ -128,13 +128,10 @@ fn router(mode: &str, token: &str) -> (axum::Router, Vec<(&'static str, String)>
             .unwrap()
             .with_allowed(["acme"]);
             let verifier = JwtVerifier::for_tenants(tenants).with_token_cache(TokenCache::new());
-            let token = TokenBuilder::new(TestKey::Rs256)
-                .with_claim("iss", format!("{}/realms/acme", server.base_url()))
-                .with_claim("aud", AUD)
-                .with_claim("roles", serde_json::json!(["admin", "member"]))
-                .with_claim("scope", "posts:read posts:write")
-                .with_claim("exp", portcullis::testing::now() + 3600 * 24)
-                .sign();
+            let token = common::token_from(
+                TestKey::Rs256,
+                &format!("{}/realms/acme", server.base_url()),
+            );
             rt.block_on(verifier.verify(&token)).unwrap();
             Box::leak(Box::new(server));
             let app = guarded(

@@ -26,8 +26,13 @@ pub fn now_or_never<F: Future>(f: F) -> F::Output {
 
 /// The benchmark token: `iss`, `aud`, two roles, two scopes, valid for a day.
 pub fn token(key: TestKey) -> String {
+    token_from(key, ISS)
+}
+
+/// [`token`] with issuer `iss`.
+pub fn token_from(key: TestKey, iss: &str) -> String {
     TokenBuilder::new(key)
-        .with_claim("iss", ISS)
+        .with_claim("iss", iss)
         .with_claim("aud", AUD)
         .with_claim("roles", serde_json::json!(["admin", "member"]))
         .with_claim("scope", "posts:read posts:write")

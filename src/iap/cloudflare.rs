@@ -16,19 +16,6 @@ pub(super) fn valid_team(team: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
-/// The claims Cloudflare Access puts in a user's assertion: subject `sub`, e-mail
-/// `email`, nothing else.
-pub(super) fn default_mapping() -> ClaimsMapping {
-    ClaimsMapping {
-        subject: "sub".into(),
-        roles: None,
-        scopes: Vec::new(),
-        tenant: None,
-        email: Some("email".into()),
-        client_id: None,
-    }
-}
-
 /// The context of a verified Access assertion: `type` must be `app`; a user's token
 /// (non-empty `sub`) is read with `mapping`; a service token (empty `sub`) becomes a
 /// service principal named by its `common_name`, only when that client id is in

@@ -176,7 +176,8 @@ impl IdentityProxy {
                 cookie: false,
             },
             &format!("https://{team}.cloudflareaccess.com/cdn-cgi/access/certs"),
-            cloudflare::default_mapping(),
+            // Access puts `sub` and `email` in a user's assertion, nothing else.
+            ClaimsMapping::subject_and_email(),
         )
     }
 

@@ -49,6 +49,18 @@ impl Default for ClaimsMapping {
 }
 
 impl ClaimsMapping {
+    /// `sub` and `email`, nothing else (no roles, scopes, tenant or client-id rule):
+    /// where identity providers' presets and Cloudflare Access start.
+    pub(crate) fn subject_and_email() -> Self {
+        ClaimsMapping {
+            subject: "sub".into(),
+            roles: None,
+            scopes: Vec::new(),
+            tenant: None,
+            email: Some("email".into()),
+            client_id: None,
+        }
+    }
     /// The claim holding the subject (default `sub`).
     pub fn with_subject_claim(mut self, name: impl Into<String>) -> Self {
         self.subject = name.into();

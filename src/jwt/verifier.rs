@@ -395,12 +395,9 @@ impl JwtVerifier {
         }
         cache.get(
             token,
-            |i| match self.issuers.get(i) {
-                Some(x) => Some((x.live_generation()?, x.validation.leeway.as_secs_f64())),
-                None => {
-                    let x = self.issuer_at(i)?;
-                    Some((x.live_generation()?, x.validation.leeway.as_secs_f64()))
-                }
+            |i| {
+                let x = self.issuer_at(i)?;
+                Some((x.live_generation()?, x.validation.leeway.as_secs_f64()))
             },
             unix_secs_f64(),
         )

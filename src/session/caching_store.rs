@@ -146,37 +146,26 @@ impl CachingStore {
         }
     }
 
-    /// Tells the other instances' copies that the session `id_hash` ended, and waits
-    /// for it. The publication runs as a task of its own, so a caller that gives up (a
-    /// store timeout around the whole write) never cancels it half-way; a failure is
-    /// logged: the session is gone from the store already, and other copies age out
-    /// within the TTL.
+    /// Tells the other instances' copies that the session `id_hash` ended.
     async fn announce_end(&self, id_hash: &str) {
         let id = id_hash.get(..16).unwrap_or(id_hash).to_owned();
         let until = unix_secs() + self.ttl.as_secs() + 2;
         let revocations = self.revocations.clone();
-        let _ = tokio::spawn(async move {
-            if let Err(e) = revocations.revoke_session(&id, until).await {
-                tracing::warn!(error = %e.reason(), "could not tell other instances a session ended");
-            }
+        announce("the end of a session", async move {
+            revocations.revoke_session(&id, until).await
         })
         .await;
     }
 
     /// Tells the other instances that every session of `subject` up to now ended (a
-    /// logout everywhere), the way [`announce_end`](Self::announce_end) does.
+    /// logout everywhere; whole seconds, so everything created within this one ends).
     async fn announce_subject_end(&self, subject: &str) {
         let subject = subject.to_owned();
         let revocations = self.revocations.clone();
-        let _ = tokio::spawn(async move {
-            // Whole seconds: everything created up to and within this one ends.
-            let as_of = unix_secs();
-            if let Err(e) = revocations
-                .revoke_subject(Some(SESSION_SCOPE), &subject, as_of)
+        announce("a logout everywhere", async move {
+            revocations
+                .revoke_subject(Some(SESSION_SCOPE), &subject, unix_secs())
                 .await
-            {
-                tracing::warn!(error = %e.reason(), "could not tell other instances of a logout everywhere");
-            }
         })
         .await;
     }
@@ -185,6 +174,22 @@ impl CachingStore {
     fn len(&self) -> usize {
         self.map.read().unwrap_or_else(|p| p.into_inner()).len()
     }
+}
+
+/// Publishes `what` (a revocation write) and waits for it. It runs as a task of its
+/// own, so a caller that gives up (a store timeout around the whole write) never cancels
+/// it half-way; a failure is logged: the session is gone from the store already, and
+/// other copies age out within the TTL.
+async fn announce(
+    what: &'static str,
+    publish: impl Future<Output = Result<(), crate::AuthError>> + Send + 'static,
+) {
+    let _ = tokio::spawn(async move {
+        if let Err(e) = publish.await {
+            tracing::warn!(error = %e.reason(), "could not tell other instances of {what}");
+        }
+    })
+    .await;
 }
 
 impl SessionStore for CachingStore {

@@ -1,8 +1,9 @@
 //! [`Auth0`] access tokens.
 
-use super::{Provider, base_mapping, identity, union};
+use super::{Provider, identity, union};
 use crate::context::{AuthContextBuilder, PrincipalKind};
 use crate::error::AuthError;
+use crate::jwt::ClaimsMapping;
 use crate::jwt::claims::Claims;
 
 /// Auth0 access tokens for an API.
@@ -44,7 +45,7 @@ impl Auth0 {
 
 impl Provider for Auth0 {
     fn context(&self, claims: &Claims<'_>) -> Result<AuthContextBuilder, AuthError> {
-        let mut mapping = base_mapping();
+        let mut mapping = ClaimsMapping::subject_and_email();
         mapping.tenant = Some("org_id".into());
         let scopes = claims.space_separated("scope")?.unwrap_or_default();
         let permissions = claims.strings("permissions")?.unwrap_or_default();

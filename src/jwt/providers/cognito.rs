@@ -1,8 +1,9 @@
 //! [`Cognito`]: AWS Cognito user-pool tokens.
 
-use super::{Provider, base_mapping, identity};
+use super::{Provider, identity};
 use crate::context::{AuthContextBuilder, PrincipalKind};
 use crate::error::AuthError;
+use crate::jwt::ClaimsMapping;
 use crate::jwt::claims::Claims;
 use crate::jwt::validation::Validation;
 
@@ -61,7 +62,7 @@ impl Provider for Cognito {
         if claims.string("token_use")? != Some(want) {
             return Err(AuthError::invalid("cognito: wrong token_use"));
         }
-        let mut mapping = base_mapping();
+        let mut mapping = ClaimsMapping::subject_and_email();
         mapping.roles = Some("cognito:groups".into());
         mapping.scopes = vec!["scope".into()];
         mapping.client_id = Some("client_id".into());

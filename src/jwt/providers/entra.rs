@@ -1,8 +1,9 @@
 //! [`Entra`]: Microsoft Entra ID (Azure AD) access tokens.
 
-use super::{Provider, base_mapping, identity};
+use super::{Provider, identity};
 use crate::context::{AuthContextBuilder, PrincipalKind};
 use crate::error::{AuthError, ConfigError};
+use crate::jwt::ClaimsMapping;
 use crate::jwt::claims::Claims;
 use crate::jwt::validation::Validation;
 
@@ -124,7 +125,7 @@ impl Provider for Entra {
                 "entra: issuer is not the token's tenant",
             ));
         }
-        let mut mapping = base_mapping();
+        let mut mapping = ClaimsMapping::subject_and_email();
         mapping.subject = "oid".into();
         mapping.roles = Some("roles".into());
         mapping.scopes = vec!["scp".into()];

@@ -1,8 +1,9 @@
 //! [`GithubActions`]: GitHub Actions OIDC tokens, for CI-to-service calls.
 
-use super::{Provider, allowed, base_mapping, identity};
+use super::{Provider, allowed, identity};
 use crate::context::{AuthContextBuilder, PrincipalKind};
 use crate::error::AuthError;
+use crate::jwt::ClaimsMapping;
 use crate::jwt::claims::Claims;
 use crate::jwt::validation::Validation;
 
@@ -114,7 +115,7 @@ impl Provider for GithubActions {
             claims.string("job_workflow_ref")?,
             "github actions: workflow not allowed",
         )?;
-        let mut mapping = base_mapping();
+        let mut mapping = ClaimsMapping::subject_and_email();
         mapping.email = None;
         mapping.tenant = Some("repository_owner".into());
         Ok(identity(claims, &mapping)?.with_principal_kind(PrincipalKind::Service))

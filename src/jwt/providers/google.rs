@@ -1,8 +1,9 @@
 //! [`Google`] ID tokens.
 
-use super::{Provider, allowed, base_mapping, identity};
+use super::{Provider, allowed, identity};
 use crate::context::AuthContextBuilder;
 use crate::error::AuthError;
+use crate::jwt::ClaimsMapping;
 use crate::jwt::claims::Claims;
 use crate::jwt::validation::Validation;
 
@@ -58,7 +59,7 @@ impl Provider for Google {
     fn context(&self, claims: &Claims<'_>) -> Result<AuthContextBuilder, AuthError> {
         let hd = claims.string("hd")?;
         allowed(&self.domains, hd, "google: hosted domain not allowed")?;
-        let mut mapping = base_mapping();
+        let mut mapping = ClaimsMapping::subject_and_email();
         mapping.tenant = Some("hd".into());
         if claims.boolean("email_verified")? != Some(true) {
             mapping.email = None;

@@ -1,8 +1,9 @@
 //! [`Keycloak`] access tokens.
 
-use super::{Provider, base_mapping, identity, union};
+use super::{Provider, identity, union};
 use crate::context::{AuthContextBuilder, PrincipalKind};
 use crate::error::AuthError;
+use crate::jwt::ClaimsMapping;
 use crate::jwt::claims::Claims;
 
 /// Keycloak access tokens.
@@ -46,7 +47,7 @@ impl Provider for Keycloak {
             None | Some("Bearer") => {}
             Some(_) => return Err(AuthError::invalid("keycloak: not an access token")),
         }
-        let mut mapping = base_mapping();
+        let mut mapping = ClaimsMapping::subject_and_email();
         mapping.scopes = vec!["scope".into()];
         let mut roles = claims
             .strings_at(&["realm_access", "roles"])?

@@ -82,19 +82,6 @@ pub trait Provider: fmt::Debug + Send + Sync + 'static {
     fn context(&self, claims: &Claims<'_>) -> Result<AuthContextBuilder, AuthError>;
 }
 
-/// The mapping every provider starts from: `sub`, no roles, no scopes, no tenant,
-/// `email`, no client-id rule (each provider names its own).
-fn base_mapping() -> ClaimsMapping {
-    ClaimsMapping {
-        subject: "sub".into(),
-        roles: None,
-        scopes: Vec::new(),
-        tenant: None,
-        email: Some("email".into()),
-        client_id: None,
-    }
-}
-
 /// The context builder of `mapping`, for a bearer token.
 fn identity(claims: &Claims<'_>, mapping: &ClaimsMapping) -> Result<AuthContextBuilder, AuthError> {
     mapping.identity(claims, Scheme::Bearer, &[])

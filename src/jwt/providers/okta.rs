@@ -1,8 +1,9 @@
 //! [`Okta`] access tokens.
 
-use super::{Provider, base_mapping, identity};
+use super::{Provider, identity};
 use crate::context::AuthContextBuilder;
 use crate::error::AuthError;
+use crate::jwt::ClaimsMapping;
 use crate::jwt::claims::Claims;
 
 /// Okta access tokens from a custom authorization server.
@@ -36,7 +37,7 @@ impl Provider for Okta {
         if claims.string("cid")?.is_none() {
             return Err(AuthError::invalid("okta: not an access token"));
         }
-        let mut mapping = base_mapping();
+        let mut mapping = ClaimsMapping::subject_and_email();
         mapping.roles = Some("groups".into());
         mapping.scopes = vec!["scp".into()];
         mapping.client_id = Some("cid".into());
