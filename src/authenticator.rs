@@ -17,32 +17,71 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// [`BearerAuth`](crate::jwt::BearerAuth), [`SessionAuth`](crate::session::SessionAuth),
 /// [`IdentityProxy`](crate::iap::IdentityProxy).
 ///
-/// The [`AuthLayer`](crate::AuthLayer) first asks every authenticator whether the
-/// request carries its credential ([`detect`](Authenticator::detect), cheap and
-/// synchronous), then lets the single one that found it
-/// [`authenticate`](Authenticator::authenticate). A layer holding one scheme asks it
-/// both at once ([`detect_now`](Authenticator::detect_now)).
+/// The [`AuthLayer`](crate::AuthLayer) asks every scheme it holds to
+/// [`check`](Authenticator::check) the request: whether it carries the scheme's
+/// credential, and the answer when it needs no waiting (a cached token, a record in
+/// process memory). When the check needs waiting (a database, a password hash, a key
+/// fetch), the scheme hands back what it read, and the layer calls
+/// [`authenticate`](Authenticator::authenticate) with it, so no credential is read
+/// twice. Two schemes that both find their credential are refused (400), never merged.
 ///
 /// ```
-/// use portcullis::{AuthContext, AuthError, Authenticator, Challenge, Scheme};
-/// use http::request::Parts;
+/// use http::{HeaderValue, request::Parts};
+/// use portcullis::{AuthContext, AuthError, Authenticator, Challenge, Check, Scheme};
 ///
-/// /// Accepts `X-Api-Key: let-me-in`.
+/// /// Accepts `X-Api-Key: let-me-in`, after a lookup that waits.
 /// struct ApiKey;
 ///
 /// impl Authenticator for ApiKey {
+///     type Credential = HeaderValue;
 ///     fn scheme(&self) -> Scheme { Scheme::Custom }
 ///     fn challenge(&self) -> Option<Challenge> { None }
-///     fn detect(&self, parts: &Parts) -> bool { parts.headers.contains_key("x-api-key") }
-///     async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
+///     fn check(&self, parts: &Parts) -> Check<HeaderValue> {
 ///         match parts.headers.get("x-api-key") {
-///             Some(v) if v == "let-me-in" => Ok(AuthContext::builder("robot", Scheme::Custom).build()),
+///             None => Check::Absent,
+///             Some(key) => Check::Pending(key.clone()),
+///         }
+///     }
+///     async fn authenticate(&self, key: HeaderValue, _: &Parts) -> Result<AuthContext, AuthError> {
+///         // A database lookup would go here.
+///         match key.as_bytes() {
+///             b"let-me-in" => Ok(AuthContext::builder("robot", Scheme::Custom).build()),
 ///             _ => Err(AuthError::invalid("bad api key")),
 ///         }
 ///     }
 /// }
 /// ```
+///
+/// A scheme that always answers in `check` never pends, and says so with
+/// [`Infallible`](std::convert::Infallible):
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::request::Parts;
+/// use portcullis::{AuthContext, AuthError, Authenticator, Challenge, Check, Scheme};
+///
+/// struct ApiKey;
+///
+/// impl Authenticator for ApiKey {
+///     type Credential = Infallible;
+///     fn scheme(&self) -> Scheme { Scheme::Custom }
+///     fn challenge(&self) -> Option<Challenge> { None }
+///     fn check(&self, parts: &Parts) -> Check<Infallible> {
+///         match parts.headers.get("x-api-key").map(|k| k.as_bytes()) {
+///             None => Check::Absent,
+///             Some(b"let-me-in") => Check::Ready(Ok(AuthContext::builder("robot", Scheme::Custom).build())),
+///             Some(_) => Check::Ready(Err(AuthError::invalid("bad api key"))),
+///         }
+///     }
+///     async fn authenticate(&self, never: Infallible, _: &Parts) -> Result<AuthContext, AuthError> {
+///         match never {}
+///     }
+/// }
+/// ```
 pub trait Authenticator: Send + Sync + 'static {
+    /// What [`check`](Self::check) read and hands to
+    /// [`authenticate`](Self::authenticate) when the answer needs waiting.
+    type Credential: Send + 'static;
     /// The scheme this authenticator produces.
     fn scheme(&self) -> Scheme;
     /// The challenge sent with this scheme's 401 responses.
@@ -52,164 +91,72 @@ pub trait Authenticator: Send + Sync + 'static {
     fn challenges(&self) -> Vec<Challenge> {
         self.challenge().into_iter().collect()
     }
-    /// Whether the request carries this scheme's credential. Must not verify anything.
-    fn detect(&self, parts: &Parts) -> bool;
-    /// Verify the credential; called only when [`detect`](Authenticator::detect) said yes.
+    /// Reads the request once: [`Check::Absent`] when it carries no credential of this
+    /// scheme, [`Check::Ready`] with the answer when it needs no waiting, else
+    /// [`Check::Pending`] with what was read. Synchronous and cheap: no I/O.
+    fn check(&self, parts: &Parts) -> Check<Self::Credential>;
+    /// Finishes a check that needs waiting, from the credential [`check`](Self::check)
+    /// read (the request head is there for anything else it needs, such as the client
+    /// address of an attempt limit).
     fn authenticate(
         &self,
+        credential: Self::Credential,
         parts: &Parts,
     ) -> impl Future<Output = Result<AuthContext, AuthError>> + Send;
-    /// The answer [`authenticate`](Authenticator::authenticate) would give, when it
-    /// needs no waiting (a cached token, a record held in process memory); `None` (the
-    /// default) when it does. The layer asks this first and, on `None`, calls
-    /// `authenticate`; answering here spares it boxing a future per request. It must
-    /// agree with `authenticate`: the same context, the same errors.
-    ///
-    /// ```
-    /// use portcullis::{AuthContext, AuthError, Authenticator, Challenge, Scheme};
-    /// use http::request::Parts;
-    ///
-    /// /// Accepts `X-Api-Key: let-me-in`, without waiting.
-    /// struct ApiKey;
-    ///
-    /// impl ApiKey {
-    ///     fn check(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
-    ///         match parts.headers.get("x-api-key") {
-    ///             Some(v) if v == "let-me-in" => Ok(AuthContext::builder("robot", Scheme::Custom).build()),
-    ///             _ => Err(AuthError::invalid("bad api key")),
-    ///         }
-    ///     }
-    /// }
-    ///
-    /// impl Authenticator for ApiKey {
-    ///     fn scheme(&self) -> Scheme { Scheme::Custom }
-    ///     fn challenge(&self) -> Option<Challenge> { None }
-    ///     fn detect(&self, parts: &Parts) -> bool { parts.headers.contains_key("x-api-key") }
-    ///     async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
-    ///         self.check(parts)
-    ///     }
-    ///     fn authenticate_now(&self, parts: &Parts) -> Option<Result<AuthContext, AuthError>> {
-    ///         Some(self.check(parts))
-    ///     }
-    /// }
-    /// ```
-    fn authenticate_now(&self, parts: &Parts) -> Option<Result<AuthContext, AuthError>> {
-        let _ = parts;
-        None
-    }
-    /// [`detect`](Authenticator::detect), then
-    /// [`authenticate_now`](Authenticator::authenticate_now), in one call: what a layer
-    /// holding this scheme alone asks, so that the scheme can read its credential once.
-    /// The default calls the two; an override must give the same answers.
-    ///
-    /// ```
-    /// use portcullis::{AuthContext, AuthError, Authenticator, Challenge, Detected, Scheme};
-    /// use http::request::Parts;
-    ///
-    /// /// Accepts `X-Api-Key: let-me-in`, reading the header once.
-    /// struct ApiKey;
-    ///
-    /// impl ApiKey {
-    ///     fn check(&self, key: &http::HeaderValue) -> Result<AuthContext, AuthError> {
-    ///         match key.as_bytes() {
-    ///             b"let-me-in" => Ok(AuthContext::builder("robot", Scheme::Custom).build()),
-    ///             _ => Err(AuthError::invalid("bad api key")),
-    ///         }
-    ///     }
-    ///     fn answer(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
-    ///         match self.detect_now(parts) {
-    ///             Detected::Answered(result) => result,
-    ///             _ => Err(AuthError::missing()),
-    ///         }
-    ///     }
-    /// }
-    ///
-    /// impl Authenticator for ApiKey {
-    ///     fn scheme(&self) -> Scheme { Scheme::Custom }
-    ///     fn challenge(&self) -> Option<Challenge> { None }
-    ///     fn detect(&self, parts: &Parts) -> bool { parts.headers.contains_key("x-api-key") }
-    ///     async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
-    ///         self.answer(parts)
-    ///     }
-    ///     fn authenticate_now(&self, parts: &Parts) -> Option<Result<AuthContext, AuthError>> {
-    ///         Some(self.answer(parts))
-    ///     }
-    ///     fn detect_now(&self, parts: &Parts) -> Detected {
-    ///         match parts.headers.get("x-api-key") {
-    ///             None => Detected::Absent,
-    ///             Some(key) => Detected::Answered(self.check(key)),
-    ///         }
-    ///     }
-    /// }
-    /// ```
-    fn detect_now(&self, parts: &Parts) -> Detected {
-        if !self.detect(parts) {
-            return Detected::Absent;
-        }
-        self.authenticate_now(parts).into()
-    }
 }
 
-/// What [`Authenticator::detect_now`] found.
+/// What [`Authenticator::check`] found.
 #[derive(Debug)]
-#[non_exhaustive]
-pub enum Detected {
+pub enum Check<C> {
     /// The request carries no credential of this scheme.
     Absent,
     /// It carries one, and this is the answer, found without waiting.
-    Answered(Result<AuthContext, AuthError>),
+    Ready(Result<AuthContext, AuthError>),
     /// It carries one whose check needs waiting: the layer calls
-    /// [`authenticate`](Authenticator::authenticate).
-    Pending,
+    /// [`authenticate`](Authenticator::authenticate) with it.
+    Pending(C),
 }
 
-/// The [`authenticate_now`](Authenticator::authenticate_now) answer for a request that
-/// carries a credential: `Some` is [`Detected::Answered`], `None` [`Detected::Pending`].
-impl From<Option<Result<AuthContext, AuthError>>> for Detected {
-    fn from(answer: Option<Result<AuthContext, AuthError>>) -> Self {
-        match answer {
-            Some(result) => Detected::Answered(result),
-            None => Detected::Pending,
-        }
-    }
-}
-
-/// What [`DynAuthenticator::authenticate_owned`] gives back: the request head it was
-/// handed, and the outcome.
+/// What the layer's pending step gives back: the request head it was handed, and the
+/// outcome.
 pub(crate) type Authenticated = (Parts, Result<AuthContext, AuthError>);
+
+/// A pending check, ready to run once handed the request head.
+pub(crate) type Start = Box<dyn FnOnce(Parts) -> BoxFuture<'static, Authenticated> + Send>;
 
 /// Object-safe twin of [`Authenticator`], used to hold several schemes in one layer.
 pub(crate) trait DynAuthenticator: Send + Sync + 'static {
     fn scheme(&self) -> Scheme;
     fn challenges(&self) -> Vec<Challenge>;
-    fn detect(&self, parts: &Parts) -> bool;
-    fn authenticate_now(&self, parts: &Parts) -> Option<Result<AuthContext, AuthError>>;
-    fn detect_now(&self, parts: &Parts) -> Detected;
-    /// Authenticates in one boxed future that owns the request head (and a handle on
-    /// the authenticator), so the layer needs no second box around it.
-    fn authenticate_owned(self: Arc<Self>, parts: Parts) -> BoxFuture<'static, Authenticated>;
+    /// [`Authenticator::check`], with a pending credential made into the step that
+    /// finishes it.
+    fn check(&self, parts: &Parts) -> Check<Start>;
 }
 
-impl<A: Authenticator> DynAuthenticator for A {
+/// An authenticator as a layer holds it: shared, so that a pending step can own a
+/// handle on it.
+pub(crate) struct Held<A>(pub(crate) Arc<A>);
+
+impl<A: Authenticator> DynAuthenticator for Held<A> {
     fn scheme(&self) -> Scheme {
-        Authenticator::scheme(self)
+        self.0.scheme()
     }
     fn challenges(&self) -> Vec<Challenge> {
-        Authenticator::challenges(self)
+        self.0.challenges()
     }
-    fn detect(&self, parts: &Parts) -> bool {
-        Authenticator::detect(self, parts)
-    }
-    fn authenticate_now(&self, parts: &Parts) -> Option<Result<AuthContext, AuthError>> {
-        Authenticator::authenticate_now(self, parts)
-    }
-    fn detect_now(&self, parts: &Parts) -> Detected {
-        Authenticator::detect_now(self, parts)
-    }
-    fn authenticate_owned(self: Arc<Self>, parts: Parts) -> BoxFuture<'static, Authenticated> {
-        Box::pin(async move {
-            let result = Authenticator::authenticate(&*self, &parts).await;
-            (parts, result)
-        })
+    fn check(&self, parts: &Parts) -> Check<Start> {
+        match self.0.check(parts) {
+            Check::Absent => Check::Absent,
+            Check::Ready(result) => Check::Ready(result),
+            Check::Pending(credential) => {
+                let this = self.0.clone();
+                Check::Pending(Box::new(move |parts: Parts| {
+                    Box::pin(async move {
+                        let result = this.authenticate(credential, &parts).await;
+                        (parts, result)
+                    }) as BoxFuture<'static, Authenticated>
+                }))
+            }
+        }
     }
 }

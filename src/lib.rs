@@ -53,7 +53,7 @@ mod startup;
 #[cfg(feature = "test-util")]
 pub mod testing;
 
-pub use authenticator::{Authenticator, BoxFuture, Detected};
+pub use authenticator::{Authenticator, BoxFuture, Check};
 pub use challenge::Challenge;
 pub use context::{AuthContext, AuthContextBuilder, PrincipalKind, Scheme};
 pub use error::{AuthError, ConfigError, ErrorKind};

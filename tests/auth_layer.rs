@@ -9,25 +9,30 @@ use axum::body::Body;
 use common::{Probe, get, send};
 use http::StatusCode;
 use http::request::Parts;
-use portcullis::{AuthContext, AuthError, AuthLayer, Authenticator, Challenge, Scheme};
+use http::HeaderValue;
+use portcullis::{AuthContext, AuthError, AuthLayer, Authenticator, Challenge, Check, Scheme};
 
 /// Accepts `x-user: alice` after parking the task, rejects any other value.
 struct SlowUser;
 
 impl Authenticator for SlowUser {
+    type Credential = HeaderValue;
     fn scheme(&self) -> Scheme {
         Scheme::Custom
     }
     fn challenge(&self) -> Option<Challenge> {
         None
     }
-    fn detect(&self, parts: &Parts) -> bool {
-        parts.headers.contains_key("x-user")
+    fn check(&self, parts: &Parts) -> Check<HeaderValue> {
+        match parts.headers.get("x-user") {
+            Some(user) => Check::Pending(user.clone()),
+            None => Check::Absent,
+        }
     }
-    async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
+    async fn authenticate(&self, user: HeaderValue, _: &Parts) -> Result<AuthContext, AuthError> {
         tokio::task::yield_now().await;
         tokio::time::sleep(Duration::from_millis(2)).await;
-        match parts.headers["x-user"].to_str() {
+        match user.to_str() {
             Ok("alice") => Ok(AuthContext::builder("alice", Scheme::Custom).build()),
             _ => Err(AuthError::invalid("unknown user")),
         }
@@ -80,19 +85,20 @@ async fn a_waiting_authenticator_is_enforced_like_a_ready_one() {
 struct BearerX;
 
 impl Authenticator for BearerX {
+    type Credential = ();
     fn scheme(&self) -> Scheme {
         Scheme::Custom
     }
     fn challenge(&self) -> Option<Challenge> {
         None
     }
-    fn detect(&self, parts: &Parts) -> bool {
-        parts
-            .headers
-            .get("authorization")
-            .is_some_and(|v| v.as_bytes().starts_with(b"BearerX "))
+    fn check(&self, parts: &Parts) -> Check<()> {
+        match parts.headers.get("authorization") {
+            Some(v) if v.as_bytes().starts_with(b"BearerX ") => Check::Pending(()),
+            _ => Check::Absent,
+        }
     }
-    async fn authenticate(&self, _parts: &Parts) -> Result<AuthContext, AuthError> {
+    async fn authenticate(&self, (): (), _parts: &Parts) -> Result<AuthContext, AuthError> {
         Ok(AuthContext::builder("x-client", Scheme::Custom).build())
     }
 }
@@ -132,26 +138,27 @@ async fn scheme_detection_is_exact_so_a_chained_custom_scheme_sees_its_header() 
 struct QuickThenSlow;
 
 impl Authenticator for QuickThenSlow {
+    type Credential = HeaderValue;
     fn scheme(&self) -> Scheme {
         Scheme::Custom
     }
     fn challenge(&self) -> Option<Challenge> {
         None
     }
-    fn detect(&self, parts: &Parts) -> bool {
-        parts.headers.contains_key("x-user")
-    }
-    async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
-        tokio::task::yield_now().await;
-        let user = parts.headers["x-user"].to_str().unwrap_or("?");
-        Ok(AuthContext::builder(user, Scheme::Custom).build())
-    }
-    fn authenticate_now(&self, parts: &Parts) -> Option<Result<AuthContext, AuthError>> {
-        match parts.headers["x-user"].to_str() {
-            Ok("alice") => Some(Ok(AuthContext::builder("alice", Scheme::Custom).build())),
-            Ok("mallory") => Some(Err(AuthError::invalid("refused at once"))),
-            _ => None,
+    fn check(&self, parts: &Parts) -> Check<HeaderValue> {
+        let Some(user) = parts.headers.get("x-user") else {
+            return Check::Absent;
+        };
+        match user.as_bytes() {
+            b"alice" => Check::Ready(Ok(AuthContext::builder("alice", Scheme::Custom).build())),
+            b"mallory" => Check::Ready(Err(AuthError::invalid("refused at once"))),
+            _ => Check::Pending(user.clone()),
         }
+    }
+    async fn authenticate(&self, user: HeaderValue, _: &Parts) -> Result<AuthContext, AuthError> {
+        tokio::task::yield_now().await;
+        let user = user.to_str().unwrap_or("?");
+        Ok(AuthContext::builder(user, Scheme::Custom).build())
     }
 }
 
@@ -186,28 +193,32 @@ async fn an_answer_given_at_once_is_final_and_none_falls_through_to_authenticate
     assert_eq!(bob.body, "bob");
 }
 
-/// Never finds a credential: beside another scheme, it makes the layer ask that scheme
-/// `detect` and `authenticate_now` apart instead of `detect_now`.
+/// Never finds a credential: beside another scheme, it makes the layer check every
+/// scheme it holds rather than its only one.
 struct Nothing;
 
 impl Authenticator for Nothing {
+    type Credential = std::convert::Infallible;
     fn scheme(&self) -> Scheme {
         Scheme::Custom
     }
     fn challenge(&self) -> Option<Challenge> {
         None
     }
-    fn detect(&self, _parts: &Parts) -> bool {
-        false
+    fn check(&self, _parts: &Parts) -> Check<Self::Credential> {
+        Check::Absent
     }
-    async fn authenticate(&self, _parts: &Parts) -> Result<AuthContext, AuthError> {
-        Err(AuthError::invalid("never detected"))
+    async fn authenticate(
+        &self,
+        never: Self::Credential,
+        _parts: &Parts,
+    ) -> Result<AuthContext, AuthError> {
+        match never {}
     }
 }
 
 /// Each request, twice (the second meets warm caches), to a layer holding `scheme` alone
-/// (answered by `detect_now`) and to one holding it beside [`Nothing`] (answered by
-/// `detect` and `authenticate_now`): status, challenge and body agree. Returns the
+/// and to one holding it beside [`Nothing`]: status, challenge and body agree. Returns the
 /// statuses of the first round in [`Mode::Required`](portcullis::Mode::Required).
 async fn alone_and_beside_agree<A: Authenticator + Clone>(
     scheme: A,

@@ -7,27 +7,31 @@ use axum::body::Body;
 use axum::routing::get;
 use common::{get as req, send};
 use http::request::Parts;
-use http::{Method, StatusCode};
+use http::{HeaderValue, Method, StatusCode};
 use portcullis::policy::{PolicyInput, PolicyLayer, RouteRules, Rule};
 use portcullis::{
-    AuthContext, AuthError, AuthLayer, Authenticator, Challenge, PrincipalKind, Scheme,
+    AuthContext, AuthError, AuthLayer, Authenticator, Challenge, Check, PrincipalKind, Scheme,
 };
 
 /// Test authenticator: `x-user: <name>|<roles,>|<scopes,>|<tenant>|<scheme>|<kind>`.
 struct HeaderUser;
 
 impl Authenticator for HeaderUser {
+    type Credential = HeaderValue;
     fn scheme(&self) -> Scheme {
         Scheme::Custom
     }
     fn challenge(&self) -> Option<Challenge> {
         None
     }
-    fn detect(&self, parts: &Parts) -> bool {
-        parts.headers.contains_key("x-user")
+    fn check(&self, parts: &Parts) -> Check<HeaderValue> {
+        match parts.headers.get("x-user") {
+            Some(v) => Check::Pending(v.clone()),
+            None => Check::Absent,
+        }
     }
-    async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
-        let v = parts.headers["x-user"].to_str().unwrap().to_owned();
+    async fn authenticate(&self, v: HeaderValue, _: &Parts) -> Result<AuthContext, AuthError> {
+        let v = v.to_str().unwrap().to_owned();
         let f: Vec<&str> = v.split('|').collect();
         let list = |i: usize| {
             f.get(i)

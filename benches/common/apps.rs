@@ -59,26 +59,22 @@ pub fn axum_from_fn() -> Router {
 pub struct Floor(pub AuthContext);
 
 impl portcullis::Authenticator for Floor {
+    type Credential = std::convert::Infallible;
     fn scheme(&self) -> portcullis::Scheme {
         portcullis::Scheme::Custom
     }
     fn challenge(&self) -> Option<portcullis::Challenge> {
         None
     }
-    fn detect(&self, _: &axum::http::request::Parts) -> bool {
-        true
+    fn check(&self, _: &axum::http::request::Parts) -> portcullis::Check<Self::Credential> {
+        portcullis::Check::Ready(Ok(self.0.clone()))
     }
     async fn authenticate(
         &self,
+        never: Self::Credential,
         _: &axum::http::request::Parts,
     ) -> Result<AuthContext, portcullis::AuthError> {
-        Ok(self.0.clone())
-    }
-    fn authenticate_now(
-        &self,
-        _: &axum::http::request::Parts,
-    ) -> Option<Result<AuthContext, portcullis::AuthError>> {
-        Some(Ok(self.0.clone()))
+        match never {}
     }
 }
 

@@ -14,7 +14,7 @@ use portcullis::session::NewSession;
 use portcullis::testing::{
     KeyServer, TEST_CLIENT_ID, TEST_CLIENT_SECRET, TestKey, TokenBuilder, jwks, now,
 };
-use portcullis::{AuthContext, AuthError, Authenticator, Challenge, Scheme};
+use portcullis::{AuthContext, AuthError, Authenticator, Challenge, Check, Scheme};
 use serde_json::{Value, json};
 
 use super::{Config, Error, presets, var};
@@ -57,17 +57,22 @@ impl NotConfigured {
 }
 
 impl Authenticator for NotConfigured {
+    type Credential = std::convert::Infallible;
     fn scheme(&self) -> Scheme {
         self.scheme
     }
     fn challenge(&self) -> Option<Challenge> {
         self.challenge.clone()
     }
-    fn detect(&self, _: &axum::http::request::Parts) -> bool {
-        false
+    fn check(&self, _: &axum::http::request::Parts) -> Check<Self::Credential> {
+        Check::Absent
     }
-    async fn authenticate(&self, _: &axum::http::request::Parts) -> Result<AuthContext, AuthError> {
-        Err(AuthError::invalid("scheme not configured"))
+    async fn authenticate(
+        &self,
+        never: Self::Credential,
+        _: &axum::http::request::Parts,
+    ) -> Result<AuthContext, AuthError> {
+        match never {}
     }
 }
 

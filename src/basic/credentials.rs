@@ -53,10 +53,12 @@ impl fmt::Debug for BasicCredentials {
 /// assert_eq!((c.username.as_str(), c.password.as_str()), ("alice", "p:w"));
 /// ```
 pub fn parse_basic_header(headers: &HeaderMap) -> Result<BasicCredentials, AuthError> {
-    let value = headers
-        .get(AUTHORIZATION)
-        .ok_or_else(AuthError::missing)?
-        .as_bytes();
+    let value = headers.get(AUTHORIZATION).ok_or_else(AuthError::missing)?;
+    parse_basic_value(value.as_bytes())
+}
+
+/// [`parse_basic_header`] on the header's value.
+pub(crate) fn parse_basic_value(value: &[u8]) -> Result<BasicCredentials, AuthError> {
     let encoded = strip_scheme(value, "basic").ok_or_else(|| AuthError::invalid("not basic"))?;
     let encoded = encoded.trim_ascii_end();
     if encoded.len() > 4 * (MAX_USERNAME_BYTES + MAX_PASSWORD_BYTES + 1) / 3 + 4 {

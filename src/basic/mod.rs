@@ -18,10 +18,12 @@ use std::sync::Arc;
 
 use http::request::Parts;
 
+use self::credentials::parse_basic_value;
 pub use self::credentials::{BasicCredentials, parse_basic_header};
 
-use crate::authenticator::{Authenticator, BoxFuture};
+use crate::authenticator::{Authenticator, BoxFuture, Check};
 use crate::challenge::Challenge;
+use crate::http::authorization::names_scheme;
 use crate::context::{AuthContext, Scheme};
 use crate::error::AuthError;
 use crate::limit::AttemptLimiter;
@@ -108,7 +110,7 @@ impl BasicAuth {
         self
     }
 
-    async fn check(&self, creds: BasicCredentials) -> Result<AuthContext, AuthError> {
+    async fn check_password(&self, creds: BasicCredentials) -> Result<AuthContext, AuthError> {
         match &self.source {
             Source::Users(users) => match users.verify(&creds.username, &creds.password).await {
                 Ok(user) => {
@@ -133,22 +135,33 @@ impl BasicAuth {
 }
 
 impl Authenticator for BasicAuth {
+    type Credential = BasicCredentials;
     fn scheme(&self) -> Scheme {
         Scheme::Basic
     }
     fn challenge(&self) -> Option<Challenge> {
         Some(self.challenge.clone())
     }
-    fn detect(&self, parts: &Parts) -> bool {
-        crate::http::authorization::has_scheme(&parts.headers, "basic")
+    fn check(&self, parts: &Parts) -> Check<BasicCredentials> {
+        let value = match parts.headers.get(http::header::AUTHORIZATION) {
+            Some(v) if names_scheme(v.as_bytes(), "basic") => v,
+            _ => return Check::Absent,
+        };
+        match parse_basic_value(value.as_bytes()) {
+            Ok(creds) => Check::Pending(creds),
+            Err(e) => Check::Ready(Err(e)),
+        }
     }
-    async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
-        let creds = parse_basic_header(&parts.headers)?;
+    async fn authenticate(
+        &self,
+        creds: BasicCredentials,
+        parts: &Parts,
+    ) -> Result<AuthContext, AuthError> {
         let Some(limiter) = &self.limiter else {
-            return self.check(creds).await;
+            return self.check_password(creds).await;
         };
         let attempt = limiter.begin(&creds.username, parts).await?;
-        let result = self.check(creds).await;
+        let result = self.check_password(creds).await;
         attempt.finish(&result).await;
         result
     }

@@ -25,22 +25,19 @@
 //! ```
 
 mod alb;
+mod check;
 mod cloudflare;
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::GetAll;
-use http::request::Parts;
-use http::{HeaderName, HeaderValue};
+use http::HeaderName;
 
 use self::alb::{AlbKeys, AlbVerifier};
-use crate::authenticator::{Authenticator, Detected};
-use crate::challenge::Challenge;
-use crate::context::{AuthContext, Scheme};
-use crate::error::{AuthError, ConfigError};
-use crate::http::cookies::{BadCookie, cookie_value};
+pub use self::check::PresentedAssertion;
+use crate::context::Scheme;
+use crate::error::ConfigError;
 use crate::http::csrf::CsrfGuard;
 use crate::jwt::{
     Algorithm, ClaimsMapping, Issuer, JwksHealth, JwksOptions, JwtVerifier, RemoteJwks, TokenCache,
@@ -582,114 +579,4 @@ impl Kind {
 
 fn is_digits(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
-}
-
-impl Authenticator for IdentityProxy {
-    fn scheme(&self) -> Scheme {
-        match self.cfg.kind {
-            Kind::CloudflareAccess { .. } => Scheme::CloudflareAccess,
-            _ => Scheme::IdentityProxy,
-        }
-    }
-    fn challenge(&self) -> Option<Challenge> {
-        None
-    }
-    fn detect(&self, parts: &Parts) -> bool {
-        !self.carried(parts).is_absent()
-    }
-    async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
-        let token = self.assertion(parts, self.carried(parts))?;
-        let limiter = self.cfg.limiter.as_ref();
-        match &self.keys {
-            Keys::Jwks(_, verifier) => {
-                if let Some(ctx) = verifier.cached(token.as_bytes()) {
-                    return verifier.admit(ctx, token.as_bytes());
-                }
-                let check = verifier.verify_uncached(token);
-                Box::pin(AttemptLimiter::credential_check(limiter, parts, check)).await
-            }
-            Keys::Alb(v) => {
-                Box::pin(AttemptLimiter::credential_check(
-                    limiter,
-                    parts,
-                    v.verify(token),
-                ))
-                .await
-            }
-        }
-    }
-    fn authenticate_now(&self, parts: &Parts) -> Option<Result<AuthContext, AuthError>> {
-        self.answer_now(self.assertion(parts, self.carried(parts)))
-    }
-    fn detect_now(&self, parts: &Parts) -> Detected {
-        let carried = self.carried(parts);
-        if carried.is_absent() {
-            return Detected::Absent;
-        }
-        self.answer_now(self.assertion(parts, carried)).into()
-    }
-}
-
-/// Where a request carries its assertion, read once.
-enum Carried<'a> {
-    /// The proxy's header's values (none, when no cookie is read either).
-    Header(GetAll<'a, HeaderValue>),
-    /// No header: the cookie, as [`cookie_value`] reads it.
-    Cookie(Result<Option<&'a str>, BadCookie>),
-}
-
-impl Carried<'_> {
-    fn is_absent(&self) -> bool {
-        match self {
-            Carried::Header(values) => values.iter().next().is_none(),
-            Carried::Cookie(cookie) => *cookie == Ok(None),
-        }
-    }
-}
-
-impl IdentityProxy {
-    /// The header's values, else (Cloudflare Access with the cookie on) the cookie.
-    fn carried<'a>(&self, parts: &'a Parts) -> Carried<'a> {
-        let values = parts.headers.get_all(self.header());
-        let cookie = matches!(self.cfg.kind, Kind::CloudflareAccess { cookie: true, .. });
-        if !cookie || values.iter().next().is_some() {
-            return Carried::Header(values);
-        }
-        Carried::Cookie(cookie_value(&parts.headers, CLOUDFLARE_ACCESS_COOKIE))
-    }
-
-    /// The cross-site guard, then the one assertion the request carries, as text.
-    fn assertion<'a>(&self, parts: &Parts, carried: Carried<'a>) -> Result<&'a str, AuthError> {
-        if self.cfg.csrf.is_cross_site(parts) {
-            return Err(AuthError::cross_site());
-        }
-        let token = match carried {
-            Carried::Header(values) => {
-                let mut values = values.iter();
-                match (values.next(), values.next()) {
-                    (Some(_), Some(_)) => return Err(AuthError::conflicting()),
-                    (Some(v), None) => v
-                        .to_str()
-                        .map_err(|_| AuthError::invalid("identity proxy: header not ascii"))?,
-                    (None, _) => return Err(AuthError::missing()),
-                }
-            }
-            Carried::Cookie(cookie) => cookie
-                .map_err(|_| AuthError::invalid("identity proxy: duplicate or unreadable cookie"))?
-                .ok_or_else(AuthError::missing)?,
-        };
-        Ok(token.trim())
-    }
-
-    /// A verified assertion's context from the token cache, or `None` when it must be
-    /// verified (not cached, or ALB keys, whose tokens are not cached).
-    fn answer_now(&self, token: Result<&str, AuthError>) -> Option<Result<AuthContext, AuthError>> {
-        let Keys::Jwks(_, verifier) = &self.keys else {
-            return None;
-        };
-        match token {
-            Ok(token) => verifier.answer_cached(token.as_bytes()),
-            Err(e) => Some(Err(e)),
-        }
-    }
 }

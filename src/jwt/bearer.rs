@@ -10,12 +10,12 @@ use super::introspection::Introspection;
 use super::token_source::TokenSources;
 use super::verifier::JwtVerifier;
 use crate::Startup;
-use crate::authenticator::{Authenticator, Detected};
+use crate::authenticator::{Authenticator, Check};
 use crate::challenge::Challenge;
 use crate::context::{AuthContext, Scheme};
 use crate::error::{AuthError, ConfigError};
 use crate::http::authorization::{
-    b68token, bearer_token, bearer_value, has_scheme, names_scheme, strip_scheme,
+    b68token, bearer_value, names_scheme, strip_scheme,
 };
 use crate::http::cookies::is_token;
 use crate::limit::AttemptLimiter;
@@ -248,6 +248,7 @@ impl BearerAuth {
 }
 
 impl Authenticator for BearerAuth {
+    type Credential = PresentedToken;
     fn scheme(&self) -> Scheme {
         Scheme::Bearer
     }
@@ -264,149 +265,115 @@ impl Authenticator for BearerAuth {
             _ => vec![self.challenge.clone()],
         }
     }
-    fn detect(&self, parts: &Parts) -> bool {
-        let dpop = self.dpop.is_some() && has_scheme(&parts.headers, "dpop");
-        if self.sources.header_only() {
-            dpop || has_scheme(&parts.headers, "bearer")
-        } else {
-            dpop || self.sources.detect(parts)
-        }
-    }
-    async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
-        let Some(dpop) = &self.dpop else {
-            let token = self.token(parts)?;
-            if let Verifier::Jwt(v) = &self.verifier
-                && let Some(ctx) = v.cached(&token)
-            {
-                return v.admit(ctx, &token);
-            }
-            // Boxed so that this future stays small: the full verification (with a
-            // remote key fetch) is a large state machine.
-            return Box::pin(self.verify_in_full(b68token(&token)?, parts)).await;
+    fn check(&self, parts: &Parts) -> Check<PresentedToken> {
+        let (token, is_dpop) = match self.credential(parts) {
+            None => return Check::Absent,
+            Some(Ok(credential)) => credential,
+            Some(Err(e)) => return Check::Ready(Err(e)),
         };
-        let (token, is_dpop) = self.credential(parts)?;
-        // A cache hit skips the `b68token` scan, as the cached token passed it before.
-        let ctx = match &self.verifier {
-            Verifier::Jwt(v) => match v.cached(&token) {
-                Some(ctx) => v.admit(ctx, &token)?,
-                None => Box::pin(self.verify_in_full(b68token(&token)?, parts)).await?,
-            },
-            Verifier::Introspection(_) => {
-                Box::pin(self.verify_in_full(b68token(&token)?, parts)).await?
-            }
+        let pending = |cached| {
+            Check::Pending(PresentedToken {
+                token: token.clone().into_owned(),
+                is_dpop,
+                cached,
+            })
         };
-        match dpop.bind(ctx, parts, &token, is_dpop)? {
-            Bound::Admitted(ctx) => Ok(ctx),
-            Bound::Replay(ctx, first) => once(first.await).map(|()| ctx),
-        }
-    }
-    fn authenticate_now(&self, parts: &Parts) -> Option<Result<AuthContext, AuthError>> {
-        if self.dpop.is_some() {
-            return self.answer_now_dpop(parts);
-        }
-        self.answer_now(self.token(parts))
-    }
-    fn detect_now(&self, parts: &Parts) -> Detected {
-        if self.dpop.is_some() {
-            if self.sources.header_only() {
-                // One read of `Authorization` tells absent, Bearer and DPoP apart.
-                let Some(v) = parts.headers.get(AUTHORIZATION) else {
-                    return Detected::Absent;
-                };
-                let v = v.as_bytes();
-                let credential = if names_scheme(v, "bearer") {
-                    bearer_value(v).map(|t| (Cow::Borrowed(t), false))
-                } else if names_scheme(v, "dpop") {
-                    dpop_value(v).map(|t| (Cow::Borrowed(t), true))
-                } else {
-                    return Detected::Absent;
-                };
-                return self.answer_now_dpop_with(parts, credential).into();
-            }
-            if !self.detect(parts) {
-                return Detected::Absent;
-            }
-            return self.answer_now_dpop(parts).into();
-        }
-        let token = if self.sources.header_only() {
-            match parts.headers.get(AUTHORIZATION) {
-                Some(v) if names_scheme(v.as_bytes(), "bearer") => {
-                    bearer_value(v.as_bytes()).map(Cow::Borrowed)
-                }
-                _ => return Detected::Absent,
-            }
-        } else if self.sources.detect(parts) {
-            self.sources.token(parts)
-        } else {
-            return Detected::Absent;
-        };
-        self.answer_now(token).into()
-    }
-}
-
-impl BearerAuth {
-    /// [`Authenticator::authenticate_now`] with the credential already read: a cached
-    /// token's context, or `None` when it must be verified.
-    fn answer_now(
-        &self,
-        token: Result<Cow<'_, [u8]>, AuthError>,
-    ) -> Option<Result<AuthContext, AuthError>> {
         let Verifier::Jwt(v) = &self.verifier else {
-            return None;
+            return pending(None);
         };
-        match token {
-            Ok(token) => v.answer_cached(&token),
-            Err(e) => Some(Err(e)),
-        }
-    }
-
-    /// The answer without waiting when DPoP is on: a cached token whose binding checks
-    /// need no round trip (a proof is verified here; its replay check is in memory).
-    fn answer_now_dpop(&self, parts: &Parts) -> Option<Result<AuthContext, AuthError>> {
-        self.answer_now_dpop_with(parts, self.credential(parts))
-    }
-
-    /// [`answer_now_dpop`](Self::answer_now_dpop) with the credential already read.
-    fn answer_now_dpop_with(
-        &self,
-        parts: &Parts,
-        credential: Result<(Cow<'_, [u8]>, bool), AuthError>,
-    ) -> Option<Result<AuthContext, AuthError>> {
-        let (Some(dpop), Verifier::Jwt(v)) = (&self.dpop, &self.verifier) else {
-            return None;
+        // The one look into the token cache; a cached token passed `b68token` before.
+        let ctx = match v.cached(&token) {
+            None => return pending(None),
+            Some(ctx) => match v.admit(ctx, &token) {
+                Ok(ctx) => ctx,
+                Err(e) => return Check::Ready(Err(e)),
+            },
         };
-        let (token, is_dpop) = match credential {
-            Ok(t) => t,
-            Err(e) => return Some(Err(e)),
+        let Some(dpop) = &self.dpop else {
+            return Check::Ready(Ok(ctx));
         };
         if is_dpop && dpop.may_wait() {
-            return None;
+            return pending(Some(ctx));
         }
-        // Only a cache hit answers here, and a cached token passed `b68token` before.
-        let ctx = match v.answer_cached(&token)? {
-            Ok(ctx) => ctx,
-            Err(e) => return Some(Err(e)),
-        };
-        Some(match dpop.bind(ctx, parts, &token, is_dpop) {
+        Check::Ready(match dpop.bind(ctx, parts, &token, is_dpop) {
             Ok(Bound::Admitted(ctx)) => Ok(ctx),
             // A shared replay cache never answers here (`may_wait` above).
             Ok(Bound::Replay(..)) => Err(AuthError::unavailable("dpop: replay check pending")),
             Err(e) => Err(e),
         })
     }
+    async fn authenticate(
+        &self,
+        presented: PresentedToken,
+        parts: &Parts,
+    ) -> Result<AuthContext, AuthError> {
+        let PresentedToken {
+            token,
+            is_dpop,
+            cached,
+        } = presented;
+        let ctx = match cached {
+            Some(ctx) => ctx,
+            // Boxed so that this future stays small: the full verification (with a
+            // remote key fetch) is a large state machine.
+            None => Box::pin(self.verify_in_full(b68token(&token)?, parts)).await?,
+        };
+        let Some(dpop) = &self.dpop else {
+            return Ok(ctx);
+        };
+        match dpop.bind(ctx, parts, &token, is_dpop)? {
+            Bound::Admitted(ctx) => Ok(ctx),
+            Bound::Replay(ctx, first) => once(first.await).map(|()| ctx),
+        }
+    }
+}
 
-    /// The credential and whether it came as `Authorization: DPoP` (only then a proof
-    /// is expected).
-    fn credential<'a>(&self, parts: &'a Parts) -> Result<(Cow<'a, [u8]>, bool), AuthError> {
-        if let Some(v) = parts.headers.get(AUTHORIZATION)
-            && names_scheme(v.as_bytes(), "dpop")
+/// A token as read, and whether it came as `Authorization: DPoP`.
+type Credential<'a> = (Cow<'a, [u8]>, bool);
+
+/// The token a request presented to [`BearerAuth`], as its
+/// [`check`](Authenticator::check) read it, for the verification that waits.
+pub struct PresentedToken {
+    token: Vec<u8>,
+    /// Whether it came as `Authorization: DPoP` (only then a proof is expected).
+    is_dpop: bool,
+    /// Its context, when the token cache held it (the DPoP replay check waits).
+    cached: Option<AuthContext>,
+}
+
+impl std::fmt::Debug for PresentedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PresentedToken")
+            .field("token", &"[redacted]")
+            .field("is_dpop", &self.is_dpop)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BearerAuth {
+    /// The credential and whether it came as `Authorization: DPoP`; `None` when the
+    /// request carries none. One read of `Authorization` tells absent, Bearer and DPoP
+    /// apart.
+    fn credential<'a>(&self, parts: &'a Parts) -> Option<Result<Credential<'a>, AuthError>> {
+        let header = parts.headers.get(AUTHORIZATION).map(|v| v.as_bytes());
+        if self.dpop.is_some()
+            && let Some(v) = header
+            && names_scheme(v, "dpop")
         {
             if !self.sources.header_only() && self.sources.detect_besides_header(parts) {
-                return Err(AuthError::conflicting());
+                return Some(Err(AuthError::conflicting()));
             }
-            return dpop_value(v.as_bytes()).map(|t| (Cow::Borrowed(t), true));
+            return Some(dpop_value(v).map(|t| (Cow::Borrowed(t), true)));
         }
-        self.token(parts).map(|t| (t, false))
+        if !self.sources.header_only() {
+            return self.sources.read(parts).map(|t| t.map(|t| (t, false)));
+        }
+        match header {
+            Some(v) if names_scheme(v, "bearer") => {
+                Some(bearer_value(v).map(|t| (Cow::Borrowed(t), false)))
+            }
+            _ => None,
+        }
     }
 }
 
@@ -417,14 +384,3 @@ fn dpop_value(value: &[u8]) -> Result<&[u8], AuthError> {
         .trim_ascii_end())
 }
 
-impl BearerAuth {
-    /// The request's credential bytes: from the `Authorization` header, or from the
-    /// configured sources.
-    fn token<'a>(&self, parts: &'a Parts) -> Result<Cow<'a, [u8]>, AuthError> {
-        if self.sources.header_only() {
-            bearer_token(&parts.headers).map(Cow::Borrowed)
-        } else {
-            self.sources.token(parts)
-        }
-    }
-}

@@ -43,7 +43,7 @@ mod validation;
 mod verifier;
 
 pub use self::algorithm::Algorithm;
-pub use self::bearer::BearerAuth;
+pub use self::bearer::{BearerAuth, PresentedToken};
 pub use self::cache::TokenCache;
 pub use self::claims::Claims;
 #[cfg(any(feature = "test-util", feature = "gateway"))]

@@ -61,23 +61,23 @@ impl TokenSources {
         .filter_map(|(on, s)| on.then_some(s))
     }
 
-    /// Whether any source carries a token.
-    pub(crate) fn detect(&self, parts: &Parts) -> bool {
-        self.present(parts).next().is_some()
-    }
-
     /// Whether a source other than `Authorization` carries a token.
     pub(crate) fn detect_besides_header(&self, parts: &Parts) -> bool {
         self.present(parts).any(|s| s != Source::Header)
     }
 
-    /// The token bytes from the one source that carries one; two sources (or two
-    /// tokens in one source) are a 400.
-    pub(crate) fn token<'a>(&self, parts: &'a Parts) -> Result<Cow<'a, [u8]>, AuthError> {
+    /// The token bytes from the one source that carries one, `None` when none does;
+    /// two sources (or two tokens in one source) are a 400.
+    pub(crate) fn read<'a>(&self, parts: &'a Parts) -> Option<Result<Cow<'a, [u8]>, AuthError>> {
         let mut present = self.present(parts);
-        let (Some(source), None) = (present.next(), present.next()) else {
-            return Err(AuthError::conflicting());
-        };
+        let source = present.next()?;
+        if present.next().is_some() {
+            return Some(Err(AuthError::conflicting()));
+        }
+        Some(self.token_from(source, parts))
+    }
+
+    fn token_from<'a>(&self, source: Source, parts: &'a Parts) -> Result<Cow<'a, [u8]>, AuthError> {
         match source {
             Source::Header => bearer_token(&parts.headers).map(Cow::Borrowed),
             Source::Protocol => {

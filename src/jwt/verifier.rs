@@ -376,18 +376,6 @@ impl JwtVerifier {
         hit
     }
 
-    /// The answer for `token` when the token cache holds it: its context, unless revoked
-    /// ([`cached`](Self::cached), then [`admit`](Self::admit)). A first look that, on a
-    /// miss, is followed by `cached` itself: only hits are counted, so a miss is counted
-    /// once.
-    pub(crate) fn answer_cached(&self, token: &[u8]) -> Option<Result<AuthContext, AuthError>> {
-        let ctx = self.cache_lookup(token)?;
-        if let Some(cache) = &self.cache {
-            metrics::token_cache_lookup(&cache.lookups, true);
-        }
-        Some(self.admit(ctx, token))
-    }
-
     fn cache_lookup(&self, token: &[u8]) -> Option<AuthContext> {
         let cache = self.cache.as_ref()?;
         if token.len() > self.max_token_bytes {

@@ -14,7 +14,9 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use self::gate::{Outcome, gate, is_cors_preflight, opaque_gate_future, settle};
-use crate::authenticator::{Authenticated, Authenticator, BoxFuture, Detected, DynAuthenticator};
+use crate::authenticator::{
+    Authenticated, Authenticator, BoxFuture, Check, DynAuthenticator, Held, Start,
+};
 use crate::context::{AuthContext, Scheme};
 use crate::error::AuthError;
 use crate::metrics;
@@ -85,7 +87,7 @@ impl AuthLayer {
     fn with_mode<A: Authenticator>(authenticator: A, mode: Mode) -> Self {
         AuthLayer {
             shared: Arc::new(Shared {
-                authenticators: vec![Arc::new(authenticator)],
+                authenticators: vec![Arc::new(Held(Arc::new(authenticator)))],
                 mode,
                 responder: Arc::new(JsonResponder),
                 max_credential_bytes: DEFAULT_MAX_CREDENTIAL_BYTES,
@@ -106,7 +108,7 @@ impl AuthLayer {
     /// Also accept `authenticator`'s scheme (checked in the order added).
     pub fn or<A: Authenticator>(self, authenticator: A) -> Self {
         self.edit(|s| {
-            s.authenticators.push(Arc::new(authenticator));
+            s.authenticators.push(Arc::new(Held(Arc::new(authenticator))));
             s.successes.push(metrics::CachedCounter::default());
         })
     }
@@ -183,8 +185,8 @@ enum Found {
     Reject(AuthError),
     /// The authenticator at this index answered without waiting.
     Answered(usize, Result<AuthContext, AuthError>),
-    /// The authenticator at this index verifies, in a future.
-    Wait(usize),
+    /// The authenticator at this index verifies, in the step it handed back.
+    Wait(usize, Start),
 }
 
 impl Shared {
@@ -197,10 +199,10 @@ impl Shared {
         err
     }
 
-    /// Preflight, header count and size, which single scheme carries a credential, and,
-    /// when `answer_now`, its answer if it needs no waiting. A layer of one scheme asks
-    /// it [`detect_now`](Authenticator::detect_now), so that it reads its credential once.
-    fn find(&self, parts: &Parts, answer_now: bool) -> Found {
+    /// Preflight, header count and size, then every scheme's
+    /// [`check`](Authenticator::check): which single scheme carries a credential, and
+    /// its answer or the step that finishes it.
+    fn find(&self, parts: &Parts) -> Found {
         if is_cors_preflight(parts) {
             return Found::Preflight;
         }
@@ -217,33 +219,22 @@ impl Shared {
                 );
             }
         }
-        if let [only] = &self.authenticators[..]
-            && answer_now
-        {
-            return match only.detect_now(parts) {
-                Detected::Answered(result) => Found::Answered(0, result),
-                Detected::Pending => Found::Wait(0),
-                Detected::Absent => self.absent(),
-            };
-        }
         let mut found = None;
         for (i, a) in self.authenticators.iter().enumerate() {
-            if a.detect(parts) {
-                if found.is_some() {
-                    return Found::Reject(self.with_all_challenges(AuthError::conflicting()));
-                }
-                found = Some(i);
+            let check = a.check(parts);
+            if matches!(check, Check::Absent) {
+                continue;
             }
+            if found.is_some() {
+                return Found::Reject(self.with_all_challenges(AuthError::conflicting()));
+            }
+            found = Some((i, check));
         }
-        let Some(i) = found else {
-            return self.absent();
-        };
-        match answer_now
-            .then(|| self.authenticators[i].authenticate_now(parts))
-            .flatten()
-        {
-            Some(result) => Found::Answered(i, result),
-            None => Found::Wait(i),
+        match found {
+            None => self.absent(),
+            Some((i, Check::Ready(result))) => Found::Answered(i, result),
+            Some((i, Check::Pending(start))) => Found::Wait(i, start),
+            Some((_, Check::Absent)) => self.absent(),
         }
     }
 
@@ -281,48 +272,61 @@ impl Shared {
         }
     }
 
-    /// True when a subscriber wants the verification span (`portcullis.auth` at DEBUG).
-    fn spans_wanted(&self) -> bool {
-        tracing::enabled!(tracing::Level::DEBUG)
-    }
-
-    fn instrument(
-        &self,
-        index: usize,
-        route: Option<String>,
-        verify: BoxFuture<'static, Authenticated>,
-    ) -> BoxFuture<'static, Authenticated> {
-        use tracing::Instrument;
+    /// The verification span (`portcullis.auth`, DEBUG) for the authenticator at
+    /// `index`: scheme and route, and later the outcome; `None` when nobody listens.
+    fn span(&self, index: usize, parts: &Parts) -> Option<tracing::Span> {
         use tracing::field::Empty;
+        if !tracing::enabled!(tracing::Level::DEBUG) {
+            return None;
+        }
+        let route = parts
+            .extensions
+            .get::<axum::extract::MatchedPath>()
+            .map_or("", |m| m.as_str());
         let span = tracing::debug_span!(
             "portcullis.auth",
             scheme = self.authenticators[index].scheme().as_str(),
-            route = route.as_deref().unwrap_or(""),
+            route = route,
             outcome = Empty,
             reason = Empty,
             subject = Empty,
         );
-        if span.is_disabled() {
-            // Nobody listens: no wrapper, no second box.
-            return verify;
+        (!span.is_disabled()).then_some(span)
+    }
+
+    /// Records an authentication's outcome on its span.
+    fn record(span: &tracing::Span, subject_in_spans: bool, result: &Result<AuthContext, AuthError>) {
+        match result {
+            Ok(ctx) => {
+                span.record("outcome", "success");
+                if subject_in_spans {
+                    span.record("subject", ctx.subject());
+                }
+            }
+            Err(e) => {
+                span.record("outcome", e.kind().code());
+                span.record("reason", e.reason());
+            }
         }
+    }
+
+    /// `verify` inside its span, which records the outcome; `verify` itself when
+    /// nobody listens (no wrapper, no second box).
+    fn instrument(
+        &self,
+        span: Option<tracing::Span>,
+        verify: BoxFuture<'static, Authenticated>,
+    ) -> BoxFuture<'static, Authenticated> {
+        use tracing::Instrument;
+        let Some(span) = span else {
+            return verify;
+        };
         let record = span.clone();
         let subject_in_spans = self.subject_in_spans;
         Box::pin(
             async move {
                 let out = verify.await;
-                match &out.1 {
-                    Ok(ctx) => {
-                        record.record("outcome", "success");
-                        if subject_in_spans {
-                            record.record("subject", ctx.subject());
-                        }
-                    }
-                    Err(e) => {
-                        record.record("outcome", e.kind().code());
-                        record.record("reason", e.reason());
-                    }
-                }
+                Self::record(&record, subject_in_spans, &out.1);
                 out
             }
             .instrument(span),
@@ -364,12 +368,13 @@ where
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let (parts, body) = req.into_parts();
         // An answer that needs no waiting (a cached token, a memory-store session) goes
-        // straight to the inner service: no boxed future. With a subscriber listening for
-        // the verification span (DEBUG), every answer takes the path below, which
-        // records it.
-        let index = match self.shared.find(&parts, !self.shared.spans_wanted()) {
-            Found::Wait(index) => index,
+        // straight to the inner service: no boxed future.
+        let (index, start) = match self.shared.find(&parts) {
+            Found::Wait(index, start) => (index, start),
             Found::Answered(index, result) => {
+                if let Some(span) = self.shared.span(index, &parts) {
+                    Shared::record(&span, self.shared.subject_in_spans, &result);
+                }
                 let outcome = self.shared.finish(index, parts, result);
                 return AuthFuture::new(settle(&mut self.inner, body, outcome));
             }
@@ -391,14 +396,8 @@ where
         };
         // One span per verification, when a subscriber listens at DEBUG: scheme and
         // route, then the outcome; the subject only when asked for.
-        let route = tracing::enabled!(tracing::Level::DEBUG)
-            .then(|| parts.extensions.get::<axum::extract::MatchedPath>())
-            .flatten()
-            .map(|m| m.as_str().to_owned());
-        let verify = self.shared.authenticators[index]
-            .clone()
-            .authenticate_owned(parts);
-        let verify = self.shared.instrument(index, route, verify);
+        let span = self.shared.span(index, &parts);
+        let verify = self.shared.instrument(span, start(parts));
         let shared = self.shared.clone();
         AuthFuture::new(gate(
             &mut self.inner,

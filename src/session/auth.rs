@@ -11,12 +11,12 @@ use super::id::IdHash;
 use super::manager::WRITE_TRIES;
 use super::store::{SessionRecord, SessionStore};
 use super::timed::{timed, unavailable};
-use crate::authenticator::{Authenticator, Detected};
+use crate::authenticator::{Authenticator, Check};
 use crate::challenge::Challenge;
 use crate::clock::unix_secs;
 use crate::context::{AuthContext, Scheme};
 use crate::error::AuthError;
-use crate::http::cookies::{BadCookie, has_cookie};
+use crate::http::cookies::BadCookie;
 use crate::limit::AttemptLimiter;
 
 /// The session cookie authenticator; get it from
@@ -47,20 +47,32 @@ impl SessionAuth {
 }
 
 impl Authenticator for SessionAuth {
+    type Credential = PresentedSession;
     fn scheme(&self) -> Scheme {
         Scheme::Session
     }
     fn challenge(&self) -> Option<Challenge> {
         None
     }
-    fn detect(&self, parts: &Parts) -> bool {
-        has_cookie(&parts.headers, &self.config.cookie_name)
+    fn check(&self, parts: &Parts) -> Check<PresentedSession> {
+        let cookie = session_cookie(&parts.headers, &self.config);
+        if cookie == Ok(None) {
+            return Check::Absent;
+        }
+        match self.lend(parts, cookie) {
+            Ok(Lent::Admitted(ctx)) => Check::Ready(self.admit(ctx)),
+            Ok(Lent::Waiting(waiting)) => Check::Pending(PresentedSession(waiting)),
+            Err(e) => Check::Ready(Err(e)),
+        }
     }
-    async fn authenticate(&self, parts: &Parts) -> Result<AuthContext, AuthError> {
-        let key = match self.lend(parts, session_cookie(&parts.headers, &self.config))? {
-            Lent::Admitted(ctx) => return self.admit(ctx),
-            Lent::Stale(key, rec, now) => return Box::pin(self.finish(key, Some(rec), now)).await,
-            Lent::NotHeld(key) => key,
+    async fn authenticate(
+        &self,
+        presented: PresentedSession,
+        parts: &Parts,
+    ) -> Result<AuthContext, AuthError> {
+        let key = match presented.0 {
+            Waiting::Stale(key, rec, now) => return Box::pin(self.finish(key, Some(rec), now)).await,
+            Waiting::NotHeld(key) => key,
         };
         // Boxed apart, so the future the layer boxes for a request stays small.
         let check = self.finish(key, None, unix_secs());
@@ -71,41 +83,32 @@ impl Authenticator for SessionAuth {
         ))
         .await
     }
-    fn authenticate_now(&self, parts: &Parts) -> Option<Result<AuthContext, AuthError>> {
-        self.answer_now(parts, session_cookie(&parts.headers, &self.config))
-    }
-    fn detect_now(&self, parts: &Parts) -> Detected {
-        let cookie = session_cookie(&parts.headers, &self.config);
-        if cookie == Ok(None) {
-            return Detected::Absent;
-        }
-        self.answer_now(parts, cookie).into()
+}
+
+/// The session a request presented to [`SessionAuth`], as its
+/// [`check`](Authenticator::check) found it, for the store step that waits.
+pub struct PresentedSession(Waiting);
+
+impl fmt::Debug for PresentedSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PresentedSession").finish_non_exhaustive()
     }
 }
 
-impl SessionAuth {
-    /// [`Authenticator::authenticate_now`] with the session cookie already read.
-    fn answer_now(
-        &self,
-        parts: &Parts,
-        cookie: Result<Option<&[u8]>, BadCookie>,
-    ) -> Option<Result<AuthContext, AuthError>> {
-        match self.lend(parts, cookie) {
-            Ok(Lent::Admitted(ctx)) => Some(self.admit(ctx)),
-            Ok(Lent::Stale(..) | Lent::NotHeld(_)) => None,
-            Err(e) => Some(Err(e)),
-        }
-    }
+/// What waits on the store.
+enum Waiting {
+    /// A lent record that is expired or due for a touch or a refresh.
+    Stale(IdHash, Arc<SessionRecord>, u64),
+    /// The store does not hold records in process memory: look it up.
+    NotHeld(IdHash),
 }
 
 /// What the checks that need no waiting found.
 enum Lent {
     /// A live record, lent by the store, that needs no write: its context.
     Admitted(AuthContext),
-    /// A lent record that is expired or due for a touch or a refresh.
-    Stale(IdHash, Arc<SessionRecord>, u64),
-    /// The store does not hold records in process memory: look it up.
-    NotHeld(IdHash),
+    /// The rest waits on the store.
+    Waiting(Waiting),
 }
 
 impl SessionAuth {
@@ -122,14 +125,14 @@ impl SessionAuth {
         }
         let key = key_of(cookie, cfg)?.ok_or_else(AuthError::missing)?;
         let Some(lent) = self.store.load_now(key.as_str()) else {
-            return Ok(Lent::NotHeld(key));
+            return Ok(Lent::Waiting(Waiting::NotHeld(key)));
         };
         let rec = lent
             .map_err(unavailable)?
             .ok_or_else(|| AuthError::invalid("session: unknown"))?;
         let now = unix_secs();
         if rec.is_expired(now) || self.due_for_touch(&rec, now) || self.due_for_refresh(&rec, now) {
-            return Ok(Lent::Stale(key, rec, now));
+            return Ok(Lent::Waiting(Waiting::Stale(key, rec, now)));
         }
         Ok(Lent::Admitted(rec.context()))
     }

@@ -28,7 +28,7 @@ mod redis_store;
 mod store;
 mod timed;
 
-pub use self::auth::SessionAuth;
+pub use self::auth::{PresentedSession, SessionAuth};
 pub use self::caching_store::CachingStore;
 pub use self::config::SessionConfig;
 pub use self::cookie::SessionCookie;
