@@ -29,7 +29,9 @@ fn key(name: &str) -> TestKey {
 /// ending in `-handler` applies the layer with `Handler::layer`.
 ///
 /// `none-as-<mode>` is the no-auth app sent `<mode>`'s request: the baseline that
-/// differs from `<mode>` by the authentication only.
+/// differs from `<mode>` by the authentication only. `floor-as-<mode>` is the `floor`
+/// app sent `<mode>`'s request: the baseline that differs from `<mode>` by the scheme's
+/// own work only (the credential header is built and dropped in both).
 ///
 /// - `bearer-cached-dpop-allowed`: `bearer-cached` with DPoP allowed, sent a plain
 ///   bearer token (what DPoP support costs requests that do not use it);
@@ -41,6 +43,9 @@ fn router(mode: &str, token: &str) -> (axum::Router, Vec<(&'static str, String)>
     use common::apps::{self, guarded};
     if let Some(as_mode) = mode.strip_prefix("none-as-") {
         return (apps::no_auth(), router(as_mode, token).1);
+    }
+    if let Some(as_mode) = mode.strip_prefix("floor-as-") {
+        return (common::apps::floor(false), router(as_mode, token).1);
     }
     use portcullis::AuthLayer;
     let (mode, per_handler) = match mode.strip_suffix("-handler") {
@@ -370,6 +375,7 @@ fn main() {
             // key needs (both `basic` and `basic-limited`, so they differ by the limiter only).
             let peer = alg
                 .trim_start_matches("none-as-")
+                .trim_start_matches("floor-as-")
                 .starts_with("basic")
                 .then(|| {
                     axum::extract::ConnectInfo(std::net::SocketAddr::from((

@@ -1,5 +1,5 @@
-//! Maps keyed by `u64` values that are already keyed SipHash outputs: hashing them again
-//! would only cost time.
+//! Maps keyed by `u64` values that are already outputs of a keyed hash (SipHash, or
+//! foldhash for the token cache): hashing them again would only cost time.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};

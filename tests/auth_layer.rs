@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use axum::body::Body;
 use common::{Probe, get, send};
+use http::HeaderValue;
 use http::StatusCode;
 use http::request::Parts;
-use http::HeaderValue;
 use portcullis::{AuthContext, AuthError, AuthLayer, Authenticator, Challenge, Check, Scheme};
 
 /// Accepts `x-user: alice` after parking the task, rejects any other value.

@@ -23,9 +23,9 @@ pub use self::credentials::{BasicCredentials, parse_basic_header};
 
 use crate::authenticator::{Authenticator, BoxFuture, Check};
 use crate::challenge::Challenge;
-use crate::http::authorization::names_scheme;
 use crate::context::{AuthContext, Scheme};
 use crate::error::AuthError;
+use crate::http::authorization::names_scheme;
 use crate::limit::AttemptLimiter;
 use crate::users::{User, Users};
 

@@ -14,9 +14,7 @@ use crate::authenticator::{Authenticator, Check};
 use crate::challenge::Challenge;
 use crate::context::{AuthContext, Scheme};
 use crate::error::{AuthError, ConfigError};
-use crate::http::authorization::{
-    b68token, bearer_value, names_scheme, strip_scheme,
-};
+use crate::http::authorization::{b68token, bearer_value, names_scheme, strip_scheme};
 use crate::http::cookies::is_token;
 use crate::limit::AttemptLimiter;
 use crate::resource::{Bound, Dpop, ProtectedResource, once};
@@ -383,4 +381,3 @@ fn dpop_value(value: &[u8]) -> Result<&[u8], AuthError> {
         .ok_or_else(|| AuthError::malformed("dpop: bad authorization header"))?
         .trim_ascii_end())
 }
-

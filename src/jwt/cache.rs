@@ -2,9 +2,11 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::sync::RwLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use foldhash::fast::RandomState;
 
 use crate::context::AuthContext;
 use crate::prehashed::PrehashedMap;
@@ -22,7 +24,8 @@ struct Entry {
     token: Box<str>,
     ctx: AuthContext,
     stamp: Stamp,
-    inserted: Instant,
+    /// When it was inserted (seconds since the Unix epoch, the clock `exp` is read on).
+    inserted: f64,
 }
 
 /// A bounded cache of verified tokens, so repeat requests skip the signature check.
@@ -78,7 +81,7 @@ impl TokenCache {
     pub fn new() -> Self {
         TokenCache {
             map: RwLock::new(HashMap::default()),
-            hasher: RandomState::new(),
+            hasher: RandomState::default(),
             max_entries: 10_000,
             max_ttl: Duration::from_secs(300),
             max_token_bytes: crate::DEFAULT_MAX_CREDENTIAL_BYTES,
@@ -104,7 +107,7 @@ impl TokenCache {
     pub(crate) fn empty_like(&self) -> Self {
         TokenCache {
             map: RwLock::new(HashMap::default()),
-            hasher: RandomState::new(),
+            hasher: RandomState::default(),
             max_entries: self.max_entries,
             max_ttl: self.max_ttl,
             max_token_bytes: self.max_token_bytes,
@@ -120,6 +123,9 @@ impl TokenCache {
         self.len() == 0
     }
 
+    /// The map key: foldhash of the length and the signature tail, under this cache's
+    /// random seed. Only tokens verified in full are inserted, so no client chooses
+    /// where entries land; a lookup's hash only picks the slot to compare against.
     fn key(&self, token: &[u8]) -> u64 {
         let b = token;
         let tail = &b[b.len().saturating_sub(HASHED_TAIL)..];
@@ -143,7 +149,7 @@ impl TokenCache {
             && generation == st.generation
             && st.exp + l > now
             && st.nbf.is_none_or(|nbf| nbf <= now + l)
-            && e.inserted.elapsed() < self.max_ttl;
+            && now - e.inserted < self.max_ttl.as_secs_f64();
         live.then(|| e.ctx.clone())
     }
 
@@ -154,8 +160,8 @@ impl TokenCache {
         let key = self.key(token.as_bytes());
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
         if map.len() >= self.max_entries && !map.contains_key(&key) {
-            let ttl = self.max_ttl;
-            map.retain(|_, e| e.stamp.exp > now && e.inserted.elapsed() < ttl);
+            let ttl = self.max_ttl.as_secs_f64();
+            map.retain(|_, e| e.stamp.exp > now && now - e.inserted < ttl);
             if map.len() >= self.max_entries {
                 crate::metrics::token_cache_evicted(map.len() as u64);
                 map.clear();
@@ -167,8 +173,55 @@ impl TokenCache {
                 token: token.into(),
                 ctx,
                 stamp,
-                inserted: Instant::now(),
+                inserted: now,
             },
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::Scheme;
+
+    const TOKEN: &str =
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXRhaWwtYnl0ZXMtaGVyZQ";
+
+    fn cache_with_one(max_ttl: u64, inserted: f64) -> TokenCache {
+        let cache = TokenCache::new().with_max_ttl(Duration::from_secs(max_ttl));
+        let stamp = Stamp {
+            exp: inserted + 3600.0,
+            nbf: None,
+            issuer: 0,
+            generation: 7,
+        };
+        let ctx = AuthContext::builder("alice", Scheme::Bearer).build();
+        cache.insert(TOKEN, ctx, stamp, inserted);
+        cache
+    }
+
+    fn hit(cache: &TokenCache, token: &[u8], generation: u64, now: f64) -> bool {
+        cache.get(token, |_| Some((generation, 0.0)), now).is_some()
+    }
+
+    #[test]
+    fn an_entry_lives_at_most_max_ttl_even_when_its_token_lives_longer() {
+        let cache = cache_with_one(60, 1_000.0);
+        assert!(hit(&cache, TOKEN.as_bytes(), 7, 1_059.0));
+        assert!(!hit(&cache, TOKEN.as_bytes(), 7, 1_060.5));
+    }
+
+    #[test]
+    fn a_hit_needs_the_same_token_and_key_set_generation() {
+        let cache = cache_with_one(300, 1_000.0);
+        assert!(hit(&cache, TOKEN.as_bytes(), 7, 1_001.0));
+        // Another key set: no hit.
+        assert!(!hit(&cache, TOKEN.as_bytes(), 8, 1_001.0));
+        // Same length and signature tail, another payload: same slot, no hit.
+        let forged = TOKEN.replacen("eyJzdWIiOiJhbGljZSJ9", "eyJzdWIiOiJib2JieSJ9", 1);
+        assert_ne!(forged, TOKEN);
+        assert_eq!(forged.len(), TOKEN.len());
+        assert_eq!(cache.key(forged.as_bytes()), cache.key(TOKEN.as_bytes()));
+        assert!(!hit(&cache, forged.as_bytes(), 7, 1_001.0));
     }
 }

@@ -108,7 +108,8 @@ impl AuthLayer {
     /// Also accept `authenticator`'s scheme (checked in the order added).
     pub fn or<A: Authenticator>(self, authenticator: A) -> Self {
         self.edit(|s| {
-            s.authenticators.push(Arc::new(Held(Arc::new(authenticator))));
+            s.authenticators
+                .push(Arc::new(Held(Arc::new(authenticator))));
             s.successes.push(metrics::CachedCounter::default());
         })
     }
@@ -219,6 +220,13 @@ impl Shared {
                 );
             }
         }
+        if let [only] = &self.authenticators[..] {
+            return match only.check(parts) {
+                Check::Absent => self.absent(),
+                Check::Ready(result) => Found::Answered(0, result),
+                Check::Pending(start) => Found::Wait(0, start),
+            };
+        }
         let mut found = None;
         for (i, a) in self.authenticators.iter().enumerate() {
             let check = a.check(parts);
@@ -295,7 +303,11 @@ impl Shared {
     }
 
     /// Records an authentication's outcome on its span.
-    fn record(span: &tracing::Span, subject_in_spans: bool, result: &Result<AuthContext, AuthError>) {
+    fn record(
+        span: &tracing::Span,
+        subject_in_spans: bool,
+        result: &Result<AuthContext, AuthError>,
+    ) {
         match result {
             Ok(ctx) => {
                 span.record("outcome", "success");

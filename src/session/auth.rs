@@ -71,7 +71,9 @@ impl Authenticator for SessionAuth {
         parts: &Parts,
     ) -> Result<AuthContext, AuthError> {
         let key = match presented.0 {
-            Waiting::Stale(key, rec, now) => return Box::pin(self.finish(key, Some(rec), now)).await,
+            Waiting::Stale(key, rec, now) => {
+                return Box::pin(self.finish(key, Some(rec), now)).await;
+            }
             Waiting::NotHeld(key) => key,
         };
         // Boxed apart, so the future the layer boxes for a request stays small.
