@@ -32,6 +32,8 @@ mod users;
 
 #[cfg(feature = "basic")]
 pub mod basic;
+#[cfg(feature = "jwt")]
+pub mod egress;
 #[cfg(feature = "gateway")]
 pub mod gateway;
 #[cfg(feature = "iap")]

@@ -140,7 +140,7 @@ async fn the_endpoint_down_slow_or_refusing_fails_closed() {
     );
 
     let i = introspection(&server)
-        .with_timeout(Duration::from_millis(300))
+        .with_egress(portcullis::egress::Egress::default().with_timeout(Duration::from_millis(300)))
         .unwrap();
     let app = app(i);
     server.set_status(StatusCode::INTERNAL_SERVER_ERROR);

@@ -600,7 +600,9 @@ async fn slow_jwks_times_out_and_oversized_is_refused() {
     let (app, _) = remote_app(
         &probe,
         &server,
-        JwksOptions::default().with_timeout(Duration::from_millis(300)),
+        JwksOptions::default().with_egress(
+            portcullis::egress::Egress::default().with_timeout(Duration::from_millis(300)),
+        ),
         false,
     );
     let started = std::time::Instant::now();

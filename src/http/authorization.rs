@@ -1,12 +1,15 @@
 //! The `Authorization: <scheme> <credentials>` header (RFC 9110 §11.6.2).
 
+#[cfg(feature = "jwt")]
 use http::HeaderMap;
+#[cfg(feature = "jwt")]
 use http::header::AUTHORIZATION;
 
 #[cfg(feature = "jwt")]
 use crate::error::AuthError;
 
 /// Whether the (single) `Authorization` header names `scheme`: see [`names_scheme`].
+#[cfg(feature = "jwt")]
 pub(crate) fn has_scheme(headers: &HeaderMap, scheme: &str) -> bool {
     headers
         .get(AUTHORIZATION)
@@ -87,7 +90,8 @@ static B68TOKEN: [bool; 256] = {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
+    use http::header::AUTHORIZATION;
+    use http::{HeaderMap, HeaderValue};
 
     fn headers(v: &'static str) -> HeaderMap {
         let mut h = HeaderMap::new();

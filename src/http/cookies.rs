@@ -72,6 +72,7 @@ pub(crate) fn cookie_bytes<'a>(
 
 /// Whether some `Cookie` header carries cookie `name`: [`cookie_bytes`] is not
 /// `Ok(None)` (a duplicated cookie is present, and refused later).
+#[cfg(any(test, feature = "jwt"))]
 pub(crate) fn has_cookie(headers: &HeaderMap, name: &str) -> bool {
     !matches!(cookie_bytes(headers, name), Ok(None))
 }

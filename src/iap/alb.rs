@@ -12,9 +12,8 @@ use reqwest::{Client, Url};
 
 use crate::clock::unix_secs_f64;
 use crate::context::{AuthContext, Scheme};
+use crate::egress::read_capped;
 use crate::error::{AuthError, ConfigError};
-use crate::jwt::http_client::read_capped;
-use crate::jwt::remote::check_url;
 use crate::jwt::strict_json::{Json, parse_object};
 use crate::jwt::{Algorithm, Claims, ClaimsMapping, JwksOptions, KeySet, Validation, VerifyingKey};
 use crate::revocation::Revocations;
@@ -106,12 +105,12 @@ pub(super) struct AlbKeys {
 
 impl AlbKeys {
     pub(super) fn new(base: &str, options: &JwksOptions) -> Result<Self, ConfigError> {
-        let url = check_url(base, options.allow_http)?;
+        let url = options.egress.url(base)?;
         Ok(AlbKeys {
             inner: Arc::new(Inner {
                 base: url.as_str().trim_end_matches('/').to_owned(),
-                client: options.egress.client(options.timeout)?,
-                timeout: options.timeout,
+                client: options.egress.client()?,
+                timeout: options.egress.timeout,
                 keys: Mutex::new(HashMap::new()),
                 fetching: tokio::sync::Mutex::new(()),
                 state: Mutex::new(FetchState::default()),

@@ -11,7 +11,7 @@ use crate::error::ConfigError;
 
 #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
 compile_error!(
-    "portcullis: the `jwt` feature (and `cloudflare`, `iap`, `oauth`) needs a crypto backend: add the feature `aws-lc-rs` (fastest, builds C) or `rust-crypto` (pure Rust)"
+    "portcullis: the `jwt` feature (and `iap`, `oauth`) needs a crypto backend: add the feature `aws-lc-rs` (fastest, builds C) or `rust-crypto` (pure Rust)"
 );
 
 /// The backend in use: aws-lc-rs when its feature is on, else RustCrypto (and

@@ -13,13 +13,13 @@ use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
 use super::claims::Claims;
-use super::http_client::{Egress, read_capped};
 use super::mapping::ClaimsMapping;
 use super::strict_json::{Json, parse_object};
 use super::validation::audience_matches;
 use crate::Startup;
 use crate::clock::unix_secs_f64;
 use crate::context::{AuthContext, PrincipalKind, Scheme};
+use crate::egress::Egress;
 use crate::error::{AuthError, ConfigError};
 
 /// How this resource server authenticates to the introspection endpoint.
@@ -106,13 +106,15 @@ impl Drop for Slot<'_> {
     }
 }
 
+/// The size cap on an introspection answer unless [`Introspection::with_egress`] sets one.
+const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
 #[derive(Clone)]
 struct Settings {
     endpoint: Url,
     auth: ClientAuth,
+    egress: Egress,
     client: Client,
-    timeout: Duration,
-    max_response_bytes: usize,
     audiences: Vec<String>,
     any_audience: bool,
     issuer: Option<String>,
@@ -183,14 +185,13 @@ impl Introspection {
     /// # Errors
     /// `endpoint` is not an https URL (or http on a loopback host).
     pub fn new(endpoint: &str, auth: ClientAuth) -> Result<Self, ConfigError> {
-        let url = super::remote::check_url(endpoint, false)?;
-        let timeout = Duration::from_secs(5);
+        let url = crate::egress::check_url(endpoint, false)?;
+        let egress = Egress::default().with_max_response_bytes(DEFAULT_MAX_RESPONSE_BYTES);
         Ok(Introspection::from_settings(Settings {
             endpoint: url,
             auth,
-            client: Egress::default().client(timeout)?,
-            timeout,
-            max_response_bytes: 64 * 1024,
+            client: egress.client()?,
+            egress,
             audiences: Vec::new(),
             any_audience: false,
             issuer: None,
@@ -263,20 +264,18 @@ impl Introspection {
     pub fn with_max_in_flight(self, n: usize) -> Self {
         self.edit(|i| i.max_in_flight = n.max(1))
     }
-    /// Whole-request timeout for one introspection (default 5 s).
+    /// How requests to the endpoint leave the process: timeout (default 5 s), size cap
+    /// (default here 64 KiB, as introspection answers are small; the given `egress`'s
+    /// own cap applies), proxies, private roots, or a client you built (mTLS).
     ///
     /// # Errors
-    /// The HTTP client cannot be rebuilt.
-    pub fn with_timeout(self, timeout: Duration) -> Result<Self, ConfigError> {
-        let client = Egress::default().client(timeout)?;
+    /// The HTTP client cannot be built from `egress`.
+    pub fn with_egress(self, egress: Egress) -> Result<Self, ConfigError> {
+        let client = egress.client()?;
         Ok(self.edit(|i| {
-            i.timeout = timeout;
             i.client = client;
+            i.egress = egress;
         }))
-    }
-    /// Send requests with a client you built (proxies, private roots, mTLS).
-    pub fn with_http_client(self, client: Client) -> Self {
-        self.edit(|i| i.client = client)
     }
 
     /// Logs at error level, once at start-up, a configuration that refuses every token.
@@ -400,7 +399,7 @@ impl Introspection {
             .s
             .client
             .post(self.inner.s.endpoint.clone())
-            .timeout(self.inner.s.timeout)
+            .timeout(self.inner.s.egress.timeout)
             .header(ACCEPT, "application/json")
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded");
         let body = {
@@ -466,7 +465,11 @@ impl Introspection {
                 "introspection endpoint {endpoint} answered {status}: check the URL and the client's credentials"
             )));
         }
-        let body = read_capped(resp, self.inner.s.max_response_bytes)
+        let body = self
+            .inner
+            .s
+            .egress
+            .read(resp)
             .await
             .map_err(|_| unreachable("the answer was cut short or too large"))?;
         match parse_object(&body).as_ref().and_then(|o| o.get("active")) {
@@ -492,7 +495,11 @@ impl Introspection {
                 "introspection: endpoint did not answer 200",
             ));
         }
-        let body = read_capped(resp, self.inner.s.max_response_bytes)
+        let body = self
+            .inner
+            .s
+            .egress
+            .read(resp)
             .await
             .map_err(AuthError::unavailable)?;
         let object = parse_object(&body).ok_or_else(|| {

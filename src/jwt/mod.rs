@@ -26,7 +26,6 @@ mod cache;
 mod claims;
 mod crypto;
 mod header_cache;
-pub(crate) mod http_client;
 mod introspection;
 pub(crate) mod keys;
 mod mapping;

@@ -113,15 +113,14 @@ impl Tenants {
                 "issuer template needs exactly one {{tenant}}: {template:?}"
             )));
         };
-        super::remote::check_url(&format!("{prefix}probe{suffix}"), false)?;
-        let options = JwksOptions::default();
-        let client = options.egress.client(options.timeout)?;
+        crate::egress::check_url(&format!("{prefix}probe{suffix}"), false)?;
+        let options = one_client(JwksOptions::default())?;
         Ok(Tenants {
             prefix: prefix.to_owned(),
             suffix: suffix.to_owned(),
             validation,
             mapping: ClaimsMapping::default(),
-            options: options.with_http_client(client),
+            options,
             allow: Arc::new(|_| false),
             max: 1_000,
             issuers: Arc::default(),
@@ -156,8 +155,7 @@ impl Tenants {
     /// # Errors
     /// The HTTP client cannot be built from `options`.
     pub fn with_jwks_options(mut self, options: JwksOptions) -> Result<Self, ConfigError> {
-        let client = options.egress.client(options.timeout)?;
-        self.options = options.with_http_client(client);
+        self.options = one_client(options)?;
         Ok(self)
     }
     /// Keep at most `n` tenants' issuers (least recently used dropped first).
@@ -257,6 +255,13 @@ impl Tenants {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// `options` with its HTTP client built once, so every tenant's fetches share it.
+fn one_client(options: JwksOptions) -> Result<JwksOptions, ConfigError> {
+    let client = options.egress.client()?;
+    let egress = options.egress.clone().with_http_client(client);
+    Ok(options.with_egress(egress))
 }
 
 #[cfg(test)]

@@ -1,14 +1,12 @@
 //! [`OAuthProvider`]: where to send the user, where to exchange the code, and how to
 //! learn who signed in (a verified ID token, or a user-info API).
 
-use std::time::Duration;
-
 use reqwest::Url;
 use serde_json::{Map, Value};
 
+use crate::egress::check_url;
+use crate::egress::read_capped;
 use crate::error::ConfigError;
-use crate::jwt::http_client::read_capped;
-use crate::jwt::remote::check_url;
 use crate::jwt::{Algorithm, JwksOptions, RemoteJwks};
 
 /// Algorithms an ID token may use (asymmetric only: the client secret never signs).
@@ -74,7 +72,7 @@ fn endpoint(
         .get(name)
         .and_then(Value::as_str)
         .ok_or_else(|| ConfigError::new(format!("discovery document has no {name}")))?;
-    check_url(raw, options.allow_http)
+    options.egress.url(raw)
 }
 
 /// `base` with `path` (starting with `/`) appended to its path.
@@ -102,12 +100,12 @@ impl OAuthProvider {
     /// # Errors
     /// As [`discover`](Self::discover).
     pub async fn discover_with(issuer: &str, options: JwksOptions) -> Result<Self, ConfigError> {
-        let base = check_url(issuer, options.allow_http)?;
+        let base = options.egress.url(issuer)?;
         let url = format!(
             "{}/.well-known/openid-configuration",
             base.as_str().trim_end_matches('/')
         );
-        let client = options.egress.client(options.timeout)?;
+        let client = options.egress.client()?;
         let fail = |why: &str| ConfigError::new(format!("OIDC discovery at {url}: {why}"));
         let resp = client
             .get(&url)
@@ -118,7 +116,7 @@ impl OAuthProvider {
         if !resp.status().is_success() {
             return Err(fail(&format!("answered {}", resp.status())));
         }
-        let body = read_capped(resp, options.max_response_bytes)
+        let body = read_capped(resp, options.egress.max_response_bytes)
             .await
             .map_err(fail)?;
         let doc: Map<String, Value> =
@@ -273,10 +271,5 @@ impl OAuthProvider {
                 ..
             }
         )
-    }
-
-    /// Timeout for one call to the provider.
-    pub(super) fn timeout(&self) -> Duration {
-        self.options.timeout
     }
 }

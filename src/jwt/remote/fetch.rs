@@ -9,10 +9,9 @@ use reqwest::Url;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::super::http_client::read_capped;
 use super::super::keys::KeySet;
 use super::super::strict_json::parse_map;
-use super::{Cached, Endpoint, RemoteJwks, check_url};
+use super::{Cached, Endpoint, RemoteJwks};
 
 /// Why a fetch failed: the provider could not be reached (retry soon), or it answered
 /// with something that says the configuration is wrong (retry slowly, tell the operator).
@@ -33,37 +32,40 @@ impl Failure {
 impl RemoteJwks {
     pub(super) async fn fetch_keys(&self) -> Result<Cached, Failure> {
         use Failure::Misconfigured as Wrong;
-        let url = match &self.inner.endpoint {
-            Endpoint::Jwks(u) => u.clone(),
-            Endpoint::Oidc {
-                issuer,
-                discovery,
-                jwks,
-            } => {
-                let known = jwks.read().unwrap_or_else(|p| p.into_inner()).clone();
-                match known {
-                    Some(u) => u,
-                    None => {
-                        let (body, _) = self.get(discovery).await?;
-                        let doc = parse_map(&body)
-                            .ok_or(Wrong("discovery document is not a JSON object"))?;
-                        if doc.get("issuer").and_then(Value::as_str) != Some(issuer.as_str()) {
-                            return Err(Wrong(
-                                "discovery issuer does not match the configured issuer",
-                            ));
+        let url =
+            match &self.inner.endpoint {
+                Endpoint::Jwks(u) => u.clone(),
+                Endpoint::Oidc {
+                    issuer,
+                    discovery,
+                    jwks,
+                } => {
+                    let known = jwks.read().unwrap_or_else(|p| p.into_inner()).clone();
+                    match known {
+                        Some(u) => u,
+                        None => {
+                            let (body, _) = self.get(discovery).await?;
+                            let doc = parse_map(&body)
+                                .ok_or(Wrong("discovery document is not a JSON object"))?;
+                            if doc.get("issuer").and_then(Value::as_str) != Some(issuer.as_str()) {
+                                return Err(Wrong(
+                                    "discovery issuer does not match the configured issuer",
+                                ));
+                            }
+                            let raw = doc
+                                .get("jwks_uri")
+                                .and_then(Value::as_str)
+                                .ok_or(Wrong("discovery has no jwks_uri"))?;
+                            let u =
+                                self.inner.opts.egress.url(raw).map_err(|_| {
+                                    Wrong("discovery jwks_uri is not an allowed URL")
+                                })?;
+                            *jwks.write().unwrap_or_else(|p| p.into_inner()) = Some(u.clone());
+                            u
                         }
-                        let raw = doc
-                            .get("jwks_uri")
-                            .and_then(Value::as_str)
-                            .ok_or(Wrong("discovery has no jwks_uri"))?;
-                        let u = check_url(raw, self.inner.opts.allow_http)
-                            .map_err(|_| Wrong("discovery jwks_uri is not an allowed URL"))?;
-                        *jwks.write().unwrap_or_else(|p| p.into_inner()) = Some(u.clone());
-                        u
                     }
                 }
-            }
-        };
+            };
         let result = self.get(&url).await;
         if result.is_err()
             && let Endpoint::Oidc { jwks, .. } = &self.inner.endpoint
@@ -89,13 +91,13 @@ impl RemoteJwks {
 
     async fn get(&self, url: &Url) -> Result<(Vec<u8>, Option<Duration>), Failure> {
         self.inner.fetches.fetch_add(1, Ordering::Relaxed);
-        let cap = self.inner.opts.max_response_bytes;
+        let cap = self.inner.opts.egress.max_response_bytes;
         let resp = self
             .inner
             .client
             .get(url.clone())
             .header(ACCEPT, "application/json")
-            .timeout(self.inner.opts.timeout)
+            .timeout(self.inner.opts.egress.timeout)
             .send()
             .await
             .map_err(|_| Failure::Unreachable("request failed or timed out"))?;
@@ -117,7 +119,7 @@ impl RemoteJwks {
             .get(CACHE_CONTROL)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_max_age);
-        let body = read_capped(resp, cap).await.map_err(|e| {
+        let body = crate::egress::read_capped(resp, cap).await.map_err(|e| {
             if e == "response too large" {
                 Failure::Misconfigured("key endpoint response larger than the size cap")
             } else {

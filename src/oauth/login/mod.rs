@@ -40,8 +40,6 @@ const PENDING_SECS: u64 = 600;
 /// Largest callback query accepted, and largest single parameter.
 const MAX_QUERY_BYTES: usize = 8 * 1024;
 const MAX_PARAM_BYTES: usize = 4 * 1024;
-/// Largest token or user-info response accepted.
-const MAX_RESPONSE_BYTES: usize = 256 * 1024;
 
 /// Turns a verified profile into a session, or refuses the login.
 type Hook = Arc<dyn Fn(Profile) -> BoxFuture<'static, Result<NewSession, AuthError>> + Send + Sync>;
@@ -53,6 +51,8 @@ pub(super) struct Inner {
     pub(super) client_id: String,
     redirect: Url,
     http: Client,
+    /// The provider's egress size cap, for the token and user API answers.
+    max_response_bytes: usize,
     id_tokens: Option<JwtVerifier>,
     /// Back-channel logout tokens: the provider's keys, `iss`, `aud` = the client id.
     pub(super) logout_tokens: Option<JwtVerifier>,
@@ -147,7 +147,7 @@ impl OAuthLogin {
         if client_id.is_empty() {
             return Err(ConfigError::new("OAuth: the client id is empty"));
         }
-        let redirect = crate::jwt::remote::check_url(redirect_uri, false).map_err(|_| {
+        let redirect = crate::egress::check_url(redirect_uri, false).map_err(|_| {
             ConfigError::new(format!(
                 "OAuth redirect URI must be an absolute https URL: {redirect_uri}"
             ))
@@ -159,10 +159,8 @@ impl OAuthLogin {
         if !client_secret.is_empty() {
             client = client.set_client_secret(ClientSecret::new(client_secret.to_owned()));
         }
-        let http = provider
-            .options
-            .egress
-            .client_without_redirects(provider.timeout())?;
+        let http = provider.options.egress.client_without_redirects()?;
+        let max_response_bytes = provider.options.egress.max_response_bytes;
         let (id_tokens, logout_tokens) = match &provider.identity {
             Identity::Oidc {
                 issuer,
@@ -194,6 +192,7 @@ impl OAuthLogin {
                 client_id: client_id.to_owned(),
                 redirect,
                 http,
+                max_response_bytes,
                 id_tokens,
                 logout_tokens,
                 logout_replay: ReplayCache::memory(),

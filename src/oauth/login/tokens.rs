@@ -20,9 +20,9 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256, Sha384, Sha512};
 use subtle::ConstantTimeEq;
 
-use super::{MAX_RESPONSE_BYTES, OAuthLogin};
+use super::OAuthLogin;
+use crate::egress::read_capped;
 use crate::error::AuthError;
-use crate::jwt::http_client::read_capped;
 use crate::oauth::profile::Profile;
 use crate::oauth::provider::join;
 
@@ -63,6 +63,7 @@ impl OAuthLogin {
         verifier: String,
     ) -> Result<Tokens, AuthError> {
         let http = self.inner.http.clone();
+        let cap = self.inner.max_response_bytes;
         let send = move |req: oauth2::HttpRequest| {
             let http = http.clone();
             async move {
@@ -76,9 +77,7 @@ impl OAuthLogin {
                     .map_err(|_| HttpFailure("token endpoint unreachable"))?;
                 let status = resp.status();
                 let headers = resp.headers().clone();
-                let body = read_capped(resp, MAX_RESPONSE_BYTES)
-                    .await
-                    .map_err(HttpFailure)?;
+                let body = read_capped(resp, cap).await.map_err(HttpFailure)?;
                 let mut out = http::Response::new(body);
                 *out.status_mut() = status;
                 *out.headers_mut() = headers;
@@ -189,7 +188,7 @@ impl OAuthLogin {
         if !resp.status().is_success() {
             return Err(AuthError::invalid("oauth: the user API refused the token"));
         }
-        let body = read_capped(resp, MAX_RESPONSE_BYTES)
+        let body = read_capped(resp, self.inner.max_response_bytes)
             .await
             .map_err(AuthError::unavailable)?;
         serde_json::from_slice(&body)
