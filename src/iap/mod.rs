@@ -1,7 +1,7 @@
 //! Identity-aware proxies: Cloudflare Access, Google Cloud IAP, AWS Application Load
 //! Balancer (OIDC authentication), Pomerium, and a portcullis gateway. Each signs a JWT
 //! into a request header; [`IdentityProxy`] verifies it with that proxy's keys and rules
-//! and gives the same [`AuthContext`] as every other scheme (scheme
+//! and gives the same [`AuthContext`](crate::AuthContext) as every other scheme (scheme
 //! [`CloudflareAccess`](crate::Scheme::CloudflareAccess) for Cloudflare Access,
 //! [`IdentityProxy`](crate::Scheme::IdentityProxy) for the others).
 //!
