@@ -39,11 +39,15 @@ pub mod gateway;
 #[cfg(feature = "iap")]
 pub mod iap;
 #[cfg(feature = "jwt")]
+pub mod introspection;
+#[cfg(feature = "jwt")]
 pub mod jwt;
 #[cfg(any(feature = "basic", feature = "session", feature = "jwt"))]
 pub mod limit;
 #[cfg(feature = "oauth")]
 pub mod oauth;
+#[cfg(feature = "jwt")]
+pub mod providers;
 #[cfg(feature = "jwt")]
 pub mod resource;
 #[cfg(any(feature = "jwt", feature = "session"))]

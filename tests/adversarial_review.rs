@@ -477,7 +477,7 @@ async fn a_clients_forwarded_header_does_not_beat_the_proxys_x_forwarded_for() {
 /// calls than there are slots does not make later tokens 503.
 #[tokio::test]
 async fn cancelled_introspection_calls_free_their_slots() {
-    use portcullis::jwt::{ClientAuth, Introspection};
+    use portcullis::introspection::{ClientAuth, Introspection};
     use portcullis::testing::{TEST_CLIENT_ID, TEST_CLIENT_SECRET};
     use tower::ServiceExt;
     let server = KeyServer::start(jwks(&[])).await;

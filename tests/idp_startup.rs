@@ -14,9 +14,9 @@ use common::proxy::{DOWN, Proxy, UP, host_port};
 use common::{Probe, send};
 use http::{Request, StatusCode};
 use portcullis::iap::IdentityProxy;
+use portcullis::introspection::{ClientAuth, Introspection};
 use portcullis::jwt::{
-    Algorithm, BearerAuth, ClientAuth, Introspection, Issuer, JwksOptions, JwtVerifier, RemoteJwks,
-    Validation,
+    Algorithm, BearerAuth, Issuer, JwksOptions, JwtVerifier, RemoteJwks, Validation,
 };
 use portcullis::testing::{
     KeyServer, TEST_CLIENT_ID, TEST_CLIENT_SECRET, TestKey, TokenBuilder, jwks,

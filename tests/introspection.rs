@@ -10,7 +10,8 @@ use axum::body::Body;
 use common::{Probe, get, send};
 use http::StatusCode;
 use portcullis::AuthLayer;
-use portcullis::jwt::{BearerAuth, ClientAuth, Introspection};
+use portcullis::introspection::{ClientAuth, Introspection};
+use portcullis::jwt::BearerAuth;
 use portcullis::testing::{KeyServer, TEST_CLIENT_ID, TEST_CLIENT_SECRET, jwks, now};
 use serde_json::{Value, json};
 

@@ -9,11 +9,11 @@ use axum::body::Body;
 use common::{Probe, get, send};
 use http::StatusCode;
 use portcullis::AuthLayer;
-use portcullis::jwt::providers::{
-    Auth0, Cognito, Entra, EntraTokenVersion, GithubActions, Google, Keycloak, Okta, Provider,
-};
 use portcullis::jwt::{
     Algorithm, BearerAuth, Issuer, JwksOptions, JwtVerifier, RemoteJwks, Validation,
+};
+use portcullis::providers::{
+    Auth0, Cognito, Entra, EntraTokenVersion, GithubActions, Google, Keycloak, Okta, Provider,
 };
 use portcullis::testing::{KeyServer, TestKey, TokenBuilder, now};
 use serde_json::{Value, json};

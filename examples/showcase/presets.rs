@@ -2,7 +2,7 @@
 //! issuer.
 
 use portcullis::jwt::Issuer;
-use portcullis::jwt::providers::{
+use portcullis::providers::{
     Auth0, Cognito, Entra, EntraTokenVersion, GithubActions, Google, Keycloak, Okta,
 };
 

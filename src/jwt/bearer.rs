@@ -6,7 +6,6 @@ use std::sync::Arc;
 use http::header::AUTHORIZATION;
 use http::request::Parts;
 
-use super::introspection::Introspection;
 use super::token_source::TokenSources;
 use super::verifier::JwtVerifier;
 use crate::Startup;
@@ -16,6 +15,7 @@ use crate::context::{AuthContext, Scheme};
 use crate::error::{AuthError, ConfigError};
 use crate::http::authorization::{b68token, bearer_value, names_scheme, strip_scheme};
 use crate::http::cookies::is_token;
+use crate::introspection::Introspection;
 use crate::limit::AttemptLimiter;
 use crate::resource::{Bound, Dpop, ProtectedResource, once};
 

@@ -26,19 +26,17 @@ mod cache;
 mod claims;
 mod crypto;
 mod header_cache;
-mod introspection;
 pub(crate) mod keys;
 mod mapping;
 #[cfg(all(feature = "aws-lc-rs", not(portcullis_rust_crypto_only)))]
 mod prepared;
-pub mod providers;
 pub(crate) mod published_keys;
 pub(crate) mod remote;
 pub(crate) mod strict_json;
 mod tenants;
 mod token;
 mod token_source;
-mod validation;
+pub(crate) mod validation;
 mod verifier;
 
 pub use self::algorithm::Algorithm;
@@ -48,7 +46,6 @@ pub use self::claims::Claims;
 #[cfg(any(feature = "test-util", feature = "gateway"))]
 pub(crate) use self::crypto::PROVIDER;
 pub use self::crypto::VerifyingKey;
-pub use self::introspection::{ClientAuth, Introspection};
 pub use self::keys::{KeySet, MIN_HMAC_SECRET_BYTES, MIN_RSA_BITS};
 pub use self::mapping::ClaimsMapping;
 pub use self::remote::{JwksHealth, JwksOptions, RemoteJwks};

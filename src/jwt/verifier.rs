@@ -104,11 +104,11 @@ impl Issuer {
         self
     }
     /// Apply an identity provider's token rules and claim layout (see
-    /// [`providers`](super::providers)): the provider adjusts the validation and builds
+    /// [`providers`](crate::providers)): the provider adjusts the validation and builds
     /// the context, replacing any mapping set before.
     ///
     /// ```
-    /// use portcullis::jwt::{Algorithm, Issuer, KeySet, Validation, providers::Cognito};
+    /// use portcullis::{jwt::{Algorithm, Issuer, KeySet, Validation}, providers::Cognito};
     /// # let keys = KeySet::new().with_hmac_secret(&[7u8; 32], Algorithm::HS256).unwrap();
     /// let issuer = Issuer::new(keys, Validation::new([Algorithm::RS256])
     ///         .with_issuer(Cognito::issuer_url("eu-west-1", "eu-west-1_AbCdEf123"))
@@ -116,7 +116,7 @@ impl Issuer {
     ///     .with_provider(Cognito::access_tokens());
     /// # let _ = issuer;
     /// ```
-    pub fn with_provider(mut self, provider: impl super::providers::Provider) -> Self {
+    pub fn with_provider(mut self, provider: impl crate::providers::Provider) -> Self {
         self.validation = provider.validation(self.validation);
         let provider = Arc::new(provider);
         self.mapping = Mapping::Custom(Arc::new(move |claims| provider.context(claims)));

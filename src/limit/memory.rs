@@ -3,7 +3,8 @@
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::{Backend, BackendError, Keys, Limits, Settle, Verdict};
+use super::{Backend, Keys, Limits, Settle, Verdict};
+use crate::StoreError;
 use crate::authenticator::BoxFuture;
 use crate::prehashed::PrehashedMap;
 
@@ -215,15 +216,11 @@ impl Backend for MemoryLimits {
         keys: &'a Keys,
         limits: &'a Limits,
         now_ms: u64,
-    ) -> BoxFuture<'a, Result<Verdict, BackendError>> {
+    ) -> BoxFuture<'a, Result<Verdict, StoreError>> {
         let v = self.attempt_now(keys, limits, now_ms);
         Box::pin(std::future::ready(Ok(v)))
     }
-    fn settle<'a>(
-        &'a self,
-        keys: &'a Keys,
-        how: Settle,
-    ) -> BoxFuture<'a, Result<(), BackendError>> {
+    fn settle<'a>(&'a self, keys: &'a Keys, how: Settle) -> BoxFuture<'a, Result<(), StoreError>> {
         self.settle_now(keys, how);
         Box::pin(std::future::ready(Ok(())))
     }

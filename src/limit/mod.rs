@@ -30,6 +30,7 @@ pub use self::memory::MemoryLimits;
 #[cfg(feature = "redis")]
 pub use self::redis::RedisLimits;
 
+use crate::StoreError;
 use crate::authenticator::BoxFuture;
 use crate::error::{AuthError, ErrorKind};
 use crate::http::client_address::{TrustedProxies, client_key};
@@ -194,16 +195,6 @@ pub(crate) enum Settle {
     GiveBack,
 }
 
-/// A backend failed (unreachable, timed out); the text is for logs.
-#[derive(Debug, Clone)]
-pub(crate) struct BackendError(pub String);
-
-impl fmt::Display for BackendError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
 /// Where the counters live.
 pub(crate) trait Backend: Send + Sync + 'static {
     /// True when the backend keeps counters by name ([`Keys::names`]) rather than by
@@ -218,10 +209,9 @@ pub(crate) trait Backend: Send + Sync + 'static {
         keys: &'a Keys,
         limits: &'a Limits,
         now_ms: u64,
-    ) -> BoxFuture<'a, Result<Verdict, BackendError>>;
+    ) -> BoxFuture<'a, Result<Verdict, StoreError>>;
     /// Records how a counted attempt ended.
-    fn settle<'a>(&'a self, keys: &'a Keys, how: Settle)
-    -> BoxFuture<'a, Result<(), BackendError>>;
+    fn settle<'a>(&'a self, keys: &'a Keys, how: Settle) -> BoxFuture<'a, Result<(), StoreError>>;
     /// [`attempt`](Self::attempt) without waiting or boxing, for in-process backends;
     /// `None` sends the caller to `attempt`.
     fn try_attempt(&self, _keys: &Keys, _limits: &Limits, _now_ms: u64) -> Option<Verdict> {

@@ -7,7 +7,8 @@ use redis::Script;
 
 use crate::redis_conn::Conn;
 
-use super::{Backend, BackendError, Keys, Limits, Settle, Verdict};
+use super::{Backend, Keys, Limits, Settle, Verdict};
+use crate::StoreError;
 use crate::authenticator::BoxFuture;
 
 /// Checks the three limits and counts the attempt, in one atomic step. Each counter is
@@ -79,20 +80,18 @@ impl fmt::Debug for RedisLimits {
     }
 }
 
-fn err(e: redis::RedisError) -> BackendError {
-    BackendError(crate::redis_conn::describe(e))
-}
+use crate::redis_conn::store_error as err;
 
 impl RedisLimits {
     /// Connects (2 s connection and response timeouts, automatic reconnects); keys get
     /// `prefix` (a `:` is added unless it ends with one).
-    pub async fn connect(url: &str, prefix: &str) -> Result<Self, crate::StoreError> {
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, StoreError> {
         let link = crate::redis_conn::connect(url, Duration::from_secs(2))
             .await
-            .map_err(crate::StoreError::new)?;
+            .map_err(StoreError::new)?;
         let prefix = crate::redis_conn::key_prefix(prefix);
         let prefix = if link.is_cluster() {
-            cluster_prefix(prefix).map_err(crate::StoreError::new)?
+            cluster_prefix(prefix).map_err(StoreError::new)?
         } else {
             prefix
         };
@@ -143,7 +142,7 @@ impl Backend for RedisLimits {
         keys: &'a Keys,
         limits: &'a Limits,
         now_ms: u64,
-    ) -> BoxFuture<'a, Result<Verdict, BackendError>> {
+    ) -> BoxFuture<'a, Result<Verdict, StoreError>> {
         Box::pin(async move {
             let script = Script::new(ATTEMPT);
             let mut inv = self.script(&script, keys);
@@ -165,11 +164,7 @@ impl Backend for RedisLimits {
         })
     }
 
-    fn settle<'a>(
-        &'a self,
-        keys: &'a Keys,
-        how: Settle,
-    ) -> BoxFuture<'a, Result<(), BackendError>> {
+    fn settle<'a>(&'a self, keys: &'a Keys, how: Settle) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let script = Script::new(SETTLE);
             let mut inv = self.script(&script, keys);

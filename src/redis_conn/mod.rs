@@ -26,6 +26,11 @@ pub(crate) fn describe(e: redis::RedisError) -> String {
     }
 }
 
+/// A Redis failure as the error of shared state, for every Redis part alike.
+pub(crate) fn store_error(e: redis::RedisError) -> crate::StoreError {
+    crate::StoreError::new(describe(e))
+}
+
 /// Socket settings for every connection: a peer that stops answering is noticed by the
 /// kernel within about 15 s even when nothing is being sent (keep-alive after 5 s idle,
 /// then every 2 s, 5 probes), and within 10 s when data waits unacknowledged.

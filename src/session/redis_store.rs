@@ -122,9 +122,7 @@ impl fmt::Debug for RedisStore {
     }
 }
 
-fn err(e: redis::RedisError) -> StoreError {
-    StoreError::new(crate::redis_conn::describe(e))
-}
+use crate::redis_conn::store_error as err;
 
 /// Settings for [`RedisStore`]; see [`RedisStore::builder`].
 #[derive(Clone)]

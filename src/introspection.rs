@@ -12,15 +12,15 @@ use reqwest::{Client, Url};
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
-use super::claims::Claims;
-use super::mapping::ClaimsMapping;
-use super::strict_json::{Json, parse_object};
-use super::validation::audience_matches;
 use crate::Startup;
 use crate::clock::unix_secs_f64;
 use crate::context::{AuthContext, PrincipalKind, Scheme};
 use crate::egress::Egress;
 use crate::error::{AuthError, ConfigError};
+use crate::jwt::Claims;
+use crate::jwt::ClaimsMapping;
+use crate::jwt::strict_json::{Json, parse_object};
+use crate::jwt::validation::audience_matches;
 
 /// How this resource server authenticates to the introspection endpoint.
 #[derive(Clone)]
@@ -133,7 +133,7 @@ struct Inner {
 
 /// Opaque bearer tokens verified at the issuer's token introspection endpoint
 /// (RFC 7662), giving the same [`AuthContext`] as a JWT. Use it with
-/// [`BearerAuth::introspection`](super::BearerAuth::introspection).
+/// [`BearerAuth::introspection`](crate::jwt::BearerAuth::introspection).
 ///
 /// - the resource server authenticates with [`ClientAuth`]; the token goes in a POST
 ///   form, never in a URL or a log;
@@ -154,7 +154,8 @@ struct Inner {
 ///
 /// ```
 /// use portcullis::AuthLayer;
-/// use portcullis::jwt::{BearerAuth, ClientAuth, Introspection};
+/// use portcullis::introspection::{ClientAuth, Introspection};
+/// use portcullis::jwt::BearerAuth;
 /// let introspection = Introspection::new(
 ///     "https://idp.example.com/oauth2/introspect",
 ///     ClientAuth::basic("orders-api", "s3cret"),
@@ -435,7 +436,7 @@ impl Introspection {
     /// ```no_run
     /// # async fn f() -> Result<(), portcullis::ConfigError> {
     /// use portcullis::Startup;
-    /// use portcullis::jwt::{ClientAuth, Introspection};
+    /// use portcullis::introspection::{ClientAuth, Introspection};
     /// let introspection = Introspection::new("https://idp.example/introspect", ClientAuth::basic("api", "secret"))?
     ///     .with_audience("api");
     /// introspection.start(Startup::FailFast).await?;

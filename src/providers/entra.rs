@@ -3,9 +3,9 @@
 use super::{Provider, identity};
 use crate::context::{AuthContextBuilder, PrincipalKind};
 use crate::error::{AuthError, ConfigError};
+use crate::jwt::Claims;
 use crate::jwt::ClaimsMapping;
-use crate::jwt::claims::Claims;
-use crate::jwt::validation::Validation;
+use crate::jwt::Validation;
 
 /// Which Entra access-token format an API receives (its app registration's
 /// `accessTokenAcceptedVersion`: `null` or 1 means v1, 2 means v2).
@@ -33,7 +33,7 @@ pub enum EntraTokenVersion {
 /// Keys: [`Entra::jwks_url`]. Audience: your API's application ID URI or client id.
 ///
 /// ```
-/// use portcullis::jwt::providers::Entra;
+/// use portcullis::providers::Entra;
 /// let entra = Entra::new(["72f988bf-86f1-41af-91ab-2d7cd011db47"]).unwrap();
 /// # let _ = entra;
 /// ```
@@ -141,7 +141,7 @@ impl Provider for Entra {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jwt::providers::test_support::context;
+    use crate::providers::test_support::context;
     use serde_json::json;
 
     const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";

@@ -3,9 +3,9 @@
 use super::{Provider, identity};
 use crate::context::{AuthContextBuilder, PrincipalKind};
 use crate::error::AuthError;
+use crate::jwt::Claims;
 use crate::jwt::ClaimsMapping;
-use crate::jwt::claims::Claims;
-use crate::jwt::validation::Validation;
+use crate::jwt::Validation;
 
 /// AWS Cognito user-pool tokens: access tokens by default, ID tokens with
 /// [`Cognito::id_tokens`].
@@ -22,7 +22,7 @@ use crate::jwt::validation::Validation;
 /// Issuer [`Cognito::issuer_url`], keys at `<issuer>/.well-known/jwks.json`.
 ///
 /// ```
-/// use portcullis::jwt::{Algorithm, Validation, providers::Cognito};
+/// use portcullis::{jwt::{Algorithm, Validation}, providers::Cognito};
 /// let iss = Cognito::issuer_url("eu-west-1", "eu-west-1_AbCdEf123");
 /// let validation = Validation::new([Algorithm::RS256]).with_issuer(&iss).with_audience("3n4b5urk1ft4fl3mg5e62d9ado");
 /// let cognito = Cognito::access_tokens();
@@ -78,7 +78,7 @@ impl Provider for Cognito {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jwt::providers::test_support::context;
+    use crate::providers::test_support::context;
     use serde_json::json;
 
     const ISS: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_example";

@@ -3,8 +3,8 @@
 use super::{Provider, identity};
 use crate::context::AuthContextBuilder;
 use crate::error::AuthError;
+use crate::jwt::Claims;
 use crate::jwt::ClaimsMapping;
-use crate::jwt::claims::Claims;
 
 /// Okta access tokens from a custom authorization server.
 ///
@@ -17,7 +17,7 @@ use crate::jwt::claims::Claims;
 /// audience the server's audience (`api://default` for the default server).
 ///
 /// ```
-/// use portcullis::jwt::providers::Okta;
+/// use portcullis::providers::Okta;
 /// let okta = Okta::new();
 /// # let _ = okta;
 /// ```
@@ -48,7 +48,7 @@ impl Provider for Okta {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jwt::providers::test_support::context;
+    use crate::providers::test_support::context;
     use serde_json::json;
 
     /// Shaped like Okta's documented access token.

@@ -3,8 +3,8 @@
 use super::{Provider, identity, union};
 use crate::context::{AuthContextBuilder, PrincipalKind};
 use crate::error::AuthError;
+use crate::jwt::Claims;
 use crate::jwt::ClaimsMapping;
-use crate::jwt::claims::Claims;
 
 /// Auth0 access tokens for an API.
 ///
@@ -20,7 +20,7 @@ use crate::jwt::claims::Claims;
 /// is refused by the audience check: its `aud` is the application's client id.
 ///
 /// ```
-/// use portcullis::jwt::providers::Auth0;
+/// use portcullis::providers::Auth0;
 /// let auth0 = Auth0::new().with_roles_claim("https://example.com/roles");
 /// # let _ = auth0;
 /// ```
@@ -66,7 +66,7 @@ impl Provider for Auth0 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jwt::providers::test_support::context;
+    use crate::providers::test_support::context;
     use serde_json::json;
 
     #[test]

@@ -3,9 +3,9 @@
 use super::{Provider, allowed, identity};
 use crate::context::{AuthContextBuilder, PrincipalKind};
 use crate::error::AuthError;
+use crate::jwt::Claims;
 use crate::jwt::ClaimsMapping;
-use crate::jwt::claims::Claims;
-use crate::jwt::validation::Validation;
+use crate::jwt::Validation;
 
 /// GitHub Actions OIDC tokens: a workflow calling your service.
 ///
@@ -25,7 +25,7 @@ use crate::jwt::validation::Validation;
 /// Keys at [`GithubActions::JWKS_URL`].
 ///
 /// ```
-/// use portcullis::jwt::providers::GithubActions;
+/// use portcullis::providers::GithubActions;
 /// let ci = GithubActions::new("octo-org")
 ///     .with_repository("octo-org/deployer")
 ///     .with_ref("refs/heads/main");
@@ -125,7 +125,7 @@ impl Provider for GithubActions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jwt::providers::test_support::context;
+    use crate::providers::test_support::context;
     use serde_json::json;
 
     /// Shaped like GitHub's documented token.

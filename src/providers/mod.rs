@@ -1,8 +1,8 @@
 //! The claim layouts and token rules of well-known identity providers.
 //!
 //! Each provider puts roles, scopes and tenants in claims of its own and has its own
-//! traps; a [`Provider`] knows them. Apply one to an [`Issuer`](super::Issuer) with
-//! [`Issuer::with_provider`](super::Issuer::with_provider): it adjusts the
+//! traps; a [`Provider`] knows them. Apply one to an [`Issuer`](crate::jwt::Issuer) with
+//! [`Issuer::with_provider`](crate::jwt::Issuer::with_provider): it adjusts the
 //! [`Validation`] the way that provider's tokens need (issuers, the audience claim)
 //! and maps verified claims into the context, refusing the provider's lookalike
 //! tokens (an ID token where an access token is expected, another tenant's token...).
@@ -18,7 +18,7 @@
 //! | GitHub Actions | [`GithubActions`] | – | – | `repository_owner` | other owners, repositories, refs, workflows |
 //!
 //! ```
-//! use portcullis::jwt::{Algorithm, Issuer, KeySet, Validation, providers::Keycloak};
+//! use portcullis::{jwt::{Algorithm, Issuer, KeySet, Validation}, providers::Keycloak};
 //! # let keys = KeySet::new().with_hmac_secret(&[7u8; 32], Algorithm::HS256).unwrap();
 //! let issuer = Issuer::new(keys, Validation::new([Algorithm::RS256])
 //!         .with_issuer("https://sso.example.com/realms/acme")
@@ -45,19 +45,19 @@ pub use self::google::Google;
 pub use self::keycloak::Keycloak;
 pub use self::okta::Okta;
 
-use super::claims::Claims;
-use super::mapping::ClaimsMapping;
-use super::validation::Validation;
 use crate::context::{AuthContextBuilder, Scheme};
 use crate::error::AuthError;
+use crate::jwt::Claims;
+use crate::jwt::ClaimsMapping;
+use crate::jwt::Validation;
 
 /// An identity provider's token rules and claim layout, applied with
-/// [`Issuer::with_provider`](super::Issuer::with_provider). Implement it for a
+/// [`Issuer::with_provider`](crate::jwt::Issuer::with_provider). Implement it for a
 /// provider of your own.
 ///
 /// ```
 /// use portcullis::{AuthContext, AuthError, Scheme, AuthContextBuilder};
-/// use portcullis::jwt::{Claims, Validation, providers::Provider};
+/// use portcullis::{jwt::{Claims, Validation}, providers::Provider};
 ///
 /// #[derive(Debug)]
 /// struct InHouse;

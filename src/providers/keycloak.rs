@@ -3,8 +3,8 @@
 use super::{Provider, identity, union};
 use crate::context::{AuthContextBuilder, PrincipalKind};
 use crate::error::AuthError;
+use crate::jwt::Claims;
 use crate::jwt::ClaimsMapping;
-use crate::jwt::claims::Claims;
 
 /// Keycloak access tokens.
 ///
@@ -18,7 +18,7 @@ use crate::jwt::claims::Claims;
 /// Issuer `https://<host>/realms/<realm>`, keys by discovery on that URL.
 ///
 /// ```
-/// use portcullis::jwt::providers::Keycloak;
+/// use portcullis::providers::Keycloak;
 /// let keycloak = Keycloak::new().with_client_roles("orders-api");
 /// # let _ = keycloak;
 /// ```
@@ -69,7 +69,7 @@ impl Provider for Keycloak {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jwt::providers::test_support::context;
+    use crate::providers::test_support::context;
     use serde_json::json;
 
     /// Shaped like Keycloak's own access tokens.

@@ -3,9 +3,9 @@
 use super::{Provider, allowed, identity};
 use crate::context::AuthContextBuilder;
 use crate::error::AuthError;
+use crate::jwt::Claims;
 use crate::jwt::ClaimsMapping;
-use crate::jwt::claims::Claims;
-use crate::jwt::validation::Validation;
+use crate::jwt::Validation;
 
 /// Google ID tokens (Sign in with Google, Google-signed service-to-service tokens).
 ///
@@ -21,7 +21,7 @@ use crate::jwt::validation::Validation;
 /// Keys at [`Google::JWKS_URL`].
 ///
 /// ```
-/// use portcullis::jwt::providers::Google;
+/// use portcullis::providers::Google;
 /// let google = Google::new().with_hosted_domain("example.com");
 /// # let _ = google;
 /// ```
@@ -71,7 +71,7 @@ impl Provider for Google {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jwt::providers::test_support::context;
+    use crate::providers::test_support::context;
     use serde_json::json;
 
     fn id_token(hd: Option<&str>, verified: bool) -> serde_json::Value {
