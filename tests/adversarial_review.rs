@@ -190,7 +190,10 @@ async fn plain_secret_users_cost_an_argon2_run_in_a_hashed_table() {
         ErrorKind::Unavailable,
         "plain check skipped argon2"
     );
-    assert!(busy.await.unwrap().is_err());
+    assert_eq!(
+        busy.await.unwrap().unwrap_err().kind(),
+        ErrorKind::InvalidCredentials
+    );
     assert!(users.verify("plain", "pw").await.is_ok());
     // A table of plain secrets alone needs no slot.
     let plain = Users::new()
@@ -367,7 +370,7 @@ fn weak_rsa_keys_are_refused_at_configuration() {
     assert!(
         portcullis::jwt::KeySet::new()
             .with_pem(None, Algorithm::RS256, pem.as_bytes())
-            .is_err()
+            .is_err_and(|e| e.message() == "RSA key too small")
     );
     let doc = serde_json::json!({"keys": [TestKey::Rs256Weak.public_jwk()]}).to_string();
     let set = portcullis::jwt::KeySet::from_jwks(doc.as_bytes(), &[Algorithm::RS256], false);
@@ -503,7 +506,11 @@ async fn cancelled_introspection_calls_free_their_slots() {
             .body(Body::empty())
             .unwrap();
         // The timeout layer drops the request's future while the call is in flight.
-        assert!(timed_out.clone().oneshot(req).await.is_err(), "call {i}");
+        let dropped = timed_out.clone().oneshot(req).await;
+        assert!(
+            dropped.is_err_and(|e| e.is::<tower::timeout::error::Elapsed>()),
+            "call {i}"
+        );
     }
     // A stream reset is the same thing: the future is dropped after its first poll.
     for i in 0..8 {

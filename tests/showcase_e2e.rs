@@ -646,14 +646,32 @@ async fn showcase_applies_auth_preset() {
     );
 
     // Misconfiguration is loud.
-    for (preset, iss, client) in [
-        ("keycloack", realm, None),
-        ("cognito", pool, None),
-        ("entra", "https://login.example.com", None),
-        ("github-actions", GITHUB, None),
+    for (preset, iss, client, why) in [
+        ("keycloack", realm, None, "AUTH_PRESET must be one of"),
+        (
+            "cognito",
+            pool,
+            None,
+            "AUTH_PRESET=cognito needs AUTH_CLIENT_ID",
+        ),
+        (
+            "entra",
+            "https://login.example.com",
+            None,
+            "AUTH_PRESET=entra needs AUTH_ISSUER",
+        ),
+        (
+            "github-actions",
+            GITHUB,
+            None,
+            "AUTH_PRESET=github-actions needs AUTH_AUDIENCE",
+        ),
     ] {
-        let err = start_with_preset(&server, preset, iss, None, client).await;
-        assert!(err.is_err(), "{preset} should not start");
+        let err = start_with_preset(&server, preset, iss, None, client)
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{preset} should not start"));
+        assert!(err.to_string().contains(why), "{preset}: {err}");
     }
 }
 
@@ -748,7 +766,12 @@ async fn showcase_oidc_login_and_websocket() {
     assert_eq!(ctx["subject"], "alice");
     // No credential: no socket.
     let req = ws_url.as_str().into_client_request().unwrap();
-    assert!(tokio_tungstenite::connect_async(req).await.is_err());
+    match tokio_tungstenite::connect_async(req).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(refusal)) => {
+            assert_eq!(refusal.status(), 401);
+        }
+        other => panic!("expected a 401 refusal, got {other:?}"),
+    }
 }
 
 /// With real issuers configured and Cloudflare Access left unconfigured, nothing trusts
@@ -841,7 +864,15 @@ async fn showcase_dev_mode_is_loopback_only() {
         public_url: Some("https://app.example.com".into()),
         ..app::Config::default()
     };
-    assert!(app::build(nothing_configured).await.is_err());
+    let err = app::build(nothing_configured)
+        .await
+        .err()
+        .expect("dev keys behind a public URL");
+    assert!(
+        err.to_string()
+            .contains("PUBLIC_URL is not a loopback address"),
+        "{err}"
+    );
     let local = app::Config {
         public_url: Some("http://127.0.0.1:3000".into()),
         ..app::Config::default()
