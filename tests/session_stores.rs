@@ -307,13 +307,13 @@ async fn unreachable_stores_fail_at_connect() {
         .with_connect_timeout(std::time::Duration::from_millis(300))
         .connect()
         .await;
-    let r = r.err().expect("no Redis listens on port 1");
+    let r = r.expect_err("no Redis listens on port 1");
     assert!(r.message().starts_with("redis: "), "{r}");
     let p = portcullis::session::PostgresStore::builder("postgres://127.0.0.1:1/test")
         .with_table("x")
         .with_connect_timeout(std::time::Duration::from_millis(300))
         .connect()
         .await;
-    let p = p.err().expect("no PostgreSQL listens on port 1");
+    let p = p.expect_err("no PostgreSQL listens on port 1");
     assert!(p.message().starts_with("postgres: "), "{p}");
 }
