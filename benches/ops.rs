@@ -37,6 +37,8 @@ fn key(name: &str) -> TestKey {
 ///   bearer token (what DPoP support costs requests that do not use it);
 /// - `dpop-cached`: a DPoP-bound token (cached after the first request), each request
 ///   with a fresh ES256 proof, replay checked in memory;
+/// - `metadata`: the RFC 9728 document from `ProtectedResource::router`;
+///   `metadata-baseline`: a static string served at the same path the same way;
 /// - `forward-auth-cached`: `ForwardAuth` judging `GET /api/me` for the cached token of
 ///   `bearer-cached` (a proxy's `auth_request`).
 fn router(mode: &str, token: &str) -> (axum::Router, Vec<(&'static str, String)>) {
@@ -54,6 +56,29 @@ fn router(mode: &str, token: &str) -> (axum::Router, Vec<(&'static str, String)>
     };
     match mode {
         "none" => (apps::no_auth(), vec![]),
+        "metadata" | "metadata-baseline" => {
+            // RFC 9728 metadata as a client fetches it; the harness sends every request
+            // to `/`, so the path is swapped for the document's (no allocation: a static
+            // URI). The baseline serves a static string at the same path, the same way.
+            const PATH: &str = "/.well-known/oauth-protected-resource";
+            let inner = if mode == "metadata" {
+                portcullis::resource::ProtectedResource::new("https://api.example.com")
+                    .unwrap()
+                    .with_authorization_server("https://login.example.com")
+                    .unwrap()
+                    .with_scopes(["tasks:read", "tasks:write"])
+                    .router::<()>()
+            } else {
+                axum::Router::new().route(PATH, axum::routing::get(|| async { "{}" }))
+            };
+            let serve = tower::ServiceBuilder::new()
+                .map_request(|mut req: http::Request<axum::body::Body>| {
+                    *req.uri_mut() = http::Uri::from_static(PATH);
+                    req
+                })
+                .service(inner);
+            (axum::Router::new().route_service("/", serve), vec![])
+        }
         "dpop-cached" => {
             // Proofs are signed before the loop, which runs slowly under single-stepping:
             // a long window keeps them fresh.

@@ -4,7 +4,7 @@
 use axum::Router;
 use axum::body::Bytes;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::get_service;
 use http::HeaderValue;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use serde_json::{Map, Value, json};
@@ -230,16 +230,34 @@ impl ProtectedResource {
     /// the bare well-known path too, for clients that do not insert the resource's
     /// path), as `application/json`; merge it into your app outside any auth layer.
     pub fn router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
-        let body = Bytes::from(self.document().to_string());
-        let serve = move || {
-            let body = body.clone();
-            async move { metadata_response(body) }
-        };
-        let mut router = Router::new().route(&self.metadata_path(), get(serve.clone()));
+        let serve = get_service(Document(Bytes::from(self.document().to_string())));
+        let mut router = Router::new().route(&self.metadata_path(), serve.clone());
         if self.metadata_path() != WELL_KNOWN_PATH {
-            router = router.route(WELL_KNOWN_PATH, get(serve));
+            router = router.route(WELL_KNOWN_PATH, serve);
         }
         router
+    }
+}
+
+/// The document, serialized once: each request gets a clone of the bytes, answered
+/// at once (no handler future to box).
+#[derive(Clone)]
+struct Document(Bytes);
+
+impl<B> tower_service::Service<http::Request<B>> for Document {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Response, std::convert::Infallible>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: http::Request<B>) -> Self::Future {
+        std::future::ready(Ok(metadata_response(self.0.clone())))
     }
 }
 
