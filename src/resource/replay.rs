@@ -73,14 +73,14 @@ impl ReplayCache {
     /// Proofs remembered in this process.
     pub fn memory() -> Self {
         ReplayCache(Arc::new(Memory {
-            seen: Mutex::new(HashMap::new()),
+            seen: Mutex::default(),
             capacity: 100_000,
         }))
     }
     /// At most `capacity` live proofs in memory (ignored by Redis).
     pub fn with_capacity(self, capacity: usize) -> Self {
         ReplayCache(Arc::new(Memory {
-            seen: Mutex::new(HashMap::new()),
+            seen: Mutex::default(),
             capacity: capacity.max(1),
         }))
     }
@@ -91,27 +91,45 @@ impl ReplayCache {
 }
 
 struct Memory {
-    seen: Mutex<HashMap<[u8; 32], u64>>,
+    seen: Mutex<Seen>,
     capacity: usize,
+}
+
+/// The proofs remembered, each until its expiry (Unix seconds).
+#[derive(Default)]
+struct Seen {
+    until: HashMap<[u8; 32], u64>,
+    /// When expired entries were last swept out: at most once a second while full, so
+    /// a cache kept full of live proofs refuses in constant time, not a scan each.
+    swept_at: u64,
 }
 
 impl ReplayBackend for Memory {
     fn first_use(&self, key: [u8; 32], expires: u64) -> Use<'_> {
+        Use::Now(self.first_use_at(key, expires, unix_secs()))
+    }
+}
+
+impl Memory {
+    /// [`first_use`](ReplayBackend::first_use) at `now` (Unix seconds).
+    fn first_use_at(&self, key: [u8; 32], expires: u64, now: u64) -> Result<bool, AuthError> {
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        let now = unix_secs();
-        if let Some(until) = seen.get(&key)
+        if let Some(until) = seen.until.get(&key)
             && *until > now
         {
-            return Use::Now(Ok(false));
+            return Ok(false);
         }
-        if seen.len() >= self.capacity {
-            seen.retain(|_, until| *until > now);
-            if seen.len() >= self.capacity {
-                return Use::Now(Err(AuthError::unavailable("dpop: replay cache full")));
+        if seen.until.len() >= self.capacity && !seen.until.contains_key(&key) {
+            if seen.swept_at < now {
+                seen.swept_at = now;
+                seen.until.retain(|_, until| *until > now);
+            }
+            if seen.until.len() >= self.capacity {
+                return Err(AuthError::unavailable("dpop: replay cache full"));
             }
         }
-        seen.insert(key, expires);
-        Use::Now(Ok(true))
+        seen.until.insert(key, expires);
+        Ok(true)
     }
 }
 
@@ -199,9 +217,62 @@ mod tests {
         assert!(!once(&a).unwrap());
         assert!(once(&b).unwrap());
         assert!(
-            once(&c).is_err(),
+            once(&c).is_err_and(|e| e.reason() == "dpop: replay cache full"),
             "full of live proofs: refused, not accepted unchecked"
         );
+        // Still full within the same second: refused again, without another sweep.
+        assert!(once(&c).is_err_and(|e| e.reason() == "dpop: replay cache full"));
+        // A proof already seen is still told apart from a new one while full.
+        assert!(!once(&a).unwrap());
         assert_ne!(proof_key("ab", "c"), proof_key("a", "bc"));
+    }
+
+    #[test]
+    fn a_full_cache_sweeps_expired_proofs_at_most_once_a_second() {
+        let cache = Memory {
+            seen: Mutex::default(),
+            capacity: 2,
+        };
+        let t = 1_000_000;
+        let full =
+            |r: Result<bool, AuthError>| r.is_err_and(|e| e.reason() == "dpop: replay cache full");
+        // Two proofs valid until t + 5 fill it.
+        assert!(cache.first_use_at(proof_key("j", "a"), t + 5, t).unwrap());
+        assert!(cache.first_use_at(proof_key("j", "b"), t + 5, t).unwrap());
+        // Full of live proofs: refused (this sweep finds nothing to remove)...
+        assert!(full(cache.first_use_at(proof_key("j", "c"), t + 60, t)));
+        // ...and at t + 10, when both have expired, a sweep makes room.
+        assert!(
+            cache
+                .first_use_at(proof_key("j", "c"), t + 60, t + 10)
+                .unwrap()
+        );
+        assert_eq!(cache.seen.lock().unwrap().until.len(), 1);
+        assert!(
+            cache
+                .first_use_at(proof_key("j", "d"), t + 11, t + 10)
+                .unwrap()
+        );
+        // Full again; "d" expires at t + 11, but within the second of the last sweep
+        // nothing is swept: refused at once, however many ask.
+        for _ in 0..3 {
+            assert!(full(cache.first_use_at(
+                proof_key("j", "e"),
+                t + 60,
+                t + 10
+            )));
+        }
+        // The next second's sweep removes "d".
+        assert!(
+            cache
+                .first_use_at(proof_key("j", "e"), t + 60, t + 12)
+                .unwrap()
+        );
+        // A replay is still told apart from a new proof while full.
+        assert!(
+            !cache
+                .first_use_at(proof_key("j", "c"), t + 60, t + 12)
+                .unwrap()
+        );
     }
 }
