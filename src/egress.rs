@@ -103,8 +103,9 @@ impl Egress {
         Ok(self)
     }
     /// Call out with a client you built (mTLS, a custom resolver, your proxy rules). Its
-    /// own settings apply, redirects included; the timeout and size cap here still
-    /// bound each call.
+    /// own settings apply, redirects included (build it with
+    /// `redirect(reqwest::redirect::Policy::none())` if it carries credentials to token
+    /// or introspection endpoints); the timeout and size cap here still bound each call.
     pub fn with_http_client(mut self, client: Client) -> Self {
         self.client = Some(client);
         self
@@ -132,8 +133,7 @@ impl Egress {
     }
 
     /// As [`client`](Self::client), but a client built here follows no redirect (for
-    /// token endpoints and APIs that receive credentials).
-    #[cfg(feature = "oauth")]
+    /// token and introspection endpoints and APIs that receive credentials).
     pub(crate) fn client_without_redirects(&self) -> Result<Client, ConfigError> {
         self.build(false)
     }

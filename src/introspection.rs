@@ -191,7 +191,7 @@ impl Introspection {
         Ok(Introspection::from_settings(Settings {
             endpoint: url,
             auth,
-            client: egress.client()?,
+            client: egress.client_without_redirects()?,
             egress,
             audiences: Vec::new(),
             any_audience: false,
@@ -272,7 +272,7 @@ impl Introspection {
     /// # Errors
     /// The HTTP client cannot be built from `egress`.
     pub fn with_egress(self, egress: Egress) -> Result<Self, ConfigError> {
-        let client = egress.client()?;
+        let client = egress.client_without_redirects()?;
         Ok(self.edit(|i| {
             i.client = client;
             i.egress = egress;

@@ -182,6 +182,44 @@ async fn a_good_proof_is_accepted_and_the_token_cache_keeps_working() {
     assert_eq!(a.status, StatusCode::OK);
 }
 
+/// A request refused for carrying two credentials (a DPoP token and a session cookie)
+/// leaves its proof unspent: the proof is checked only once the layer has chosen the
+/// one scheme, so the client's retry without the cookie is admitted.
+#[tokio::test]
+async fn a_request_refused_for_two_credentials_does_not_spend_its_proof() {
+    use portcullis::session::{MemoryStore, SessionConfig, SessionManager};
+    let verifier = JwtVerifier::new(Issuer::new(
+        TestKey::Rs256.key_set(),
+        Validation::new([Algorithm::RS256]).with_audience(AUD),
+    ))
+    .with_token_cache(TokenCache::new());
+    let sessions = SessionManager::new(MemoryStore::new(), SessionConfig::default());
+    let app = Router::new()
+        .route("/api/tasks", post(|| async { "created" }))
+        .layer(
+            AuthLayer::required(
+                BearerAuth::new("api", verifier).with_dpop(Dpop::allowed(PUBLIC).unwrap()),
+            )
+            .or(sessions.authenticator()),
+        );
+    let token = access_token(Some(TestKey::Es256));
+    let dpop = format!("DPoP {token}");
+    // The token is cached after a first request, so the next is answered from the cache.
+    let first = proof("POST", "/api/tasks", &token);
+    let a = send(&app, request("POST", "/api/tasks", &dpop, &[&first])).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let p = proof("POST", "/api/tasks", &token);
+    let mut both = request("POST", "/api/tasks", &dpop, &[&p]);
+    both.headers_mut()
+        .insert("cookie", "__Host-session=x".parse().unwrap());
+    assert_eq!(send(&app, both).await.status, StatusCode::BAD_REQUEST);
+    let retry = send(&app, request("POST", "/api/tasks", &dpop, &[&p])).await;
+    assert_eq!(retry.status, StatusCode::OK, "{}", retry.body);
+    // And it is spent now.
+    let again = send(&app, request("POST", "/api/tasks", &dpop, &[&p])).await;
+    assert_eq!(dpop_error(&again).as_deref(), Some("invalid_dpop_proof"));
+}
+
 /// Every check of RFC 9449 section 4.3, each failing alone.
 #[tokio::test]
 async fn every_proof_check_fails_alone() {

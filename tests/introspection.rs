@@ -244,3 +244,43 @@ async fn an_introspection_without_audience_refuses_everything() {
     ));
     assert!(e.contains("https"), "{e}");
 }
+
+/// The introspection request carries the client's credentials and the token: a
+/// redirect, even to the same origin, is not followed (503), and the target never sees it.
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let reached = Arc::new(AtomicUsize::new(0));
+    let seen = reached.clone();
+    let endpoint = Router::new()
+        .route(
+            "/introspect",
+            axum::routing::post(|| async {
+                (
+                    StatusCode::TEMPORARY_REDIRECT,
+                    [(http::header::LOCATION, "/elsewhere")],
+                )
+            }),
+        )
+        .route(
+            "/elsewhere",
+            axum::routing::post(move || {
+                seen.fetch_add(1, Ordering::SeqCst);
+                async { axum::Json(active("mallory")) }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, endpoint).await.unwrap() });
+    let i = Introspection::new(
+        &format!("http://{addr}/introspect"),
+        ClientAuth::basic(TEST_CLIENT_ID, TEST_CLIENT_SECRET),
+    )
+    .unwrap()
+    .with_issuer("https://as.example")
+    .with_audience("orders-api");
+    let (status, _) = call(&app(i), "opaque-token").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(reached.load(Ordering::SeqCst), 0);
+}

@@ -141,6 +141,26 @@ async fn cookie_is_csrf_guarded() {
     assert_eq!(status(&app, dup).await, StatusCode::BAD_REQUEST);
 }
 
+/// A token read from a cookie or the query is outside the layer's `Authorization`
+/// cap: an oversized one is refused before it is copied or verified.
+#[tokio::test]
+async fn oversized_tokens_from_other_sources_are_refused() {
+    let app = app(bearer()
+        .with_cookie("access_token")
+        .unwrap()
+        .with_query_parameter_on_upgrade("access_token")
+        .unwrap());
+    let huge = "a".repeat(portcullis::DEFAULT_MAX_CREDENTIAL_BYTES + 1);
+    let by_cookie = get("/ws").header("cookie", format!("access_token={huge}"));
+    assert_eq!(status(&app, by_cookie).await, StatusCode::UNAUTHORIZED);
+    let by_query = upgrade(&format!("/ws?access_token={huge}"));
+    assert_eq!(status(&app, by_query).await, StatusCode::UNAUTHORIZED);
+    // Within the cap, a good token still passes.
+    let t = token("erin");
+    let ok = get("/ws").header("cookie", format!("access_token={t}"));
+    assert_eq!(status(&app, ok).await, StatusCode::OK);
+}
+
 #[tokio::test]
 async fn the_header_alone_by_default() {
     let app = app(bearer());

@@ -269,6 +269,15 @@ impl Authenticator for BearerAuth {
             Some(Ok(credential)) => credential,
             Some(Err(e)) => return Check::Ready(Err(e)),
         };
+        // A token from a cookie, query or WebSocket protocol entry is not under the
+        // layer's `Authorization` cap: refused here before it is copied or hashed.
+        let cap = match &self.verifier {
+            Verifier::Jwt(v) => v.max_token_bytes(),
+            Verifier::Introspection(_) => crate::DEFAULT_MAX_CREDENTIAL_BYTES,
+        };
+        if token.len() > cap {
+            return Check::Ready(Err(AuthError::invalid("bearer: token too large")));
+        }
         let pending = |cached| {
             Check::Pending(PresentedToken {
                 token: token.clone().into_owned(),
@@ -290,12 +299,16 @@ impl Authenticator for BearerAuth {
         let Some(dpop) = &self.dpop else {
             return Check::Ready(Ok(ctx));
         };
-        if is_dpop && dpop.may_wait() {
+        if is_dpop {
+            // The proof is checked and spent in `authenticate`, once the layer has
+            // chosen this scheme: a request refused for carrying two credentials
+            // leaves its proof unused.
             return pending(Some(ctx));
         }
-        Check::Ready(match dpop.bind(ctx, parts, &token, is_dpop) {
+        // A Bearer request: only the check that the token is not DPoP-bound, which
+        // has no side effect.
+        Check::Ready(match dpop.bind(ctx, parts, &token, false) {
             Ok(Bound::Admitted(ctx)) => Ok(ctx),
-            // A shared replay cache never answers here (`may_wait` above).
             Ok(Bound::Replay(..)) => Err(AuthError::unavailable("dpop: replay check pending")),
             Err(e) => Err(e),
         })

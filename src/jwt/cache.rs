@@ -149,7 +149,7 @@ impl TokenCache {
             && generation == st.generation
             && st.exp + l > now
             && st.nbf.is_none_or(|nbf| nbf <= now + l)
-            && now - e.inserted < self.max_ttl.as_secs_f64();
+            && (0.0..self.max_ttl.as_secs_f64()).contains(&(now - e.inserted));
         live.then(|| e.ctx.clone())
     }
 
@@ -161,7 +161,7 @@ impl TokenCache {
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
         if map.len() >= self.max_entries && !map.contains_key(&key) {
             let ttl = self.max_ttl.as_secs_f64();
-            map.retain(|_, e| e.stamp.exp > now && now - e.inserted < ttl);
+            map.retain(|_, e| e.stamp.exp > now && (0.0..ttl).contains(&(now - e.inserted)));
             if map.len() >= self.max_entries {
                 crate::metrics::token_cache_evicted(map.len() as u64);
                 map.clear();
@@ -209,6 +209,8 @@ mod tests {
         let cache = cache_with_one(60, 1_000.0);
         assert!(hit(&cache, TOKEN.as_bytes(), 7, 1_059.0));
         assert!(!hit(&cache, TOKEN.as_bytes(), 7, 1_060.5));
+        // A clock stepped back before the insertion does not stretch the entry's life.
+        assert!(!hit(&cache, TOKEN.as_bytes(), 7, 990.0));
     }
 
     #[test]

@@ -283,6 +283,11 @@ impl JwtVerifier {
         self.cache = Some(Arc::new(cache));
         self
     }
+    /// The largest token verified, for a scheme that reads tokens outside the layer's
+    /// `Authorization` cap.
+    pub(crate) fn max_token_bytes(&self) -> usize {
+        self.max_token_bytes
+    }
     /// Reject tokens longer than `n` bytes before parsing (default
     /// [`DEFAULT_MAX_CREDENTIAL_BYTES`](crate::DEFAULT_MAX_CREDENTIAL_BYTES), 8 KiB).
     pub fn with_max_token_bytes(mut self, n: usize) -> Self {

@@ -109,6 +109,7 @@ impl OAuthProvider {
         let fail = |why: &str| ConfigError::new(format!("OIDC discovery at {url}: {why}"));
         let resp = client
             .get(&url)
+            .timeout(options.egress.timeout)
             .header(http::header::ACCEPT, "application/json")
             .send()
             .await

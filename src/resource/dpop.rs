@@ -283,11 +283,6 @@ impl Dpop {
             _ => Err(AuthError::use_dpop_nonce(nonces.issue(now))),
         }
     }
-
-    /// True when [`bind`](Self::bind) may need a round trip (a shared replay cache).
-    pub(crate) fn may_wait(&self) -> bool {
-        matches!(self.replay.first_use_probe(), Probe::Later)
-    }
 }
 
 /// The replay cache's verdict on a proof.
@@ -295,22 +290,6 @@ pub(crate) fn once(first: Result<bool, AuthError>) -> Result<(), AuthError> {
     match first? {
         true => Ok(()),
         false => Err(AuthError::invalid_dpop_proof("dpop: proof replayed")),
-    }
-}
-
-/// Whether a replay cache answers at once.
-pub(crate) enum Probe {
-    Now,
-    Later,
-}
-
-impl ReplayCache {
-    pub(crate) fn first_use_probe(&self) -> Probe {
-        if self.0.is_shared() {
-            Probe::Later
-        } else {
-            Probe::Now
-        }
     }
 }
 

@@ -16,10 +16,6 @@ pub(crate) trait ReplayBackend: Send + Sync + 'static {
     /// Records the proof `key` until `expires` (Unix seconds): `Ok(true)` the first
     /// time, `Ok(false)` for a replay, an error when the backend cannot tell.
     fn first_use(&self, key: [u8; 32], expires: u64) -> Use<'_>;
-    /// True when answers take a round trip.
-    fn is_shared(&self) -> bool {
-        false
-    }
 }
 
 /// The answer of a backend: at once (memory) or after a round trip (Redis).
@@ -99,8 +95,9 @@ struct Memory {
 #[derive(Default)]
 struct Seen {
     until: HashMap<[u8; 32], u64>,
-    /// When expired entries were last swept out: at most once a second while full, so
-    /// a cache kept full of live proofs refuses in constant time, not a scan each.
+    /// When expired entries were last swept out: at most once a second while full (a
+    /// clock stepped back sweeps too), so a cache kept full of live proofs refuses in
+    /// constant time, not a scan each.
     swept_at: u64,
 }
 
@@ -120,7 +117,7 @@ impl Memory {
             return Ok(false);
         }
         if seen.until.len() >= self.capacity && !seen.until.contains_key(&key) {
-            if seen.swept_at < now {
+            if seen.swept_at != now {
                 seen.swept_at = now;
                 seen.until.retain(|_, until| *until > now);
             }
@@ -144,9 +141,6 @@ mod shared {
     }
 
     impl ReplayBackend for Shared {
-        fn is_shared(&self) -> bool {
-            true
-        }
         fn first_use(&self, key: [u8; 32], expires: u64) -> Use<'_> {
             Use::Later(Box::pin(async move {
                 use std::fmt::Write;

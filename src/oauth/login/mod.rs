@@ -51,8 +51,10 @@ pub(super) struct Inner {
     pub(super) client_id: String,
     redirect: Url,
     http: Client,
-    /// The provider's egress size cap, for the token and user API answers.
+    /// The provider's egress size cap and timeout, for the token and user API calls
+    /// (set on each request, so they bound a client you built too).
     max_response_bytes: usize,
+    timeout: std::time::Duration,
     id_tokens: Option<JwtVerifier>,
     /// Back-channel logout tokens: the provider's keys, `iss`, `aud` = the client id.
     pub(super) logout_tokens: Option<JwtVerifier>,
@@ -161,6 +163,7 @@ impl OAuthLogin {
         }
         let http = provider.options.egress.client_without_redirects()?;
         let max_response_bytes = provider.options.egress.max_response_bytes;
+        let timeout = provider.options.egress.timeout;
         let (id_tokens, logout_tokens) = match &provider.identity {
             Identity::Oidc {
                 issuer,
@@ -193,6 +196,7 @@ impl OAuthLogin {
                 redirect,
                 http,
                 max_response_bytes,
+                timeout,
                 id_tokens,
                 logout_tokens,
                 logout_replay: ReplayCache::memory(),

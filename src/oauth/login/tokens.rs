@@ -64,12 +64,14 @@ impl OAuthLogin {
     ) -> Result<Tokens, AuthError> {
         let http = self.inner.http.clone();
         let cap = self.inner.max_response_bytes;
+        let timeout = self.inner.timeout;
         let send = move |req: oauth2::HttpRequest| {
             let http = http.clone();
             async move {
                 let (parts, body) = req.into_parts();
                 let resp = http
                     .request(parts.method, parts.uri.to_string())
+                    .timeout(timeout)
                     .headers(parts.headers)
                     .body(body)
                     .send()
@@ -179,6 +181,7 @@ impl OAuthLogin {
             .inner
             .http
             .get(url)
+            .timeout(self.inner.timeout)
             .header(AUTHORIZATION, format!("Bearer {token}"))
             .header(ACCEPT, "application/vnd.github+json")
             .header(http::header::USER_AGENT, "portcullis")
