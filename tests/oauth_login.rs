@@ -19,13 +19,22 @@ struct App {
 /// An app with `/oidc/*` for `provider` (built from the dev provider at `idp`) and a
 /// session-guarded `/me`.
 async fn start(github: bool) -> App {
+    start_with(github, None).await
+}
+
+/// [`start`], the OIDC provider discovered with `options` when given.
+async fn start_with(github: bool, options: Option<portcullis::jwt::JwksOptions>) -> App {
     let idp = KeyServer::start(jwks(&[TestKey::Rs256])).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let provider = if github {
-        OAuthProvider::github_enterprise(&idp.base_url(), &idp.url("/api/v3")).unwrap()
-    } else {
-        OAuthProvider::discover(&idp.issuer()).await.unwrap()
+    let provider = match (github, options) {
+        (true, _) => {
+            OAuthProvider::github_enterprise(&idp.base_url(), &idp.url("/api/v3")).unwrap()
+        }
+        (false, None) => OAuthProvider::discover(&idp.issuer()).await.unwrap(),
+        (false, Some(options)) => OAuthProvider::discover_with(&idp.issuer(), options)
+            .await
+            .unwrap(),
     };
     let login = OAuthLogin::new(
         provider,
@@ -478,4 +487,31 @@ async fn a_callback_without_the_advertised_iss_is_refused() {
     let res = app.callback(&back, Some(&pending)).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert!(set_cookie(&res, "session").is_none());
+}
+
+/// The egress timeout bounds the token exchange even through a client built by the
+/// caller (which has no timeout of its own): a token endpoint that hangs gives 503
+/// within the timeout, never a callback that waits as long as the provider does.
+#[tokio::test]
+async fn a_hung_token_endpoint_is_bounded_by_the_egress_timeout_with_an_own_client() {
+    use portcullis::egress::Egress;
+    let egress = Egress::default()
+        .with_http_client(reqwest::Client::new())
+        .with_timeout(std::time::Duration::from_millis(300));
+    let app = start_with(
+        false,
+        Some(portcullis::jwt::JwksOptions::default().with_egress(egress)),
+    )
+    .await;
+    let (to_provider, pending) = app.begin("/me").await;
+    let back = app.authorize(&to_provider).await;
+    app.idp.set_delay(std::time::Duration::from_secs(5));
+    let started = std::time::Instant::now();
+    let res = app.callback(&back, Some(&pending)).await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "waited {:?}",
+        started.elapsed()
+    );
 }
