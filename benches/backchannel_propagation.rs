@@ -11,6 +11,8 @@
 //! PORTCULLIS_TEST_REDIS_URL=redis://127.0.0.1:6379 cargo bench --bench backchannel_propagation
 //! ```
 
+#[path = "common/lags.rs"]
+mod lags;
 #[path = "../tests/common/oidc_apps.rs"]
 mod oidc_apps;
 
@@ -87,18 +89,5 @@ async fn run(url: &str) {
             lags.push(posted.elapsed());
         }
     }
-    lags.sort();
-    let q = |p: f64| lags[((lags.len() as f64 * p) as usize).min(lags.len() - 1)];
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    println!(
-        "back-channel logout to 401 on every instance, {} observations, ms:",
-        lags.len()
-    );
-    println!(
-        "p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
-        ms(q(0.5)),
-        ms(q(0.9)),
-        ms(q(0.99)),
-        ms(lags[lags.len() - 1])
-    );
+    lags::print("back-channel logout to 401 on every instance", &mut lags);
 }

@@ -21,6 +21,9 @@
 //! `PORTCULLIS_BENCH_REDIS_URL` runs it on another topology instead
 //! (`redis-cluster://...`, `redis-sentinel://...`).
 
+#[path = "common/lags.rs"]
+mod lags;
+
 use std::time::{Duration, Instant};
 
 use portcullis::AuthContext;
@@ -42,20 +45,6 @@ fn main() {
     }
     in_process(&url);
     processes::parent(&url);
-}
-
-fn print(title: &str, lags: &mut [Duration]) {
-    lags.sort();
-    let q = |p: f64| lags[((lags.len() as f64 * p) as usize).min(lags.len() - 1)];
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    println!("{title}, {} observations, ms:", lags.len());
-    println!(
-        "p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
-        ms(q(0.5)),
-        ms(q(0.9)),
-        ms(q(0.99)),
-        ms(lags[lags.len() - 1])
-    );
 }
 
 async fn drop_list(url: &str, prefix: &str) {
@@ -118,7 +107,7 @@ fn in_process(url: &str) {
         }
         // The run's own key: gone with the run.
         drop_list(&url, &prefix).await;
-        print(
+        lags::print(
             &format!("one process: {N} revocations x 2 other lists"),
             &mut lags,
         );
@@ -299,7 +288,7 @@ mod processes {
             .build()
             .unwrap()
             .block_on(super::drop_list(url, &prefix));
-        super::print(
+        super::lags::print(
             &format!("three processes: {N} revocations x 3 instances"),
             &mut lags,
         );

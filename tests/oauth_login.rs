@@ -1,6 +1,11 @@
 //! OAuth 2 / OIDC login into a session, end to end: the app and the test kit's
 //! development provider both on 127.0.0.1, a real HTTP client following the redirects.
 
+// Only `serve` is used here.
+#[allow(dead_code)]
+#[path = "common/oidc_apps.rs"]
+mod oidc_apps;
+
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use portcullis::oauth::{OAuthLogin, OAuthProvider};
@@ -58,15 +63,7 @@ async fn start_with(github: bool, options: Option<portcullis::jwt::JwksOptions>)
         MemoryStore::new(),
         SessionConfig::default().with_insecure_dev_cookie(),
     );
-    let router = Router::new()
-        .route(
-            "/me",
-            get(|ctx: AuthContext| async move { Json(json!(ctx)) }),
-        )
-        .layer(AuthLayer::required(manager.authenticator()))
-        .nest("/oidc", login.routes())
-        .layer(Extension(manager));
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    oidc_apps::serve(listener, &login, manager);
     let http = Client::builder()
         .redirect(redirect::Policy::none())
         .timeout(std::time::Duration::from_secs(10))

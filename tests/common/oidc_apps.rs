@@ -46,6 +46,13 @@ pub async fn instance(
             .with_insecure_dev_cookie()
             .with_revocations(revocations),
     );
+    serve(listener, &login, manager);
+    Instance { base }
+}
+
+/// Serves `/oidc/*` from `login` and a session-guarded `/me` (the context as JSON) on
+/// `listener`.
+pub fn serve(listener: tokio::net::TcpListener, login: &OAuthLogin, manager: SessionManager) {
     let router = Router::new()
         .route(
             "/me",
@@ -55,7 +62,6 @@ pub async fn instance(
         .nest("/oidc", login.routes())
         .layer(Extension(manager));
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    Instance { base }
 }
 
 pub fn http() -> Client {
