@@ -74,6 +74,9 @@ struct Inner {
     issued_at: Option<u64>,
     token_id: Option<Box<str>>,
     session_id: Option<String>,
+    /// The JWK thumbprint a token is bound to (`cnf.jkt`), read when it was verified.
+    #[cfg(feature = "jwt")]
+    key_binding: Option<Box<str>>,
     /// For a session made by an OpenID Connect login: the provider's issuer, `sub` and
     /// `sid`, which a back-channel logout names.
     #[cfg(feature = "session")]
@@ -117,6 +120,8 @@ impl AuthContext {
             issued_at: None,
             token_id: None,
             session_id: None,
+            #[cfg(feature = "jwt")]
+            key_binding: None,
             #[cfg(feature = "session")]
             provider_session: None,
             claims: ClaimsCell::default(),
@@ -194,6 +199,12 @@ impl AuthContext {
     /// The token's `jti`, when it has one.
     pub fn token_id(&self) -> Option<&str> {
         self.0.token_id.as_deref()
+    }
+    /// The JWK thumbprint (`cnf.jkt`) a bearer token is bound to, read when it was
+    /// verified.
+    #[cfg(feature = "jwt")]
+    pub(crate) fn key_binding(&self) -> Option<&str> {
+        self.0.key_binding.as_deref()
     }
     /// A non-secret identifier of the session (for session contexts), safe to log.
     pub fn session_id(&self) -> Option<&str> {
@@ -449,6 +460,12 @@ impl AuthContextBuilder {
     /// Replace all raw claims.
     pub fn with_claims(mut self, claims: Map<String, Value>) -> Self {
         self.inner().claims = ClaimsCell::Map(claims);
+        self
+    }
+    /// The JWK thumbprint (`cnf.jkt`) the token is bound to (RFC 9449 section 6).
+    #[cfg(feature = "jwt")]
+    pub(crate) fn with_key_binding(mut self, jkt: Option<&str>) -> Self {
+        self.inner().key_binding = jkt.map(Box::from);
         self
     }
     /// Replace all raw claims with a JSON object that passed the strict parser.

@@ -611,3 +611,104 @@ async fn a_proof_replayed_on_another_instance_is_refused() {
     .await;
     assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
 }
+
+#[tokio::test]
+async fn a_malformed_key_binding_is_refused_not_read_as_unbound() {
+    let app = app(Dpop::allowed(PUBLIC).unwrap());
+    for cnf in [json!({"jkt": 5}), json!("jkt"), json!({"jkt": ["a"]})] {
+        let token = TokenBuilder::new(TestKey::Rs256)
+            .with_claim("aud", AUD)
+            .with_claim("sub", "alice")
+            .with_claim("exp", now() + 600)
+            .with_claim("cnf", cnf.clone())
+            .sign();
+        let a = send(
+            &app,
+            request("POST", "/api/tasks", &format!("Bearer {token}"), &[]),
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{cnf}");
+        assert!(
+            a.www_authenticate()
+                .iter()
+                .any(|c| c.starts_with("Bearer ") && c.contains("invalid_token")),
+            "{cnf}"
+        );
+    }
+    // A `cnf` with another confirmation method only (mTLS) and no `jkt`: not DPoP-bound.
+    let token = TokenBuilder::new(TestKey::Rs256)
+        .with_claim("aud", AUD)
+        .with_claim("sub", "alice")
+        .with_claim("exp", now() + 600)
+        .with_claim("cnf", json!({"x5t#S256": "abc"}))
+        .sign();
+    let a = send(
+        &app,
+        request("POST", "/api/tasks", &format!("Bearer {token}"), &[]),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK);
+}
+
+/// An opaque token whose introspection answer carries `cnf.jkt` is DPoP-bound like a
+/// JWT: admitted with a proof by that key, refused as Bearer and with another key.
+#[tokio::test]
+async fn introspected_tokens_are_bound_by_their_cnf() {
+    use portcullis::introspection::{ClientAuth, Introspection};
+    use portcullis::testing::{KeyServer, TEST_CLIENT_ID, TEST_CLIENT_SECRET, jwks};
+    let server = KeyServer::start(jwks(&[])).await;
+    let answer = |cnf: Value| {
+        json!({"iss": "https://as.example", "aud": AUD, "sub": "alice", "exp": now() + 600,
+               "iat": now(), "cnf": cnf})
+    };
+    server.add_introspected_token(
+        "opaque-bound",
+        answer(json!({"jkt": thumbprint(&jwk(TestKey::Es256))})),
+    );
+    server.add_introspected_token("opaque-malformed", answer(json!({"jkt": 7})));
+    let introspection = Introspection::new(
+        &server.url("/introspect"),
+        ClientAuth::basic(TEST_CLIENT_ID, TEST_CLIENT_SECRET),
+    )
+    .unwrap()
+    .with_audience(AUD);
+    let app = Router::new()
+        .route("/api/tasks", post(|| async { "created" }))
+        .layer(AuthLayer::required(
+            BearerAuth::introspection("api", introspection)
+                .with_dpop(Dpop::allowed(PUBLIC).unwrap()),
+        ));
+    let token = "opaque-bound";
+    let p = proof("POST", "/api/tasks", token);
+    let a = send(
+        &app,
+        request("POST", "/api/tasks", &format!("DPoP {token}"), &[&p]),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK);
+    let a = send(
+        &app,
+        request("POST", "/api/tasks", &format!("Bearer {token}"), &[]),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    let other = proof_raw(
+        TestKey::EdDsa,
+        Algorithm::EdDSA,
+        &header(TestKey::EdDsa),
+        &claims("POST", "/api/tasks", token),
+    );
+    let a = send(
+        &app,
+        request("POST", "/api/tasks", &format!("DPoP {token}"), &[&other]),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(dpop_error(&a).as_deref(), Some("invalid_dpop_proof"));
+    let a = send(
+        &app,
+        request("POST", "/api/tasks", "Bearer opaque-malformed", &[]),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+}

@@ -307,11 +307,7 @@ impl Authenticator for BearerAuth {
         }
         // A Bearer request: only the check that the token is not DPoP-bound, which
         // has no side effect.
-        Check::Ready(match dpop.bind(ctx, parts, &token, false) {
-            Ok(Bound::Admitted(ctx)) => Ok(ctx),
-            Ok(Bound::Replay(..)) => Err(AuthError::unavailable("dpop: replay check pending")),
-            Err(e) => Err(e),
-        })
+        Check::Ready(dpop.admit_bearer(ctx))
     }
     async fn authenticate(
         &self,
@@ -332,7 +328,10 @@ impl Authenticator for BearerAuth {
         let Some(dpop) = &self.dpop else {
             return Ok(ctx);
         };
-        match dpop.bind(ctx, parts, &token, is_dpop)? {
+        if !is_dpop {
+            return dpop.admit_bearer(ctx);
+        }
+        match dpop.bind(ctx, parts, &token)? {
             Bound::Admitted(ctx) => Ok(ctx),
             Bound::Replay(ctx, first) => once(first.await).map(|()| ctx),
         }
@@ -367,24 +366,26 @@ impl BearerAuth {
     /// apart.
     fn credential<'a>(&self, parts: &'a Parts) -> Option<Result<Credential<'a>, AuthError>> {
         let header = parts.headers.get(AUTHORIZATION).map(|v| v.as_bytes());
+        if self.sources.header_only() {
+            let v = header?;
+            if names_scheme(v, "bearer") {
+                return Some(bearer_value(v).map(|t| (Cow::Borrowed(t), false)));
+            }
+            if self.dpop.is_some() && names_scheme(v, "dpop") {
+                return Some(dpop_value(v).map(|t| (Cow::Borrowed(t), true)));
+            }
+            return None;
+        }
         if self.dpop.is_some()
             && let Some(v) = header
             && names_scheme(v, "dpop")
         {
-            if !self.sources.header_only() && self.sources.detect_besides_header(parts) {
+            if self.sources.detect_besides_header(parts) {
                 return Some(Err(AuthError::conflicting()));
             }
             return Some(dpop_value(v).map(|t| (Cow::Borrowed(t), true)));
         }
-        if !self.sources.header_only() {
-            return self.sources.read(parts).map(|t| t.map(|t| (t, false)));
-        }
-        match header {
-            Some(v) if names_scheme(v, "bearer") => {
-                Some(bearer_value(v).map(|t| (Cow::Borrowed(t), false)))
-            }
-            _ => None,
-        }
+        self.sources.read(parts).map(|t| t.map(|t| (t, false)))
     }
 }
 

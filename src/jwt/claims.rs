@@ -56,6 +56,20 @@ impl<'a> Claims<'a> {
         Some(cur)
     }
 
+    /// The JWK thumbprint the token is bound to (`cnf.jkt`, RFC 9449 section 6.1);
+    /// an error when `cnf` or `jkt` has the wrong type, so a malformed binding never
+    /// reads as no binding.
+    pub(crate) fn key_binding(&self) -> Result<Option<&'a str>, AuthError> {
+        match self.object.get("cnf") {
+            None => Ok(None),
+            Some(Json::Object(cnf)) => match cnf.get("jkt") {
+                None => Ok(None),
+                Some(Json::String(s)) => Ok(Some(s.as_ref())),
+                Some(_) => Err(AuthError::invalid("dpop: cnf.jkt is not a string")),
+            },
+            Some(_) => Err(AuthError::invalid("dpop: cnf is not an object")),
+        }
+    }
     /// True when the claim is present (whatever its type).
     pub fn contains(&self, name: &str) -> bool {
         self.lookup(name).is_some()

@@ -6,7 +6,6 @@ use std::time::Duration;
 use axum::extract::OriginalUri;
 use http::HeaderName;
 use http::request::Parts;
-use serde_json::Value;
 
 use super::nonce::Nonces;
 use super::proof::{ProofRequest, ProofRules, VerifiedProof, normalized_htu, verify_proof};
@@ -190,14 +189,6 @@ impl Dpop {
     }
 }
 
-/// A token's key binding: its `cnf.jkt`, when it has one.
-pub(crate) fn bound_key(ctx: &AuthContext) -> Option<&str> {
-    match ctx.claims().get("cnf") {
-        Some(Value::Object(cnf)) => cnf.get("jkt").and_then(Value::as_str),
-        _ => None,
-    }
-}
-
 /// What remains to check after the proof: its one use.
 pub(crate) enum Bound<'a> {
     /// Done: the context may be admitted.
@@ -210,26 +201,30 @@ pub(crate) enum Bound<'a> {
 }
 
 impl Dpop {
-    /// Checks a token's binding for a request that sent it as `Bearer` (`dpop` false)
-    /// or as `DPoP` with a proof.
+    /// Checks a token sent as `Bearer`: refused when it is DPoP-bound (no downgrade)
+    /// or when DPoP is required.
+    #[inline]
+    pub(crate) fn admit_bearer(&self, ctx: AuthContext) -> Result<AuthContext, AuthError> {
+        if ctx.key_binding().is_some() {
+            return Err(AuthError::invalid(
+                "dpop: a DPoP-bound token sent as Bearer",
+            ));
+        }
+        if self.required {
+            return Err(AuthError::invalid("dpop: required, Bearer refused"));
+        }
+        Ok(ctx)
+    }
+
+    /// Checks a token sent as `Authorization: DPoP` against the request's one proof:
+    /// the proof itself, its key against the token's `cnf.jkt`, the nonce, and (in
+    /// the returned step when the cache answers later) its single use.
     pub(crate) fn bind<'a>(
         &'a self,
         ctx: AuthContext,
         parts: &Parts,
         token: &[u8],
-        dpop: bool,
     ) -> Result<Bound<'a>, AuthError> {
-        if !dpop {
-            if bound_key(&ctx).is_some() {
-                return Err(AuthError::invalid(
-                    "dpop: a DPoP-bound token sent as Bearer",
-                ));
-            }
-            if self.required {
-                return Err(AuthError::invalid("dpop: required, Bearer refused"));
-            }
-            return Ok(Bound::Admitted(ctx));
-        }
         let mut proofs = parts.headers.get_all(DPOP).iter();
         let (Some(proof), None) = (proofs.next(), proofs.next()) else {
             return Err(AuthError::invalid_dpop_proof(
@@ -250,7 +245,7 @@ impl Dpop {
             now,
         };
         let verified = verify_proof(proof, request, &self.rules)?;
-        match bound_key(&ctx) {
+        match ctx.key_binding() {
             Some(jkt) if jkt == verified.jkt => {}
             Some(_) => {
                 return Err(AuthError::invalid_dpop_proof(
