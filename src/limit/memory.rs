@@ -232,7 +232,7 @@ mod tests {
     use std::time::Duration;
 
     fn named(user_client: &str, client: &str, user: &str) -> Keys {
-        let id = super::super::user_fingerprint;
+        let id = crate::limit::keys::user_fingerprint;
         Keys {
             ids: [id(user_client), id(client), id(user)],
             names: Default::default(),
