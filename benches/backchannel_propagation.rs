@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use oidc_apps::{form, instance, login, me, post_logout};
 use portcullis::resource::ReplayCache;
-use portcullis::revocation::RedisRevocations;
+use portcullis::revocation::Revocations;
 use portcullis::session::{CachingStore, RedisStore, SessionStore};
 use portcullis::testing::{KeyServer, TestKey, jwks};
 use reqwest::StatusCode;
@@ -53,7 +53,7 @@ async fn run(url: &str) {
     let idp = KeyServer::start(jwks(&[TestKey::Rs256])).await;
     let mut apps = Vec::new();
     for _ in 0..3 {
-        let revocations = RedisRevocations::connect(url, &prefix).await.unwrap();
+        let revocations = Revocations::redis(url, &prefix).await.unwrap();
         let redis = RedisStore::builder(url)
             .with_prefix(&prefix)
             .connect()

@@ -23,7 +23,7 @@ mod redis_servers;
 use std::time::{Duration, Instant};
 
 use portcullis::AuthContext;
-use portcullis::limit::{AttemptLimiter, Limits, RedisLimits};
+use portcullis::limit::{AttemptLimiter, Limits};
 use portcullis::revocation::{RedisRevocations, Revocations};
 use portcullis::session::{NewSession, RedisStore, SessionConfig, SessionManager};
 use portcullis::testing::now;
@@ -69,10 +69,10 @@ fn quartiles(title: &str, v: &mut [Duration]) {
 
 async fn lists(url: &str) -> (Revocations, [Revocations; 2]) {
     let prefix = format!("pcbench-{}-{}:", std::process::id(), rand::random::<u32>());
-    let writer = RedisRevocations::connect(url, &prefix).await.unwrap();
+    let writer = Revocations::redis(url, &prefix).await.unwrap();
     let readers = [
-        RedisRevocations::connect(url, &prefix).await.unwrap(),
-        RedisRevocations::connect(url, &prefix).await.unwrap(),
+        Revocations::redis(url, &prefix).await.unwrap(),
+        Revocations::redis(url, &prefix).await.unwrap(),
     ];
     (writer, readers)
 }
@@ -188,12 +188,10 @@ fn scripts_run(cluster: &redis_servers::Cluster) -> u64 {
 
 async fn limiter_round_trips(cluster: &redis_servers::Cluster) {
     let url = cluster.url();
-    let limiter = AttemptLimiter::redis(
-        RedisLimits::connect(&url, &format!("pcbench-l-{}", std::process::id()))
-            .await
-            .unwrap(),
-    )
-    .with_limits(Limits::default().per_user_client(1_000_000, Duration::from_secs(60)));
+    let limiter = AttemptLimiter::redis(&url, &format!("pcbench-l-{}", std::process::id()))
+        .await
+        .unwrap()
+        .with_limits(Limits::default().per_user_client(1_000_000, Duration::from_secs(60)));
     let users = Users::new().with_user("alice", User::plain("right"));
     let parts = || {
         let (mut parts, ()) = http::Request::new(()).into_parts();

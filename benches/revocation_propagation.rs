@@ -1,6 +1,6 @@
 //! How fast a revocation made through one instance reaches the others, through Redis.
 //!
-//! In one process: three `RedisRevocations` lists with their own connections (as three
+//! In one process: three Redis revocation lists (`Revocations::redis`) with their own connections (as three
 //! instances have) share a prefix; 1 000 token revocations are made through the first,
 //! one at a time, and for each the time until the other two refuse that token is
 //! recorded.
@@ -27,7 +27,7 @@ mod lags;
 use std::time::{Duration, Instant};
 
 use portcullis::AuthContext;
-use portcullis::revocation::RedisRevocations;
+use portcullis::revocation::Revocations;
 use portcullis::testing::now;
 
 const N: usize = 1_000;
@@ -81,10 +81,10 @@ fn in_process(url: &str) {
         .unwrap();
     rt.block_on(async move {
         let prefix = format!("pcbench-{}-{}:", std::process::id(), rand::random::<u32>());
-        let writer = RedisRevocations::connect(&url, &prefix).await.unwrap();
+        let writer = Revocations::redis(&url, &prefix).await.unwrap();
         let readers = [
-            RedisRevocations::connect(&url, &prefix).await.unwrap(),
-            RedisRevocations::connect(&url, &prefix).await.unwrap(),
+            Revocations::redis(&url, &prefix).await.unwrap(),
+            Revocations::redis(&url, &prefix).await.unwrap(),
         ];
         let mut lags = Vec::with_capacity(N * 2);
         let give_up = Duration::from_secs(5);
@@ -126,7 +126,7 @@ mod processes {
     use axum::body::Body;
     use axum::routing::get;
     use portcullis::jwt::{Algorithm, BearerAuth, Issuer, JwtVerifier, TokenCache, Validation};
-    use portcullis::revocation::RedisRevocations;
+    use portcullis::revocation::Revocations;
     use portcullis::testing::{TestKey, TokenBuilder, now};
     use portcullis::{AuthContext, AuthLayer};
     use tower::ServiceExt;
@@ -167,7 +167,7 @@ mod processes {
             .build()
             .unwrap();
         rt.block_on(async {
-            let revocations = RedisRevocations::connect(url, prefix).await.unwrap();
+            let revocations = Revocations::redis(url, prefix).await.unwrap();
             let verifier = JwtVerifier::new(Issuer::new(
                 TestKey::Hs256.key_set(),
                 Validation::new([Algorithm::HS256])

@@ -24,7 +24,7 @@ pub mod policy;
 #[cfg(any(feature = "basic", feature = "session", feature = "jwt"))]
 mod prehashed;
 #[cfg(feature = "redis")]
-mod redis_conn;
+mod redis;
 mod responder;
 mod store_error;
 #[cfg(any(feature = "basic", feature = "session"))]

@@ -112,8 +112,8 @@ async fn a_silent_link_fails_closed_within_the_bound_and_loses_nothing() {
     let Some(url) = redis_url() else { return };
     let prefix = unique_prefix("pcsilent");
     let proxy = Proxy::start(host_port(&url, 6379)).await;
-    let writer = RedisRevocations::connect(&url, &prefix).await.unwrap();
-    let cut_off = RedisRevocations::connect(&format!("redis://{}", proxy.addr), &prefix)
+    let writer = Revocations::redis(&url, &prefix).await.unwrap();
+    let cut_off = Revocations::redis(&format!("redis://{}", proxy.addr), &prefix)
         .await
         .unwrap();
     let app = bearer_app(&cut_off);
@@ -160,8 +160,8 @@ async fn a_half_closed_link_fails_closed_and_catches_up() {
     let Some(url) = redis_url() else { return };
     let prefix = unique_prefix("pchalf");
     let proxy = Proxy::start(host_port(&url, 6379)).await;
-    let writer = RedisRevocations::connect(&url, &prefix).await.unwrap();
-    let follower = RedisRevocations::connect(&format!("redis://{}", proxy.addr), &prefix)
+    let writer = Revocations::redis(&url, &prefix).await.unwrap();
+    let follower = Revocations::redis(&format!("redis://{}", proxy.addr), &prefix)
         .await
         .unwrap();
     let app = bearer_app(&follower);
@@ -205,7 +205,7 @@ async fn a_half_closed_link_fails_closed_and_catches_up() {
 async fn a_lost_message_is_caught_up_by_the_version() {
     let Some(url) = redis_url() else { return };
     let prefix = unique_prefix("pclost");
-    let follower = RedisRevocations::connect(&url, &prefix).await.unwrap();
+    let follower = Revocations::redis(&url, &prefix).await.unwrap();
     let app = bearer_app(&follower);
     let t = token("carol", "lost-1");
     assert_eq!(call(&app, &t).await, StatusCode::OK);
@@ -257,8 +257,8 @@ async fn a_lost_message_is_caught_up_by_the_version() {
 async fn a_rewritten_version_is_caught_even_when_the_number_matches() {
     let Some(url) = redis_url() else { return };
     let prefix = unique_prefix("pcrewrite");
-    let writer = RedisRevocations::connect(&url, &prefix).await.unwrap();
-    let follower = RedisRevocations::connect(&url, &prefix).await.unwrap();
+    let writer = Revocations::redis(&url, &prefix).await.unwrap();
+    let follower = Revocations::redis(&url, &prefix).await.unwrap();
     let app = bearer_app(&follower);
     writer
         .revoke_token(ISS, "lost-in-failover", now() + 600)

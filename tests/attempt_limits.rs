@@ -168,7 +168,6 @@ async fn forwarded_addresses_count_only_behind_trusted_proxies() {
 mod redis_backed {
     use super::*;
     use common::proxy::{DOWN, Proxy, UP, host_port};
-    use portcullis::limit::RedisLimits;
 
     use common::{redis_url as url, unique_prefix};
 
@@ -182,10 +181,8 @@ mod redis_backed {
         let prefix = prefix();
         let mut apps = Vec::new();
         for _ in 0..3 {
-            let counters = RedisLimits::connect(&url, &prefix).await.unwrap();
-            apps.push(login_app(
-                AttemptLimiter::redis(counters).with_limits(five_per_minute()),
-            ));
+            let limiter = AttemptLimiter::redis(&url, &prefix).await.unwrap();
+            apps.push(login_app(limiter.with_limits(five_per_minute())));
         }
         // Five failures spread over the three instances use up the one budget.
         for i in 0..5 {
@@ -212,11 +209,15 @@ mod redis_backed {
         let through = format!("redis://{}", proxy.addr);
         let prefix = prefix();
         let closed = login_app(
-            AttemptLimiter::redis(RedisLimits::connect(&through, &prefix).await.unwrap())
+            AttemptLimiter::redis(&through, &prefix)
+                .await
+                .unwrap()
                 .with_limits(five_per_minute()),
         );
         let fallback = login_app(
-            AttemptLimiter::redis(RedisLimits::connect(&through, &prefix).await.unwrap())
+            AttemptLimiter::redis(&through, &prefix)
+                .await
+                .unwrap()
                 .with_limits(five_per_minute())
                 .with_memory_fallback(),
         );

@@ -167,7 +167,6 @@ async fn every_invalid_logout_token_is_a_400() {
 #[cfg(all(feature = "redis", feature = "postgres"))]
 #[tokio::test]
 async fn a_logout_reaches_every_instance() {
-    use portcullis::revocation::RedisRevocations;
     use portcullis::session::{PostgresStore, RedisStore};
     let Some(url) = common::redis_url() else {
         return;
@@ -187,7 +186,7 @@ async fn a_logout_reaches_every_instance() {
             instance(
                 &idp,
                 store.clone(),
-                RedisRevocations::connect(&url, &prefix).await.unwrap(),
+                Revocations::redis(&url, &prefix).await.unwrap(),
                 ReplayCache::redis(&url, &prefix).await.unwrap(),
             )
             .await,
@@ -234,14 +233,14 @@ async fn a_logout_reaches_every_instance() {
         instance(
             &idp,
             pg_store.clone(),
-            RedisRevocations::connect(&url, &prefix).await.unwrap(),
+            Revocations::redis(&url, &prefix).await.unwrap(),
             ReplayCache::redis(&url, &prefix).await.unwrap(),
         )
         .await,
         instance(
             &idp,
             pg_store,
-            RedisRevocations::connect(&url, &prefix).await.unwrap(),
+            Revocations::redis(&url, &prefix).await.unwrap(),
             ReplayCache::redis(&url, &prefix).await.unwrap(),
         )
         .await,

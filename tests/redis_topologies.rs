@@ -21,7 +21,7 @@ use common::{send, unique_prefix};
 use http::request::Parts;
 use http::{Request, StatusCode};
 use portcullis::jwt::{Algorithm, BearerAuth, Issuer, JwtVerifier, TokenCache, Validation};
-use portcullis::limit::{AttemptLimiter, Limits, RedisLimits};
+use portcullis::limit::{AttemptLimiter, Limits};
 use portcullis::revocation::{RedisRevocations, Revocations};
 use portcullis::session::{NewSession, RedisStore, SessionConfig, SessionManager, Sessions};
 use portcullis::testing::{TestKey, TokenBuilder, now};
@@ -53,12 +53,10 @@ async fn instance(url: &str, prefix: &str, acks: bool) -> Instance {
             .with_store_timeout(Duration::from_secs(2))
             .with_revocations(revocations.clone()),
     );
-    let limiter = AttemptLimiter::redis(
-        RedisLimits::connect(url, &format!("{prefix}limit:"))
-            .await
-            .expect("limits connect"),
-    )
-    .with_limits(Limits::default().per_user_client(5, Duration::from_secs(60)));
+    let limiter = AttemptLimiter::redis(url, &format!("{prefix}limit:"))
+        .await
+        .expect("limits connect")
+        .with_limits(Limits::default().per_user_client(5, Duration::from_secs(60)));
     let verifier = JwtVerifier::new(Issuer::new(
         TestKey::Hs256.key_set(),
         Validation::new([Algorithm::HS256])

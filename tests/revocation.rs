@@ -152,7 +152,6 @@ async fn revoked_sessions_and_subjects_are_refused() {
 mod shared {
     use super::*;
     use common::proxy::{DOWN, Proxy, UP, host_port};
-    use portcullis::revocation::RedisRevocations;
 
     use common::{redis_url as url, unique_prefix};
 
@@ -176,8 +175,8 @@ mod shared {
         let Some(url) = url() else { return };
         let prefix = prefix();
         let (a, b) = (
-            RedisRevocations::connect(&url, &prefix).await.unwrap(),
-            RedisRevocations::connect(&url, &prefix).await.unwrap(),
+            Revocations::redis(&url, &prefix).await.unwrap(),
+            Revocations::redis(&url, &prefix).await.unwrap(),
         );
         let (app_a, app_b) = (bearer_app(&a), bearer_app(&b));
         let t = token("alice", now() - 10, Some("shared-1"));
@@ -190,10 +189,10 @@ mod shared {
             "b never saw the revocation"
         );
         // A third instance starting later loads it; after the token's exp it is gone.
-        let c = RedisRevocations::connect(&url, &prefix).await.unwrap();
+        let c = Revocations::redis(&url, &prefix).await.unwrap();
         assert_eq!(c.len(), 1);
         tokio::time::sleep(Duration::from_millis(3100)).await;
-        let d = RedisRevocations::connect(&url, &prefix).await.unwrap();
+        let d = Revocations::redis(&url, &prefix).await.unwrap();
         assert_eq!(d.len(), 0, "expired entries are not loaded");
     }
 
@@ -203,9 +202,9 @@ mod shared {
         let prefix = prefix();
         let proxy = Proxy::start(host_port(&url, 6379)).await;
         let through = format!("redis://{}", proxy.addr);
-        let writer = RedisRevocations::connect(&url, &prefix).await.unwrap();
-        let strict = RedisRevocations::connect(&through, &prefix).await.unwrap();
-        let lenient = RedisRevocations::connect(&through, &prefix)
+        let writer = Revocations::redis(&url, &prefix).await.unwrap();
+        let strict = Revocations::redis(&through, &prefix).await.unwrap();
+        let lenient = Revocations::redis(&through, &prefix)
             .await
             .unwrap()
             .with_fail_open_for(Duration::from_secs(60));
@@ -243,7 +242,7 @@ mod shared {
     async fn a_message_that_does_not_parse_triggers_a_reload() {
         let Some(url) = url() else { return };
         let prefix = prefix();
-        let list = RedisRevocations::connect(&url, &prefix).await.unwrap();
+        let list = Revocations::redis(&url, &prefix).await.unwrap();
         let app = bearer_app(&list);
         list.revoke_token(ISS, "kept", now() + 600).await.unwrap();
         let client = redis::Client::open(url.as_str()).unwrap();
@@ -262,7 +261,7 @@ mod shared {
             call(&app, &token("f", now(), Some("kept"))).await.status,
             StatusCode::UNAUTHORIZED
         );
-        let other = RedisRevocations::connect(&url, &prefix).await.unwrap();
+        let other = Revocations::redis(&url, &prefix).await.unwrap();
         other.revoke_token(ISS, "later", now() + 600).await.unwrap();
         assert!(
             eventually(

@@ -14,7 +14,7 @@ use axum::routing::get;
 use axum::{Extension, Router};
 use common::{get as req, send};
 use http::StatusCode;
-use portcullis::revocation::RedisRevocations;
+use portcullis::revocation::Revocations;
 use portcullis::session::{
     CachingStore, NewSession, PostgresStore, RedisStore, SessionConfig, SessionManager,
     SessionStore,
@@ -33,7 +33,7 @@ struct Instance {
 }
 
 async fn instance(store: Arc<dyn SessionStore>, redis: &str, prefix: &str) -> Instance {
-    let revocations = RedisRevocations::connect(redis, prefix).await.unwrap();
+    let revocations = Revocations::redis(redis, prefix).await.unwrap();
     let config = SessionConfig::default().with_insecure_dev_cookie();
     let store = CachingStore::from_arc(store, revocations)
         .with_capacity(10_000)

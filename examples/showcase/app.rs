@@ -37,10 +37,10 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use portcullis::basic::BasicAuth;
 use portcullis::gateway::ForwardAuth;
 use portcullis::jwt::BearerAuth;
-use portcullis::limit::{AttemptLimiter, Limits, RedisLimits};
+use portcullis::limit::{AttemptLimiter, Limits};
 use portcullis::policy::{PolicyLayer, RouteRules, Rule};
 use portcullis::resource::{Dpop, ProtectedResource, ReplayCache};
-use portcullis::revocation::{RedisRevocations, Revocations};
+use portcullis::revocation::Revocations;
 use portcullis::session::{
     MemoryStore, NewSession, SessionConfig, SessionManager, SessionStore, Sessions,
 };
@@ -246,7 +246,7 @@ async fn revocation_list(c: &Config) -> Result<Revocations, Error> {
     if url == "memory" {
         Ok(Revocations::memory())
     } else if is_redis(&url) {
-        Ok(RedisRevocations::connect(&url, &c.key_prefix()).await?)
+        Ok(Revocations::redis(&url, &c.key_prefix()).await?)
     } else {
         Err(format!(
             "REVOCATION_URL must be memory, redis://..., redis-sentinel://... or redis-cluster://..., got {}://...",
@@ -299,9 +299,7 @@ async fn attempt_limiter(c: &Config) -> Result<AttemptLimiter, Error> {
     let limiter = if url == "memory" {
         AttemptLimiter::memory()
     } else if is_redis(&url) {
-        AttemptLimiter::redis(
-            RedisLimits::connect(&url, &format!("{}limit", c.key_prefix())).await?,
-        )
+        AttemptLimiter::redis(&url, &format!("{}limit", c.key_prefix())).await?
     } else {
         return Err(format!(
             "RATE_LIMIT_URL must be memory, redis://..., redis-sentinel://... or redis-cluster://..., got {}://...",

@@ -30,7 +30,7 @@ use self::keys::Client;
 pub(crate) use self::keys::Keys;
 pub use self::memory::MemoryLimits;
 #[cfg(feature = "redis")]
-pub use self::redis::RedisLimits;
+use self::redis::RedisLimits;
 
 use crate::StoreError;
 use crate::authenticator::BoxFuture;
@@ -159,8 +159,9 @@ pub(crate) trait Backend: Send + Sync + 'static {
 /// - An attempt counts before its password is checked, so parallel guesses cannot
 ///   slip past. Refusals are 429 with `Retry-After`, the same for known and unknown
 ///   user names.
-/// - Backends: [`MemoryLimits`] (bounded, per process) or `RedisLimits` (feature
-///   `redis`, one atomic round trip per attempt, shared by every instance). When Redis
+/// - Backends: [`MemoryLimits`] (bounded, per process) or Redis
+///   ([`AttemptLimiter::redis`], one atomic round trip per attempt, shared by every
+///   instance). When Redis
 ///   is unreachable attempts fail closed (503) unless
 ///   [`with_memory_fallback`](Self::with_memory_fallback) was set.
 #[derive(Clone)]
@@ -205,10 +206,33 @@ impl AttemptLimiter {
     pub fn in_memory(counters: MemoryLimits) -> Self {
         Self::with_backend(Arc::new(counters))
     }
-    /// A limiter shared through Redis by every instance, default [`Limits`].
+    /// A limiter whose counters live in Redis under `prefix` (a `:` is added unless it
+    /// ends with one), shared by every instance that uses the same Redis and prefix:
+    /// attempts spread over instances draw on one budget. Default [`Limits`].
+    ///
+    /// One round trip per attempt (a Lua script over the three counters, atomic); 2 s
+    /// connection and response timeouts, automatic reconnects. Takes the URL forms of
+    /// [`RedisStore::connect`](crate::session::RedisStore::connect): a single node, a
+    /// Sentinel-watched primary or a cluster. On a cluster the prefix becomes a hash tag
+    /// (`{app:limit:}uc:…`), so one limiter's counters share a slot and an attempt stays
+    /// one round trip. Counters live in memory on the primary and replicate
+    /// asynchronously: after a failover they may restart from zero (a burst gets one
+    /// more window).
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), portcullis::StoreError> {
+    /// use portcullis::limit::AttemptLimiter;
+    /// let limiter = AttemptLimiter::redis("redis://127.0.0.1:6379", "app:limit:").await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// The URL does not parse, Redis cannot be reached, or a cluster prefix holds a
+    /// malformed `{tag}`.
     #[cfg(feature = "redis")]
-    pub fn redis(counters: RedisLimits) -> Self {
-        Self::with_backend(Arc::new(counters))
+    pub async fn redis(url: &str, prefix: &str) -> Result<Self, StoreError> {
+        let counters = RedisLimits::connect(url, prefix).await?;
+        Ok(Self::with_backend(Arc::new(counters)))
     }
     /// Other thresholds.
     pub fn with_limits(mut self, limits: Limits) -> Self {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use redis::Script;
 
-use crate::redis_conn::Conn;
+use crate::redis::Conn;
 
 use super::{Backend, Keys, Limits, Settle, Verdict};
 use crate::StoreError;
@@ -48,26 +48,10 @@ else
 end
 return 1";
 
-/// Attempt counters in Redis, under `<prefix>`, shared by every instance that uses the
-/// same Redis and prefix: attempts spread over instances draw on one budget. One round
-/// trip per attempt (a Lua script over the three counters, atomic). Takes the URL forms
-/// of [`RedisStore::connect`](crate::session::RedisStore::connect): a single node, a
-/// Sentinel-watched primary or a cluster. On a cluster the prefix becomes a hash tag
-/// (`{app:limit:}uc:…`), so one limiter's counters share a slot and an attempt stays one
-/// round trip; its load lands on one node, which login attempts (not every request)
-/// never come near filling.
-///
-/// Counters live in memory on the primary and replicate asynchronously: after a
-/// failover they may restart from zero (a burst gets one more window).
-///
-/// ```no_run
-/// # async fn f() -> Result<(), portcullis::StoreError> {
-/// use portcullis::limit::{AttemptLimiter, RedisLimits};
-/// let limiter = AttemptLimiter::redis(RedisLimits::connect("redis://127.0.0.1:6379", "app:limit:").await?);
-/// # Ok(()) }
-/// ```
+/// Attempt counters in Redis, under a prefix: the backend of
+/// [`AttemptLimiter::redis`](super::AttemptLimiter::redis).
 #[derive(Clone)]
-pub struct RedisLimits {
+pub(crate) struct RedisLimits {
     conn: Conn,
     prefix: String,
 }
@@ -80,16 +64,16 @@ impl fmt::Debug for RedisLimits {
     }
 }
 
-use crate::redis_conn::store_error as err;
+use crate::redis::store_error as err;
 
 impl RedisLimits {
     /// Connects (2 s connection and response timeouts, automatic reconnects); keys get
     /// `prefix` (a `:` is added unless it ends with one).
-    pub async fn connect(url: &str, prefix: &str) -> Result<Self, StoreError> {
-        let link = crate::redis_conn::connect(url, Duration::from_secs(2))
+    pub(crate) async fn connect(url: &str, prefix: &str) -> Result<Self, StoreError> {
+        let link = crate::redis::connect(url, Duration::from_secs(2))
             .await
             .map_err(StoreError::new)?;
-        let prefix = crate::redis_conn::key_prefix(prefix);
+        let prefix = crate::redis::key_prefix(prefix);
         let prefix = if link.is_cluster() {
             cluster_prefix(prefix).map_err(StoreError::new)?
         } else {

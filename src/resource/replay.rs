@@ -133,7 +133,7 @@ impl Memory {
 #[cfg(feature = "redis")]
 mod shared {
     use super::*;
-    use crate::redis_conn::Conn;
+    use crate::redis::Conn;
 
     struct Shared {
         conn: Conn,
@@ -158,7 +158,7 @@ mod shared {
                     .query_async(&mut conn)
                     .await
                     .map_err(|e| {
-                        tracing::warn!(error = %crate::redis_conn::describe(e), "dpop replay cache unavailable");
+                        tracing::warn!(error = %crate::redis::describe(e), "dpop replay cache unavailable");
                         AuthError::unavailable("dpop: replay cache unavailable")
                     })?;
                 Ok(set.is_some())
@@ -179,12 +179,12 @@ mod shared {
         /// # let _ = cache; Ok(()) }
         /// ```
         pub async fn redis(url: &str, prefix: &str) -> Result<Self, crate::StoreError> {
-            let link = crate::redis_conn::connect(url, std::time::Duration::from_secs(2))
+            let link = crate::redis::connect(url, std::time::Duration::from_secs(2))
                 .await
                 .map_err(crate::StoreError::new)?;
             Ok(ReplayCache(Arc::new(Shared {
                 conn: link.conn,
-                prefix: format!("{}dpop:", crate::redis_conn::key_prefix(prefix)),
+                prefix: format!("{}dpop:", crate::redis::key_prefix(prefix)),
             })))
         }
     }

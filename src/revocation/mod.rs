@@ -44,8 +44,9 @@ use self::set::{Set, subject_revoked};
 /// - Scoped per issuer: two issuers' `sub` or `jti` values never collide.
 /// - Checked on every request, verified-token cache hits included, from an in-process
 ///   copy: no round trip. A revoked credential is a 401 (`invalid_token` for bearer).
-/// - [`Revocations::memory`] keeps the list in this process; `RedisRevocations`
-///   (feature `redis`) shares it with every instance and keeps each copy current.
+/// - [`Revocations::memory`] keeps the list in this process; [`Revocations::redis`]
+///   (feature `redis`) shares it with every instance and keeps each copy current
+///   ([`RedisRevocations::builder`] for more settings).
 #[derive(Clone)]
 pub struct Revocations {
     local: Arc<Local>,
@@ -70,6 +71,28 @@ impl Revocations {
             backend: None,
             max_staleness: None,
         }
+    }
+
+    /// A list shared through Redis by every instance, under `<prefix>revoked` (see
+    /// [`RedisRevocations`] for how copies stay current and the bound on their lag;
+    /// [`RedisRevocations::builder`] for replica acknowledgements).
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), portcullis::StoreError> {
+    /// use portcullis::revocation::Revocations;
+    /// let revocations = Revocations::redis("redis://127.0.0.1:6379", "app:").await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// The URL does not parse, Redis cannot be reached, or the list cannot be loaded
+    /// within 5 s.
+    #[cfg(feature = "redis")]
+    pub async fn redis(url: &str, prefix: &str) -> Result<Self, crate::StoreError> {
+        RedisRevocations::builder(url)
+            .with_prefix(prefix)
+            .connect()
+            .await
     }
 
     /// Fails open for at most `bound`: while the shared list cannot be proved current

@@ -42,9 +42,9 @@ struct Cached {
 /// ```no_run
 /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
 /// use std::time::Duration;
-/// use portcullis::revocation::RedisRevocations;
+/// use portcullis::revocation::Revocations;
 /// use portcullis::session::{CachingStore, RedisStore, SessionConfig, SessionManager};
-/// let revocations = RedisRevocations::connect("redis://127.0.0.1:6379", "app:").await?;
+/// let revocations = Revocations::redis("redis://127.0.0.1:6379", "app:").await?;
 /// let store = CachingStore::new(RedisStore::connect("redis://127.0.0.1:6379").await?, revocations.clone())
 ///     .with_ttl(Duration::from_secs(5))?;
 /// let config = SessionConfig::default().with_revocations(revocations);

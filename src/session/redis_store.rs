@@ -10,7 +10,7 @@ use super::store::{SessionRecord, SessionStore};
 use crate::StoreError;
 use crate::authenticator::BoxFuture;
 use crate::clock::unix_secs;
-use crate::redis_conn::{Conn, eval};
+use crate::redis::{Conn, eval};
 
 /// Stores a new session and indexes it under its subject (scored by expiry), pruning
 /// the subject's index of sessions that have ended.
@@ -122,7 +122,7 @@ impl fmt::Debug for RedisStore {
     }
 }
 
-use crate::redis_conn::store_error as err;
+use crate::redis::store_error as err;
 
 /// Settings for [`RedisStore`]; see [`RedisStore::builder`].
 #[derive(Clone)]
@@ -137,7 +137,7 @@ pub struct RedisStoreBuilder {
 impl fmt::Debug for RedisStoreBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStoreBuilder")
-            .field("url", &crate::redis_conn::redacted(&self.url))
+            .field("url", &crate::redis::redacted(&self.url))
             .field("prefix", &self.prefix)
             .field("connect_timeout", &self.connect_timeout)
             .field("replica_acks", &self.replica_acks)
@@ -150,7 +150,7 @@ impl RedisStoreBuilder {
     /// `app` gives keys `app:s:<hash>` and `app:i:<subject>`. On a cluster it may not
     /// hold `{` or `}` (the store places the hash tags).
     pub fn with_prefix(mut self, prefix: &str) -> Self {
-        self.prefix = crate::redis_conn::key_prefix(prefix);
+        self.prefix = crate::redis::key_prefix(prefix);
         self
     }
     /// How long connecting (at start and on every reconnect) and one round trip may take
@@ -187,10 +187,10 @@ impl RedisStoreBuilder {
     /// less than the connect timeout) is not valid.
     pub async fn connect(self) -> Result<RedisStore, StoreError> {
         if let Some((n, within)) = self.replica_acks {
-            crate::redis_conn::check_replica_acks(n, within, self.connect_timeout)
+            crate::redis::check_replica_acks(n, within, self.connect_timeout)
                 .map_err(StoreError::new)?;
         }
-        let link = crate::redis_conn::connect(&self.url, self.connect_timeout)
+        let link = crate::redis::connect(&self.url, self.connect_timeout)
             .await
             .map_err(StoreError::new)?;
         let cluster = link.is_cluster();
@@ -202,7 +202,7 @@ impl RedisStoreBuilder {
         let writes = match self.replica_acks {
             None => None,
             Some((n, within)) => {
-                let link = crate::redis_conn::connect(&self.url, self.connect_timeout)
+                let link = crate::redis::connect(&self.url, self.connect_timeout)
                     .await
                     .map_err(StoreError::new)?;
                 Some((link.conn, n, within))

@@ -66,7 +66,7 @@ async fn session_cached<S: SessionStore>(
     url: &str,
     per_handler: bool,
 ) -> (Router, String) {
-    let revocations = portcullis::revocation::RedisRevocations::connect(url, "portcullis-load:")
+    let revocations = portcullis::revocation::Revocations::redis(url, "portcullis-load:")
         .await
         .unwrap();
     let store = portcullis::session::CachingStore::new(store, revocations.clone())

@@ -9,7 +9,7 @@ use tokio::time::{Instant, timeout, timeout_at};
 
 use super::{RedisRevocations, Shared, VERSION_FIELD, WRITE_FIELD};
 use crate::clock::unix_secs;
-use crate::redis_conn::{Link, Subscription, describe as err};
+use crate::redis::{Link, Subscription, describe as err};
 use crate::revocation::entry::Entry;
 use crate::revocation::local::Local;
 

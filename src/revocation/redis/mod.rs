@@ -22,7 +22,7 @@ use super::entry::Entry;
 use super::local::Backend;
 use crate::StoreError;
 use crate::authenticator::BoxFuture;
-use crate::redis_conn::{Conn, describe as err, eval};
+use crate::redis::{Conn, describe as err, eval};
 
 /// Stores one entry, moves the version and tells every subscriber, atomically; ARGV[3]
 /// is `PUBLISH`, or `SPUBLISH` on a cluster (the channel is the key's name, so the same
@@ -51,8 +51,20 @@ use self::follow::keep_current;
 
 /// Connects a [`Revocations`] list shared through Redis: a single node, a
 /// Sentinel-watched primary or a cluster (the URL forms of
-/// [`RedisStore::connect`](crate::session::RedisStore::connect)). See the module docs for
-/// how copies stay current; while one cannot be proved current (Redis unreachable, a
+/// [`RedisStore::connect`](crate::session::RedisStore::connect)); [`Revocations::redis`]
+/// is the short form.
+///
+/// Writes go to one Redis hash (`<prefix>revoked`): the entry and a version (field `#v`,
+/// incremented by every write) change together in one script, which also publishes the
+/// entry with its version on a channel of the same name. Each instance subscribes,
+/// loads the whole hash, then applies what the channel brings. It never depends on a
+/// message arriving: every second it pings its subscription and reads the version, and
+/// reloads the whole list when the version moved past the last message it applied (a
+/// message was lost) or went back (Redis lost data). So a revocation acknowledged by
+/// Redis at `T` is enforced by every instance by `T + 4 s`, or that instance answers
+/// 503 by then ([`RedisRevocations::SYNC_BOUND`]).
+///
+/// While a copy cannot be proved current (Redis unreachable, a
 /// silent link, subscription lost, a failover under way), checks fail closed (503) and
 /// `ready()` is false until it has reloaded the whole list, unless
 /// [`Revocations::with_fail_open_for`] allows a bounded wait. A message that does not
@@ -63,7 +75,10 @@ use self::follow::keep_current;
 /// ```no_run
 /// # async fn f() -> Result<(), portcullis::StoreError> {
 /// use portcullis::revocation::RedisRevocations;
-/// let revocations = RedisRevocations::connect("redis://127.0.0.1:6379", "app:").await?;
+/// let revocations = RedisRevocations::builder("redis://127.0.0.1:6379")
+///     .with_prefix("app:")
+///     .connect()
+///     .await?;
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
@@ -81,7 +96,7 @@ pub struct RedisRevocationsBuilder {
 impl std::fmt::Debug for RedisRevocationsBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisRevocationsBuilder")
-            .field("url", &crate::redis_conn::redacted(&self.url))
+            .field("url", &crate::redis::redacted(&self.url))
             .field("prefix", &self.prefix)
             .field("replica_acks", &self.replica_acks)
             .finish()
@@ -100,13 +115,6 @@ struct Shared {
 }
 
 impl RedisRevocations {
-    /// Connects, subscribes and loads the list (waiting at most 5 s for that), then keeps
-    /// this process's copy current in a background task; keys and channel are
-    /// `<prefix>revoked`.
-    pub async fn connect(url: &str, prefix: &str) -> Result<Revocations, StoreError> {
-        Self::builder(url).with_prefix(prefix).connect().await
-    }
-
     /// A list to configure before connecting.
     ///
     /// ```no_run
@@ -150,16 +158,16 @@ impl RedisRevocationsBuilder {
     /// this process's copy current in a background task.
     pub async fn connect(self) -> Result<Revocations, StoreError> {
         if let Some((n, within)) = self.replica_acks {
-            crate::redis_conn::check_replica_acks(n, within, CONNECTION_TIMEOUT)
+            crate::redis::check_replica_acks(n, within, CONNECTION_TIMEOUT)
                 .map_err(StoreError::new)?;
         }
-        let link = crate::redis_conn::connect(&self.url, CONNECTION_TIMEOUT)
+        let link = crate::redis::connect(&self.url, CONNECTION_TIMEOUT)
             .await
             .map_err(StoreError::new)?;
         let acks = match self.replica_acks {
             None => None,
             Some((n, within)) => {
-                let own = crate::redis_conn::connect(&self.url, CONNECTION_TIMEOUT)
+                let own = crate::redis::connect(&self.url, CONNECTION_TIMEOUT)
                     .await
                     .map_err(StoreError::new)?;
                 Some((own.conn, n, within))
