@@ -8,11 +8,16 @@
 #
 #   benches/native-instructions.sh
 #   MODES="router/none router/session" benches/native-instructions.sh
+#   OPS_BIN=/tmp/ops-before MODES=router/floor benches/native-instructions.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODES=${MODES:-"router/none router/none-as-session router/floor router/bearer-cached router/session"}
-cargo bench --bench ops --no-run 2>/dev/null
-BIN=$(ls -t target/release/deps/ops-* | grep -v '\.d$' | head -1)
+if [ -n "${OPS_BIN:-}" ]; then
+  BIN=$OPS_BIN   # a build kept aside, to compare two builds side by side
+else
+  cargo bench --bench ops --no-run 2>/dev/null
+  BIN=$(ls -t target/release/deps/ops-* | grep -v '\.d$' | head -1)
+fi
 COUNTER=target/release/native_count
 cc -O2 -Wall -o "$COUNTER" benches/native_count.c
 OFFSET=$(nm "$BIN" | sed -n 's/^\([0-9a-f]*\) t _ZN3ops8measured.*/\1/p' | head -1)

@@ -4,22 +4,19 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
-use axum::Router;
-use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use futures_util::future::BoxFuture;
 use http::header::{LOCATION, SET_COOKIE};
 use http::request::Parts;
 use http::{HeaderValue, StatusCode};
-use oauth2::{
-    AuthUrl, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge, RedirectUrl, Scope, TokenUrl,
-};
+use oauth2::{AuthUrl, ClientId, ClientSecret, RedirectUrl, TokenUrl};
 use reqwest::{Client, Url};
 use serde_json::Value;
 use subtle::ConstantTimeEq;
 
 mod callback;
+mod routes;
+mod start;
 mod tokens;
 
 use self::callback::CallbackQuery;
@@ -32,7 +29,6 @@ use crate::error::{AuthError, ConfigError};
 use crate::http::cookies::cookie_value;
 use crate::jwt::{Issuer, JwtVerifier, Validation};
 use crate::resource::ReplayCache;
-use crate::responder::is_local_path;
 use crate::session::{NewSession, ProviderSession, Sessions};
 
 /// How long a started login may take before its callback is refused.
@@ -267,69 +263,6 @@ impl OAuthLogin {
         self.edit(|i| i.logout_replay = cache)
     }
 
-    /// `GET /login?return_to=/path`, `GET /callback`, `POST /logout` and
-    /// `POST /backchannel-logout` (OpenID Back-Channel Logout 1.0), to nest where the
-    /// redirect URI points (`.nest("/oidc", login.routes())`). The app needs an
-    /// `Extension(SessionManager)`; back-channel logout needs its
-    /// [`SessionConfig::with_revocations`](crate::session::SessionConfig::with_revocations).
-    pub fn routes<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
-        Router::new()
-            .route("/login", get(login_route))
-            .route("/callback", get(callback_route))
-            .route("/logout", post(logout_route))
-            .route("/backchannel-logout", post(super::backchannel::route))
-            .with_state(self.clone())
-    }
-
-    fn pending_cookie(&self, value: &str, max_age: u64) -> HeaderValue {
-        let secure = if self.inner.secure { "; Secure" } else { "" };
-        let v = format!(
-            "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
-            self.inner.cookie
-        );
-        HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static(""))
-    }
-
-    /// The redirect to the provider, with the pending-login cookie. `return_to` (a
-    /// same-origin path) is where the callback sends the user; `/` when `None`.
-    ///
-    /// # Errors
-    /// `return_to` is not a same-origin path (400).
-    pub fn start(&self, return_to: Option<&str>) -> Result<Response, AuthError> {
-        let return_to = match return_to {
-            None => "/",
-            Some(p) if is_local_path(p) => p,
-            Some(_) => {
-                return Err(AuthError::malformed("oauth: return_to is not a local path")
-                    .with_message("return_to must be a path on this site, such as /account."));
-            }
-        };
-        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let nonce = CsrfToken::new_random();
-        let mut request = self
-            .inner
-            .client
-            .authorize_url(CsrfToken::new_random)
-            .set_pkce_challenge(challenge)
-            .add_scopes(self.inner.provider.scopes.iter().cloned().map(Scope::new));
-        if self.inner.id_tokens.is_some() {
-            request = request.add_extra_param("nonce", nonce.secret().clone());
-        }
-        let (url, state) = request.url();
-        let pending = Pending {
-            state: state.secret().clone(),
-            nonce: nonce.secret().clone(),
-            verifier: verifier.secret().clone(),
-            return_to: return_to.to_owned(),
-            started: unix_secs(),
-        };
-        let cookie = self.pending_cookie(
-            &pending.seal(&self.inner.key, self.inner.cookie),
-            PENDING_SECS,
-        );
-        Ok(redirect(url.as_str(), [cookie]))
-    }
-
     /// Finishes the login the provider redirected back to (`parts` of the callback
     /// request): checks it, makes the session, and redirects to `return_to`.
     ///
@@ -458,33 +391,4 @@ fn redirect<const N: usize>(location: &str, cookies: [HeaderValue; N]) -> Respon
         res.headers_mut().append(SET_COOKIE, c);
     }
     res
-}
-
-async fn login_route(State(login): State<OAuthLogin>, parts: Parts) -> Result<Response, AuthError> {
-    let query = parts.uri.query().unwrap_or("");
-    if query.len() > MAX_QUERY_BYTES {
-        return Err(bad("oauth: login query too large"));
-    }
-    let mut return_to = None;
-    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
-        if k == "return_to" && return_to.replace(v).is_some() {
-            return Err(bad("oauth: repeated return_to"));
-        }
-    }
-    login.start(return_to.as_deref())
-}
-
-async fn callback_route(
-    State(login): State<OAuthLogin>,
-    sessions: Sessions,
-    parts: Parts,
-) -> Result<Response, AuthError> {
-    login.finish(&parts, &sessions).await
-}
-
-async fn logout_route(
-    State(login): State<OAuthLogin>,
-    sessions: Sessions,
-) -> Result<Response, AuthError> {
-    login.logout(&sessions).await
 }
