@@ -634,7 +634,42 @@ async fn a_malformed_key_binding_is_refused_not_read_as_unbound() {
                 .any(|c| c.starts_with("Bearer ") && c.contains("invalid_token")),
             "{cnf}"
         );
+        // Nor does any proof key match it.
+        let p = proof("POST", "/api/tasks", &token);
+        let a = send(
+            &app,
+            request("POST", "/api/tasks", &format!("DPoP {token}"), &[&p]),
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{cnf}");
+        assert_eq!(
+            dpop_error(&a).as_deref(),
+            Some("invalid_dpop_proof"),
+            "{cnf}"
+        );
     }
+    // A layer without DPoP does not read `cnf` at all, well-formed or not.
+    let plain = Router::new()
+        .route("/api/tasks", post(|| async { "created" }))
+        .layer(AuthLayer::required(BearerAuth::new(
+            "api",
+            JwtVerifier::new(Issuer::new(
+                TestKey::Rs256.key_set(),
+                Validation::new([Algorithm::RS256]).with_audience(AUD),
+            )),
+        )));
+    let token = TokenBuilder::new(TestKey::Rs256)
+        .with_claim("aud", AUD)
+        .with_claim("sub", "alice")
+        .with_claim("exp", now() + 600)
+        .with_claim("cnf", json!("jkt"))
+        .sign();
+    let a = send(
+        &plain,
+        request("POST", "/api/tasks", &format!("Bearer {token}"), &[]),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK);
     // A `cnf` with another confirmation method only (mTLS) and no `jkt`: not DPoP-bound.
     let token = TokenBuilder::new(TestKey::Rs256)
         .with_claim("aud", AUD)

@@ -67,7 +67,7 @@ impl Introspection {
         if let Some(iat) = claims.number("iat")? {
             builder = builder.with_issued_at(iat as u64);
         }
-        builder = builder.with_key_binding(claims.key_binding()?);
+        builder = builder.with_key_binding(claims.key_binding());
         Ok((Outcome::Active(builder.with_raw_claims(body).build()), exp))
     }
 

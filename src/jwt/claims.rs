@@ -3,6 +3,10 @@
 use super::strict_json::{Json, Object};
 use crate::error::AuthError;
 
+/// The key binding of a token whose `cnf` is malformed: no JWK thumbprint (43 base64url
+/// characters) is empty, so it matches no proof key.
+pub(crate) const MALFORMED_BINDING: &str = "";
+
 /// The claims of a token that passed every check, handed to a context mapper
 /// ([`Issuer::with_context_mapper`](super::Issuer::with_context_mapper)).
 ///
@@ -56,18 +60,19 @@ impl<'a> Claims<'a> {
         Some(cur)
     }
 
-    /// The JWK thumbprint the token is bound to (`cnf.jkt`, RFC 9449 section 6.1);
-    /// an error when `cnf` or `jkt` has the wrong type, so a malformed binding never
-    /// reads as no binding.
-    pub(crate) fn key_binding(&self) -> Result<Option<&'a str>, AuthError> {
+    /// The JWK thumbprint the token is bound to (`cnf.jkt`, RFC 9449 section 6.1).
+    /// A malformed binding (`cnf` not an object, `jkt` not a string) binds the token
+    /// to no key at all ([`MALFORMED_BINDING`]): a DPoP-enabled scheme refuses it as
+    /// Bearer and with every proof, and nothing else reads it.
+    pub(crate) fn key_binding(&self) -> Option<&'a str> {
         match self.object.get("cnf") {
-            None => Ok(None),
+            None => None,
             Some(Json::Object(cnf)) => match cnf.get("jkt") {
-                None => Ok(None),
-                Some(Json::String(s)) => Ok(Some(s.as_ref())),
-                Some(_) => Err(AuthError::invalid("dpop: cnf.jkt is not a string")),
+                None => None,
+                Some(Json::String(s)) => Some(s.as_ref()),
+                Some(_) => Some(MALFORMED_BINDING),
             },
-            Some(_) => Err(AuthError::invalid("dpop: cnf is not an object")),
+            Some(_) => Some(MALFORMED_BINDING),
         }
     }
     /// True when the claim is present (whatever its type).

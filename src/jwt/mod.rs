@@ -43,6 +43,7 @@ pub use self::algorithm::Algorithm;
 pub use self::bearer::{BearerAuth, PresentedToken};
 pub use self::cache::TokenCache;
 pub use self::claims::Claims;
+pub(crate) use self::claims::MALFORMED_BINDING;
 #[cfg(any(feature = "test-util", feature = "gateway"))]
 pub(crate) use self::crypto::PROVIDER;
 pub use self::crypto::VerifyingKey;

@@ -432,7 +432,7 @@ impl JwtVerifier {
         if let Some(jti) = view.string("jti")? {
             builder = builder.with_token_id(jti);
         }
-        builder = builder.with_key_binding(view.key_binding()?);
+        builder = builder.with_key_binding(view.key_binding());
         drop(claims);
         let ctx = builder.with_raw_claims(parsed.payload).build();
         if let Some(cache) = &self.cache {

@@ -15,7 +15,7 @@ pub(crate) struct Keys {
     /// keys at one counter. In-process tables count under these.
     pub ids: [u64; 3],
     /// Their names (`uc:…`, `c:…`, `u:…`), for backends that keep counters by name
-    /// ([`Backend::named`]); empty otherwise, so the in-process path allocates nothing.
+    /// ([`Backend::named`](super::Backend::named)); empty otherwise, so the in-process path allocates nothing.
     pub names: [String; 3],
 }
 
@@ -46,7 +46,7 @@ const CREDENTIAL_SPRAY: u64 = 0x7370_7261_7963_7264;
 pub(super) enum Client {
     /// The connection's (or a trusted proxy's forwarded) address.
     Address(IpAddr),
-    /// The key [`AttemptLimiter::with_client_key`]'s function returned.
+    /// The key [`AttemptLimiter::with_client_key`](super::AttemptLimiter::with_client_key)'s function returned.
     Custom(String),
     /// No address at all: every such client shares one budget.
     Unknown,

@@ -205,10 +205,16 @@ impl Dpop {
     /// or when DPoP is required.
     #[inline]
     pub(crate) fn admit_bearer(&self, ctx: AuthContext) -> Result<AuthContext, AuthError> {
-        if ctx.key_binding().is_some() {
-            return Err(AuthError::invalid(
-                "dpop: a DPoP-bound token sent as Bearer",
-            ));
+        match ctx.key_binding() {
+            None => {}
+            Some(crate::jwt::MALFORMED_BINDING) => {
+                return Err(AuthError::invalid("dpop: the token's cnf is malformed"));
+            }
+            Some(_) => {
+                return Err(AuthError::invalid(
+                    "dpop: a DPoP-bound token sent as Bearer",
+                ));
+            }
         }
         if self.required {
             return Err(AuthError::invalid("dpop: required, Bearer refused"));

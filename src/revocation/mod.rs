@@ -73,7 +73,9 @@ impl Revocations {
         }
     }
 
-    /// A list shared through Redis by every instance, under `<prefix>revoked` (see
+    /// A list shared through Redis by every instance, under `<prefix>revoked`, the
+    /// prefix taken as given (`"app:"` gives `app:revoked`; unlike the limiter and the
+    /// replay cache, no `:` is added) (see
     /// [`RedisRevocations`] for how copies stay current and the bound on their lag;
     /// [`RedisRevocations::builder`] for replica acknowledgements).
     ///
