@@ -747,3 +747,32 @@ async fn introspected_tokens_are_bound_by_their_cnf() {
     .await;
     assert_eq!(a.status, StatusCode::UNAUTHORIZED);
 }
+
+/// One principal minting fresh proofs holds at most a tenth of the memory replay cache:
+/// beyond it 429 with `Retry-After`, while another principal's proofs still pass.
+#[tokio::test]
+async fn one_principal_cannot_fill_the_replay_cache() {
+    let app = app(Dpop::allowed(PUBLIC)
+        .unwrap()
+        .with_replay_cache(ReplayCache::memory().with_capacity(20)));
+    let token_of = |sub: &str| {
+        TokenBuilder::new(TestKey::Rs256)
+            .with_claim("aud", AUD)
+            .with_claim("sub", sub)
+            .with_claim("exp", now() + 600)
+            .with_claim("cnf", json!({"jkt": thumbprint(&jwk(TestKey::Es256))}))
+            .sign()
+    };
+    let (alice, bob) = (token_of("alice"), token_of("bob"));
+    let call = |token: &str| {
+        let p = proof("POST", "/api/tasks", token);
+        request("POST", "/api/tasks", &format!("DPoP {token}"), &[&p])
+    };
+    for _ in 0..2 {
+        assert_eq!(send(&app, call(&alice)).await.status, StatusCode::OK);
+    }
+    let a = send(&app, call(&alice)).await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(a.headers.contains_key("retry-after"));
+    assert_eq!(send(&app, call(&bob)).await.status, StatusCode::OK);
+}

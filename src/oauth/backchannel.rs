@@ -113,7 +113,11 @@ impl OAuthLogin {
         };
         let key = crate::resource::proof_key(issuer, jti);
         let expires = unix_secs() + MAX_AGE_SECS + 60;
-        let first = match self.inner.logout_replay.first_use(key, expires) {
+        let owner = crate::resource::Owner {
+            issuer,
+            subject: "",
+        };
+        let first = match self.inner.logout_replay.first_use(key, owner, expires) {
             crate::resource::Use::Now(first) => first,
             crate::resource::Use::Later(first) => first.await,
         };

@@ -9,7 +9,7 @@ use http::request::Parts;
 
 use super::nonce::Nonces;
 use super::proof::{ProofRequest, ProofRules, VerifiedProof, normalized_htu, verify_proof};
-use super::replay::{ReplayCache, Use, proof_key};
+use super::replay::{Owner, ReplayCache, Use, proof_key};
 use crate::clock::unix_secs;
 use crate::context::AuthContext;
 use crate::error::{AuthError, ConfigError};
@@ -266,10 +266,14 @@ impl Dpop {
             .saturating_add(self.rules.max_age)
             .saturating_add(self.rules.future_skew)
             .saturating_add(1);
-        match self
-            .replay
-            .first_use(proof_key(&verified.jkt, &verified.jti), expires)
-        {
+        match self.replay.first_use(
+            proof_key(&verified.jkt, &verified.jti),
+            Owner {
+                issuer: ctx.issuer().unwrap_or(""),
+                subject: ctx.subject(),
+            },
+            expires,
+        ) {
             Use::Now(first) => once(first).map(|()| Bound::Admitted(ctx)),
             Use::Later(answer) => Ok(Bound::Replay(ctx, answer)),
         }

@@ -37,4 +37,4 @@ pub(crate) use self::dpop::{Bound, once};
 pub use self::metadata::{ProtectedResource, WELL_KNOWN_PATH};
 pub use self::replay::ReplayCache;
 #[cfg(feature = "oauth")]
-pub(crate) use self::replay::{Use, proof_key};
+pub(crate) use self::replay::{Owner, Use, proof_key};
