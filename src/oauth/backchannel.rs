@@ -113,9 +113,10 @@ impl OAuthLogin {
         };
         let key = crate::resource::proof_key(issuer, jti);
         let expires = unix_secs() + MAX_AGE_SECS + 60;
+        // Only the provider signs logout tokens: no share to enforce, each its own owner.
         let owner = crate::resource::Owner {
             issuer,
-            subject: "",
+            subject: jti,
         };
         let first = match self.inner.logout_replay.first_use(key, owner, expires) {
             crate::resource::Use::Now(first) => first,

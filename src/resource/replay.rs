@@ -21,7 +21,7 @@ pub(crate) trait ReplayBackend: Send + Sync + 'static {
 }
 
 /// Who presented a proof: its token's issuer and subject. In memory, one owner holds
-/// at most a tenth of the capacity.
+/// at most a tenth of the capacity (a back-channel logout token is its own owner).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Owner<'a> {
     pub(crate) issuer: &'a str,
