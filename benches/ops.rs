@@ -8,6 +8,7 @@
 
 mod common;
 
+use common::dpop::PUBLIC as DPOP_PUBLIC;
 use common::limit::LimitKey;
 use common::{AUD, ISS, now_or_never, token};
 
@@ -231,9 +232,6 @@ fn router(mode: &str, token: &str) -> (axum::Router, Vec<(&'static str, String)>
     }
 }
 
-/// The public URL DPoP proofs name (`htu` = this and the request's path).
-const DPOP_PUBLIC: &str = "https://bench.example";
-
 /// The RS256 verifier of `bearer-cached`, with its token cache.
 fn cached_rs256() -> JwtVerifier {
     JwtVerifier::new(Issuer::new(
@@ -245,71 +243,18 @@ fn cached_rs256() -> JwtVerifier {
     .with_token_cache(TokenCache::new())
 }
 
-/// The ES256 proof key's public JWK, as a proof carries it.
-fn dpop_jwk() -> serde_json::Value {
-    let mut j = TestKey::Es256.public_jwk();
-    for m in ["kid", "alg", "use"] {
-        j.as_object_mut().unwrap().remove(m);
-    }
-    j
-}
-
-fn b64(bytes: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
 /// The benchmark token bound (`cnf.jkt`) to the ES256 proof key; made once.
 fn dpop_token() -> String {
     static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    TOKEN.get_or_init(make_dpop_token).clone()
-}
-
-fn make_dpop_token() -> String {
-    use sha2::Digest;
-    let j = dpop_jwk();
-    let canonical = format!(
-        r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
-        j["crv"].as_str().unwrap(),
-        j["x"].as_str().unwrap(),
-        j["y"].as_str().unwrap()
-    );
-    portcullis::testing::TokenBuilder::new(TestKey::Rs256)
-        .with_claim("iss", ISS)
-        .with_claim("aud", AUD)
-        .with_claim("roles", serde_json::json!(["admin", "member"]))
-        .with_claim("exp", portcullis::testing::now() + 3600)
-        .with_claim(
-            "cnf",
-            serde_json::json!({"jkt": b64(&sha2::Sha256::digest(canonical.as_bytes()))}),
-        )
-        .sign()
+    TOKEN
+        .get_or_init(|| common::dpop::bound_token("user-1"))
+        .clone()
 }
 
 /// `n` single-use proofs for `GET /` with `token`.
 fn dpop_proofs(n: usize, token: &str) -> Vec<http::HeaderValue> {
-    use sha2::Digest;
-    let header =
-        serde_json::json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": dpop_jwk()}).to_string();
-    let ath = b64(&sha2::Sha256::digest(token.as_bytes()));
     (0..n)
-        .map(|i| {
-            let claims = serde_json::json!({
-                "jti": format!("bench-proof-{i}"),
-                "htm": "GET",
-                "htu": format!("{DPOP_PUBLIC}/"),
-                "iat": portcullis::testing::now(),
-                "ath": ath,
-            })
-            .to_string();
-            let proof = portcullis::testing::sign_raw(
-                TestKey::Es256,
-                portcullis::jwt::Algorithm::ES256,
-                &header,
-                &claims,
-            );
-            http::HeaderValue::from_str(&proof).unwrap()
-        })
+        .map(|i| common::dpop::proof(&format!("bench-proof-{i}"), "/", token))
         .collect()
 }
 

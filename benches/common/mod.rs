@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod apps;
+pub mod dpop;
 pub mod limit;
 
 use std::future::Future;
