@@ -342,3 +342,14 @@ impl ConfigError {
         &self.message
     }
 }
+
+/// Why `result` is a refusal (its logged reason); panics when it is not one. For tests
+/// that must fail for the reason they name.
+#[cfg(test)]
+#[track_caller]
+pub(crate) fn reason_of<T>(result: Result<T, AuthError>) -> &'static str {
+    match result {
+        Ok(_) => panic!("not refused"),
+        Err(e) => e.reason(),
+    }
+}

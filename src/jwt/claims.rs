@@ -150,15 +150,30 @@ mod tests {
         assert_eq!(c.string("s").unwrap(), Some("x"));
         assert_eq!(c.string("o.in").unwrap(), Some("y"));
         assert_eq!(c.string("missing").unwrap(), None);
-        assert!(c.string("n").is_err());
+        assert_eq!(
+            crate::error::reason_of(c.string("n")),
+            "jwt: claim is not a string"
+        );
         assert_eq!(c.number("n").unwrap(), Some(5.0));
-        assert!(c.number("s").is_err());
+        assert_eq!(
+            crate::error::reason_of(c.number("s")),
+            "jwt: claim is not a number"
+        );
         assert_eq!(c.boolean("b").unwrap(), Some(true));
-        assert!(c.boolean("s").is_err());
+        assert_eq!(
+            crate::error::reason_of(c.boolean("s")),
+            "jwt: claim is not a boolean"
+        );
         assert_eq!(c.strings("l").unwrap().unwrap(), ["a", "b"]);
         assert_eq!(c.strings("https://x.io/r").unwrap().unwrap(), ["z"]);
-        assert!(c.strings("bad").is_err());
-        assert!(c.strings("sp").is_err());
+        assert_eq!(
+            crate::error::reason_of(c.strings("bad")),
+            "jwt: list claim has a non-string"
+        );
+        assert_eq!(
+            crate::error::reason_of(c.strings("sp")),
+            "jwt: list claim has the wrong type"
+        );
         assert_eq!(c.space_separated("sp").unwrap().unwrap(), ["r", "w"]);
         assert!(c.contains("o"));
         let nested = br#"{"r":{"a.b":{"roles":["x"]}},"s":"y"}"#;
@@ -170,7 +185,10 @@ mod tests {
         );
         assert_eq!(n.strings_at(&["r", "zz", "roles"]).unwrap(), None);
         assert_eq!(n.strings_at(&["s", "t"]).unwrap(), None);
-        assert!(n.strings_at(&["s"]).is_err());
+        assert_eq!(
+            crate::error::reason_of(n.strings_at(&["s"])),
+            "jwt: list claim has the wrong type"
+        );
         assert!(!c.contains("p"));
     }
 }

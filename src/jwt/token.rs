@@ -153,13 +153,34 @@ mod tests {
     #[test]
     fn structure_rules() {
         let good = tok(r#"{"alg":"HS256"}"#, "{}");
-        assert!(parse(&format!("{good}.x.y"), 8192).is_err());
-        assert!(parse("a.b", 8192).is_err());
-        assert!(parse("..", 8192).is_err());
-        assert!(parse(&good, 10).is_err());
-        assert!(parse(&good.replace("c2ln", "c2ln="), 8192).is_err());
-        assert!(parse_claims(b"[]").is_err());
-        assert!(parse_claims(br#"{"a":1,"a":1}"#).is_err());
+        assert_eq!(
+            crate::error::reason_of(parse(&format!("{good}.x.y"), 8192)),
+            "jwt: not a three-part compact JWS"
+        );
+        assert_eq!(
+            crate::error::reason_of(parse("a.b", 8192)),
+            "jwt: not a three-part compact JWS"
+        );
+        assert_eq!(
+            crate::error::reason_of(parse("..", 8192)),
+            "jwt: empty segment"
+        );
+        assert_eq!(
+            crate::error::reason_of(parse(&good, 10)),
+            "jwt: token too large"
+        );
+        assert_eq!(
+            crate::error::reason_of(parse(&good.replace("c2ln", "c2ln="), 8192)),
+            "jwt: bad base64url"
+        );
+        assert_eq!(
+            crate::error::reason_of(parse_claims(b"[]")),
+            "jwt: bad claims"
+        );
+        assert_eq!(
+            crate::error::reason_of(parse_claims(br#"{"a":1,"a":1}"#)),
+            "jwt: bad claims"
+        );
         assert!(parse_claims(br#"{"a":1}"#).is_ok());
     }
 }

@@ -78,7 +78,7 @@ impl Provider for Cognito {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::test_support::context;
+    use crate::providers::test_support::{context, refused};
     use serde_json::json;
 
     const ISS: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_example";
@@ -112,14 +112,20 @@ mod tests {
         assert_eq!(ctx.roles(), ["admin"]);
         assert!(ctx.has_scope("openid"));
         assert!(!ctx.is_service());
-        assert!(context(&Cognito::access_tokens(), id()).is_err());
+        assert_eq!(
+            refused(&Cognito::access_tokens(), id()),
+            "cognito: wrong token_use"
+        );
     }
 
     #[test]
     fn id_tokens() {
         let ctx = context(&Cognito::id_tokens(), id()).unwrap();
         assert_eq!(ctx.email(), Some("my-test-user@example.com"));
-        assert!(context(&Cognito::id_tokens(), access()).is_err());
+        assert_eq!(
+            refused(&Cognito::id_tokens(), access()),
+            "cognito: wrong token_use"
+        );
     }
 
     #[test]

@@ -141,7 +141,7 @@ impl Provider for Entra {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::test_support::context;
+    use crate::providers::test_support::{context, refused};
     use serde_json::json;
 
     const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
@@ -179,12 +179,12 @@ mod tests {
     #[test]
     fn other_tenants_and_mismatched_issuers_are_refused() {
         let entra = Entra::new([TENANT]).unwrap();
-        assert!(context(&entra, v2(OTHER)).is_err());
+        assert_eq!(refused(&entra, v2(OTHER)), "entra: tenant not allowed");
         // Both tenants allowed, but the token claims one tenant and names the other's issuer.
         let both = Entra::new([TENANT, OTHER]).unwrap();
         let mut t = v2(TENANT);
         t["iss"] = json!(format!("https://login.microsoftonline.com/{OTHER}/v2.0"));
-        assert!(context(&both, t).is_err());
+        assert_eq!(refused(&both, t), "entra: issuer is not the token's tenant");
         assert!(context(&both, v2(OTHER)).is_ok());
     }
 
@@ -195,10 +195,10 @@ mod tests {
         v1["iss"] = json!(format!("https://sts.windows.net/{TENANT}/"));
         v1["appid"] = json!("6e74172b-be56-4843-9ff4-e66a39bb12e3");
         let entra = Entra::new([TENANT]).unwrap();
-        assert!(context(&entra, v1.clone()).is_err());
+        assert_eq!(refused(&entra, v1.clone()), "entra: wrong token version");
         let entra_v1 = entra.with_token_version(EntraTokenVersion::V1);
         assert!(context(&entra_v1, v1).is_ok());
-        assert!(context(&entra_v1, v2(TENANT)).is_err());
+        assert_eq!(refused(&entra_v1, v2(TENANT)), "entra: wrong token version");
     }
 
     #[test]

@@ -125,7 +125,7 @@ impl Provider for GithubActions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::test_support::context;
+    use crate::providers::test_support::{context, refused};
     use serde_json::json;
 
     /// Shaped like GitHub's documented token.
@@ -159,24 +159,39 @@ mod tests {
 
     #[test]
     fn other_owners_repositories_refs_and_workflows_are_refused() {
-        assert!(context(&GithubActions::new("someone-else"), token()).is_err());
+        assert_eq!(
+            refused(&GithubActions::new("someone-else"), token()),
+            "github actions: owner not allowed"
+        );
         let mut lookalike = token();
         lookalike["repository_owner"] = json!("octo");
-        assert!(context(&GithubActions::new("octo"), lookalike).is_err());
+        assert_eq!(
+            refused(&GithubActions::new("octo"), lookalike),
+            "github actions: repository not of its owner"
+        );
         let base = GithubActions::new("octo-org");
-        assert!(context(&base.clone().with_repository("octo-org/other"), token()).is_err());
-        assert!(context(&base.clone().with_ref("refs/heads/release"), token()).is_err());
-        assert!(
-            context(
+        assert_eq!(
+            refused(&base.clone().with_repository("octo-org/other"), token()),
+            "github actions: repository not allowed"
+        );
+        assert_eq!(
+            refused(&base.clone().with_ref("refs/heads/release"), token()),
+            "github actions: ref not allowed"
+        );
+        assert_eq!(
+            refused(
                 &base
                     .clone()
                     .with_workflow("octo-org/x/.github/workflows/a.yml@refs/heads/main"),
                 token()
-            )
-            .is_err()
+            ),
+            "github actions: workflow not allowed"
         );
         let mut no_owner = token();
         no_owner.as_object_mut().unwrap().remove("repository_owner");
-        assert!(context(&base, no_owner).is_err());
+        assert_eq!(
+            refused(&base, no_owner),
+            "github actions: owner not allowed"
+        );
     }
 }

@@ -71,7 +71,7 @@ impl Provider for Google {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::test_support::context;
+    use crate::providers::test_support::{context, refused};
     use serde_json::json;
 
     fn id_token(hd: Option<&str>, verified: bool) -> serde_json::Value {
@@ -93,8 +93,14 @@ mod tests {
         let ctx = context(&google, id_token(Some("example.com"), true)).unwrap();
         assert_eq!(ctx.tenant(), Some("example.com"));
         assert_eq!(ctx.email(), Some("jsmith@example.com"));
-        assert!(context(&google, id_token(Some("evil.example"), true)).is_err());
-        assert!(context(&google, id_token(None, true)).is_err());
+        assert_eq!(
+            refused(&google, id_token(Some("evil.example"), true)),
+            "google: hosted domain not allowed"
+        );
+        assert_eq!(
+            refused(&google, id_token(None, true)),
+            "google: hosted domain not allowed"
+        );
         assert!(context(&Google::new(), id_token(None, true)).is_ok());
     }
 
@@ -104,7 +110,7 @@ mod tests {
         assert_eq!(ctx.email(), None);
         let mut t = id_token(None, true);
         t["email_verified"] = json!("true");
-        assert!(context(&Google::new(), t).is_err());
+        assert_eq!(refused(&Google::new(), t), "jwt: claim is not a boolean");
     }
 
     #[test]

@@ -69,7 +69,7 @@ impl Provider for Keycloak {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::test_support::context;
+    use crate::providers::test_support::{context, refused};
     use serde_json::json;
 
     /// Shaped like Keycloak's own access tokens.
@@ -121,11 +121,18 @@ mod tests {
         for typ in ["ID", "Refresh", "Offline"] {
             let mut t = token();
             t["typ"] = json!(typ);
-            assert!(context(&Keycloak::new(), t).is_err(), "{typ}");
+            assert_eq!(
+                refused(&Keycloak::new(), t),
+                "keycloak: not an access token",
+                "{typ}"
+            );
         }
         let mut t = token();
         t["realm_access"]["roles"] = json!("staff");
-        assert!(context(&Keycloak::new(), t).is_err());
+        assert_eq!(
+            refused(&Keycloak::new(), t),
+            "jwt: list claim has the wrong type"
+        );
     }
 
     #[test]

@@ -122,4 +122,14 @@ pub(crate) mod test_support {
         let b = provider.context(&Claims::new(&object))?;
         Ok(b.build())
     }
+
+    /// Why `provider` refuses `claims` (the error's logged reason); panics when it
+    /// accepts them.
+    #[track_caller]
+    pub fn refused(provider: &dyn Provider, claims: serde_json::Value) -> &'static str {
+        match context(provider, claims) {
+            Ok(ctx) => panic!("accepted as {}", ctx.subject()),
+            Err(e) => e.reason(),
+        }
+    }
 }

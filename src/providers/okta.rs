@@ -48,7 +48,7 @@ impl Provider for Okta {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::test_support::context;
+    use crate::providers::test_support::{context, refused};
     use serde_json::json;
 
     /// Shaped like Okta's documented access token.
@@ -77,7 +77,7 @@ mod tests {
             "aud": "0oaoesxtxmPf08QHk0h7", "iat": 1, "exp": 2, "jti": "ID.x", "amr": ["pwd"],
             "idp": "00o", "nonce": "n", "auth_time": 1, "at_hash": "h"
         });
-        assert!(context(&Okta::new(), id).is_err());
+        assert_eq!(refused(&Okta::new(), id), "okta: not an access token");
     }
 
     #[test]

@@ -44,9 +44,18 @@ mod tests {
     #[test]
     fn callback_query_rules() {
         assert!(CallbackQuery::parse("code=a&state=b").is_ok());
-        assert!(CallbackQuery::parse("code=a&code=b&state=c").is_err());
-        assert!(CallbackQuery::parse(&format!("code={}", "a".repeat(5000))).is_err());
-        assert!(CallbackQuery::parse(&"a=b&".repeat(3000)).is_err());
+        assert_eq!(
+            crate::error::reason_of(CallbackQuery::parse("code=a&code=b&state=c")),
+            "oauth: repeated callback parameter"
+        );
+        assert_eq!(
+            crate::error::reason_of(CallbackQuery::parse(&format!("code={}", "a".repeat(5000)))),
+            "oauth: callback parameter too large"
+        );
+        assert_eq!(
+            crate::error::reason_of(CallbackQuery::parse(&"a=b&".repeat(3000))),
+            "oauth: callback query too large"
+        );
         let q = CallbackQuery::parse("error=access_denied&state=s&other=1").unwrap();
         assert_eq!(q.error.as_deref(), Some("access_denied"));
     }
