@@ -130,23 +130,39 @@ mod tests {
     #[test]
     fn header_rules() {
         assert!(parse(&tok(r#"{"alg":"HS256"}"#, "{}"), 8192).is_ok());
-        for h in [
-            r#"{"alg":"none"}"#,
-            r#"{"alg":"None"}"#,
-            r#"{"alg":"hs256"}"#,
-            r#"{}"#,
-            r#"{"alg":1}"#,
-            r#"{"alg":"HS256","alg":"HS256"}"#,
-            r#"{"alg":"HS256","crit":["exp"]}"#,
-            r#"{"alg":"HS256","b64":false}"#,
-            r#"{"alg":"HS256","enc":"A128GCM"}"#,
-            r#"{"alg":"HS256","zip":"DEF"}"#,
-            r#"{"alg":"HS256","cty":"JWT"}"#,
-            r#"{"alg":"HS256","kid":5}"#,
-            r#"{"alg":"HS256","kid":""}"#,
-            r#"{"alg":"HS256","typ":["JWT"]}"#,
+        for (h, reason) in [
+            (r#"{"alg":"none"}"#, "jwt: bad alg"),
+            (r#"{"alg":"None"}"#, "jwt: bad alg"),
+            (r#"{"alg":"hs256"}"#, "jwt: bad alg"),
+            (r#"{}"#, "jwt: missing alg"),
+            (r#"{"alg":1}"#, "jwt: missing alg"),
+            (r#"{"alg":"HS256","alg":"HS256"}"#, "jwt: bad header"),
+            (
+                r#"{"alg":"HS256","crit":["exp"]}"#,
+                "jwt: unsupported header parameter",
+            ),
+            (
+                r#"{"alg":"HS256","b64":false}"#,
+                "jwt: unsupported header parameter",
+            ),
+            (
+                r#"{"alg":"HS256","enc":"A128GCM"}"#,
+                "jwt: unsupported header parameter",
+            ),
+            (
+                r#"{"alg":"HS256","zip":"DEF"}"#,
+                "jwt: unsupported header parameter",
+            ),
+            (r#"{"alg":"HS256","cty":"JWT"}"#, "jwt: nested or bad cty"),
+            (r#"{"alg":"HS256","kid":5}"#, "jwt: bad kid"),
+            (r#"{"alg":"HS256","kid":""}"#, "jwt: bad kid"),
+            (r#"{"alg":"HS256","typ":["JWT"]}"#, "jwt: bad typ"),
         ] {
-            assert!(parse(&tok(h, "{}"), 8192).is_err(), "{h}");
+            assert_eq!(
+                crate::error::reason_of(parse(&tok(h, "{}"), 8192)),
+                reason,
+                "{h}"
+            );
         }
     }
 

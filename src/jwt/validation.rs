@@ -304,37 +304,45 @@ mod tests {
     #[test]
     fn rejects_each_rule() {
         let base = json!({"sub":"s","iss":"iss","aud":"aud","exp":NOW+60.0});
-        let cases: Vec<(&str, Value)> = vec![
-            ("exp", Value::Null),
-            ("exp", json!(NOW - 31.0)),
-            ("exp", json!("9999999999")),
-            ("exp", json!(-1)),
-            ("nbf", json!(NOW + 31.0)),
-            ("nbf", json!(true)),
-            ("iat", json!(NOW + 31.0)),
-            ("iss", json!("other")),
-            ("iss", json!(1)),
-            ("iss", json!(["iss"])),
-            ("iss", Value::Null),
-            ("aud", json!("other")),
-            ("aud", json!("au")),
-            ("aud", json!(["aud", 1])),
-            ("aud", json!([])),
-            ("aud", json!({"aud": true})),
-            ("aud", json!(5)),
-            ("aud", Value::Null),
-            ("sub", json!(5)),
-            ("sub", json!({"id":"s"})),
-            ("sub", Value::Null),
+        let cases: Vec<(&str, Value, &str)> = vec![
+            ("exp", Value::Null, "jwt: missing exp"),
+            ("exp", json!(NOW - 31.0), "jwt: expired"),
+            (
+                "exp",
+                json!("9999999999"),
+                "jwt: date claim is not a number",
+            ),
+            ("exp", json!(-1), "jwt: bad numeric date"),
+            ("nbf", json!(NOW + 31.0), "jwt: not yet valid"),
+            ("nbf", json!(true), "jwt: date claim is not a number"),
+            ("iat", json!(NOW + 31.0), "jwt: issued in the future"),
+            ("iss", json!("other"), "jwt: wrong issuer"),
+            ("iss", json!(1), "jwt: iss is not a string"),
+            ("iss", json!(["iss"]), "jwt: iss is not a string"),
+            ("iss", Value::Null, "jwt: missing iss"),
+            ("aud", json!("other"), "jwt: wrong audience"),
+            ("aud", json!("au"), "jwt: wrong audience"),
+            ("aud", json!(["aud", 1]), "jwt: aud has a non-string"),
+            ("aud", json!([]), "jwt: aud has the wrong type"),
+            ("aud", json!({"aud": true}), "jwt: aud has the wrong type"),
+            ("aud", json!(5), "jwt: aud has the wrong type"),
+            ("aud", Value::Null, "jwt: missing aud"),
+            ("sub", json!(5), "jwt: sub is not a string"),
+            ("sub", json!({"id":"s"}), "jwt: sub is not a string"),
+            ("sub", Value::Null, "jwt: missing sub"),
         ];
-        for (k, val) in cases {
+        for (k, val, reason) in cases {
             let mut m = c(base.clone());
             if val.is_null() {
                 m.remove(k);
             } else {
                 m.insert(k.into(), val.clone());
             }
-            assert!(check(&v(), &m).is_err(), "{k}={val}");
+            assert_eq!(
+                crate::error::reason_of(check(&v(), &m)),
+                reason,
+                "{k}={val}"
+            );
         }
     }
 
@@ -347,15 +355,23 @@ mod tests {
         for good in [json!("x"), json!(["x", "y"])] {
             assert!(check(&any, &with(good.clone())).is_ok(), "{good}");
         }
-        for bad in [
-            json!(["x", 1]),
-            json!([]),
-            json!(5),
-            json!({"x": 1}),
-            json!([["x"]]),
+        for (bad, reason) in [
+            (json!(["x", 1]), "jwt: aud has a non-string"),
+            (json!([]), "jwt: aud has the wrong type"),
+            (json!(5), "jwt: aud has the wrong type"),
+            (json!({"x": 1}), "jwt: aud has the wrong type"),
+            (json!([["x"]]), "jwt: aud has a non-string"),
         ] {
-            assert!(check(&any, &with(bad.clone())).is_err(), "{bad}");
-            assert!(check(&v(), &with(bad.clone())).is_err(), "{bad}");
+            assert_eq!(
+                crate::error::reason_of(check(&any, &with(bad.clone()))),
+                reason,
+                "{bad}"
+            );
+            assert_eq!(
+                crate::error::reason_of(check(&v(), &with(bad.clone()))),
+                reason,
+                "{bad}"
+            );
         }
         // A match anywhere in the array is enough; a later non-string still rejects.
         assert!(check(&v(), &with(json!(["aud", "x"]))).is_ok());

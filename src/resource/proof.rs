@@ -285,9 +285,10 @@ mod tests {
         assert_eq!(ok.jti, "-BwC3ESc6acc2lTc");
         assert_eq!(ok.jkt, "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I");
         let other = normalized_htu("https://server.example.com/other").unwrap();
-        for (name, req) in [
+        for (name, reason, req) in [
             (
                 "GET",
+                "dpop: htm does not match the method",
                 ProofRequest {
                     method: "GET",
                     ..request
@@ -295,6 +296,7 @@ mod tests {
             ),
             (
                 "path",
+                "dpop: htu does not match the request URL",
                 ProofRequest {
                     url: &other,
                     ..request
@@ -302,6 +304,7 @@ mod tests {
             ),
             (
                 "late",
+                "dpop: proof too old",
                 ProofRequest {
                     now: 1_562_262_616 + 61,
                     ..request
@@ -309,6 +312,7 @@ mod tests {
             ),
             (
                 "early",
+                "dpop: proof from the future",
                 ProofRequest {
                     now: 1_562_262_616 - 6,
                     ..request
@@ -316,13 +320,18 @@ mod tests {
             ),
             (
                 "with a token",
+                "dpop: missing or wrong ath",
                 ProofRequest {
                     access_token: Some(b"t"),
                     ..request
                 },
             ),
         ] {
-            assert!(verify_proof(PROOF, req, &rules).is_err(), "{name}");
+            assert_eq!(
+                crate::error::reason_of(verify_proof(PROOF, req, &rules)),
+                reason,
+                "{name}"
+            );
         }
     }
 
