@@ -73,6 +73,24 @@ fn access_token(bound_to: Option<TestKey>) -> String {
     t.sign()
 }
 
+/// A token of `sub` with `cnf` as given (well-formed or not).
+fn token_with_cnf(sub: &str, cnf: Value) -> String {
+    TokenBuilder::new(TestKey::Rs256)
+        .with_claim("aud", AUD)
+        .with_claim("sub", sub)
+        .with_claim("exp", now() + 600)
+        .with_claim("cnf", cnf)
+        .sign()
+}
+
+/// The RS256 verifier of these tests, for tokens of `AUD`.
+fn verifier() -> JwtVerifier {
+    JwtVerifier::new(Issuer::new(
+        TestKey::Rs256.key_set(),
+        Validation::new([Algorithm::RS256]).with_audience(AUD),
+    ))
+}
+
 /// A proof: `header` and `claims` as given, signed with `key` under `alg`.
 fn proof_raw(key: TestKey, alg: Algorithm, header: &Value, claims: &Value) -> String {
     sign_raw(key, alg, &header.to_string(), &claims.to_string())
@@ -102,11 +120,7 @@ fn proof(method: &str, path: &str, token: &str) -> String {
 }
 
 fn app(dpop: Dpop) -> Router {
-    let verifier = JwtVerifier::new(Issuer::new(
-        TestKey::Rs256.key_set(),
-        Validation::new([Algorithm::RS256]).with_audience(AUD),
-    ))
-    .with_token_cache(TokenCache::new());
+    let verifier = verifier().with_token_cache(TokenCache::new());
     Router::new()
         .route(
             "/api/tasks",
@@ -188,11 +202,7 @@ async fn a_good_proof_is_accepted_and_the_token_cache_keeps_working() {
 #[tokio::test]
 async fn a_request_refused_for_two_credentials_does_not_spend_its_proof() {
     use portcullis::session::{MemoryStore, SessionConfig, SessionManager};
-    let verifier = JwtVerifier::new(Issuer::new(
-        TestKey::Rs256.key_set(),
-        Validation::new([Algorithm::RS256]).with_audience(AUD),
-    ))
-    .with_token_cache(TokenCache::new());
+    let verifier = verifier().with_token_cache(TokenCache::new());
     let sessions = SessionManager::new(MemoryStore::new(), SessionConfig::default());
     let app = Router::new()
         .route("/api/tasks", post(|| async { "created" }))
@@ -553,12 +563,7 @@ fn mint_with_node(algs: &[&str]) -> Option<Vec<(String, String, String)>> {
     let mut out = Vec::new();
     for alg in algs {
         let key = ask(json!({"key": alg}));
-        let token = TokenBuilder::new(TestKey::Rs256)
-            .with_claim("aud", AUD)
-            .with_claim("sub", "alice")
-            .with_claim("exp", now() + 600)
-            .with_claim("cnf", json!({"jkt": key["jkt"]}))
-            .sign();
+        let token = token_with_cnf("alice", json!({"jkt": key["jkt"]}));
         let proof = ask(json!({
             "proof": key["id"], "htu": format!("{PUBLIC}/api/tasks"), "htm": "POST", "token": token
         }));
@@ -616,12 +621,7 @@ async fn a_proof_replayed_on_another_instance_is_refused() {
 async fn a_malformed_key_binding_is_refused_not_read_as_unbound() {
     let app = app(Dpop::allowed(PUBLIC).unwrap());
     for cnf in [json!({"jkt": 5}), json!("jkt"), json!({"jkt": ["a"]})] {
-        let token = TokenBuilder::new(TestKey::Rs256)
-            .with_claim("aud", AUD)
-            .with_claim("sub", "alice")
-            .with_claim("exp", now() + 600)
-            .with_claim("cnf", cnf.clone())
-            .sign();
+        let token = token_with_cnf("alice", cnf.clone());
         let a = send(
             &app,
             request("POST", "/api/tasks", &format!("Bearer {token}"), &[]),
@@ -651,19 +651,8 @@ async fn a_malformed_key_binding_is_refused_not_read_as_unbound() {
     // A layer without DPoP does not read `cnf` at all, well-formed or not.
     let plain = Router::new()
         .route("/api/tasks", post(|| async { "created" }))
-        .layer(AuthLayer::required(BearerAuth::new(
-            "api",
-            JwtVerifier::new(Issuer::new(
-                TestKey::Rs256.key_set(),
-                Validation::new([Algorithm::RS256]).with_audience(AUD),
-            )),
-        )));
-    let token = TokenBuilder::new(TestKey::Rs256)
-        .with_claim("aud", AUD)
-        .with_claim("sub", "alice")
-        .with_claim("exp", now() + 600)
-        .with_claim("cnf", json!("jkt"))
-        .sign();
+        .layer(AuthLayer::required(BearerAuth::new("api", verifier())));
+    let token = token_with_cnf("alice", json!("jkt"));
     let a = send(
         &plain,
         request("POST", "/api/tasks", &format!("Bearer {token}"), &[]),
@@ -671,12 +660,7 @@ async fn a_malformed_key_binding_is_refused_not_read_as_unbound() {
     .await;
     assert_eq!(a.status, StatusCode::OK);
     // A `cnf` with another confirmation method only (mTLS) and no `jkt`: not DPoP-bound.
-    let token = TokenBuilder::new(TestKey::Rs256)
-        .with_claim("aud", AUD)
-        .with_claim("sub", "alice")
-        .with_claim("exp", now() + 600)
-        .with_claim("cnf", json!({"x5t#S256": "abc"}))
-        .sign();
+    let token = token_with_cnf("alice", json!({"x5t#S256": "abc"}));
     let a = send(
         &app,
         request("POST", "/api/tasks", &format!("Bearer {token}"), &[]),
@@ -755,14 +739,8 @@ async fn one_principal_cannot_fill_the_replay_cache() {
     let app = app(Dpop::allowed(PUBLIC)
         .unwrap()
         .with_replay_cache(ReplayCache::memory().with_capacity(20)));
-    let token_of = |sub: &str| {
-        TokenBuilder::new(TestKey::Rs256)
-            .with_claim("aud", AUD)
-            .with_claim("sub", sub)
-            .with_claim("exp", now() + 600)
-            .with_claim("cnf", json!({"jkt": thumbprint(&jwk(TestKey::Es256))}))
-            .sign()
-    };
+    let token_of =
+        |sub: &str| token_with_cnf(sub, json!({"jkt": thumbprint(&jwk(TestKey::Es256))}));
     let (alice, bob) = (token_of("alice"), token_of("bob"));
     let call = |token: &str| {
         let p = proof("POST", "/api/tasks", token);
