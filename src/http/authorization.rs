@@ -16,28 +16,40 @@ pub(crate) fn has_scheme(headers: &HeaderMap, scheme: &str) -> bool {
         .is_some_and(|v| names_scheme(v.as_bytes(), scheme))
 }
 
-/// Whether an `Authorization` value names `scheme`: the token before the first space
-/// equals it, case-insensitively. `Bearer` is detected, `BearerX` is not, so a custom
-/// scheme chained after a built-in one still sees its own header.
-pub(crate) fn names_scheme(value: &[u8], scheme: &str) -> bool {
-    let n = scheme.len();
-    value.len() >= n
-        && value[..n].eq_ignore_ascii_case(scheme.as_bytes())
-        && (value.len() == n || value[n] == b' ')
+/// What an `Authorization` value holds for `scheme`: `None` when it does not name it
+/// (the token before the first space differs, case-insensitively), `Some(None)` when it
+/// names it with no credential after, `Some(Some(rest))` with `rest` past the spaces that
+/// follow the scheme. `Bearer` is named by `Bearer x` and by `Bearer` alone, not by
+/// `BearerX`, so a custom scheme chained after a built-in one still sees its own header.
+///
+/// `scheme` is written in lowercase ASCII letters (`bearer`, `dpop`, `basic`): for a
+/// lowercase letter, `byte | 0x20` equals it exactly when `byte` is that letter in either
+/// case, so one branch-free pass compares the name.
+pub(crate) fn scheme_credential<'a>(value: &'a [u8], scheme: &str) -> Option<Option<&'a [u8]>> {
+    debug_assert!(scheme.bytes().all(|b| b.is_ascii_lowercase()));
+    let (head, rest) = value.split_at_checked(scheme.len())?;
+    let differs = head
+        .iter()
+        .zip(scheme.as_bytes())
+        .fold(0, |d, (byte, want)| d | ((byte | 0x20) ^ want));
+    if differs != 0 {
+        return None;
+    }
+    match rest.split_first() {
+        None => Some(None),
+        Some((b' ', after)) => Some(after.iter().position(|b| *b != b' ').map(|i| &after[i..])),
+        Some(_) => None,
+    }
 }
 
-/// Splits `<scheme> <rest>` and returns `rest` when the scheme matches (case-insensitive).
+/// Whether an `Authorization` value names `scheme` (see [`scheme_credential`]).
+pub(crate) fn names_scheme(value: &[u8], scheme: &str) -> bool {
+    scheme_credential(value, scheme).is_some()
+}
+
+/// The credential after `<scheme> ` when the value names `scheme` and has one.
 pub(crate) fn strip_scheme<'a>(value: &'a [u8], scheme: &str) -> Option<&'a [u8]> {
-    let n = scheme.len();
-    if value.len() <= n || !value[..n].eq_ignore_ascii_case(scheme.as_bytes()) {
-        return None;
-    }
-    if value[n] != b' ' {
-        return None;
-    }
-    let rest = &value[n..];
-    let start = rest.iter().position(|b| *b != b' ')?;
-    Some(&rest[start..])
+    scheme_credential(value, scheme).flatten()
 }
 
 /// The credential bytes from `Authorization: Bearer <token>`, not yet checked against
@@ -45,16 +57,23 @@ pub(crate) fn strip_scheme<'a>(value: &'a [u8], scheme: &str) -> Option<&'a [u8]
 #[cfg(feature = "jwt")]
 pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<&[u8], AuthError> {
     let value = headers.get(AUTHORIZATION).ok_or_else(AuthError::missing)?;
-    bearer_value(value.as_bytes())
+    token_in(strip_scheme(value.as_bytes(), "bearer"), BAD_BEARER)
 }
 
-/// The token of an `Authorization` value: [`bearer_token`] of a header already read.
+/// The refusal of an `Authorization: Bearer` header with no token.
 #[cfg(feature = "jwt")]
-pub(crate) fn bearer_value(value: &[u8]) -> Result<&[u8], AuthError> {
-    let token = strip_scheme(value, "bearer")
-        .ok_or_else(|| AuthError::malformed("bearer: bad authorization header"))?
-        .trim_ascii_end();
-    Ok(token)
+pub(crate) const BAD_BEARER: &str = "bearer: bad authorization header";
+
+/// A token credential (`Bearer` or `DPoP`) without its trailing whitespace, or a
+/// malformed-header error (`why`) when the header named the scheme and nothing else.
+#[cfg(feature = "jwt")]
+pub(crate) fn token_in<'a>(
+    credential: Option<&'a [u8]>,
+    why: &'static str,
+) -> Result<&'a [u8], AuthError> {
+    credential
+        .map(<[u8]>::trim_ascii_end)
+        .ok_or_else(|| AuthError::malformed(why))
 }
 
 /// The token as text when it is an RFC 6750 `b68token`, an error otherwise. Runs before
@@ -126,5 +145,22 @@ mod tests {
         assert_eq!(strip_scheme(b"Bearer ", "bearer"), None);
         assert_eq!(strip_scheme(b"Bearer", "bearer"), None);
         assert_eq!(strip_scheme(b"BearerX tok", "bearer"), None);
+        assert_eq!(strip_scheme(b"Bearer\ttok", "bearer"), None);
+        assert_eq!(scheme_credential(b"Bearer", "bearer"), Some(None));
+        assert_eq!(scheme_credential(b"bearer   ", "bearer"), Some(None));
+        assert_eq!(
+            scheme_credential(b"BEARER t ", "bearer"),
+            Some(Some(&b"t "[..]))
+        );
+        assert_eq!(scheme_credential(b"Bear", "bearer"), None);
+        // Bytes one bit (0x20) away from a letter that are not that letter in upper case.
+        assert_eq!(scheme_credential(b"bearer", "bearer"), Some(None));
+        assert_eq!(scheme_credential(b"BeArEr t", "bearer"), Some(Some(&b"t"[..])));
+        for byte in 0..=255u8 {
+            let mut v = *b"basic x";
+            v[2] = byte;
+            let named = scheme_credential(&v, "basic").is_some();
+            assert_eq!(named, byte.eq_ignore_ascii_case(&b's'), "{byte:#x}");
+        }
     }
 }

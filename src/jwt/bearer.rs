@@ -13,7 +13,9 @@ use crate::authenticator::{Authenticator, Check};
 use crate::challenge::Challenge;
 use crate::context::{AuthContext, Scheme};
 use crate::error::{AuthError, ConfigError};
-use crate::http::authorization::{b68token, bearer_value, names_scheme, strip_scheme};
+use crate::http::authorization::{
+    BAD_BEARER, b68token, names_scheme, scheme_credential, strip_scheme, token_in,
+};
 use crate::http::cookies::is_token;
 use crate::introspection::Introspection;
 use crate::limit::AttemptLimiter;
@@ -367,12 +369,15 @@ impl BearerAuth {
     fn credential<'a>(&self, parts: &'a Parts) -> Option<Result<Credential<'a>, AuthError>> {
         let header = parts.headers.get(AUTHORIZATION).map(|v| v.as_bytes());
         if self.sources.header_only() {
+            // One look at the scheme: it decides the source and yields the token.
             let v = header?;
-            if names_scheme(v, "bearer") {
-                return Some(bearer_value(v).map(|t| (Cow::Borrowed(t), false)));
+            if let Some(t) = scheme_credential(v, "bearer") {
+                return Some(token_in(t, BAD_BEARER).map(|t| (Cow::Borrowed(t), false)));
             }
-            if self.dpop.is_some() && names_scheme(v, "dpop") {
-                return Some(dpop_value(v).map(|t| (Cow::Borrowed(t), true)));
+            if self.dpop.is_some()
+                && let Some(t) = scheme_credential(v, "dpop")
+            {
+                return Some(token_in(t, BAD_DPOP).map(|t| (Cow::Borrowed(t), true)));
             }
             return None;
         }
@@ -383,15 +388,13 @@ impl BearerAuth {
             if self.sources.detect_besides_header(parts) {
                 return Some(Err(AuthError::conflicting()));
             }
-            return Some(dpop_value(v).map(|t| (Cow::Borrowed(t), true)));
+            return Some(
+                token_in(strip_scheme(v, "dpop"), BAD_DPOP).map(|t| (Cow::Borrowed(t), true)),
+            );
         }
         self.sources.read(parts).map(|t| t.map(|t| (t, false)))
     }
 }
 
-/// The token of an `Authorization: DPoP <token>` value.
-fn dpop_value(value: &[u8]) -> Result<&[u8], AuthError> {
-    Ok(strip_scheme(value, "dpop")
-        .ok_or_else(|| AuthError::malformed("dpop: bad authorization header"))?
-        .trim_ascii_end())
-}
+/// The refusal of an `Authorization: DPoP` header with no token.
+const BAD_DPOP: &str = "dpop: bad authorization header";

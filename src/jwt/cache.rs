@@ -16,6 +16,8 @@ use crate::prehashed::PrehashedMap;
 pub(crate) struct Stamp {
     pub exp: f64,
     pub nbf: Option<f64>,
+    /// The verifying issuer's leeway, in seconds.
+    pub leeway: f64,
     pub issuer: usize,
     pub generation: u64,
 }
@@ -23,9 +25,21 @@ pub(crate) struct Stamp {
 struct Entry {
     token: Box<str>,
     ctx: AuthContext,
-    stamp: Stamp,
-    /// When it was inserted (seconds since the Unix epoch, the clock `exp` is read on).
+    issuer: usize,
+    generation: u64,
+    /// When it was inserted (seconds since the Unix epoch, the clock `exp` is read on):
+    /// a clock that went back before it serves no hit.
     inserted: f64,
+    /// Served until: `exp` plus leeway, or `inserted` plus the cache's `max_ttl` if sooner.
+    until: f64,
+    /// Served from: `nbf` less leeway (when the token has one).
+    from: Option<f64>,
+}
+
+impl Entry {
+    fn live_at(&self, now: f64) -> bool {
+        self.inserted <= now && now < self.until && self.from.is_none_or(|from| from <= now)
+    }
 }
 
 /// A bounded cache of verified tokens, so repeat requests skip the signature check.
@@ -136,20 +150,15 @@ impl TokenCache {
     pub(crate) fn get(
         &self,
         token: &[u8],
-        issuer_state: impl Fn(usize) -> Option<(u64, f64)>,
+        live_generation: impl Fn(usize) -> Option<u64>,
         now: f64,
     ) -> Option<AuthContext> {
         let key = self.key(token);
         let map = self.map.read().unwrap_or_else(|p| p.into_inner());
         let e = map.get(&key)?;
-        let st = &e.stamp;
-        // The issuer's key-set generation and leeway, looked up once.
-        let (generation, l) = issuer_state(st.issuer)?;
         let live = *e.token.as_bytes() == *token
-            && generation == st.generation
-            && st.exp + l > now
-            && st.nbf.is_none_or(|nbf| nbf <= now + l)
-            && (0.0..self.max_ttl.as_secs_f64()).contains(&(now - e.inserted));
+            && e.live_at(now)
+            && live_generation(e.issuer) == Some(e.generation);
         live.then(|| e.ctx.clone())
     }
 
@@ -160,8 +169,7 @@ impl TokenCache {
         let key = self.key(token.as_bytes());
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
         if map.len() >= self.max_entries && !map.contains_key(&key) {
-            let ttl = self.max_ttl.as_secs_f64();
-            map.retain(|_, e| e.stamp.exp > now && (0.0..ttl).contains(&(now - e.inserted)));
+            map.retain(|_, e| e.live_at(now));
             if map.len() >= self.max_entries {
                 crate::metrics::token_cache_evicted(map.len() as u64);
                 map.clear();
@@ -172,8 +180,11 @@ impl TokenCache {
             Entry {
                 token: token.into(),
                 ctx,
-                stamp,
+                issuer: stamp.issuer,
+                generation: stamp.generation,
                 inserted: now,
+                until: (stamp.exp + stamp.leeway).min(now + self.max_ttl.as_secs_f64()),
+                from: stamp.nbf.map(|nbf| nbf - stamp.leeway),
             },
         );
     }
@@ -192,6 +203,7 @@ mod tests {
         let stamp = Stamp {
             exp: inserted + 3600.0,
             nbf: None,
+            leeway: 0.0,
             issuer: 0,
             generation: 7,
         };
@@ -201,7 +213,7 @@ mod tests {
     }
 
     fn hit(cache: &TokenCache, token: &[u8], generation: u64, now: f64) -> bool {
-        cache.get(token, |_| Some((generation, 0.0)), now).is_some()
+        cache.get(token, |_| Some(generation), now).is_some()
     }
 
     #[test]
@@ -211,6 +223,34 @@ mod tests {
         assert!(!hit(&cache, TOKEN.as_bytes(), 7, 1_060.5));
         // A clock stepped back before the insertion does not stretch the entry's life.
         assert!(!hit(&cache, TOKEN.as_bytes(), 7, 990.0));
+    }
+
+    #[test]
+    fn exp_and_nbf_are_checked_with_the_verifying_issuers_leeway() {
+        let cache = TokenCache::new();
+        let stamp = Stamp {
+            exp: 1_010.0,
+            nbf: Some(1_100.0),
+            leeway: 5.0,
+            issuer: 0,
+            generation: 7,
+        };
+        let ctx = AuthContext::builder("alice", Scheme::Bearer).build();
+        cache.insert(TOKEN, ctx, stamp, 1_000.0);
+        // Not yet valid until nbf less leeway...
+        assert!(!hit(&cache, TOKEN.as_bytes(), 7, 1_001.0));
+        let stamp = Stamp {
+            nbf: Some(1_006.0),
+            ..stamp
+        };
+        let cache = TokenCache::new();
+        let ctx = AuthContext::builder("alice", Scheme::Bearer).build();
+        cache.insert(TOKEN, ctx, stamp, 1_000.0);
+        assert!(!hit(&cache, TOKEN.as_bytes(), 7, 1_000.5));
+        assert!(hit(&cache, TOKEN.as_bytes(), 7, 1_001.0));
+        // ...and served until exp plus leeway.
+        assert!(hit(&cache, TOKEN.as_bytes(), 7, 1_014.9));
+        assert!(!hit(&cache, TOKEN.as_bytes(), 7, 1_015.0));
     }
 
     #[test]

@@ -342,14 +342,14 @@ impl JwtVerifier {
         }
     }
 
-    /// The issuer a verified-token cache entry points at (a tenant's while it is cached).
-    fn issuer_at(&self, index: usize) -> Option<Picked<'_>> {
+    /// The live key-set generation of the issuer a verified-token cache entry points at
+    /// (a tenant's while it is cached); see [`Issuer::live_generation`].
+    fn live_generation_at(&self, index: usize) -> Option<u64> {
         match self.issuers.get(index) {
-            Some(i) => Some(Picked::Static(i)),
+            Some(i) => i.live_generation(),
             None => {
                 let slot = index.checked_sub(self.issuers.len())? as u64;
-                let issuer = self.tenants.as_ref()?.by_slot(slot)?;
-                Some(Picked::Tenant(issuer, String::new()))
+                self.tenants.as_ref()?.by_slot(slot)?.live_generation()
             }
         }
     }
@@ -386,14 +386,7 @@ impl JwtVerifier {
         if token.len() > self.max_token_bytes {
             return None;
         }
-        cache.get(
-            token,
-            |i| {
-                let x = self.issuer_at(i)?;
-                Some((x.live_generation()?, x.validation.leeway.as_secs_f64()))
-            },
-            unix_secs_f64(),
-        )
+        cache.get(token, |i| self.live_generation_at(i), unix_secs_f64())
     }
 
     /// Verifies `token` in full (no cache lookup) and caches the result.
@@ -439,6 +432,7 @@ impl JwtVerifier {
             let stamp = Stamp {
                 exp: window.exp,
                 nbf: window.nbf,
+                leeway: issuer.validation.leeway.as_secs_f64(),
                 issuer: index,
                 generation,
             };
