@@ -140,7 +140,7 @@ impl AuthError {
         Self::new(ErrorKind::MalformedRequest).with_reason(reason)
     }
     /// Two credentials in one request (400).
-    pub fn conflicting() -> Self {
+    pub(crate) fn conflicting() -> Self {
         Self::new(ErrorKind::ConflictingCredentials).with_reason("more than one credential")
     }
     /// Known but not allowed (403).
@@ -180,7 +180,7 @@ impl AuthError {
         e
     }
     /// Cookie-authenticated request from another site (403).
-    pub fn cross_site() -> Self {
+    pub(crate) fn cross_site() -> Self {
         Self::new(ErrorKind::CrossSiteRequest).with_reason("cross-site request")
     }
 
@@ -275,7 +275,7 @@ impl AuthError {
     }
 
     /// The default rendering: status, headers and `{"error": ..., "message": ...}`.
-    pub fn to_json_response(&self) -> Response {
+    pub(crate) fn to_json_response(&self) -> Response {
         let body = serde_json::json!({ "error": self.kind.code(), "message": self.message() });
         let mut res = (self.status(), body.to_string()).into_response();
         res.headers_mut()

@@ -303,15 +303,6 @@ impl AuthContext {
         }
     }
 
-    /// `Ok` when the context holds `role`; a ready 403 otherwise.
-    pub fn require_role(&self, role: &str) -> Result<(), crate::AuthError> {
-        if self.has_role(role) {
-            Ok(())
-        } else {
-            Err(crate::AuthError::forbidden())
-        }
-    }
-
     /// A copy of this context with more roles (for example roles looked up in a database).
     pub fn with_extra_roles<I, S>(&self, roles: I) -> AuthContext
     where

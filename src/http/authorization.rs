@@ -153,9 +153,13 @@ mod tests {
             Some(Some(&b"t "[..]))
         );
         assert_eq!(scheme_credential(b"Bear", "bearer"), None);
-        // Bytes one bit (0x20) away from a letter that are not that letter in upper case.
         assert_eq!(scheme_credential(b"bearer", "bearer"), Some(None));
-        assert_eq!(scheme_credential(b"BeArEr t", "bearer"), Some(Some(&b"t"[..])));
+        assert_eq!(
+            scheme_credential(b"BeArEr t", "bearer"),
+            Some(Some(&b"t"[..]))
+        );
+        // Every byte in one position of the name: only the letter, in either case, names
+        // the scheme (bytes one bit, 0x20, away from it do not).
         for byte in 0..=255u8 {
             let mut v = *b"basic x";
             v[2] = byte;

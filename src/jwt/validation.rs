@@ -86,7 +86,8 @@ impl Validation {
     }
     /// True when tokens must name an audience of [`with_audience`](Self::with_audience),
     /// false after [`without_audience_check`](Self::without_audience_check).
-    pub fn checks_audience(&self) -> bool {
+    #[cfg(test)]
+    fn checks_audience(&self) -> bool {
         !self.any_audience
     }
     /// Clock skew allowed for `exp`, `nbf` and `iat` (default 30 s).

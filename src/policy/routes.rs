@@ -95,7 +95,7 @@ impl RouteRules {
     }
 
     /// The rule for `method` on matched `route`.
-    pub fn rule_for(&self, method: &Method, route: &str) -> Option<&Rule> {
+    pub(crate) fn rule_for(&self, method: &Method, route: &str) -> Option<&Rule> {
         let method = if method == Method::HEAD {
             &Method::GET
         } else {

@@ -168,7 +168,7 @@ impl Dpop {
         &self.rules.algorithms
     }
     /// True when only `DPoP` tokens are accepted.
-    pub fn is_required(&self) -> bool {
+    pub(crate) fn is_required(&self) -> bool {
         self.required
     }
 

@@ -166,7 +166,7 @@ impl ProtectedResource {
     }
     /// The path the metadata is served at: the well-known path, with the resource's
     /// own path inserted after it (RFC 9728 section 3.1).
-    pub fn metadata_path(&self) -> String {
+    pub(crate) fn metadata_path(&self) -> String {
         let path = self.resource.path().trim_end_matches('/');
         format!("{WELL_KNOWN_PATH}{path}")
     }
@@ -226,9 +226,11 @@ impl ProtectedResource {
         }
         Value::Object(doc)
     }
-    /// A router serving the document at [`metadata_path`](Self::metadata_path) (and at
-    /// the bare well-known path too, for clients that do not insert the resource's
-    /// path), as `application/json`; merge it into your app outside any auth layer.
+    /// A router serving the document at the path of [`metadata_url`](Self::metadata_url)
+    /// (the well-known path with the resource's own path inserted after it, RFC 9728
+    /// section 3.1) and at the bare well-known path too, for clients that do not insert
+    /// the resource's path, as `application/json`; merge it into your app outside any
+    /// auth layer.
     pub fn router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
         let serve = get_service(Document(Bytes::from(self.document().to_string())));
         let mut router = Router::new().route(&self.metadata_path(), serve.clone());

@@ -160,6 +160,13 @@ mod tests {
             let decodes = URL_SAFE_NO_PAD.decode(&id).is_ok_and(|d| d.len() == 32);
             assert_eq!(well_formed(&id), decodes, "{id}");
         }
+        // Every byte in the first position: accepted exactly when it is base64url.
+        for byte in 0..=255u8 {
+            let mut id = a.as_bytes().to_vec();
+            id[0] = byte;
+            let alphabet = byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_';
+            assert_eq!(is_well_formed(&id), alphabet, "{byte:#x}");
+        }
         let h = hash_id(a.as_bytes());
         assert_eq!(h.as_str().len(), 64);
         assert!(h.as_str().bytes().all(|b| b.is_ascii_hexdigit()));
