@@ -104,20 +104,25 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for bad in [
-            &b"Basic"[..],
-            b"Basic ",
-            b"Basicx YTpi",
-            b"Basic !!!",
-            b"Basic YWJj",     // "abc": no colon
-            b"Basic OmI=",     // ":b": empty user
-            b"Basic /w==",     // 0xff: not UTF-8
-            b"Basic YQpiOmM=", // control char
-            b"Bearer YTpi",
+        use crate::error::reason_of;
+        for (bad, reason) in [
+            (&b"Basic"[..], "not basic"),
+            (b"Basic ", "not basic"),
+            (b"Basicx YTpi", "not basic"),
+            (b"Bearer YTpi", "not basic"),
+            (b"Basic !!!", "basic: bad base64"),
+            (b"Basic YWJj", "basic: no colon"),   // "abc"
+            (b"Basic OmI=", "basic: bad length"), // ":b": empty user
+            (b"Basic /w==", "basic: not utf-8"),  // 0xff
+            (b"Basic YQpiOmM=", "basic: control character"), // "a\nb:c"
         ] {
-            assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+            let shown = String::from_utf8_lossy(bad);
+            assert_eq!(reason_of(parse(bad)), reason, "{shown:?}");
         }
         let long = format!("Basic {}", "A".repeat(5000));
-        assert!(parse(long.as_bytes()).is_err());
+        assert_eq!(
+            reason_of(parse(long.as_bytes())),
+            "basic credentials too long"
+        );
     }
 }

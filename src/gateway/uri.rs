@@ -176,22 +176,26 @@ mod tests {
             assert_eq!(ok(raw).as_deref(), Ok(want), "{raw}");
         }
         assert_eq!(normalize("/a?x=1").unwrap().1.as_deref(), Some("x=1"));
-        for raw in [
-            "/admin%2Fusers",
-            "/admin%2fusers",
-            "/admin%5Cusers",
-            "/admin\\users",
-            "/%2561dmin",
-            "/a%zz",
-            "/a%4",
-            "/%ff",
-            "/a%00b",
-            "/a%0Ab",
-            "admin",
-            "",
-            "http://evil/admin",
+        let slash = "forward-auth: an encoded slash or a backslash";
+        let escape = "forward-auth: a malformed percent escape";
+        let control = "forward-auth: a control character in the path";
+        let relative = "forward-auth: the URI is not an absolute path";
+        for (raw, why) in [
+            ("/admin%2Fusers", slash),
+            ("/admin%2fusers", slash),
+            ("/admin%5Cusers", slash),
+            ("/admin\\users", slash),
+            ("/%2561dmin", "forward-auth: double percent-encoding"),
+            ("/a%zz", escape),
+            ("/a%4", escape),
+            ("/%ff", "forward-auth: the path is not UTF-8"),
+            ("/a%00b", control),
+            ("/a%0Ab", control),
+            ("admin", relative),
+            ("", relative),
+            ("http://evil/admin", relative),
         ] {
-            assert!(normalize(raw).is_err(), "{raw:?}");
+            assert_eq!(normalize(raw), Err(Unjudgeable(why)), "{raw:?}");
         }
     }
 }

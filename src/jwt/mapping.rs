@@ -236,16 +236,32 @@ mod tests {
     #[test]
     fn wrong_types_reject() {
         let m = ClaimsMapping::default().with_tenant_claim("tid");
-        for bad in [
-            json!({"sub":"u","roles":"admin"}),
-            json!({"sub":"u","roles":["admin",1]}),
-            json!({"sub":"u","scp":[true]}),
-            json!({"sub":"u","tid":5}),
-            json!({"sub":"u","email":["a"]}),
-            json!({"sub":""}),
-            json!({"sub":1}),
+        for (bad, reason) in [
+            (
+                json!({"sub":"u","roles":"admin"}),
+                "jwt: list claim has the wrong type",
+            ),
+            (
+                json!({"sub":"u","roles":["admin",1]}),
+                "jwt: list claim has a non-string",
+            ),
+            (
+                json!({"sub":"u","scp":[true]}),
+                "jwt: list claim has a non-string",
+            ),
+            (json!({"sub":"u","tid":5}), "jwt: claim is not a string"),
+            (
+                json!({"sub":"u","email":["a"]}),
+                "jwt: claim is not a string",
+            ),
+            (json!({"sub":""}), "jwt: missing or bad subject claim"),
+            (json!({"sub":1}), "jwt: missing or bad subject claim"),
         ] {
-            assert!(ctx(&m, bad.clone()).is_err(), "{bad}");
+            assert_eq!(
+                crate::error::reason_of(ctx(&m, bad.clone())),
+                reason,
+                "{bad}"
+            );
         }
         let scp = ctx(&m, json!({"sub":"u","scp":["a","b"]})).unwrap();
         assert_eq!(scp.scopes(), ["a", "b"]);
