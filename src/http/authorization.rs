@@ -167,4 +167,54 @@ mod tests {
             assert_eq!(named, byte.eq_ignore_ascii_case(&b's'), "{byte:#x}");
         }
     }
+
+    /// The plain reading: the scheme word (up to the first space, or the whole value)
+    /// equals `scheme` ignoring ASCII case; the credential is what follows the spaces
+    /// after it, when anything does.
+    fn reference<'a>(value: &'a [u8], scheme: &str) -> Option<Option<&'a [u8]>> {
+        let word_end = value.iter().position(|b| *b == b' ').unwrap_or(value.len());
+        if !value[..word_end].eq_ignore_ascii_case(scheme.as_bytes()) {
+            return None;
+        }
+        let rest = &value[word_end..];
+        Some(rest.iter().position(|b| *b != b' ').map(|i| &rest[i..]))
+    }
+
+    #[test]
+    fn agrees_with_the_plain_reading_on_every_combination() {
+        let words: [&[u8]; 12] = [
+            b"",
+            b"b",
+            b"bearer",
+            b"Bearer",
+            b"BEARER",
+            b"bEaReR",
+            b"bearerx",
+            b"bearer_",
+            b"Bearer\t",
+            b"dpop",
+            b"DPoP",
+            b"basic",
+        ];
+        let gaps: [&[u8]; 5] = [b"", b" ", b"  ", b"\t", b" \t"];
+        let tails: [&[u8]; 5] = [b"", b"t", b"tok en", b" t ", b"\xff="];
+        let mut checked = 0;
+        for word in words {
+            for gap in gaps {
+                for tail in tails {
+                    let value = [word, gap, tail].concat();
+                    for scheme in ["bearer", "dpop", "basic"] {
+                        let want = reference(&value, scheme);
+                        assert_eq!(
+                            scheme_credential(&value, scheme),
+                            want,
+                            "{value:?} {scheme}"
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 12 * 5 * 5 * 3);
+    }
 }
