@@ -183,10 +183,21 @@ impl TokenCache {
                 issuer: stamp.issuer,
                 generation: stamp.generation,
                 inserted: now,
-                until: (stamp.exp + stamp.leeway).min(now + self.max_ttl.as_secs_f64()),
+                until: served_until(stamp.exp + stamp.leeway, now + self.max_ttl.as_secs_f64()),
                 from: stamp.nbf.map(|nbf| nbf - stamp.leeway),
             },
         );
+    }
+}
+
+/// The sooner of a token's end and an entry's end. Written out rather than `f64::min`,
+/// which would pick the entry's end for a NaN `exp`: here a NaN (which token validation
+/// never lets through) ends the entry at once.
+fn served_until(token_end: f64, entry_end: f64) -> f64 {
+    if entry_end < token_end {
+        entry_end
+    } else {
+        token_end
     }
 }
 
@@ -227,30 +238,32 @@ mod tests {
 
     #[test]
     fn exp_and_nbf_are_checked_with_the_verifying_issuers_leeway() {
-        let cache = TokenCache::new();
         let stamp = Stamp {
             exp: 1_010.0,
-            nbf: Some(1_100.0),
+            nbf: Some(1_006.0),
             leeway: 5.0,
             issuer: 0,
             generation: 7,
         };
-        let ctx = AuthContext::builder("alice", Scheme::Bearer).build();
-        cache.insert(TOKEN, ctx, stamp, 1_000.0);
-        // Not yet valid until nbf less leeway...
-        assert!(!hit(&cache, TOKEN.as_bytes(), 7, 1_001.0));
-        let stamp = Stamp {
-            nbf: Some(1_006.0),
-            ..stamp
-        };
         let cache = TokenCache::new();
         let ctx = AuthContext::builder("alice", Scheme::Bearer).build();
         cache.insert(TOKEN, ctx, stamp, 1_000.0);
+        // Served from nbf less leeway...
         assert!(!hit(&cache, TOKEN.as_bytes(), 7, 1_000.5));
         assert!(hit(&cache, TOKEN.as_bytes(), 7, 1_001.0));
-        // ...and served until exp plus leeway.
+        // ...until exp plus leeway.
         assert!(hit(&cache, TOKEN.as_bytes(), 7, 1_014.9));
         assert!(!hit(&cache, TOKEN.as_bytes(), 7, 1_015.0));
+        // A NaN expiry (which validation never lets through) is never served.
+        let cache = TokenCache::new();
+        let ctx = AuthContext::builder("alice", Scheme::Bearer).build();
+        let nan = Stamp {
+            exp: f64::NAN,
+            nbf: None,
+            ..stamp
+        };
+        cache.insert(TOKEN, ctx, nan, 1_000.0);
+        assert!(!hit(&cache, TOKEN.as_bytes(), 7, 1_000.0));
     }
 
     #[test]
