@@ -8,7 +8,10 @@
  *
  * HEX_OFFSET is the function's address in the (position-independent) executable, as
  * `nm` prints it; the count covers the first call, from its first instruction to its
- * return. Used by benches/native-instructions.sh. */
+ * return. With TRACE=FILE set, the address (in the executable, as `nm` prints it) of
+ * every instruction counted is written to FILE, one hex number per line; addresses
+ * outside the executable (libc, the vDSO) come out as very large numbers. Used by
+ * benches/native-instructions.sh and benches/native-profile.sh. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
@@ -74,12 +77,16 @@ int main(int argc, char **argv) {
   if (pid < 0) die("fork");
   if (pid == 0) {
     if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) < 0) die("traceme");
+    unsetenv("TRACE"); /* the program runs with the environment it has without it */
     execv(argv[2], argv + 2);
     die("exec");
   }
   int status;
   if (waitpid(pid, &status, 0) < 0 || !WIFSTOPPED(status)) die("exec stop");
-  unsigned long addr = load_base(pid, argv[2]) + offset;
+  unsigned long base = load_base(pid, argv[2]);
+  unsigned long addr = base + offset;
+  FILE *trace = NULL;
+  if (getenv("TRACE") && !(trace = fopen(getenv("TRACE"), "w"))) die("trace");
   errno = 0;
   long orig = ptrace(PTRACE_PEEKTEXT, pid, (void *)addr, NULL);
   if (errno) die("peek");
@@ -93,13 +100,16 @@ int main(int argc, char **argv) {
   if (ptrace(PTRACE_POKETEXT, pid, (void *)addr, (void *)orig) < 0) die("restore");
   unsigned long entry_sp = regs.rsp;
   unsigned long ret = (unsigned long)ptrace(PTRACE_PEEKDATA, pid, (void *)entry_sp, NULL);
-  unsigned long count = 0;
+  unsigned long count = 0, executed = addr;
   for (;;) {
     resume_to_trap(pid, PTRACE_SINGLESTEP, "the process ended inside the function");
     count++;
+    if (trace) fprintf(trace, "%lx\n", executed - base);
     if (ptrace(PTRACE_GETREGS, pid, NULL, &regs) < 0) die("getregs");
     if (regs.rip == ret && regs.rsp > entry_sp) break;
+    executed = regs.rip;
   }
+  if (trace && fclose(trace) != 0) die("trace");
   printf("%lu\n", count);
   kill(pid, SIGKILL);
   waitpid(pid, &status, 0);
