@@ -180,6 +180,7 @@ impl AuthError {
         e
     }
     /// Cookie-authenticated request from another site (403).
+    #[cfg_attr(not(any(feature = "jwt", feature = "session")), allow(dead_code))]
     pub(crate) fn cross_site() -> Self {
         Self::new(ErrorKind::CrossSiteRequest).with_reason("cross-site request")
     }
