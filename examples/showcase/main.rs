@@ -15,7 +15,7 @@
 //! |---|---|
 //! | `GET /health` | none |
 //! | `GET /ready` | none: 200 when every IdP key set and the session store are usable, 503 otherwise |
-//! | `GET /metrics` | none: Prometheus text (portcullis' own metrics with `--features metrics`) |
+//! | `GET /metrics` | none: Prometheus text, portcullis' own metrics included |
 //! | `GET /whoami` | optional, any scheme: `{"authenticated":false}` or the context JSON |
 //! | `GET /basic/me` | Basic |
 //! | `GET /api/me` | JWT bearer |
