@@ -434,3 +434,91 @@ async fn forward_auth_applies_revocations() {
     let _ = Method::GET;
     let _ = Duration::ZERO;
 }
+
+/// A forward-auth request for `uri` as nginx describes it, with extra headers.
+fn ask_with(method: &str, uri: &str, headers: &[(&str, &str)]) -> http::Request<Body> {
+    let mut r = ask(method, uri, None);
+    for (name, value) in headers {
+        r.headers_mut().append(
+            http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            http::HeaderValue::from_str(value).unwrap(),
+        );
+    }
+    r
+}
+
+#[tokio::test]
+async fn forward_auth_judges_the_sites_own_host_and_scheme() {
+    use portcullis::LoginRedirect;
+    use portcullis::session::{MemoryStore, NewSession, SessionConfig, SessionManager};
+    let manager = SessionManager::new(MemoryStore::new(), SessionConfig::default());
+    let session = manager
+        .login(&HeaderMap::new(), NewSession::new("alice"))
+        .await
+        .unwrap();
+    let cookie = session.pair().to_owned();
+    let layer =
+        AuthLayer::required(manager.authenticator()).with_responder(LoginRedirect::new("/login"));
+    let app = ForwardAuth::new(
+        layer,
+        RouteRules::new().with_fallback(Rule::authenticated()),
+    )
+    .router::<()>("/auth/forward");
+    // A browser's same-site POST with its session, as the proxy passes it to this endpoint
+    // (whose own host is not the site's); no Sec-Fetch-Site, so Origin decides.
+    let post = |extra: &[(&str, &str)]| {
+        let mut h = vec![
+            ("cookie", cookie.as_str()),
+            ("origin", "https://app.example"),
+            ("host", "127.0.0.1:3007"),
+        ];
+        h.extend_from_slice(extra);
+        ask_with("POST", "/notes", &h)
+    };
+    let site = [
+        ("x-forwarded-host", "app.example"),
+        ("x-forwarded-proto", "https"),
+    ];
+    let a = send(&app, post(&site)).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.headers["x-auth-subject"], "alice");
+    // Judged against this endpoint's host, the same request looks cross-site.
+    assert_eq!(send(&app, post(&[])).await.status, StatusCode::FORBIDDEN);
+    // Another scheme than the Origin's: not the same origin.
+    let http = [
+        ("x-forwarded-host", "app.example"),
+        ("x-forwarded-proto", "http"),
+    ];
+    assert_eq!(send(&app, post(&http)).await.status, StatusCode::FORBIDDEN);
+    // A cross-site Origin stays cross-site whatever the forwarded host.
+    let mut evil = post(&site);
+    evil.headers_mut()
+        .insert("origin", "https://evil.example".parse().unwrap());
+    assert_eq!(send(&app, evil).await.status, StatusCode::FORBIDDEN);
+    // Malformed or repeated forwarding headers: 400, never judged.
+    for bad in [
+        vec![("x-forwarded-proto", "ftp")],
+        vec![("x-forwarded-host", "user@app.example")],
+        vec![("x-forwarded-host", "app.example/x")],
+        vec![
+            ("x-forwarded-host", "app.example"),
+            ("x-forwarded-host", "evil.example"),
+        ],
+        vec![
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-proto", "http"),
+        ],
+    ] {
+        let a = send(&app, post(&bad)).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{bad:?}");
+    }
+    // A browser without a session is sent to sign in, back to the page it asked for.
+    let page = ask_with(
+        "GET",
+        "/notes/7?tab=2",
+        &[("accept", "text/html"), ("x-forwarded-host", "app.example")],
+    );
+    let a = send(&app, page).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert_eq!(a.headers["location"], "/login?next=%2Fnotes%2F7%3Ftab%3D2");
+}

@@ -30,6 +30,8 @@ const X_FORWARDED_METHOD: HeaderName = HeaderName::from_static("x-forwarded-meth
 const X_FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
 const X_ORIGINAL_METHOD: HeaderName = HeaderName::from_static("x-original-method");
 const X_ORIGINAL_URI: HeaderName = HeaderName::from_static("x-original-uri");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
 /// The forward-auth endpoint: a proxy sends it each request's method, URI and headers;
 /// it answers 200 with the identity headers (the proxy copies them to the origin), 401
@@ -39,8 +41,11 @@ const X_ORIGINAL_URI: HeaderName = HeaderName::from_static("x-original-uri");
 /// - The original request: method from `X-Forwarded-Method` (Traefik, Caddy) or
 ///   `X-Original-Method` (nginx; the request's own method otherwise), URI from
 ///   `X-Forwarded-Uri` or `X-Original-URI` (required; both families given and
-///   disagreeing is a 400); every other header, credentials included, as the proxy
-///   passed it.
+///   disagreeing is a 400); the host from `X-Forwarded-Host` (it replaces `Host`, so the
+///   cross-site guard compares `Origin` with the site's own host, not this endpoint's)
+///   and the scheme from `X-Forwarded-Proto` (`http` or `https`), each when sent, once
+///   and well-formed (a 400 otherwise); every other header, credentials included, as
+///   the proxy passed it.
 /// - The URI is judged as an origin routes it (decoded once, dot segments and `//`
 ///   resolved, `;params` dropped); an encoded `/` or `\`, a `\`, double encoding or a
 ///   malformed escape is a 400, never judged by its raw spelling.
@@ -91,6 +96,10 @@ struct Original {
     method: Method,
     path: String,
     query: Option<String>,
+    /// `X-Forwarded-Host`, checked to be an authority.
+    host: Option<http::uri::Authority>,
+    /// `X-Forwarded-Proto`.
+    scheme: Option<http::uri::Scheme>,
 }
 
 impl ForwardAuth {
@@ -198,13 +207,34 @@ impl ForwardAuth {
             Some(q) => format!("{}?{q}", original.path),
             None => original.path,
         };
-        let Ok(uri) = target.parse::<Uri>() else {
+        let Ok(mut uri) = target.parse::<Uri>() else {
             return AuthError::malformed("forward-auth: URI").into_response();
         };
         for h in FORWARDING {
             parts.headers.remove(h);
         }
+        if let Some(host) = &original.host {
+            // An authority is a valid header value.
+            if let Ok(v) = http::HeaderValue::from_str(host.as_str()) {
+                parts.headers.insert(http::header::HOST, v);
+            }
+        }
+        if let Some(scheme) = original.scheme {
+            let authority = original.host.or_else(|| {
+                let host = parts.headers.get(http::header::HOST)?.to_str().ok()?;
+                host.parse().ok()
+            });
+            let mut uri_parts = uri.into_parts();
+            uri_parts.scheme = Some(scheme);
+            uri_parts.authority = authority;
+            // Without an authority a scheme makes no URI: judged by its path alone.
+            uri = Uri::from_parts(uri_parts).unwrap_or_else(|_| target.parse().unwrap_or_default());
+        }
         parts.method = original.method;
+        // A login redirect's `next` is the described request's path, not this endpoint's.
+        parts
+            .extensions
+            .insert(axum::extract::OriginalUri(uri.clone()));
         parts.uri = uri;
         let judge = Judge(Arc::new(Judged {
             forward: self.inner.clone(),
@@ -300,11 +330,13 @@ impl Judged {
 }
 
 /// The proxy's own forwarding instructions, not part of the described request.
-const FORWARDING: [HeaderName; 5] = [
+const FORWARDING: [HeaderName; 7] = [
     X_FORWARDED_METHOD,
     X_FORWARDED_URI,
     X_ORIGINAL_METHOD,
     X_ORIGINAL_URI,
+    X_FORWARDED_HOST,
+    X_FORWARDED_PROTO,
     http::header::CONTENT_LENGTH,
 ];
 
@@ -343,9 +375,29 @@ fn original(own: &Method, headers: &HeaderMap) -> Result<Original, AuthError> {
         AuthError::malformed("forward-auth: no X-Forwarded-Uri or X-Original-URI")
     })?;
     let (path, query) = normalize(&uri).map_err(|e| AuthError::malformed(e.0))?;
+    let host = one(headers, &X_FORWARDED_HOST)?
+        .map(|h| {
+            h.parse::<http::uri::Authority>()
+                .ok()
+                .filter(|a| a.as_str() == h && !h.contains('@'))
+                .ok_or_else(|| AuthError::malformed("forward-auth: X-Forwarded-Host is not a host"))
+        })
+        .transpose()?;
+    let scheme = match one(headers, &X_FORWARDED_PROTO)? {
+        None => None,
+        Some(p) if p.eq_ignore_ascii_case("https") => Some(http::uri::Scheme::HTTPS),
+        Some(p) if p.eq_ignore_ascii_case("http") => Some(http::uri::Scheme::HTTP),
+        Some(_) => {
+            return Err(AuthError::malformed(
+                "forward-auth: X-Forwarded-Proto is not http or https",
+            ));
+        }
+    };
     Ok(Original {
         method,
         path,
         query,
+        host,
+        scheme,
     })
 }
