@@ -1,23 +1,27 @@
-//! Multi-tenant notes: the tenant comes from the verified context (never from the URL
-//! alone) and selects the data partition; rows are readable by owner, by the users they
-//! are shared with, and by tenant admins; writable by owner or tenant admin.
+//! Multi-tenant notes: each tenant has its own issuer (a Keycloak-style realm,
+//! `<idp>/realms/<tenant>`), resolved per token from an allowlist that can grow while the
+//! app runs; the tenant comes from the issuer that verified the token (never from a claim
+//! or the URL alone) and selects the data partition. Rows are readable by owner, by the
+//! users they are shared with, and by tenant admins; writable by owner or tenant admin.
 //!
 //! ```text
 //! cargo run --example multi_tenant
 //! ```
 //!
-//! Tokens for three users in two tenants are printed at start (dev issuer on loopback).
+//! A dev identity provider on loopback serves three realms (acme, globex, initech, each
+//! with its own key); tokens for users of each are printed at start. initech is not a
+//! customer until `POST /tenants/initech` (unauthenticated here, an operator's action in
+//! a real app) adds it: its tokens get 401 until then, and no request for an unlisted
+//! realm makes the app fetch anything.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
-use portcullis::jwt::{
-    Algorithm, BearerAuth, ClaimsMapping, Issuer, JwksOptions, JwtVerifier, RemoteJwks, Validation,
-};
+use portcullis::jwt::{Algorithm, BearerAuth, JwtVerifier, Tenants, Validation};
 use portcullis::policy::{PolicyLayer, Rule};
 use portcullis::testing::{KeyServer, TestKey, TokenBuilder, jwks, now};
 use portcullis::{AuthContext, AuthLayer};
@@ -96,22 +100,35 @@ async fn write(
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let server = KeyServer::start(jwks(&[TestKey::Rs256])).await;
-    let issuer = server.base_url();
-    let keys = RemoteJwks::new(
-        &server.url("/jwks.json"),
-        [Algorithm::RS256],
-        JwksOptions::default(),
-    )?;
-    let verifier = JwtVerifier::new(
-        Issuer::new(
-            keys,
-            Validation::new([Algorithm::RS256])
-                .with_issuer(issuer.clone())
-                .with_audience("notes"),
-        )
-        .with_mapping(ClaimsMapping::default().with_tenant_claim("org_id")),
-    );
+    // The dev IdP: one realm, with its own key, per tenant.
+    let idp = KeyServer::start(jwks(&[TestKey::Rs256])).await;
+    let realms = [
+        ("acme", TestKey::Rs256),
+        ("globex", TestKey::Es256),
+        ("initech", TestKey::EdDsa),
+    ];
+    for (realm, key) in realms {
+        idp.add_realm(realm, jwks(&[key]));
+    }
+    // The customers: a table the app can add to while it runs.
+    let customers: Arc<RwLock<HashSet<String>>> = Arc::new(RwLock::new(HashSet::from([
+        "acme".to_owned(),
+        "globex".to_owned(),
+    ])));
+    let allowed = customers.clone();
+    let tenants = Tenants::new(
+        &format!("{}/realms/{{tenant}}", idp.base_url()),
+        Validation::new([Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA])
+            .with_audience("notes"),
+    )?
+    .with_allow_fn(move |tenant| {
+        allowed
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(tenant)
+    })
+    .with_max_tenants(10_000);
+    let verifier = JwtVerifier::for_tenants(tenants);
     let db: Db = Arc::new(RwLock::new(HashMap::from([
         (
             "acme".into(),
@@ -136,21 +153,35 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             )]),
         ),
     ])));
-    let app = Router::new()
+    let notes = Router::new()
         .route("/t/{tenant}/notes/{id}", get(read).put(write))
         .route_layer(PolicyLayer::new(Rule::tenant_from_path("tenant")))
         .layer(AuthLayer::required(BearerAuth::new("notes", verifier)))
         .with_state(db);
+    let onboarding = Router::new().route(
+        "/tenants/{name}",
+        post(move |Path(name): Path<String>| async move {
+            customers
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(name);
+            StatusCode::CREATED
+        }),
+    );
+    let app = notes.merge(onboarding);
 
     let addr = std::env::var("PORTCULLIS_ADDR").unwrap_or_else(|_| "127.0.0.1:3005".into());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     let base = format!("http://{}", listener.local_addr()?);
-    let token = |sub: &str, org: &str, roles: &[&str]| {
-        TokenBuilder::new(TestKey::Rs256)
-            .with_claim("iss", issuer.clone())
+    let token = |sub: &str, tenant: &str, roles: &[&str]| {
+        let key = realms
+            .iter()
+            .find(|(realm, _)| *realm == tenant)
+            .map_or(TestKey::Rs256, |(_, key)| *key);
+        TokenBuilder::new(key)
+            .with_claim("iss", format!("{}/realms/{tenant}", idp.base_url()))
             .with_claim("aud", "notes")
             .with_claim("sub", sub)
-            .with_claim("org_id", org)
             .with_claim("roles", json!(roles))
             .with_claim("exp", now() + 3600)
             .sign()
@@ -167,6 +198,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "curl -s -X PUT -d x -H 'Authorization: Bearer {}' {base}/t/acme/notes/1  # dave, acme admin",
         token("dave", "acme", &["admin"])
+    );
+    println!(
+        "curl -s -X PUT -d x -H 'Authorization: Bearer {}' {base}/t/initech/notes/1  # 401 until: curl -X POST {base}/tenants/initech",
+        token("peter", "initech", &[])
     );
     axum::serve(listener, app).await?;
     Ok(())
