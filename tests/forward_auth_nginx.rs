@@ -16,6 +16,7 @@ use portcullis::gateway::ForwardAuth;
 use portcullis::jwt::{Algorithm, BearerAuth, Issuer, JwtVerifier, Validation};
 use portcullis::policy::{RouteRules, Rule};
 use portcullis::revocation::Revocations;
+use portcullis::session::{MemoryStore, NewSession, SessionConfig, SessionManager};
 use portcullis::testing::{TestKey, TokenBuilder, now};
 use portcullis::{AuthLayer, User};
 use reqwest::StatusCode;
@@ -75,17 +76,25 @@ http {{
       proxy_set_header Content-Length "";
       proxy_set_header X-Original-URI $request_uri;
       proxy_set_header X-Original-Method $request_method;
+      proxy_set_header X-Forwarded-Host $http_host;
+      proxy_set_header X-Forwarded-Proto $scheme;
     }}
     location / {{
       auth_request /_auth;
       auth_request_set $auth_subject $upstream_http_x_auth_subject;
       auth_request_set $auth_roles $upstream_http_x_auth_roles;
-      auth_request_set $auth_scheme $upstream_http_x_auth_scheme;
+      auth_request_set $auth_scopes $upstream_http_x_auth_scopes;
       auth_request_set $auth_email $upstream_http_x_auth_email;
+      auth_request_set $auth_tenant $upstream_http_x_auth_tenant;
+      auth_request_set $auth_scheme $upstream_http_x_auth_scheme;
+      auth_request_set $auth_issuer $upstream_http_x_auth_issuer;
       proxy_set_header X-Auth-Subject $auth_subject;
       proxy_set_header X-Auth-Roles $auth_roles;
-      proxy_set_header X-Auth-Scheme $auth_scheme;
+      proxy_set_header X-Auth-Scopes $auth_scopes;
       proxy_set_header X-Auth-Email $auth_email;
+      proxy_set_header X-Auth-Tenant $auth_tenant;
+      proxy_set_header X-Auth-Scheme $auth_scheme;
+      proxy_set_header X-Auth-Issuer $auth_issuer;
       proxy_pass http://127.0.0.1:{upstream};
     }}
   }}
@@ -125,7 +134,16 @@ async fn forward_auth_behind_nginx() {
         .with_any_method("/admin", Rule::role("admin"))
         .with_any_method("/admin/{*rest}", Rule::role("admin"))
         .with_fallback(Rule::authenticated());
-    let forward = ForwardAuth::new(AuthLayer::required(basic).or(bearer), rules)
+    let sessions = SessionManager::new(MemoryStore::new(), SessionConfig::default());
+    let session = sessions
+        .login(&HeaderMap::new(), NewSession::new("carol"))
+        .await
+        .unwrap();
+    let cookie = session.pair().to_owned();
+    let layer = AuthLayer::required(basic)
+        .or(bearer)
+        .or(sessions.authenticator());
+    let forward = ForwardAuth::new(layer, rules)
         .with_public(["/public/{*rest}"])
         .unwrap();
     let auth_port = serve(forward.router("/auth/forward")).await;
@@ -198,6 +216,7 @@ async fn forward_auth_behind_nginx() {
         .header("X-AUTH-ROLES", "admin")
         .header("X_Auth_Roles", "admin")
         .header("Connection", "X-Auth-Subject")
+        .header("X-Auth-Tenant", "evil")
         .send()
         .await
         .unwrap()
@@ -208,6 +227,39 @@ async fn forward_auth_behind_nginx() {
     assert_eq!(seen["x-auth-roles"], json!(["member"]), "{seen}");
     assert_eq!(seen["x-auth-email"], json!(["a@example.com"]), "{seen}");
     assert!(seen.get("x_auth_roles").is_none(), "{seen}");
+    assert!(seen.get("x-auth-tenant").is_none(), "{seen}");
+    // A session cookie: the identity reaches the upstream; a same-site POST judged by its
+    // Origin (no Sec-Fetch-Site) passes, a cross-site one does not.
+    let by_cookie: Value = get("/notes")
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(by_cookie["x-auth-subject"], json!(["carol"]), "{by_cookie}");
+    assert_eq!(
+        by_cookie["x-auth-scheme"],
+        json!(["session"]),
+        "{by_cookie}"
+    );
+    let same_site = client
+        .post(format!("{base}/notes"))
+        .header("cookie", &cookie)
+        .header("origin", &base)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same_site.status(), StatusCode::OK);
+    let cross_site = client
+        .post(format!("{base}/notes"))
+        .header("cookie", &cookie)
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross_site.status(), StatusCode::FORBIDDEN);
     let token = TokenBuilder::new(TestKey::Rs256)
         .with_claim("aud", "api")
         .with_claim("sub", "bob")
