@@ -402,6 +402,30 @@ async fn showcase_is_not_ready_while_its_issuer_is_down() {
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["checks"]["jwt_keys"], false);
     assert_eq!(body["checks"]["session_store"], true);
+    // Once a fetch has failed, /ready says why (polled: the first try runs in the
+    // background), and that it is an outage, not a wrong configuration.
+    let start = std::time::Instant::now();
+    let problem = loop {
+        let body: Value = reqwest::get(format!("{base}/ready"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if !body["problems"]["jwt_keys"].is_null() {
+            break body["problems"]["jwt_keys"].clone();
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "no reason given: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(problem["kind"], "unreachable", "{problem}");
+    assert!(
+        problem["problem"].as_str().is_some_and(|p| !p.is_empty()),
+        "{problem}"
+    );
 }
 
 #[tokio::test]

@@ -519,17 +519,17 @@ pub async fn build(c: Config) -> Result<Showcase, Error> {
         .clone()
         .unwrap_or_else(|| "http://127.0.0.1:3000".into());
     let dpop = dpop(&c, &public_url).await?;
-    let (bearer, dev_token, token_issuers) =
+    let (bearer, dev_token, token_issuers, bearer_keys) =
         match schemes::bearer_auth(&c, &dev, &revocations).await? {
-            Some((b, t, iss)) => {
+            Some((b, t, iss, keys)) => {
                 let b = b.with_limiter(limiter.clone());
                 let b = match &dpop {
                     Some(d) => b.with_dpop(d.clone()),
                     None => b,
                 };
-                (Some(b), t, iss)
+                (Some(b), t, iss, keys)
             }
-            None => (None, None, Vec::new()),
+            None => (None, None, Vec::new(), None),
         };
     // RFC 9728: this service is the resource at PUBLIC_URL.
     let mut resource = ProtectedResource::new(&public_url)?.with_scopes(["tasks:write"]);
@@ -657,6 +657,7 @@ pub async fn build(c: Config) -> Result<Showcase, Error> {
             get({
                 let (bearer, cf, sessions) = (bearer.clone(), cf.clone(), sessions.clone());
                 let revocations = revocations.clone();
+                let bearer_keys = bearer_keys.clone();
                 move || async move {
                     // An unconfigured scheme needs nothing to be ready.
                     let jwt_keys = match &bearer {
@@ -683,7 +684,28 @@ pub async fn build(c: Config) -> Result<Showcase, Error> {
                     } else {
                         StatusCode::SERVICE_UNAVAILABLE
                     };
-                    (status, Json(json!({"ready": ready, "checks": checks})))
+                    // Why a key set is not usable, while its last fetch failed: an
+                    // outage, or a configuration the provider's answer does not match.
+                    let mut problems = serde_json::Map::new();
+                    let healths = [
+                        ("jwt_keys", bearer_keys.as_ref().map(|k| k.health())),
+                        ("cloudflare_certs", cf.as_ref().and_then(|cf| cf.health())),
+                    ];
+                    for (check, health) in healths {
+                        if let Some(h) = health.filter(|h| !h.usable)
+                            && let Some(problem) = h.problem
+                        {
+                            let kind = if h.misconfigured {
+                                "misconfigured"
+                            } else {
+                                "unreachable"
+                            };
+                            problems
+                                .insert(check.into(), json!({"problem": problem, "kind": kind}));
+                        }
+                    }
+                    let body = json!({"ready": ready, "checks": checks, "problems": problems});
+                    (status, Json(body))
                 }
             }),
         )

@@ -14,7 +14,7 @@
 //! | route | guard |
 //! |---|---|
 //! | `GET /health` | none |
-//! | `GET /ready` | none: 200 when every IdP key set and the session store are usable, 503 otherwise |
+//! | `GET /ready` | none: 200 when every IdP key set and the session store are usable, 503 otherwise, with why a key set is not (`problems`: the failure, and whether the provider is unreachable or misconfigured) |
 //! | `GET /metrics` | none: Prometheus text, portcullis' own metrics included |
 //! | `GET /whoami` | optional, any scheme: `{"authenticated":false}` or the context JSON |
 //! | `GET /basic/me` | Basic |

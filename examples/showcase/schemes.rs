@@ -76,13 +76,14 @@ impl Authenticator for NotConfigured {
     }
 }
 
-/// The bearer scheme, from the dev issuer a token for alice, and the issuers; `None`
-/// when no issuer is configured and not in dev mode.
+/// The bearer scheme, from the dev issuer a token for alice, the issuers, and the one
+/// remote key set (for `/ready` to say why it is not usable); `None` when no issuer is
+/// configured and not in dev mode.
 pub async fn bearer_auth(
     c: &Config,
     dev: &Option<DevIssuer>,
     revocations: &Revocations,
-) -> Result<Option<(BearerAuth, Option<String>, Vec<String>)>, Error> {
+) -> Result<Option<(BearerAuth, Option<String>, Vec<String>, Option<RemoteJwks>)>, Error> {
     let mapping = ClaimsMapping::default().with_tenant_claim("tenant");
     let audience = presets::audience(c);
     // AUTH_ISSUER_TEMPLATE + AUTH_TENANTS: one issuer per allowlisted tenant.
@@ -108,7 +109,12 @@ pub async fn bearer_auth(
         .with_mapping(mapping)
         .with_allowed(tenants);
         let verifier = JwtVerifier::for_tenants(rules).with_revocations(revocations.clone());
-        return Ok(Some((BearerAuth::new("showcase", verifier), None, issuers)));
+        return Ok(Some((
+            BearerAuth::new("showcase", verifier),
+            None,
+            issuers,
+            None,
+        )));
     }
     let (source, issuer, token) = match (c.oidc_issuer.clone(), c.jwks_url.clone(), dev) {
         (Some(iss), _, _) => (
@@ -167,6 +173,7 @@ pub async fn bearer_auth(
         .with_issuer(issuer.clone())
         .with_audience(audience);
     let issuer_id = issuer.clone();
+    let keys = source.clone();
     let issuer = presets::apply(
         Issuer::new(source, validation).with_mapping(mapping),
         c,
@@ -179,6 +186,7 @@ pub async fn bearer_auth(
         BearerAuth::new("showcase", verifier),
         token,
         vec![issuer_id],
+        Some(keys),
     )))
 }
 
