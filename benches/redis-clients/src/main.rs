@@ -125,7 +125,10 @@ async fn main() {
         );
     }
     let client = redis::Client::open(url).expect("url");
-    let mut con = client.get_multiplexed_async_connection().await.expect("connect");
+    let mut con = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
     let _: () = redis::cmd("DEL")
         .arg(format!("{prefix}session"))
         .arg(format!("{prefix}limit"))
