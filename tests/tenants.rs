@@ -164,3 +164,38 @@ async fn invented_issuers_cost_no_fetch_and_tenants_are_bounded() {
         assert!(tenants.len() <= 2);
     }
 }
+
+/// The first requests of a tenant not yet cached, arriving together while its provider
+/// is slow, cause one discovery and one key fetch between them (single flight), and all
+/// get their answer from it.
+#[tokio::test]
+async fn a_new_tenants_first_requests_share_one_fetch() {
+    let server = KeyServer::start(jwks(&[])).await;
+    server.add_realm("umbrella", jwks(&[TestKey::Rs256]));
+    server.set_delay(std::time::Duration::from_millis(300));
+    let tenants = Tenants::new(
+        &format!("{}/realms/{{tenant}}", server.base_url()),
+        Validation::new([Algorithm::RS256]).with_audience("api"),
+    )
+    .unwrap()
+    .with_allowed(["umbrella"]);
+    let app = app(tenants);
+    let iss = format!("{}/realms/umbrella", server.base_url());
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let app = app.clone();
+        let t = token(TestKey::Rs256, &iss, json!({"sub": format!("u{i}")}));
+        calls.spawn(async move { call(&app, &t).await.0 });
+    }
+    let mut ok = 0;
+    while let Some(status) = calls.join_next().await {
+        assert_eq!(status.unwrap(), StatusCode::OK);
+        ok += 1;
+    }
+    assert_eq!(ok, 20);
+    assert_eq!(
+        server.hits("/realms/umbrella/.well-known/openid-configuration"),
+        1
+    );
+    assert_eq!(server.hits("/realms/umbrella/jwks.json"), 1);
+}
