@@ -38,7 +38,8 @@ fn too_large() -> AuthError {
 /// - **Names**: `<prefix>subject`, `<prefix>roles`, `<prefix>scopes`, `<prefix>email`,
 ///   `<prefix>tenant`, `<prefix>scheme`, `<prefix>issuer` and, with a signer,
 ///   `<prefix>assertion`; the prefix is `x-auth-` unless
-///   [`with_prefix`](Self::with_prefix) says otherwise.
+///   [`with_prefix`](Self::with_prefix) says otherwise, and
+///   [`with_name`](Self::with_name) gives one field a name of its own.
 /// - **Stripping**: every incoming header whose name starts with the prefix (in any
 ///   case, every copy, with `_` read as `-`), the names of
 ///   [`with_also_stripped`](Self::with_also_stripped) (`x-forwarded-user`,
@@ -68,6 +69,8 @@ fn too_large() -> AuthError {
 pub struct IdentityHeaders {
     prefix: String,
     names: Names,
+    /// Fields sent under a name of their own ([`with_name`](Self::with_name)).
+    renamed: Vec<(&'static str, HeaderName)>,
     also_stripped: Vec<HeaderName>,
     max_value_bytes: usize,
     signer: Option<Arc<AssertionSigner>>,
@@ -85,7 +88,33 @@ struct Names {
     assertion: HeaderName,
 }
 
+/// The fields of [`Names`], as [`IdentityHeaders::with_name`] takes them.
+const FIELDS: [&str; 8] = [
+    "subject",
+    "roles",
+    "scopes",
+    "email",
+    "tenant",
+    "scheme",
+    "issuer",
+    "assertion",
+];
+
 impl Names {
+    fn field(&mut self, field: &str) -> Option<&mut HeaderName> {
+        Some(match field {
+            "subject" => &mut self.subject,
+            "roles" => &mut self.roles,
+            "scopes" => &mut self.scopes,
+            "email" => &mut self.email,
+            "tenant" => &mut self.tenant,
+            "scheme" => &mut self.scheme,
+            "issuer" => &mut self.issuer,
+            "assertion" => &mut self.assertion,
+            _ => return None,
+        })
+    }
+
     fn with_prefix(prefix: &str) -> Option<Self> {
         let n = |s: &str| HeaderName::from_bytes(format!("{prefix}{s}").as_bytes()).ok();
         Some(Names {
@@ -122,6 +151,7 @@ impl IdentityHeaders {
         IdentityHeaders {
             prefix: "x-auth-".into(),
             names: Names::with_prefix("x-auth-").unwrap_or_else(|| unreachable!()),
+            renamed: Vec::new(),
             also_stripped: ["x-forwarded-user", "x-remote-user", "remote-user"]
                 .into_iter()
                 .map(HeaderName::from_static)
@@ -140,13 +170,50 @@ impl IdentityHeaders {
             && prefix
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-');
-        let names = Names::with_prefix(&prefix)
+        let mut names = Names::with_prefix(&prefix)
             .filter(|_| valid)
             .ok_or_else(|| {
                 crate::ConfigError::new(format!("not a header name prefix: {prefix:?}"))
             })?;
+        for (field, name) in &self.renamed {
+            if let Some(slot) = names.field(field) {
+                *slot = name.clone();
+            }
+        }
         self.prefix = prefix;
         self.names = names;
+        Ok(self)
+    }
+    /// Send one field under a name of its own instead of `<prefix><field>`, for an origin
+    /// that reads `X-User-ID`, say. `field` is one of `subject`, `roles`, `scopes`,
+    /// `email`, `tenant`, `scheme`, `issuer`, `assertion`; `name` is stripped from
+    /// incoming requests like every name of the set (in any case, every copy, with `_`
+    /// read as `-`).
+    ///
+    /// ```
+    /// use portcullis::gateway::IdentityHeaders;
+    /// let headers = IdentityHeaders::new()
+    ///     .with_name("subject", "X-User-ID")?
+    ///     .with_name("roles", "X-User-Roles")?;
+    /// assert_eq!(headers.names()[0].as_str(), "x-user-id");
+    /// assert!(IdentityHeaders::new().with_name("password", "x-pw").is_err());
+    /// # Ok::<(), portcullis::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `field` is not one of those, or `name` is not a header name.
+    pub fn with_name(mut self, field: &str, name: &str) -> Result<Self, crate::ConfigError> {
+        let field = FIELDS
+            .into_iter()
+            .find(|f| *f == field)
+            .ok_or_else(|| crate::ConfigError::new(format!("no identity field {field:?}")))?;
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| crate::ConfigError::new(format!("not a header name: {name:?}")))?;
+        if let Some(slot) = self.names.field(field) {
+            *slot = name.clone();
+        }
+        self.renamed.retain(|(f, _)| *f != field);
+        self.renamed.push((field, name));
         Ok(self)
     }
     /// Also strip these headers from incoming requests (added to the defaults).
@@ -191,7 +258,9 @@ impl IdentityHeaders {
         } else {
             name
         };
-        name.starts_with(&self.prefix) || self.also_stripped.iter().any(|h| h.as_str() == name)
+        name.starts_with(&self.prefix)
+            || self.also_stripped.iter().any(|h| h.as_str() == name)
+            || self.renamed.iter().any(|(_, h)| h.as_str() == name)
     }
 
     /// Removes every identity header (see the type's docs) from `headers`.
@@ -356,6 +425,51 @@ where
 mod tests {
     use super::*;
     use crate::context::Scheme;
+
+    #[test]
+    fn a_renamed_field_is_written_under_its_name_and_stripped_in_every_spelling() {
+        let h = IdentityHeaders::new()
+            .with_name("subject", "X-User-ID")
+            .unwrap()
+            .with_prefix("x-gw-")
+            .unwrap();
+        let mut headers = HeaderMap::new();
+        for (k, v) in [
+            ("X-User-ID", "root"),
+            ("x_user_id", "root"),
+            ("x-gw-roles", "admin"),
+            ("x-auth-subject", "kept"),
+            ("accept", "text/html"),
+        ] {
+            headers.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h.strip(&mut headers);
+        let mut left: Vec<&str> = headers.keys().map(|k| k.as_str()).collect();
+        left.sort_unstable();
+        // The old prefix is no longer this gateway's: left to the origin's own rules.
+        assert_eq!(left, ["accept", "x-auth-subject"]);
+        let ctx = AuthContext::builder("alice", Scheme::Bearer)
+            .with_roles(["member"])
+            .build();
+        h.write(&ctx, &mut headers).unwrap();
+        assert_eq!(headers["x-user-id"], "alice");
+        assert_eq!(headers["x-gw-roles"], "member");
+        assert!(headers.get("x-gw-subject").is_none());
+        assert_eq!(h.names()[0].as_str(), "x-user-id");
+        assert!(
+            IdentityHeaders::new()
+                .with_name("password", "x-pw")
+                .is_err()
+        );
+        assert!(
+            IdentityHeaders::new()
+                .with_name("subject", "bad name")
+                .is_err()
+        );
+    }
 
     #[test]
     fn every_spelling_is_stripped_and_values_cannot_smuggle() {
