@@ -12,16 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODES=${MODES:-"router/none router/none-as-session router/floor router/bearer-cached router/session"}
-if [ -n "${OPS_BIN:-}" ]; then
-  BIN=$OPS_BIN   # a build kept aside, to compare two builds side by side
-else
-  cargo bench --bench ops --no-run 2>/dev/null
-  BIN=$(ls -t target/release/deps/ops-* | grep -v '\.d$' | head -1)
-fi
-COUNTER=target/release/native_count
-cc -O2 -Wall -o "$COUNTER" benches/native_count.c
-OFFSET=$(nm "$BIN" | sed -n 's/^\([0-9a-f]*\) t _ZN3ops8measured.*/\1/p' | head -1)
-[ -n "$OFFSET" ] || { echo "ops::measured not found in $BIN" >&2; exit 1; }
+. benches/native-setup.sh
 printf '%-24s %14s\n' operation instructions/op
 for mode in $MODES; do
   a=$("$COUNTER" "$OFFSET" "$BIN" "$mode" 11)

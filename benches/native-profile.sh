@@ -11,16 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -eq 2 ] || { echo "usage: $0 MODE_A MODE_B (router modes of benches/ops.rs)" >&2; exit 2; }
-if [ -n "${OPS_BIN:-}" ]; then
-  BIN=$OPS_BIN
-else
-  cargo bench --bench ops --no-run 2>/dev/null
-  BIN=$(ls -t target/release/deps/ops-* | grep -v '\.d$' | head -1)
-fi
-COUNTER=target/release/native_count
-cc -O2 -Wall -o "$COUNTER" benches/native_count.c
-OFFSET=$(nm "$BIN" | sed -n 's/^\([0-9a-f]*\) t _ZN3ops8measured.*/\1/p' | head -1)
-[ -n "$OFFSET" ] || { echo "ops::measured not found in $BIN" >&2; exit 1; }
+. benches/native-setup.sh
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 nm -C --defined-only "$BIN" | awk '$2 ~ /^[tTwW]$/' | sort > "$WORK/symbols"
