@@ -219,16 +219,17 @@ impl ForwardAuth {
                 parts.headers.insert(http::header::HOST, v);
             }
         }
-        if let Some(scheme) = original.scheme {
-            let authority = original.host.or_else(|| {
-                let host = parts.headers.get(http::header::HOST)?.to_str().ok()?;
-                host.parse().ok()
-            });
-            let mut uri_parts = uri.into_parts();
-            uri_parts.scheme = Some(scheme);
-            uri_parts.authority = authority;
-            // Without an authority a scheme makes no URI: judged by its path alone.
-            uri = Uri::from_parts(uri_parts).unwrap_or_else(|_| target.parse().unwrap_or_default());
+        // With a scheme and a host (the forwarded one, now in `Host`), the URI is absolute;
+        // without a host a scheme makes no URI, and the path alone is judged.
+        let host = parts.headers.get(http::header::HOST);
+        let authority = host.and_then(|h| h.to_str().ok()?.parse().ok());
+        if let (Some(scheme), Some(authority)) = (original.scheme, authority) {
+            let mut absolute = uri.clone().into_parts();
+            absolute.scheme = Some(scheme);
+            absolute.authority = Some(authority);
+            if let Ok(absolute) = Uri::from_parts(absolute) {
+                uri = absolute;
+            }
         }
         parts.method = original.method;
         // A login redirect's `next` is the described request's path, not this endpoint's.

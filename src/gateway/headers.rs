@@ -70,7 +70,7 @@ pub struct IdentityHeaders {
     prefix: String,
     names: Names,
     /// Fields sent under a name of their own ([`with_name`](Self::with_name)).
-    renamed: Vec<(&'static str, HeaderName)>,
+    renamed: Vec<(String, HeaderName)>,
     also_stripped: Vec<HeaderName>,
     max_value_bytes: usize,
     signer: Option<Arc<AssertionSigner>>,
@@ -88,19 +88,8 @@ struct Names {
     assertion: HeaderName,
 }
 
-/// The fields of [`Names`], as [`IdentityHeaders::with_name`] takes them.
-const FIELDS: [&str; 8] = [
-    "subject",
-    "roles",
-    "scopes",
-    "email",
-    "tenant",
-    "scheme",
-    "issuer",
-    "assertion",
-];
-
 impl Names {
+    /// The name of `field`, as [`IdentityHeaders::with_name`] takes it.
     fn field(&mut self, field: &str) -> Option<&mut HeaderName> {
         Some(match field {
             "subject" => &mut self.subject,
@@ -203,17 +192,15 @@ impl IdentityHeaders {
     /// # Errors
     /// `field` is not one of those, or `name` is not a header name.
     pub fn with_name(mut self, field: &str, name: &str) -> Result<Self, crate::ConfigError> {
-        let field = FIELDS
-            .into_iter()
-            .find(|f| *f == field)
-            .ok_or_else(|| crate::ConfigError::new(format!("no identity field {field:?}")))?;
         let name = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| crate::ConfigError::new(format!("not a header name: {name:?}")))?;
-        if let Some(slot) = self.names.field(field) {
-            *slot = name.clone();
-        }
-        self.renamed.retain(|(f, _)| *f != field);
-        self.renamed.push((field, name));
+        let slot = self
+            .names
+            .field(field)
+            .ok_or_else(|| crate::ConfigError::new(format!("no identity field {field:?}")))?;
+        *slot = name.clone();
+        self.renamed.retain(|(f, _)| f != field);
+        self.renamed.push((field.to_owned(), name));
         Ok(self)
     }
     /// Also strip these headers from incoming requests (added to the defaults).
@@ -426,6 +413,18 @@ mod tests {
     use super::*;
     use crate::context::Scheme;
 
+    /// A header map holding `pairs`, names spelled as given (appended, so repeats stay).
+    fn header_map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (k, v) in pairs {
+            headers.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        headers
+    }
+
     #[test]
     fn a_renamed_field_is_written_under_its_name_and_stripped_in_every_spelling() {
         let h = IdentityHeaders::new()
@@ -433,19 +432,13 @@ mod tests {
             .unwrap()
             .with_prefix("x-gw-")
             .unwrap();
-        let mut headers = HeaderMap::new();
-        for (k, v) in [
+        let mut headers = header_map(&[
             ("X-User-ID", "root"),
             ("x_user_id", "root"),
             ("x-gw-roles", "admin"),
             ("x-auth-subject", "kept"),
             ("accept", "text/html"),
-        ] {
-            headers.append(
-                HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                v.parse().unwrap(),
-            );
-        }
+        ]);
         h.strip(&mut headers);
         let mut left: Vec<&str> = headers.keys().map(|k| k.as_str()).collect();
         left.sort_unstable();
@@ -474,8 +467,7 @@ mod tests {
     #[test]
     fn every_spelling_is_stripped_and_values_cannot_smuggle() {
         let h = IdentityHeaders::new();
-        let mut headers = HeaderMap::new();
-        for (k, v) in [
+        let mut headers = header_map(&[
             ("X-Auth-Subject", "admin"),
             ("x-auth-subject", "admin2"),
             ("X_Auth_Roles", "admin"),
@@ -484,12 +476,7 @@ mod tests {
             ("remote-user", "admin"),
             ("connection", "keep-alive, X-Auth-Subject"),
             ("accept", "text/html"),
-        ] {
-            headers.append(
-                HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                v.parse().unwrap(),
-            );
-        }
+        ]);
         h.strip(&mut headers);
         let left: Vec<&str> = headers.keys().map(|k| k.as_str()).collect();
         assert_eq!(left, ["accept"]);
