@@ -386,6 +386,52 @@ async fn garbage_cookies_never_reach_the_store() {
     assert_eq!(me(&app, &unknown).await.status, StatusCode::UNAUTHORIZED);
 }
 
+/// A store that lends records from process memory is asked before the id's form is
+/// checked: a real id is admitted, and garbage is still refused as malformed, not as
+/// unknown.
+#[tokio::test]
+async fn a_lending_store_still_names_garbage_malformed() {
+    use portcullis::{Authenticator, Check};
+    let m = manager(MemoryStore::new(), SessionConfig::default());
+    let cookie = m
+        .login(&http::HeaderMap::new(), NewSession::new("alice"))
+        .await
+        .unwrap();
+    let pair = cookie.pair().to_owned();
+    let id = pair.split_once('=').unwrap().1.to_owned();
+    let auth = m.authenticator();
+    let check = |cookie: &str| {
+        let parts = http::Request::builder()
+            .uri("/")
+            .header("cookie", cookie)
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        match auth.check(&parts) {
+            Check::Ready(Ok(ctx)) => Ok(ctx.subject().to_owned()),
+            Check::Ready(Err(e)) => Err(e.reason()),
+            other => panic!("{cookie}: not answered at once: {other:?}"),
+        }
+    };
+    assert_eq!(check(&pair), Ok("alice".to_owned()));
+    for garbage in [
+        "__Host-session=".to_owned(),
+        "__Host-session=short".to_owned(),
+        format!("__Host-session={}!", &id[1..]),
+        format!("__Host-session={id}A"),
+        format!("__Host-session={}", "A".repeat(5000)),
+    ] {
+        assert_eq!(
+            check(&garbage),
+            Err("session: malformed cookie"),
+            "{garbage}"
+        );
+    }
+    let unknown = format!("__Host-session={}", "B".repeat(42) + "A");
+    assert_eq!(check(&unknown), Err("session: unknown"));
+}
+
 #[tokio::test]
 async fn other_cookies_in_any_encoding_do_not_hide_the_session() {
     let store = Instrumented::default();

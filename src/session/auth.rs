@@ -6,8 +6,8 @@ use std::sync::Arc;
 use http::request::Parts;
 
 use super::config::SessionConfig;
-use super::cookie::{key_of, session_cookie};
-use super::id::IdHash;
+use super::cookie::{malformed, session_cookie, session_id};
+use super::id::{IdHash, hash_id, is_well_formed};
 use super::manager::WRITE_TRIES;
 use super::store::{SessionRecord, SessionStore};
 use super::timed::{timed, unavailable};
@@ -22,10 +22,12 @@ use crate::limit::AttemptLimiter;
 /// The session cookie authenticator; get it from
 /// [`SessionManager::authenticator`](super::SessionManager::authenticator).
 ///
-/// Order of checks: cross-site guard (403) → one well-formed cookie (401, no store
-/// lookup for garbage, duplicates or oversize) → store lookup (503 when down or slow)
-/// → idle and absolute expiry (401, expired record deleted) → sliding renewal, written
-/// at most once per touch interval.
+/// Order of checks: cross-site guard (403) → one cookie, within the size limit and
+/// signed when signing is on (401) → a well-formed id (401; garbage never reaches a
+/// store that waits, and a store holding records in process memory is asked first, as a
+/// record found under the id's hash proves its form) → store lookup (503 when down or
+/// slow) → idle and absolute expiry (401, expired record deleted) → sliding renewal,
+/// written at most once per touch interval.
 #[derive(Clone)]
 pub struct SessionAuth {
     store: Arc<dyn SessionStore>,
@@ -125,13 +127,22 @@ impl SessionAuth {
         if cfg.csrf.is_cross_site(parts) {
             return Err(AuthError::cross_site());
         }
-        let key = key_of(cookie, cfg)?.ok_or_else(AuthError::missing)?;
+        let id = session_id(cookie, cfg)?.ok_or_else(AuthError::missing)?;
+        let key = hash_id(id);
+        // A record found under the id's hash proves the id well-formed (only such ids
+        // are stored); every other way on checks the form first.
         let Some(lent) = self.store.load_now(key.as_str()) else {
+            if !is_well_formed(id) {
+                return Err(malformed());
+            }
             return Ok(Lent::Waiting(Waiting::NotHeld(key)));
         };
-        let rec = lent
-            .map_err(unavailable)?
-            .ok_or_else(|| AuthError::invalid("session: unknown"))?;
+        let rec = match lent {
+            Ok(Some(rec)) => rec,
+            _ if !is_well_formed(id) => return Err(malformed()),
+            Ok(None) => return Err(AuthError::invalid("session: unknown")),
+            Err(e) => return Err(unavailable(e)),
+        };
         let now = unix_secs();
         if rec.is_expired(now) || self.due_for_touch(&rec, now) || self.due_for_refresh(&rec, now) {
             return Ok(Lent::Waiting(Waiting::Stale(key, rec, now)));

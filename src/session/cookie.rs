@@ -5,7 +5,7 @@ use http::header::SET_COOKIE;
 use http::{HeaderMap, HeaderValue};
 
 use super::config::SessionConfig;
-use super::id::{IdHash, hash_id};
+use super::id::{IdHash, hash_id, is_well_formed};
 use crate::error::AuthError;
 use crate::http::cookies::{BadCookie, cookie_bytes};
 
@@ -17,7 +17,13 @@ pub(crate) fn session_key(
     headers: &HeaderMap,
     config: &SessionConfig,
 ) -> Result<Option<IdHash>, AuthError> {
-    key_of(session_cookie(headers, config), config)
+    let Some(id) = session_id(session_cookie(headers, config), config)? else {
+        return Ok(None);
+    };
+    if !is_well_formed(id) {
+        return Err(malformed());
+    }
+    Ok(Some(hash_id(id)))
 }
 
 /// The raw value of the session cookie, as [`cookie_bytes`] reads it.
@@ -28,18 +34,23 @@ pub(crate) fn session_cookie<'a>(
     cookie_bytes(headers, &config.cookie_name)
 }
 
-/// [`session_key`] of a session cookie already read with [`session_cookie`].
-pub(crate) fn key_of(
-    cookie: Result<Option<&[u8]>, BadCookie>,
+/// The session id in a cookie read with [`session_cookie`]: one cookie, within the size
+/// limit, its signature checked. Its form is not checked: the caller checks it with
+/// [`is_well_formed`] before a store sees its hash, or finds a record under that hash
+/// (which only a well-formed id can have).
+pub(crate) fn session_id<'a>(
+    cookie: Result<Option<&'a [u8]>, BadCookie>,
     config: &SessionConfig,
-) -> Result<Option<IdHash>, AuthError> {
+) -> Result<Option<&'a [u8]>, AuthError> {
     let Some(raw) = cookie.map_err(|_| AuthError::invalid("session: duplicate cookie"))? else {
         return Ok(None);
     };
-    let id = config
-        .id_from_cookie(raw)
-        .ok_or_else(|| AuthError::invalid("session: malformed cookie"))?;
-    Ok(Some(hash_id(id)))
+    config.id_from_cookie(raw).map(Some).ok_or_else(malformed)
+}
+
+/// The refusal of a session cookie that is oversized, forged or not an id.
+pub(crate) fn malformed() -> AuthError {
+    AuthError::invalid("session: malformed cookie")
 }
 
 /// A `Set-Cookie` to send: use it as a response part (`(cookie, Json(..))`) or alone.
