@@ -9,8 +9,10 @@
 mod assertion;
 mod forward;
 mod headers;
+mod headers_layer;
 mod uri;
 
 pub use self::assertion::AssertionSigner;
 pub use self::forward::ForwardAuth;
-pub use self::headers::{IdentityHeaders, IdentityHeadersLayer, IdentityHeadersService};
+pub use self::headers::IdentityHeaders;
+pub use self::headers_layer::{IdentityHeadersLayer, IdentityHeadersService};

@@ -26,6 +26,7 @@ mod cache;
 mod claims;
 mod crypto;
 mod header_cache;
+mod issuer;
 pub(crate) mod keys;
 mod mapping;
 #[cfg(all(feature = "aws-lc-rs", not(portcullis_rust_crypto_only)))]
@@ -47,9 +48,10 @@ pub(crate) use self::claims::MALFORMED_BINDING;
 #[cfg(any(feature = "test-util", feature = "gateway"))]
 pub(crate) use self::crypto::PROVIDER;
 pub use self::crypto::VerifyingKey;
+pub use self::issuer::{Issuer, KeySource};
 pub use self::keys::{KeySet, MIN_HMAC_SECRET_BYTES, MIN_RSA_BITS};
 pub use self::mapping::ClaimsMapping;
 pub use self::remote::{JwksHealth, JwksOptions, RemoteJwks};
 pub use self::tenants::Tenants;
 pub use self::validation::Validation;
-pub use self::verifier::{Issuer, JwtVerifier, KeySource};
+pub use self::verifier::JwtVerifier;

@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
+use super::issuer::Issuer;
 use super::mapping::ClaimsMapping;
 use super::remote::{JwksOptions, RemoteJwks};
 use super::validation::Validation;
-use super::verifier::Issuer;
 use crate::error::ConfigError;
 
 type Allow = dyn Fn(&str) -> bool + Send + Sync;

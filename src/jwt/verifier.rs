@@ -1,185 +1,19 @@
 //! [`JwtVerifier`]: signature, header and claim checks for one or more issuers.
 
-use std::fmt;
 use std::sync::Arc;
 
 use super::cache::{Stamp, TokenCache};
 use super::claims::Claims;
 use super::header_cache::HeaderCache;
-use super::keys::{KeySet, Lookup};
-use super::mapping::ClaimsMapping;
-use super::remote::RemoteJwks;
+use super::issuer::{Issuer, KeySource, Mapping};
 use super::strict_json::{Json, Object};
 use super::tenants::Tenants;
-use super::token::{Header, UnverifiedToken, parse, parse_claims};
-use super::validation::Validation;
+use super::token::{Header, parse, parse_claims};
 use crate::clock::unix_secs_f64;
-use crate::context::{AuthContext, AuthContextBuilder, Scheme};
+use crate::context::{AuthContext, Scheme};
 use crate::error::AuthError;
 use crate::metrics;
 use crate::revocation::Revocations;
-
-/// Where an issuer's keys come from.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub enum KeySource {
-    /// Keys configured in code.
-    Static(Arc<KeySet>),
-    /// Keys fetched from a JWKS URL or OIDC discovery.
-    Remote(RemoteJwks),
-}
-
-impl From<KeySet> for KeySource {
-    fn from(k: KeySet) -> Self {
-        KeySource::Static(Arc::new(k))
-    }
-}
-impl From<RemoteJwks> for KeySource {
-    fn from(r: RemoteJwks) -> Self {
-        KeySource::Remote(r)
-    }
-}
-
-/// Maps verified claims to a context builder; the verifier attaches the raw claims.
-type ContextMapper =
-    Arc<dyn Fn(&Claims<'_>) -> Result<AuthContextBuilder, AuthError> + Send + Sync>;
-
-#[derive(Clone)]
-enum Mapping {
-    Claims(ClaimsMapping),
-    Custom(ContextMapper),
-}
-
-/// One trusted issuer: its keys, what its tokens must satisfy, and how claims map.
-///
-/// ```
-/// use portcullis::jwt::{Algorithm, Issuer, KeySet, Validation};
-/// let keys = KeySet::new().with_hmac_secret(&[7u8; 32], Algorithm::HS256).unwrap();
-/// let issuer = Issuer::new(keys, Validation::new([Algorithm::HS256]).with_issuer("me").with_audience("api"));
-/// # let _ = issuer;
-/// ```
-#[derive(Clone)]
-pub struct Issuer {
-    keys: KeySource,
-    validation: Validation,
-    mapping: Mapping,
-}
-
-impl fmt::Debug for Issuer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Issuer")
-            .field("keys", &self.keys)
-            .field("validation", &self.validation)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Issuer {
-    /// An issuer with `keys` and `validation`, default claim mapping.
-    ///
-    /// A validation that names no audience (and did not opt out with
-    /// [`Validation::without_audience_check`]), when nothing supplies one later
-    /// ([`BearerAuth::with_resource`](super::BearerAuth::with_resource)), refuses every
-    /// token; the first refusal says so at error level.
-    pub fn new(keys: impl Into<KeySource>, validation: Validation) -> Self {
-        Issuer {
-            keys: keys.into(),
-            validation,
-            mapping: Mapping::Claims(ClaimsMapping::default()),
-        }
-    }
-    /// Change how claims fill the context.
-    pub fn with_mapping(mut self, mapping: ClaimsMapping) -> Self {
-        self.mapping = Mapping::Claims(mapping);
-        self
-    }
-    /// Build the context with your own function instead of a [`ClaimsMapping`]; it sees
-    /// the claims of tokens that passed every check, and the raw claims are attached to
-    /// whatever it builds. See [`Claims`] for an example.
-    pub fn with_context_mapper<F>(mut self, f: F) -> Self
-    where
-        F: Fn(&Claims<'_>) -> Result<AuthContextBuilder, AuthError> + Send + Sync + 'static,
-    {
-        self.mapping = Mapping::Custom(Arc::new(f));
-        self
-    }
-    /// Apply an identity provider's token rules and claim layout (see
-    /// [`providers`](crate::providers)): the provider adjusts the validation and builds
-    /// the context, replacing any mapping set before.
-    ///
-    /// ```
-    /// use portcullis::{jwt::{Algorithm, Issuer, KeySet, Validation}, providers::Cognito};
-    /// # let keys = KeySet::new().with_hmac_secret(&[7u8; 32], Algorithm::HS256).unwrap();
-    /// let issuer = Issuer::new(keys, Validation::new([Algorithm::RS256])
-    ///         .with_issuer(Cognito::issuer_url("eu-west-1", "eu-west-1_AbCdEf123"))
-    ///         .with_audience("3n4b5urk1ft4fl3mg5e62d9ado"))
-    ///     .with_provider(Cognito::access_tokens());
-    /// # let _ = issuer;
-    /// ```
-    pub fn with_provider(mut self, provider: impl crate::providers::Provider) -> Self {
-        self.validation = provider.validation(self.validation);
-        let provider = Arc::new(provider);
-        self.mapping = Mapping::Custom(Arc::new(move |claims| provider.context(claims)));
-        self
-    }
-    /// The validation rules.
-    pub fn validation(&self) -> &Validation {
-        &self.validation
-    }
-    /// The key set's generation, or `None` when a remote set is past its staleness
-    /// bound (nothing verified under it may be served from the token cache).
-    fn live_generation(&self) -> Option<u64> {
-        match &self.keys {
-            KeySource::Static(_) => Some(0),
-            KeySource::Remote(r) => r.live_generation(),
-        }
-    }
-    /// The key set's generation, whatever its age.
-    fn generation(&self) -> u64 {
-        match &self.keys {
-            KeySource::Static(_) => 0,
-            KeySource::Remote(r) => r.generation(),
-        }
-    }
-
-    async fn check_signature(&self, t: &UnverifiedToken<'_>) -> Result<(), AuthError> {
-        let kid = t.header.kid.as_deref();
-        let alg = t.header.alg;
-        let ok = match &self.keys {
-            KeySource::Static(set) => match set.find(kid, alg) {
-                Lookup::Found(k) => k.verify(t.message.as_bytes(), &t.signature),
-                other => return Err(lookup_error(&other)),
-            },
-            KeySource::Remote(remote) => {
-                let cached = remote.current().await?;
-                match cached.keys.find(kid, alg) {
-                    Lookup::Found(k) => k.verify(t.message.as_bytes(), &t.signature),
-                    Lookup::UnknownKid => match remote.refetch_for_unknown_kid(&cached).await {
-                        Some(fresh) => match fresh.keys.find(kid, alg) {
-                            Lookup::Found(k) => k.verify(t.message.as_bytes(), &t.signature),
-                            other => return Err(lookup_error(&other)),
-                        },
-                        None => return Err(lookup_error(&Lookup::UnknownKid)),
-                    },
-                    other => return Err(lookup_error(&other)),
-                }
-            }
-        };
-        if ok {
-            Ok(())
-        } else {
-            Err(AuthError::invalid("jwt: bad signature"))
-        }
-    }
-}
-
-fn lookup_error(l: &Lookup<'_>) -> AuthError {
-    match l {
-        Lookup::UnknownKid => AuthError::invalid("jwt: unknown kid"),
-        Lookup::Ambiguous => AuthError::invalid("jwt: ambiguous key"),
-        _ => AuthError::invalid("jwt: no key for this kid and alg"),
-    }
-}
 
 /// Verifies tokens from one or more issuers; the right one is picked by `iss`
 /// (which is then verified with that issuer's own keys). Optionally caches verified tokens.

@@ -3,7 +3,6 @@
 //! `state` + `nonce`, the ID token verified by this crate's own
 //! [`JwtVerifier`](crate::jwt::JwtVerifier). See [`OAuthLogin`].
 
-mod backchannel;
 mod login;
 mod pending;
 mod profile;

@@ -13,15 +13,11 @@ use super::config::SessionConfig;
 use super::cookie::{SessionCookie, session_key};
 use super::id::{IdHash, new_id_for};
 use super::new_session::NewSession;
-use super::store::{SessionRecord, SessionStore};
+use super::store::{SessionRecord, SessionStore, WRITE_TRIES};
 use super::timed::{timed, unavailable};
 use crate::StoreError;
 use crate::clock::unix_secs;
 use crate::error::AuthError;
-
-/// How many times a write that lost a race with another is applied again to the newer
-/// record before the request gives up (503).
-pub(crate) const WRITE_TRIES: usize = 4;
 
 /// Owns a store and a config; hands out the [`SessionAuth`] authenticator and serves
 /// the [`Sessions`](super::Sessions) extractor (add it to the router with `axum::Extension(manager)`).

@@ -10,6 +10,10 @@ use crate::authenticator::BoxFuture;
 use crate::context::{AuthContext, Scheme};
 use crate::store_error::StoreError;
 
+/// How many times a write that lost a race with another is applied again to the newer
+/// record before the request gives up (503).
+pub(crate) const WRITE_TRIES: usize = 4;
+
 /// What a store keeps per session. The key is the SHA-256 of the cookie's id
 /// (hex, 64 chars): a leaked store dump holds no usable cookie.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

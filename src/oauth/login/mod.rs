@@ -14,6 +14,7 @@ use reqwest::{Client, Url};
 use serde_json::Value;
 use subtle::ConstantTimeEq;
 
+mod backchannel;
 mod callback;
 mod routes;
 mod start;
@@ -172,7 +173,7 @@ impl OAuthLogin {
                     .with_audience(client_id)
                     .with_required_iat(true);
                 let logout = v.clone().with_max_age(std::time::Duration::from_secs(
-                    super::backchannel::MAX_AGE_SECS,
+                    self::backchannel::MAX_AGE_SECS,
                 ));
                 (
                     Some(JwtVerifier::new(Issuer::new(jwks.clone(), v))),

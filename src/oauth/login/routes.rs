@@ -22,10 +22,7 @@ impl OAuthLogin {
             .route("/login", get(login_route))
             .route("/callback", get(callback_route))
             .route("/logout", post(logout_route))
-            .route(
-                "/backchannel-logout",
-                post(crate::oauth::backchannel::route),
-            )
+            .route("/backchannel-logout", post(super::backchannel::route))
             .with_state(self.clone())
     }
 }

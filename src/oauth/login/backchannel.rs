@@ -7,7 +7,7 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderValue, StatusCode};
 use serde_json::{Value, json};
 
-use super::login::OAuthLogin;
+use super::OAuthLogin;
 use crate::clock::unix_secs;
 use crate::error::AuthError;
 use crate::resource::once;
