@@ -10,7 +10,6 @@ pub struct GuideDoctests;
 
 mod authenticator;
 mod challenge;
-mod claims_cell;
 mod clock;
 mod context;
 mod error;
@@ -19,7 +18,7 @@ mod http;
 mod layer;
 mod metrics;
 #[cfg(any(feature = "basic", feature = "session"))]
-mod password_workers;
+mod passwords;
 pub mod policy;
 #[cfg(any(feature = "basic", feature = "session", feature = "jwt"))]
 mod prehashed;
@@ -27,8 +26,6 @@ mod prehashed;
 mod redis;
 mod responder;
 mod store_error;
-#[cfg(any(feature = "basic", feature = "session"))]
-mod users;
 
 #[cfg(feature = "basic")]
 pub mod basic;
@@ -67,9 +64,9 @@ pub use extract::Claims;
 pub use http::client_address::{ForwardedHeader, TrustedProxies};
 pub use http::csrf::CsrfGuard;
 pub use layer::{AuthFuture, AuthLayer, AuthService, DEFAULT_MAX_CREDENTIAL_BYTES, Mode};
+#[cfg(any(feature = "basic", feature = "session"))]
+pub use passwords::{User, Users, hash_password};
 pub use responder::{ErrorResponder, JsonResponder, LoginRedirect};
 #[cfg(feature = "jwt")]
 pub use startup::Startup;
 pub use store_error::StoreError;
-#[cfg(any(feature = "basic", feature = "session"))]
-pub use users::{User, Users, hash_password};

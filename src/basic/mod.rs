@@ -27,7 +27,7 @@ use crate::context::{AuthContext, Scheme};
 use crate::error::AuthError;
 use crate::http::authorization::names_scheme;
 use crate::limit::AttemptLimiter;
-use crate::users::{User, Users};
+use crate::passwords::{User, Users};
 
 type VerifyFn = dyn Fn(String, String) -> BoxFuture<'static, Result<Option<AuthContext>, AuthError>>
     + Send

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use super::claims_cell::ClaimsCell;
 use super::{AuthContext, Inner, PrincipalKind};
-use crate::claims_cell::ClaimsCell;
 
 /// Builder for [`AuthContext`]; see [`AuthContext::builder`].
 ///

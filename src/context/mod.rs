@@ -7,9 +7,10 @@ use serde::de::DeserializeOwned;
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use crate::claims_cell::ClaimsCell;
+use self::claims_cell::ClaimsCell;
 
 mod builder;
+mod claims_cell;
 
 pub use self::builder::AuthContextBuilder;
 

@@ -37,7 +37,7 @@ use crate::authenticator::BoxFuture;
 use crate::error::{AuthError, ErrorKind};
 use crate::http::client_address::TrustedProxies;
 #[cfg(any(feature = "basic", feature = "session"))]
-use crate::users::{User, Users};
+use crate::passwords::{User, Users};
 
 /// The thresholds. Defaults: 5 failures per user and client per minute (then 429 until
 /// the minute ends); 100 failures per client per 10 minutes, whatever the user names

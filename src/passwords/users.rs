@@ -11,8 +11,8 @@ use argon2::password_hash::{PasswordHasher, SaltString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::workers::{PreparedHash, Workers};
 use crate::error::{AuthError, ConfigError};
-use crate::password_workers::{PreparedHash, Workers};
 
 /// Hashes `password` with argon2id (default parameters) into a PHC string.
 ///
