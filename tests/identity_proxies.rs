@@ -397,6 +397,79 @@ async fn aws_alb_revocations_survive_respelled_signatures() {
     }
 }
 
+/// Google IAP and Pomerium assertions revoked by hash stay revoked under their other
+/// valid ECDSA signature (`(r, n - s)`), whether or not they carry a `jti`.
+#[tokio::test]
+async fn es256_proxy_revocations_survive_the_other_signature() {
+    let server = KeyServer::start(jwks(&[TestKey::Es256])).await;
+    let route = "app.corp.example";
+    let cases = [
+        (
+            IdentityProxy::google_iap(IAP_AUD).unwrap(),
+            "x-goog-iap-jwt-assertion",
+            es256()
+                .with_claim("aud", IAP_AUD)
+                .with_claim("iss", "https://cloud.google.com/iap")
+                .with_claim("sub", "accounts.google.com:118234567890123456789")
+                .with_claim("email", "alice@example.com"),
+            None,
+        ),
+        (
+            IdentityProxy::pomerium(route).unwrap(),
+            "x-pomerium-jwt-assertion",
+            es256()
+                .with_claim("iss", route)
+                .with_claim("aud", route)
+                .with_claim("sub", "user-1")
+                .with_claim("email", "bob@corp.example"),
+            None,
+        ),
+        (
+            IdentityProxy::pomerium(route).unwrap(),
+            "x-pomerium-jwt-assertion",
+            es256()
+                .with_claim("iss", route)
+                .with_claim("aud", route)
+                .with_claim("sub", "user-2")
+                .with_claim("jti", "j2"),
+            Some("j2"),
+        ),
+    ];
+    for (proxy, h, claims, jti) in cases {
+        let revocations = portcullis::revocation::Revocations::memory();
+        let app = app(proxy
+            .with_keys_url(&server.url("/jwks.json"))
+            .unwrap()
+            .with_revocations(revocations.clone()));
+        let token = claims.sign();
+        let twin = common::other_ecdsa_signature(&token, false);
+        assert_ne!(twin, token);
+        // Both spellings are valid: the attack needs no key.
+        let (status, ctx) = call(&app, h, &token).await;
+        assert_eq!(status, StatusCode::OK, "{h}: {ctx}");
+        assert_eq!(call(&app, h, &twin).await.0, StatusCode::OK, "{h}");
+        let mut context = portcullis::AuthContext::builder(
+            ctx["subject"].as_str().unwrap(),
+            portcullis::Scheme::IdentityProxy,
+        )
+        .with_issuer(ctx["issuer"].as_str().unwrap());
+        if let Some(jti) = jti {
+            context = context.with_token_id(jti);
+        }
+        revocations
+            .revoke_context(&context.build(), &token)
+            .await
+            .unwrap();
+        for (name, t) in [("original", &token), ("n - s twin", &twin)] {
+            assert_eq!(
+                call(&app, h, t).await.0,
+                StatusCode::UNAUTHORIZED,
+                "{h} {name} {ctx}"
+            );
+        }
+    }
+}
+
 /// One failed fetch does not leave the ALB proxy not-ready: the next answer from the
 /// key endpoint (an "unknown kid" included) shows it reachable again.
 #[tokio::test]
