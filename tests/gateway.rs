@@ -435,6 +435,49 @@ async fn forward_auth_applies_revocations() {
     let _ = Duration::ZERO;
 }
 
+/// Envoy asks at its `path_prefix` followed by the original path: the answer is the one
+/// the described request gets, whatever path the question arrived on.
+#[tokio::test]
+async fn forward_auth_answers_under_its_path_as_envoy_asks() {
+    let app = forward_app(&Revocations::memory());
+    let member = basic("alice", "pw");
+    let at = |endpoint: &str, uri: &str, auth: Option<&str>| {
+        let mut r = ask("GET", uri, auth);
+        *r.uri_mut() = endpoint.parse().unwrap();
+        r
+    };
+    for endpoint in [
+        "/auth/forward/",
+        "/auth/forward/admin",
+        "/auth/forward/public/x",
+    ] {
+        // A member on an admin page: refused, though the endpoint's own path says public.
+        let a = send(&app, at(endpoint, "/admin", Some(&member))).await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{endpoint}");
+        let a = send(&app, at(endpoint, "/notes", Some(&member))).await;
+        assert_eq!(a.status, StatusCode::OK, "{endpoint}");
+        assert_eq!(a.headers["x-auth-subject"], "alice", "{endpoint}");
+        let a = send(&app, at(endpoint, "/notes", None)).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{endpoint}");
+    }
+    // Beside the endpoint is not under it.
+    let a = send(&app, at("/auth/forwarded", "/notes", Some(&member))).await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    // Mounted with a trailing slash, or at the root, the same.
+    for mount in ["/check/", "/"] {
+        let app: Router = ForwardAuth::new(
+            AuthLayer::required(users()),
+            RouteRules::new().with_fallback(Rule::authenticated()),
+        )
+        .router(mount);
+        let under = format!("{}/deep/path", mount.trim_end_matches('/'));
+        for endpoint in [mount, under.as_str()] {
+            let a = send(&app, at(endpoint, "/notes", Some(&member))).await;
+            assert_eq!(a.status, StatusCode::OK, "{mount} {endpoint}");
+        }
+    }
+}
+
 /// A forward-auth request for `uri` as nginx describes it, with extra headers.
 fn ask_with(method: &str, uri: &str, headers: &[(&str, &str)]) -> http::Request<Body> {
     let mut r = ask(method, uri, None);

@@ -386,6 +386,42 @@ async fn garbage_cookies_never_reach_the_store() {
     assert_eq!(me(&app, &unknown).await.status, StatusCode::UNAUTHORIZED);
 }
 
+/// Behind a local copy (`CachingStore`), garbage still never reaches the store that
+/// waits: the copy is asked first, then the form is checked before the remote load.
+#[tokio::test]
+async fn garbage_never_reaches_the_store_behind_a_local_copy() {
+    use portcullis::revocation::Revocations;
+    use portcullis::session::CachingStore;
+    let store = Instrumented::default();
+    let cached = CachingStore::new(store.clone(), Revocations::memory());
+    let app = app_for(manager(cached, SessionConfig::default()));
+    let (_, pair, _) = login(&app, "alice", None).await;
+    let id = pair.split_once('=').unwrap().1.to_owned();
+    assert_eq!(me(&app, &pair).await.status, StatusCode::OK);
+    let loads = store.loads.load(Ordering::SeqCst);
+    for garbage in [
+        "__Host-session=short".to_owned(),
+        format!("__Host-session={}!", &id[1..]),
+        format!("__Host-session={id}A"),
+        format!("__Host-session={}", "A".repeat(5000)),
+    ] {
+        assert_eq!(
+            me(&app, &garbage).await.status,
+            StatusCode::UNAUTHORIZED,
+            "{garbage}"
+        );
+    }
+    assert_eq!(
+        store.loads.load(Ordering::SeqCst),
+        loads,
+        "garbage reached the store"
+    );
+    // A well-formed id the copy does not hold is looked up.
+    let unknown = format!("__Host-session={}", "B".repeat(42) + "A");
+    assert_eq!(me(&app, &unknown).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(store.loads.load(Ordering::SeqCst), loads + 1);
+}
+
 /// A store that lends records from process memory is asked before the id's form is
 /// checked: a real id is admitted, and garbage is still refused as malformed, not as
 /// unknown.

@@ -156,16 +156,22 @@ impl ForwardAuth {
     pub fn with_identity_headers(self, headers: IdentityHeaders) -> Self {
         self.edit(|i| i.headers = headers)
     }
-    /// A router serving the endpoint at `path`, any method (nginx sends the original one).
+    /// A router serving the endpoint at `path` and every path under it (Envoy's
+    /// `ext_authz` appends the original path to its `path_prefix`), any method (nginx
+    /// sends the original one). The request judged is always the one the
+    /// `X-Forwarded-*` or `X-Original-*` headers describe, never the endpoint's own path.
     pub fn router<S: Clone + Send + Sync + 'static>(&self, path: &str) -> Router<S> {
         let this = self.clone();
-        Router::new().route(
-            path,
-            any(move |req: Request| {
-                let this = this.clone();
-                async move { this.decide(req).await }
-            }),
-        )
+        let endpoint = any(move |req: Request| {
+            let this = this.clone();
+            async move { this.decide(req).await }
+        });
+        let base = path.trim_end_matches('/');
+        let mut router = Router::new().route(path, endpoint.clone());
+        if path != format!("{base}/") {
+            router = router.route(&format!("{base}/"), endpoint.clone());
+        }
+        router.route(&format!("{base}/{{*original}}"), endpoint)
     }
 
     /// The answer for one forward-auth request.

@@ -133,7 +133,7 @@ impl JwtVerifier {
         &self.issuers
     }
     /// True when every issuer's keys are at hand (remote sets are fetched if needed);
-    /// see [`RemoteJwks::ready`].
+    /// see [`RemoteJwks::ready`](super::RemoteJwks::ready).
     pub async fn ready(&self) -> bool {
         for issuer in self.issuers.iter() {
             if let KeySource::Remote(r) = &issuer.keys

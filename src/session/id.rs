@@ -153,7 +153,7 @@ mod tests {
     #[test]
     fn both_sha256_implementations_agree() {
         let data: Vec<u8> = (0..=255u8).cycle().take(300).collect();
-        // Every length up to past five blocks: padding at each boundary.
+        // Every length up to 299 bytes (past four 64-byte blocks): padding at each boundary.
         for len in 0..data.len() {
             assert_eq!(
                 sha2_sha256(&data[..len]),

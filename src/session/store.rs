@@ -212,6 +212,10 @@ pub trait SessionStore: Send + Sync + 'static {
     /// records in process memory: `Some` with the answer, or `None` (the default) to
     /// have the caller use [`load`](Self::load). A lent record must not change under
     /// its holder: a store changes a record by replacing its `Arc`.
+    ///
+    /// As with `load`, the record lent is the one stored under exactly `id_hash`. The
+    /// session layer asks before it checks the presented id's form: a record found
+    /// proves the id, since records are stored only under hashes of ids this crate made.
     fn load_now(&self, id_hash: &str) -> Option<Result<Option<Arc<SessionRecord>>, StoreError>> {
         let _ = id_hash;
         None
