@@ -76,7 +76,7 @@ impl AuthContextBuilder {
     }
     /// The OpenID Connect login that made a session.
     #[cfg(feature = "session")]
-    pub(crate) fn with_provider_session(mut self, p: crate::session::ProviderSession) -> Self {
+    pub(crate) fn with_provider_session(mut self, p: super::ProviderSession) -> Self {
         self.inner().provider_session = Some(Box::new(p));
         self
     }

@@ -11,8 +11,12 @@ use self::claims_cell::ClaimsCell;
 
 mod builder;
 mod claims_cell;
+#[cfg(feature = "session")]
+mod provider_session;
 
 pub use self::builder::AuthContextBuilder;
+#[cfg(feature = "session")]
+pub use self::provider_session::ProviderSession;
 
 /// The scheme that produced an [`AuthContext`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -85,7 +89,7 @@ struct Inner {
     /// For a session made by an OpenID Connect login: the provider's issuer, `sub` and
     /// `sid`, which a back-channel logout names.
     #[cfg(feature = "session")]
-    provider_session: Option<Box<crate::session::ProviderSession>>,
+    provider_session: Option<Box<ProviderSession>>,
     claims: ClaimsCell,
 }
 
@@ -198,7 +202,7 @@ impl AuthContext {
     }
     /// The OpenID Connect login that made a session, if one did.
     #[cfg(feature = "session")]
-    pub(crate) fn provider_session(&self) -> Option<&crate::session::ProviderSession> {
+    pub(crate) fn provider_session(&self) -> Option<&ProviderSession> {
         self.0.provider_session.as_deref()
     }
     /// The token's `jti`, when it has one.
@@ -258,50 +262,6 @@ impl AuthContext {
     /// ```
     pub fn claims_as<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         T::deserialize(Value::Object(self.claims().clone()))
-    }
-
-    /// `Ok` when the **subject** is `owner` or the context holds one of
-    /// `override_roles`; a ready 403 otherwise. For handlers that must load the row
-    /// before they know its owner. To compare the e-mail, a claim or your own key, use
-    /// [`require_owner_as`](Self::require_owner_as).
-    ///
-    /// ```
-    /// # use portcullis::{AuthContext, Scheme};
-    /// let ctx = AuthContext::builder("alice", Scheme::Session).build();
-    /// assert!(ctx.require_owner("alice", &["admin"]).is_ok());
-    /// assert_eq!(ctx.require_owner("bob", &["admin"]).unwrap_err().status(), 403);
-    /// ```
-    pub fn require_owner(
-        &self,
-        owner: &str,
-        override_roles: &[&str],
-    ) -> Result<(), crate::AuthError> {
-        self.require_owner_as(&crate::policy::OwnerKey::subject(), owner, override_roles)
-    }
-
-    /// `Ok` when the context's `key` attribute is exactly `owner` or the context holds
-    /// one of `override_roles`; a ready 403 otherwise.
-    ///
-    /// ```
-    /// # use portcullis::{AuthContext, Scheme, policy::OwnerKey};
-    /// let ctx = AuthContext::builder("7335d417", Scheme::CloudflareAccess)
-    ///     .with_email("bob@example.com")
-    ///     .build();
-    /// assert!(ctx.require_owner_as(&OwnerKey::email(), "bob@example.com", &[]).is_ok());
-    /// assert!(ctx.require_owner("bob@example.com", &[]).is_err(), "the subject is the UUID");
-    /// ```
-    pub fn require_owner_as(
-        &self,
-        key: &crate::policy::OwnerKey,
-        owner: &str,
-        override_roles: &[&str],
-    ) -> Result<(), crate::AuthError> {
-        if key.matches(self, owner) || override_roles.iter().any(|r| self.has_role(r)) {
-            Ok(())
-        } else {
-            tracing::debug!(by = %key, "not the owner: denied");
-            Err(crate::AuthError::forbidden())
-        }
     }
 
     /// A copy of this context with more roles (for example roles looked up in a database).

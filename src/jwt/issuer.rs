@@ -97,23 +97,10 @@ impl Issuer {
         self.mapping = Mapping::Custom(Arc::new(f));
         self
     }
-    /// Apply an identity provider's token rules and claim layout (see
-    /// [`providers`](crate::providers)): the provider adjusts the validation and builds
-    /// the context, replacing any mapping set before.
-    ///
-    /// ```
-    /// use portcullis::{jwt::{Algorithm, Issuer, KeySet, Validation}, providers::Cognito};
-    /// # let keys = KeySet::new().with_hmac_secret(&[7u8; 32], Algorithm::HS256).unwrap();
-    /// let issuer = Issuer::new(keys, Validation::new([Algorithm::RS256])
-    ///         .with_issuer(Cognito::issuer_url("eu-west-1", "eu-west-1_AbCdEf123"))
-    ///         .with_audience("3n4b5urk1ft4fl3mg5e62d9ado"))
-    ///     .with_provider(Cognito::access_tokens());
-    /// # let _ = issuer;
-    /// ```
-    pub fn with_provider(mut self, provider: impl crate::providers::Provider) -> Self {
-        self.validation = provider.validation(self.validation);
-        let provider = Arc::new(provider);
-        self.mapping = Mapping::Custom(Arc::new(move |claims| provider.context(claims)));
+    /// The issuer with its validation rules passed through `f` (how a provider preset
+    /// adjusts them).
+    pub(crate) fn map_validation(mut self, f: impl FnOnce(Validation) -> Validation) -> Self {
+        self.validation = f(self.validation);
         self
     }
     /// The validation rules.

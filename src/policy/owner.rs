@@ -6,6 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::context::AuthContext;
+use crate::error::AuthError;
 
 type KeyFn = dyn Fn(&AuthContext) -> Option<String> + Send + Sync;
 
@@ -109,5 +110,48 @@ impl fmt::Display for OwnerKey {
 impl fmt::Debug for OwnerKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "OwnerKey({self})")
+    }
+}
+
+/// Ownership checks in handlers, by the key they compare.
+impl AuthContext {
+    /// `Ok` when the **subject** is `owner` or the context holds one of
+    /// `override_roles`; a ready 403 otherwise. For handlers that must load the row
+    /// before they know its owner. To compare the e-mail, a claim or your own key, use
+    /// [`require_owner_as`](Self::require_owner_as).
+    ///
+    /// ```
+    /// # use portcullis::{AuthContext, Scheme};
+    /// let ctx = AuthContext::builder("alice", Scheme::Session).build();
+    /// assert!(ctx.require_owner("alice", &["admin"]).is_ok());
+    /// assert_eq!(ctx.require_owner("bob", &["admin"]).unwrap_err().status(), 403);
+    /// ```
+    pub fn require_owner(&self, owner: &str, override_roles: &[&str]) -> Result<(), AuthError> {
+        self.require_owner_as(&OwnerKey::subject(), owner, override_roles)
+    }
+
+    /// `Ok` when the context's `key` attribute is exactly `owner` or the context holds
+    /// one of `override_roles`; a ready 403 otherwise.
+    ///
+    /// ```
+    /// # use portcullis::{AuthContext, Scheme, policy::OwnerKey};
+    /// let ctx = AuthContext::builder("7335d417", Scheme::CloudflareAccess)
+    ///     .with_email("bob@example.com")
+    ///     .build();
+    /// assert!(ctx.require_owner_as(&OwnerKey::email(), "bob@example.com", &[]).is_ok());
+    /// assert!(ctx.require_owner("bob@example.com", &[]).is_err(), "the subject is the UUID");
+    /// ```
+    pub fn require_owner_as(
+        &self,
+        key: &OwnerKey,
+        owner: &str,
+        override_roles: &[&str],
+    ) -> Result<(), AuthError> {
+        if key.matches(self, owner) || override_roles.iter().any(|r| self.has_role(r)) {
+            Ok(())
+        } else {
+            tracing::debug!(by = %key, "not the owner: denied");
+            Err(AuthError::forbidden())
+        }
     }
 }

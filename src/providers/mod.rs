@@ -1,7 +1,7 @@
 //! The claim layouts and token rules of well-known identity providers.
 //!
 //! Each provider puts roles, scopes and tenants in claims of its own and has its own
-//! traps; a [`Provider`] knows them. Apply one to an [`Issuer`](crate::jwt::Issuer) with
+//! traps; a [`Provider`] knows them. Apply one to an [`Issuer`] with
 //! [`Issuer::with_provider`](crate::jwt::Issuer::with_provider): it adjusts the
 //! [`Validation`] the way that provider's tokens need (issuers, the audience claim)
 //! and maps verified claims into the context, refusing the provider's lookalike
@@ -36,6 +36,7 @@ mod keycloak;
 mod okta;
 
 use std::fmt;
+use std::sync::Arc;
 
 pub use self::auth0::Auth0;
 pub use self::cognito::Cognito;
@@ -47,9 +48,7 @@ pub use self::okta::Okta;
 
 use crate::context::{AuthContextBuilder, Scheme};
 use crate::error::AuthError;
-use crate::jwt::Claims;
-use crate::jwt::ClaimsMapping;
-use crate::jwt::Validation;
+use crate::jwt::{Claims, ClaimsMapping, Issuer, Validation};
 
 /// An identity provider's token rules and claim layout, applied with
 /// [`Issuer::with_provider`](crate::jwt::Issuer::with_provider). Implement it for a
@@ -80,6 +79,28 @@ pub trait Provider: fmt::Debug + Send + Sync + 'static {
     }
     /// The context of a token that passed every check, or an error that refuses it.
     fn context(&self, claims: &Claims<'_>) -> Result<AuthContextBuilder, AuthError>;
+}
+
+impl Issuer {
+    /// Apply an identity provider's token rules and claim layout (see
+    /// [`providers`](self)): the provider adjusts the validation and builds
+    /// the context, replacing any mapping set before.
+    ///
+    /// ```
+    /// use portcullis::{jwt::{Algorithm, Issuer, KeySet, Validation}, providers::Cognito};
+    /// # let keys = KeySet::new().with_hmac_secret(&[7u8; 32], Algorithm::HS256).unwrap();
+    /// let issuer = Issuer::new(keys, Validation::new([Algorithm::RS256])
+    ///         .with_issuer(Cognito::issuer_url("eu-west-1", "eu-west-1_AbCdEf123"))
+    ///         .with_audience("3n4b5urk1ft4fl3mg5e62d9ado"))
+    ///     .with_provider(Cognito::access_tokens());
+    /// # let _ = issuer;
+    /// ```
+    pub fn with_provider(self, provider: impl Provider) -> Self {
+        let provider = Arc::new(provider);
+        let rules = provider.clone();
+        self.map_validation(|v| rules.validation(v))
+            .with_context_mapper(move |claims| provider.context(claims))
+    }
 }
 
 /// The context builder of `mapping`, for a bearer token.

@@ -40,4 +40,5 @@ pub use self::new_session::NewSession;
 pub use self::postgres_store::{PostgresStore, PostgresStoreBuilder};
 #[cfg(feature = "redis")]
 pub use self::redis_store::{RedisStore, RedisStoreBuilder};
-pub use self::store::{ProviderSession, SessionRecord, SessionStore};
+pub use self::store::{SessionRecord, SessionStore};
+pub use crate::context::ProviderSession;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::authenticator::BoxFuture;
-use crate::context::{AuthContext, Scheme};
+use crate::context::{AuthContext, ProviderSession, Scheme};
 use crate::store_error::StoreError;
 
 /// How many times a write that lost a race with another is applied again to the newer
@@ -62,19 +62,6 @@ pub struct SessionRecord {
     /// The context built from this record, kept while the record is unchanged.
     #[serde(skip)]
     context: ContextSlot,
-}
-
-/// The provider's view of a session made by an OpenID Connect login.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct ProviderSession {
-    /// The provider's issuer.
-    pub issuer: String,
-    /// The provider's `sub` for the user.
-    pub subject: String,
-    /// The provider's session id (`sid`), when its ID token carried one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sid: Option<String>,
 }
 
 /// A record's memoized context: empty again whenever the record is cloned or touched,
