@@ -60,7 +60,7 @@ impl Challenge {
     }
     /// A DPoP challenge naming the proof algorithms accepted.
     #[cfg(feature = "jwt")]
-    pub fn dpop(realm: &str, algs: &[crate::jwt::Algorithm]) -> Self {
+    pub fn dpop(realm: &str, algs: &[crate::jose::algorithm::Algorithm]) -> Self {
         let algs: Vec<&str> = algs.iter().map(|a| a.as_str()).collect();
         Challenge::Dpop {
             realm: escape_quoted(realm).into(),
@@ -241,7 +241,7 @@ mod tests {
     #[cfg(feature = "jwt")]
     #[test]
     fn dpop_codes_and_resource_metadata() {
-        use crate::jwt::Algorithm;
+        use crate::jose::algorithm::Algorithm;
         let meta = "https://api.example.com/.well-known/oauth-protected-resource";
         let dpop = Challenge::dpop("api", &[Algorithm::ES256, Algorithm::EdDSA])
             .with_resource_metadata(meta);

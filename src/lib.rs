@@ -38,6 +38,8 @@ pub mod iap;
 #[cfg(feature = "jwt")]
 pub mod introspection;
 #[cfg(feature = "jwt")]
+mod jose;
+#[cfg(feature = "jwt")]
 pub mod jwt;
 #[cfg(any(feature = "basic", feature = "session", feature = "jwt"))]
 pub mod limit;

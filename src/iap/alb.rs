@@ -14,7 +14,7 @@ use crate::clock::unix_secs_f64;
 use crate::context::{AuthContext, Scheme};
 use crate::egress::read_capped;
 use crate::error::{AuthError, ConfigError};
-use crate::jwt::strict_json::{Json, parse_object};
+use crate::jose::strict_json::{Json, parse_object};
 use crate::jwt::{Algorithm, Claims, ClaimsMapping, JwksOptions, KeySet, Validation, VerifyingKey};
 use crate::revocation::Revocations;
 

@@ -6,9 +6,9 @@ use super::results::Outcome;
 use crate::clock::unix_secs_f64;
 use crate::context::{PrincipalKind, Scheme};
 use crate::error::AuthError;
-use crate::jwt::Claims;
-use crate::jwt::strict_json::{Json, parse_object};
-use crate::jwt::validation::audience_matches;
+use crate::jose::claims::Claims;
+use crate::jose::claims::audience_matches;
+use crate::jose::strict_json::{Json, parse_object};
 
 impl Introspection {
     /// Asks the endpoint; the outcome and the token's `exp`.

@@ -15,8 +15,8 @@ use crate::Startup;
 use crate::context::AuthContext;
 use crate::egress::Egress;
 use crate::error::{AuthError, ConfigError};
-use crate::jwt::ClaimsMapping;
-use crate::jwt::strict_json::{Json, parse_object};
+use crate::jose::mapping::ClaimsMapping;
+use crate::jose::strict_json::{Json, parse_object};
 
 pub use client_auth::ClientAuth;
 use results::{Entry, Flight, Outcome};

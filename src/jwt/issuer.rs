@@ -4,14 +4,14 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::claims::Claims;
-use super::keys::{KeySet, Lookup};
-use super::mapping::ClaimsMapping;
 use super::remote::RemoteJwks;
 use super::token::UnverifiedToken;
 use super::validation::Validation;
 use crate::context::AuthContextBuilder;
 use crate::error::AuthError;
+use crate::jose::claims::Claims;
+use crate::jose::keys::{KeySet, Lookup};
+use crate::jose::mapping::ClaimsMapping;
 
 /// Where an issuer's keys come from.
 #[derive(Debug, Clone)]

@@ -20,38 +20,28 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-pub(crate) mod algorithm;
 mod bearer;
 mod cache;
-mod claims;
-mod crypto;
 mod header_cache;
 mod issuer;
-pub(crate) mod keys;
-mod mapping;
-#[cfg(all(feature = "aws-lc-rs", not(portcullis_rust_crypto_only)))]
-mod prepared;
-pub(crate) mod published_keys;
 pub(crate) mod remote;
-pub(crate) mod strict_json;
 mod tenants;
 mod token;
 mod token_source;
 pub(crate) mod validation;
 mod verifier;
 
-pub use self::algorithm::Algorithm;
 pub use self::bearer::{BearerAuth, PresentedToken};
 pub use self::cache::TokenCache;
-pub use self::claims::Claims;
-pub(crate) use self::claims::MALFORMED_BINDING;
-#[cfg(any(feature = "test-util", feature = "gateway"))]
-pub(crate) use self::crypto::PROVIDER;
-pub use self::crypto::VerifyingKey;
 pub use self::issuer::{Issuer, KeySource};
-pub use self::keys::{KeySet, MIN_HMAC_SECRET_BYTES, MIN_RSA_BITS};
-pub use self::mapping::ClaimsMapping;
 pub use self::remote::{JwksHealth, JwksOptions, RemoteJwks};
 pub use self::tenants::Tenants;
 pub use self::validation::Validation;
 pub use self::verifier::JwtVerifier;
+pub use crate::jose::algorithm::Algorithm;
+pub use crate::jose::claims::Claims;
+#[cfg(any(feature = "test-util", feature = "gateway"))]
+pub(crate) use crate::jose::crypto::PROVIDER;
+pub use crate::jose::crypto::VerifyingKey;
+pub use crate::jose::keys::{KeySet, MIN_HMAC_SECRET_BYTES, MIN_RSA_BITS};
+pub use crate::jose::mapping::ClaimsMapping;

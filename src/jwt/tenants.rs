@@ -7,10 +7,10 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use super::issuer::Issuer;
-use super::mapping::ClaimsMapping;
 use super::remote::{JwksOptions, RemoteJwks};
 use super::validation::Validation;
 use crate::error::ConfigError;
+use crate::jose::mapping::ClaimsMapping;
 
 type Allow = dyn Fn(&str) -> bool + Send + Sync;
 

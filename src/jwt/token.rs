@@ -4,10 +4,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use std::sync::Arc;
 
-use super::algorithm::Algorithm;
 use super::header_cache::HeaderCache;
-use super::strict_json::{Json, Object, parse_object};
 use crate::error::AuthError;
+use crate::jose::algorithm::Algorithm;
+use crate::jose::strict_json::{Json, Object, parse_object};
 
 /// Longest `kid` accepted.
 const MAX_KID_BYTES: usize = 256;

@@ -3,11 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::algorithm::Algorithm;
+use crate::jose::algorithm::Algorithm;
 
-use super::strict_json::{Json, Object};
+use crate::jose::strict_json::{Json, Object};
 
 use crate::error::AuthError;
+use crate::jose::claims::audience_matches;
 
 /// What a token must satisfy besides its signature.
 ///
@@ -233,32 +234,6 @@ pub(crate) struct ValidityWindow {
     pub nbf: Option<f64>,
 }
 
-/// Whether the audience claim `name` (a string, or a non-empty array of strings) names
-/// one of `wanted`; `None` when there is no such claim. Other types, and arrays holding
-/// anything but strings, are errors whatever `wanted` is.
-pub(crate) fn audience_matches(
-    claims: &Object<'_>,
-    name: &str,
-    wanted: &[String],
-) -> Result<Option<bool>, AuthError> {
-    let ours = |a: &str| wanted.iter().any(|w| w == a);
-    match claims.get(name) {
-        None => Ok(None),
-        Some(Json::String(s)) => Ok(Some(ours(s))),
-        Some(Json::Array(items)) if !items.is_empty() => {
-            let mut hit = false;
-            for item in items {
-                let a = item
-                    .as_str()
-                    .ok_or_else(|| AuthError::invalid("jwt: aud has a non-string"))?;
-                hit |= ours(a);
-            }
-            Ok(Some(hit))
-        }
-        Some(_) => Err(AuthError::invalid("jwt: aud has the wrong type")),
-    }
-}
-
 /// A NumericDate claim: a finite, non-negative JSON number; other types are errors.
 pub(crate) fn numeric_date(claims: &Object<'_>, name: &str) -> Result<Option<f64>, AuthError> {
     match claims.get(name) {
@@ -272,7 +247,7 @@ pub(crate) fn numeric_date(claims: &Object<'_>, name: &str) -> Result<Option<f64
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jwt::strict_json::parse_object;
+    use crate::jose::strict_json::parse_object;
     use serde_json::{Map, Value, json};
 
     fn v() -> Validation {

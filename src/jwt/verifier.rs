@@ -3,15 +3,15 @@
 use std::sync::Arc;
 
 use super::cache::{Stamp, TokenCache};
-use super::claims::Claims;
 use super::header_cache::HeaderCache;
 use super::issuer::{Issuer, KeySource, Mapping};
-use super::strict_json::{Json, Object};
 use super::tenants::Tenants;
 use super::token::{Header, parse, parse_claims};
 use crate::clock::unix_secs_f64;
 use crate::context::{AuthContext, Scheme};
 use crate::error::AuthError;
+use crate::jose::claims::Claims;
+use crate::jose::strict_json::{Json, Object};
 use crate::metrics;
 use crate::revocation::Revocations;
 

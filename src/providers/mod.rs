@@ -131,7 +131,7 @@ fn allowed(allowed: &[String], value: Option<&str>, reason: &'static str) -> Res
 pub(crate) mod test_support {
     use super::*;
     use crate::context::AuthContext;
-    use crate::jwt::strict_json::parse_object;
+    use crate::jose::strict_json::parse_object;
 
     /// The context `provider` gives `claims`, or its error.
     pub fn context(

@@ -13,8 +13,8 @@ use super::replay::{Owner, ReplayCache, Use, proof_key};
 use crate::clock::unix_secs;
 use crate::context::AuthContext;
 use crate::error::{AuthError, ConfigError};
-use crate::jwt::Algorithm;
-use crate::jwt::algorithm::Family;
+use crate::jose::algorithm::Algorithm;
+use crate::jose::algorithm::Family;
 
 const DPOP: HeaderName = HeaderName::from_static("dpop");
 
@@ -207,7 +207,7 @@ impl Dpop {
     pub(crate) fn admit_bearer(&self, ctx: AuthContext) -> Result<AuthContext, AuthError> {
         match ctx.key_binding() {
             None => {}
-            Some(crate::jwt::MALFORMED_BINDING) => {
+            Some(crate::jose::claims::MALFORMED_BINDING) => {
                 return Err(AuthError::invalid("dpop: the token's cnf is malformed"));
             }
             Some(_) => {

@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 
 use super::proof::normalized_htu;
 use crate::error::ConfigError;
-use crate::jwt::Algorithm;
+use crate::jose::algorithm::Algorithm;
 
 /// The well-known path of RFC 9728.
 pub const WELL_KNOWN_PATH: &str = "/.well-known/oauth-protected-resource";

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use super::proof_headers::{CheckedHeader, HeaderMemo};
 use super::thumbprint::jwk_thumbprint;
 use crate::error::AuthError;
-use crate::jwt::Algorithm;
-use crate::jwt::strict_json::parse_map;
+use crate::jose::algorithm::Algorithm;
+use crate::jose::strict_json::parse_map;
 
 /// Largest proof accepted (an RSA-4096 key and its signature fit well within).
 pub(crate) const MAX_PROOF_BYTES: usize = 4 * 1024;
@@ -164,7 +164,7 @@ fn check_header(h: &str, rules: &ProofRules) -> Result<CheckedHeader, AuthError>
     if PRIVATE_MEMBERS.iter().any(|m| jwk.contains_key(*m)) {
         return Err(bad("dpop: jwk holds a private key"));
     }
-    let key = crate::jwt::keys::jwk_to_keys(&Value::Object(jwk.clone()), &[alg], false)
+    let key = crate::jose::keys::jwk_to_keys(&Value::Object(jwk.clone()), &[alg], false)
         .ok()
         .and_then(|keys| keys.into_iter().next())
         .ok_or_else(|| bad("dpop: jwk unusable for alg"))?;

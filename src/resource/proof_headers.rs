@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
-use crate::jwt::{Algorithm, VerifyingKey};
+use crate::jose::algorithm::Algorithm;
+use crate::jose::crypto::VerifyingKey;
 
 /// How many headers are kept; when full, the memo starts over (about 0.6 KiB each, so
 /// at most about 0.6 MiB).

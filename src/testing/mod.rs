@@ -168,7 +168,7 @@ impl TestKey {
 
 /// Marks this process as using the test kit: its published keys may verify.
 pub(crate) fn in_use() {
-    crate::jwt::published_keys::test_kit_in_use();
+    crate::jose::published_keys::test_kit_in_use();
 }
 
 /// A JWK set document with the public halves of `keys`.

@@ -9,9 +9,9 @@ use reqwest::Url;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::super::keys::KeySet;
-use super::super::strict_json::parse_map;
 use super::{Cached, Endpoint, RemoteJwks};
+use crate::jose::keys::KeySet;
+use crate::jose::strict_json::parse_map;
 
 /// Why a fetch failed: the provider could not be reached (retry soon), or it answered
 /// with something that says the configuration is wrong (retry slowly, tell the operator).

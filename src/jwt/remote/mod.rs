@@ -6,12 +6,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::algorithm::Algorithm;
+use crate::jose::algorithm::Algorithm;
 use reqwest::{Client, Url};
 
-use super::keys::KeySet;
 use crate::clock::unix_secs;
 use crate::error::{AuthError, ConfigError};
+use crate::jose::keys::KeySet;
 use crate::metrics;
 
 mod fetch;

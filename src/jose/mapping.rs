@@ -160,7 +160,7 @@ impl ClaimsMapping {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jwt::strict_json::parse_object;
+    use crate::jose::strict_json::parse_object;
     use serde_json::{Value, json};
 
     fn ctx(m: &ClaimsMapping, claims: Value) -> Result<AuthContext, AuthError> {

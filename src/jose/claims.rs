@@ -8,7 +8,7 @@ use crate::error::AuthError;
 pub(crate) const MALFORMED_BINDING: &str = "";
 
 /// The claims of a token that passed every check, handed to a context mapper
-/// ([`Issuer::with_context_mapper`](super::Issuer::with_context_mapper)).
+/// ([`Issuer::with_context_mapper`](crate::jwt::Issuer::with_context_mapper)).
 ///
 /// A name is looked up as a literal key first (namespaced claims such as
 /// `https://example.com/roles`), then as a dotted path through nested objects
@@ -137,10 +137,36 @@ fn string_list(v: &Json<'_>, allow_space_separated: bool) -> Result<Vec<String>,
     }
 }
 
+/// Whether the audience claim `name` (a string, or a non-empty array of strings) names
+/// one of `wanted`; `None` when there is no such claim. Other types, and arrays holding
+/// anything but strings, are errors whatever `wanted` is.
+pub(crate) fn audience_matches(
+    claims: &Object<'_>,
+    name: &str,
+    wanted: &[String],
+) -> Result<Option<bool>, AuthError> {
+    let ours = |a: &str| wanted.iter().any(|w| w == a);
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Json::String(s)) => Ok(Some(ours(s))),
+        Some(Json::Array(items)) if !items.is_empty() => {
+            let mut hit = false;
+            for item in items {
+                let a = item
+                    .as_str()
+                    .ok_or_else(|| AuthError::invalid("jwt: aud has a non-string"))?;
+                hit |= ours(a);
+            }
+            Ok(Some(hit))
+        }
+        Some(_) => Err(AuthError::invalid("jwt: aud has the wrong type")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jwt::strict_json::parse_object;
+    use crate::jose::strict_json::parse_object;
 
     #[test]
     fn typed_getters_refuse_wrong_types() {
