@@ -1,4 +1,5 @@
-//! [`Claims`]: a verified token's claims, as a context mapper reads them.
+//! [`Claims`]: a verified token's claims, as a context mapper reads them; and
+//! `audience_matches`, the `aud` check JWT validation and introspection share.
 
 use super::strict_json::{Json, Object};
 use crate::error::AuthError;

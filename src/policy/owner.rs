@@ -1,5 +1,6 @@
 //! [`OwnerKey`]: which attribute of the context an ownership check compares with a
-//! resource's owner.
+//! resource's owner; and the checks handlers call with it,
+//! [`AuthContext::require_owner`] and [`AuthContext::require_owner_as`].
 
 use std::borrow::Cow;
 use std::fmt;

@@ -83,7 +83,7 @@ pub trait Provider: fmt::Debug + Send + Sync + 'static {
 
 impl Issuer {
     /// Apply an identity provider's token rules and claim layout (see
-    /// [`providers`](self)): the provider adjusts the validation and builds
+    /// [`providers`](crate::providers)): the provider adjusts the validation and builds
     /// the context, replacing any mapping set before.
     ///
     /// ```
